@@ -1,0 +1,188 @@
+"""``micro server``: every core service in one asyncio process.
+
+One ``grpc.aio`` server hosts the core services; the core services register themselves in
+the registry (and keep re-registering, so a restart is seen within one heartbeat).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from micro import errors
+from micro._grpc import SERVER_OPTIONS, ErrorInterceptor
+from server import profiles
+
+log = logging.getLogger("micro.server")
+
+HEARTBEAT_SECONDS = 30.0
+CORE_TTL = 90.0
+
+
+class ServerError(Exception):
+    """The server cannot start; the message is the one line to show."""
+
+
+@dataclass
+class CoreService:
+    """One core service: its name, the servicers it adds and their proto descriptors."""
+
+    name: str
+    add: list[Callable[[grpc.aio.Server], None]]
+    descriptors: list[Any] = field(default_factory=list)  # ServiceDescriptor
+
+
+def core_services(backends: profiles.Backends) -> list[CoreService]:
+    """Every core service of this server, wired to its backends."""
+    from server.registry import core as registry_core
+    from server.store import core as store_core
+
+    return [registry_core(backends), store_core(backends)]
+
+
+def _lock(path: Path) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ServerError(
+            f"Another micro server is already running with MICRO_HOME {path.parent.parent}"
+        ) from None
+    return fd
+
+
+class Server:
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        address: str = "127.0.0.1:8081",
+        api_address: str = "127.0.0.1:8080",
+        profile: str = "local",
+    ) -> None:
+        self.data_dir = data_dir
+        self.address = _normalise(address)
+        self.api_address = api_address
+        self.profile = profile
+        self.bound_address = ""
+        self._grpc: grpc.aio.Server | None = None
+        self._backends: profiles.Backends | None = None
+        self._lock_fd: int | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = asyncio.Event()
+        self.services: list[CoreService] = []
+
+    @property
+    def backends(self) -> profiles.Backends:
+        assert self._backends is not None, "server not started"
+        return self._backends
+
+    async def start(self) -> str:
+        """Bind, start serving and register the core services; returns the bound address."""
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._lock_fd = _lock(self.data_dir / "server.lock")
+        try:
+            self._backends = profiles.build(self.profile, self.data_dir)
+        except errors.MicroError as exc:
+            raise ServerError(exc.detail[:1].upper() + exc.detail[1:]) from exc
+        server = grpc.aio.server(interceptors=[ErrorInterceptor()], options=SERVER_OPTIONS)
+        self.services = core_services(self._backends)
+        for svc in self.services:
+            for add in svc.add:
+                add(server)
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        try:
+            port = server.add_insecure_port(self.address)
+        except RuntimeError as exc:
+            port = 0
+            cause: Exception | None = exc
+        else:
+            cause = None
+        if not port:
+            raise ServerError(f"Cannot listen on {self.address}: address already in use") from cause
+        await server.start()
+        self._grpc = server
+        host = self.address.rsplit(":", 1)[0]
+        self.bound_address = f"{host}:{port}"
+        for svc in self.services:
+            await health_servicer.set(svc.name, health_pb2.HealthCheckResponse.SERVING)
+        await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        await self._register_core()
+        self._tasks.append(asyncio.create_task(self._heartbeat()))
+        log.info("Listening on %s (grpc)", self.bound_address)
+        return self.bound_address
+
+    async def _register_core(self) -> None:
+        from micro.registry.schema import describe
+
+        for svc in self.services:
+            service = describe(svc.name, svc.descriptors, address=self.bound_address, node_id=f"{svc.name}-core")
+            await self.backends.registry.register(service, ttl=CORE_TTL)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                await self._register_core()
+            except Exception:  # keep beating; the next one may succeed
+                log.exception("re-registering core services failed")
+
+    async def wait(self) -> None:
+        await self._stopped.wait()
+
+    def request_stop(self) -> None:
+        self._stopped.set()
+
+    async def stop(self, grace: float = 2.0) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self._grpc is not None:
+            await self._grpc.stop(grace)
+            self._grpc = None
+        if self._backends is not None:
+            await self._backends.close()
+            self._backends = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        self._stopped.set()
+
+
+def _normalise(address: str) -> str:
+    """``:8081`` means every interface; a bare port means loopback."""
+    if address.startswith(":"):
+        return f"0.0.0.0{address}"
+    if address.isdigit():
+        return f"127.0.0.1:{address}"
+    return address
+
+
+async def serve(*, data_dir: Path, address: str, api_address: str, profile: str) -> None:
+    """Run until SIGINT/SIGTERM, then stop cleanly."""
+    srv = Server(data_dir=data_dir, address=address, api_address=api_address, profile=profile)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, srv.request_stop)
+    try:
+        await srv.start()
+        await srv.wait()
+        log.info("Stopping")
+    finally:
+        await srv.stop()
