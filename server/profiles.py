@@ -19,6 +19,9 @@ PROFILES = ("local", "test")
 
 @dataclass
 class Backends:
+    """What the core services run on; ``data_dir`` holds the server's files (keys…)."""
+
+    data_dir: Path
     store: Store
     registry: Registry
 
@@ -46,6 +49,7 @@ def build(profile: str, data_dir: Path) -> Backends:
     from micro.registry.memory import MemoryRegistry
 
     return Backends(
+        data_dir=data_dir,
         store=_store(os.environ.get("MICRO_STORE", default_store), data_dir),
         registry=MemoryRegistry(),
     )
