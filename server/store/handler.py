@@ -1,0 +1,130 @@
+"""The store service's gRPC servicer: protobuf ⇄ domain and input validation, nothing else.
+
+Errors are raised as :class:`~micro.errors.MicroError`; the server's ErrorInterceptor turns
+them into gRPC status codes with the ``micro-error`` trailer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from micro import errors
+from micro._grpc import NAMESPACE_KEY
+from micro.proto.store import store_pb2, store_pb2_grpc
+from micro.store import DEFAULT_DATABASE, DEFAULT_TABLE, MAX_KEY_BYTES, MAX_VALUE_BYTES, Record, Store
+from micro.store._convert import (
+    order_from_proto,
+    record_to_proto,
+    write_ttl,
+    write_version,
+)
+
+__all__ = ["LIST_BATCH", "StoreHandler"]
+
+# keys per ListResponse message
+LIST_BATCH = 1000
+
+
+def _check_key(key: str) -> None:
+    if not key:
+        raise errors.BadRequest("key is required")
+    size = len(key.encode())
+    if size > MAX_KEY_BYTES:
+        raise errors.BadRequest(f"key too long: {size} bytes (limit {MAX_KEY_BYTES})")
+
+
+def _namespace(context: Any) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == NAMESPACE_KEY:
+            return str(value) or DEFAULT_DATABASE
+    return DEFAULT_DATABASE
+
+
+class StoreHandler(store_pb2_grpc.StoreServicer):
+    """Serves :class:`~micro.store.Store` ``store`` as the ``store.Store`` gRPC service."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def _database(self, context: Any, requested: str) -> str:
+        """The database a call works on: the requested one, else the caller's namespace.
+
+        The one place where namespace permission checks belong (a later issue).
+        """
+        return requested or _namespace(context)
+
+    async def Read(self, request: store_pb2.ReadRequest, context: Any) -> store_pb2.ReadResponse:
+        opts = request.options
+        if not (opts.prefix or opts.suffix):
+            _check_key(request.key)
+        records = await self.store.read(
+            request.key,
+            database=self._database(context, opts.database),
+            table=opts.table or DEFAULT_TABLE,
+            prefix=opts.prefix,
+            suffix=opts.suffix,
+            limit=opts.limit,
+            offset=opts.offset,
+            order=order_from_proto(opts.order),
+        )
+        return store_pb2.ReadResponse(records=[record_to_proto(r) for r in records])
+
+    async def Write(self, request: store_pb2.WriteRequest, context: Any) -> store_pb2.WriteResponse:
+        record, opts = request.record, request.options
+        _check_key(record.key)
+        if len(record.value) > MAX_VALUE_BYTES:
+            raise errors.TooLarge(
+                f"value too large: {len(record.value)} bytes (limit {MAX_VALUE_BYTES});"
+                " use the blob store for large objects"
+            )
+        if opts.ttl < 0 or opts.expiry < 0 or record.expiry < 0:
+            raise errors.BadRequest("expiry must not be negative")
+        ttl = write_ttl(record, opts, time.time())
+        version = await self.store.write(
+            _domain_record(record, ttl),
+            database=self._database(context, opts.database),
+            table=opts.table or DEFAULT_TABLE,
+            version=write_version(opts),
+        )
+        return store_pb2.WriteResponse(version=version)
+
+    async def Delete(self, request: store_pb2.DeleteRequest, context: Any) -> store_pb2.DeleteResponse:
+        _check_key(request.key)
+        await self.store.delete(
+            request.key,
+            database=self._database(context, request.options.database),
+            table=request.options.table or DEFAULT_TABLE,
+        )
+        return store_pb2.DeleteResponse()
+
+    async def List(
+        self, request: store_pb2.ListRequest, context: Any
+    ) -> AsyncIterator[store_pb2.ListResponse]:
+        opts = request.options
+        keys = await self.store.list(
+            database=self._database(context, opts.database),
+            table=opts.table or DEFAULT_TABLE,
+            prefix=opts.prefix,
+            suffix=opts.suffix,
+            limit=opts.limit,
+            offset=opts.offset,
+            order=order_from_proto(opts.order),
+            start_after=opts.start_after,
+        )
+        for start in range(0, len(keys), LIST_BATCH):
+            yield store_pb2.ListResponse(keys=keys[start : start + LIST_BATCH])
+
+    async def Databases(
+        self, request: store_pb2.DatabasesRequest, context: Any
+    ) -> store_pb2.DatabasesResponse:
+        return store_pb2.DatabasesResponse(databases=await self.store.databases())
+
+    async def Tables(self, request: store_pb2.TablesRequest, context: Any) -> store_pb2.TablesResponse:
+        database = self._database(context, request.database)
+        return store_pb2.TablesResponse(tables=await self.store.tables(database))
+
+
+def _domain_record(pb: store_pb2.Record, ttl: float | None) -> Record:
+    return Record(pb.key, pb.value, ttl, dict(pb.metadata))
