@@ -1,0 +1,101 @@
+"""The registry service's gRPC servicer: protobuf ⇄ domain and input validation, nothing else.
+
+Errors are raised as :class:`~micro.errors.MicroError`; the server's ErrorInterceptor turns
+them into gRPC status codes with the ``micro-error`` trailer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+from micro import errors
+from micro._grpc import NAMESPACE_KEY, metadata_value
+from micro.proto.registry import registry_pb2, registry_pb2_grpc
+from micro.registry import DEFAULT_DOMAIN, DEFAULT_TTL, Registry, Service
+from micro.registry._convert import result_to_proto, service_from_proto, service_to_proto
+
+__all__ = ["RegistryHandler", "valid_name"]
+
+# lower-case words joined by dashes or dots ("helloworld", "user-api", v3's "go.micro.api")
+_NAME = re.compile(r"[a-z][a-z0-9.-]{0,254}")
+
+
+def valid_name(name: str) -> bool:
+    return _NAME.fullmatch(name) is not None
+
+
+def _check_service(service: Service) -> None:
+    if not valid_name(service.name):
+        raise errors.BadRequest(
+            f"invalid service name {service.name!r}: use lower-case letters, digits, '-' and '.',"
+            " starting with a letter"
+        )
+    if not service.nodes:
+        raise errors.BadRequest("a service needs at least one node")
+    for node in service.nodes:
+        if not node.id:
+            raise errors.BadRequest("node id is required")
+        if not node.address:
+            raise errors.BadRequest(f"node {node.id} has no address")
+
+
+class RegistryHandler(registry_pb2_grpc.RegistryServicer):
+    """Serves :class:`~micro.registry.Registry` ``registry`` as the ``registry.Registry`` service."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def _domain(self, context: Any, requested: str) -> str:
+        """The domain a call works on: the requested one, else the caller's namespace.
+
+        The one place where namespace permission checks belong (a later issue).
+        """
+        return requested or metadata_value(context.invocation_metadata(), NAMESPACE_KEY) or DEFAULT_DOMAIN
+
+    async def GetService(self, request: registry_pb2.GetRequest, context: Any) -> registry_pb2.GetResponse:
+        domain = self._domain(context, request.options.domain)
+        services = await self.registry.get_service(request.service, domain=domain)
+        return registry_pb2.GetResponse(services=[service_to_proto(s) for s in services])
+
+    async def Register(self, request: registry_pb2.Service, context: Any) -> registry_pb2.EmptyResponse:
+        domain = self._domain(context, request.options.domain)
+        service = service_from_proto(request)
+        _check_service(service)
+        if request.options.ttl < 0:
+            raise errors.BadRequest("ttl must not be negative")
+        ttl = float(request.options.ttl) if request.options.ttl else DEFAULT_TTL
+        await self.registry.register(service, ttl=ttl, domain=domain)
+        return registry_pb2.EmptyResponse()
+
+    async def Deregister(self, request: registry_pb2.Service, context: Any) -> registry_pb2.EmptyResponse:
+        domain = self._domain(context, request.options.domain)
+        await self.registry.deregister(service_from_proto(request), domain=domain)
+        return registry_pb2.EmptyResponse()
+
+    async def ListServices(
+        self, request: registry_pb2.ListRequest, context: Any
+    ) -> registry_pb2.ListResponse:
+        domain = self._domain(context, request.options.domain)
+        services = await self.registry.list_services(domain=domain)
+        return registry_pb2.ListResponse(services=[service_to_proto(s) for s in services])
+
+    async def Watch(
+        self, request: registry_pb2.WatchRequest, context: Any
+    ) -> AsyncIterator[registry_pb2.Result]:
+        """Stream changes until the client cancels (which cancels this generator)."""
+        domain = self._domain(context, request.options.domain)
+        watcher = self.registry.watch(service=request.service, domain=domain)
+        try:
+            ready = getattr(watcher, "ready", None)
+            if ready is not None:
+                await ready()
+            # initial metadata tells the client it is subscribed (GrpcWatcher.ready)
+            await context.send_initial_metadata(())
+            async for result in watcher:
+                yield result_to_proto(result)
+        finally:
+            aclose = getattr(watcher, "aclose", None)
+            if aclose is not None:
+                await aclose()
