@@ -1,0 +1,83 @@
+"""The one place the CLI writes to the user: lines, JSON, tables and one-line failures.
+
+Tables go through rich when stdout is a terminal (and ``NO_COLOR`` is unset) and are plain
+aligned text otherwise; rich is imported only when it draws something.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Failure", "Globals", "emit_json", "err", "globals_", "out", "table", "wants_json"]
+
+
+class Failure(Exception):
+    """A command failed: print ``line`` on stderr and exit with ``code``."""
+
+    def __init__(self, line: str, code: int = 1) -> None:
+        super().__init__(line)
+        self.line = line
+        self.code = code
+
+
+@dataclass
+class Globals:
+    """The global options of this invocation (set by the root callback)."""
+
+    env: str | None = None
+    namespace: str | None = None
+    output: str = "text"
+    debug: bool = False
+
+
+globals_ = Globals()
+
+
+def wants_json(output: str | None = None) -> bool:
+    """Whether this command prints JSON (its own ``--output`` wins over the global one)."""
+    return (output or globals_.output) == "json"
+
+
+def out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+def err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def emit_json(data: Any) -> None:
+    """JSON with a 2-space indent, as every ``--output json`` prints it."""
+    out(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _rich_ok() -> bool:
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A table: rich on a terminal, plain aligned columns otherwise."""
+    if _rich_ok():
+        from rich import box
+        from rich.console import Console
+        from rich.table import Table
+
+        grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for header in headers:
+            grid.add_column(header, overflow="fold")
+        for row in rows:
+            grid.add_row(*row)
+        Console().print(grid)
+        return
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    for row in [list(headers), *rows]:
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row)]
+        out("  ".join(cells).rstrip())

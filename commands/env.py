@@ -1,0 +1,85 @@
+"""``micro env``: named server addresses and the current one."""
+
+from __future__ import annotations
+
+import typer
+
+from commands._output import emit_json, globals_, out, wants_json
+
+app = typer.Typer(help="Manage environments (named server addresses).", invoke_without_command=True)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="env")
+
+
+@app.callback()
+def env_list(ctx: typer.Context) -> None:
+    """List environments; `*` marks the current one (or the one given with -e)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from micro import environment
+
+    current = environment.resolve(globals_.env).env.name
+    envs = environment.environments()
+    if wants_json():
+        emit_json(
+            [
+                {
+                    "name": e.name,
+                    "address": e.address,
+                    "description": e.description,
+                    "read_only": e.read_only,
+                    "color": e.color,
+                    "current": e.name == current,
+                }
+                for e in envs
+            ]
+        )
+        return
+    name_width = max(len(e.name) for e in envs)
+    addr_width = max(len(e.address) for e in envs)
+    for e in envs:
+        mark = "*" if e.name == current else " "
+        line = f"{mark} {e.name.ljust(name_width)}  {e.address.ljust(addr_width)}  {e.description}"
+        out(line.rstrip())
+
+
+@app.command("get")
+def env_get() -> None:
+    """Print the current environment's name."""
+    from micro import environment
+
+    out(environment.resolve(globals_.env).env.name)
+
+
+@app.command("set")
+def env_set(name: str = typer.Argument(..., help="Environment to make current.")) -> None:
+    """Make NAME the current environment."""
+    from micro import environment
+
+    environment.set_current(name)
+
+
+@app.command("add")
+def env_add(
+    name: str = typer.Argument(..., help="Name of the new environment."),
+    address: str = typer.Argument(..., help="Its server address, host:port."),
+    description: str = typer.Option("", "--description", help="A short description."),
+    read_only: bool = typer.Option(False, "--read-only", help="Refuse mutating commands."),
+    color: str = typer.Option("", "--color", help="Colour of the workspace header."),
+) -> None:
+    """Add an environment."""
+    from micro import environment
+
+    environment.add(
+        environment.Environment(name, address, description=description, read_only=read_only, color=color)
+    )
+
+
+@app.command("del")
+def env_del(name: str = typer.Argument(..., help="Environment to delete.")) -> None:
+    """Delete an environment."""
+    from micro import environment
+
+    environment.delete(name)

@@ -1,0 +1,246 @@
+"""``micro``: the command line. Global options go before the command, as in v3.
+
+Startup is a feature: this module imports typer and the command modules only; each command
+imports what it needs (grpc, the server, the workspace) inside its function.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import sys
+import traceback
+from enum import StrEnum
+from typing import Any
+
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # before anything imports grpc
+
+import typer
+from typer import _click
+from typer.core import TyperGroup
+
+from commands._output import Failure, err, globals_, out
+
+__all__ = ["COMMAND_MODULES", "app", "dynamic_command", "main", "render_error", "run"]
+
+# Every command module; each has ``register(app)``. Add one line per new group.
+COMMAND_MODULES: list[str] = [
+    "commands.server",
+    "commands.services",
+    "commands.store",
+    "commands.env",
+]
+
+
+def dynamic_command(ctx: _click.Context, name: str) -> _click.Command | None:
+    """Hook for "service as a command": a command for the registered service ``name``.
+
+    Called when the first word is neither a builtin nor a ``micro-<word>`` on PATH; the
+    global options are parsed (``ctx.params``) but not applied yet. None means unknown.
+    """
+    return None
+
+
+class RootGroup(TyperGroup):
+    """``micro``: unknown words go to ``micro-<word>`` on PATH, then :func:`dynamic_command`."""
+
+    def resolve_command(
+        self, ctx: _click.Context, args: list[str]
+    ) -> tuple[str | None, _click.Command | None, list[str]]:
+        name = args[0]
+        if self.get_command(ctx, name) is None and not ctx.resilient_parsing and not name.startswith("-"):
+            plugin = shutil.which(f"micro-{name}")
+            if plugin:
+                sys.stdout.flush()
+                os.execv(plugin, [plugin, *args[1:]])
+            command = dynamic_command(ctx, name)
+            if command is not None:
+                return name, command, args[1:]
+            raise Failure(f"Unrecognized micro command: {name}. Please refer to 'micro --help'")
+        return super().resolve_command(ctx, args)
+
+
+class SubGroup(TyperGroup):
+    """A command group whose unknown subcommand gets v3's line."""
+
+    def resolve_command(
+        self, ctx: _click.Context, args: list[str]
+    ) -> tuple[str | None, _click.Command | None, list[str]]:
+        name = args[0]
+        if self.get_command(ctx, name) is None and not ctx.resilient_parsing and not name.startswith("-"):
+            path = ctx.command_path
+            raise Failure(f"Unrecognized subcommand for {path}: {name}. Please refer to '{path} --help'")
+        return super().resolve_command(ctx, args)
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+app = typer.Typer(
+    cls=RootGroup,
+    name="micro",
+    help="micro: a cloud operating system for microservices.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    env: str | None = typer.Option(
+        None, "-e", "--env", envvar="MICRO_ENV", help="Environment for this command only."
+    ),
+    namespace: str | None = typer.Option(
+        None, "--namespace", envvar="MICRO_NAMESPACE", help="Namespace for this command only."
+    ),
+    profile: str | None = typer.Option(
+        None, "--profile", envvar="MICRO_PROFILE", help="Backend profile (server side)."
+    ),
+    output: OutputFormat = typer.Option(
+        OutputFormat.text, "--output", envvar="MICRO_OUTPUT", help="Output format."
+    ),
+    home: str | None = typer.Option(
+        None, "--home", envvar="MICRO_HOME", help="State folder (default ~/.micro)."
+    ),
+    debug: bool = typer.Option(False, "--debug", envvar="MICRO_DEBUG", help="Show tracebacks."),
+) -> None:
+    """micro: a cloud operating system for microservices.
+
+    Without a command it opens the workspace (in a terminal).
+    """
+    globals_.env = env or None
+    globals_.namespace = namespace or None
+    globals_.output = output.value
+    globals_.debug = debug
+    if home:
+        os.environ["MICRO_HOME"] = home
+    if profile:
+        os.environ["MICRO_PROFILE"] = profile
+    if ctx.invoked_subcommand is None:
+        _no_command()
+
+
+def _no_command() -> None:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise Failure("No command provided to micro. Please refer to 'micro --help'")
+    from micro import environment
+
+    context = environment.resolve(globals_.env, globals_.namespace)
+    try:
+        tui = importlib.import_module("micro_tui.app")
+    except ImportError as exc:
+        raise Failure(f"The workspace is not available: {exc}") from exc
+    launch = getattr(tui, "run", None)
+    if launch is None:
+        raise Failure("The workspace is not available yet; see 'micro --help'")
+    launch(context)
+
+
+_registered: list[_click.Command] = []
+
+
+def _register() -> _click.Command:
+    if not _registered:
+        for name in COMMAND_MODULES:
+            importlib.import_module(name).register(app)
+        command = typer.main.get_command(app)
+        _adopt(command)
+        _registered.append(command)
+    return _registered[0]
+
+
+def _adopt(group: Any) -> None:
+    """Give every nested group the unknown-subcommand behaviour."""
+    for sub in getattr(group, "commands", {}).values():
+        if type(sub) is TyperGroup:
+            sub.__class__ = SubGroup
+        _adopt(sub)
+
+
+def render_error(exc: BaseException) -> tuple[str, int]:
+    """The line and exit code for a MicroError, per the table in the CLI spec."""
+    from micro.errors import MicroError
+
+    if not isinstance(exc, MicroError):
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, 127
+    detail = exc.detail or exc.status
+    line = detail[:1].upper() + detail[1:]
+    if exc.code == 401:
+        return f"Not authorized to perform this request: {detail}", 2
+    if exc.code == 403:
+        return f"Forbidden: {detail}", 2
+    if exc.code == 408:
+        return "Request timed out", 1
+    if exc.code in (501, 503):
+        return line, 4
+    if exc.code in (400, 404, 409, 413, 429):
+        return line, 1
+    return line, 127
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit code."""
+    from micro.errors import MicroError
+
+    try:
+        command = _register()
+        result = command.main(args=argv, prog_name="micro", standalone_mode=False)
+        return result if isinstance(result, int) and not isinstance(result, bool) else 0
+    except _click.exceptions.NoArgsIsHelpError as exc:
+        if exc.format_message().strip():
+            out(exc.format_message())
+        return 0
+    except _click.exceptions.ClickException as exc:
+        err(_one_line(exc.format_message()))
+        return 1
+    except Failure as exc:
+        _debug_traceback()
+        err(exc.line)
+        return exc.code
+    except MicroError as exc:
+        _debug_traceback()
+        line, code = render_error(exc)
+        err(line)
+        return code
+    except (KeyboardInterrupt, typer.Abort):
+        return 130
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:
+        _debug_traceback(always=False)
+        line, code = render_error(exc)
+        err(line)
+        return code
+
+
+def _debug_traceback(*, always: bool = False) -> None:
+    if always or globals_.debug or os.environ.get("MICRO_DEBUG", "").lower() in ("1", "true", "yes"):
+        traceback.print_exc()
+
+
+def main() -> None:
+    """The console entry point."""
+    code = run(sys.argv[1:])
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = code or 1
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""``micro server``: run the server in the foreground, or detached with ``status`` / ``stop``.
+
+A running server (either way) records its pid and bound address in
+``MICRO_HOME/server/server.pid`` and ``server.addr``; a detached one logs to
+``MICRO_HOME/logs/server.log``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from commands._output import Failure, out
+
+app = typer.Typer(help="Run the micro server.", invoke_without_command=True)
+
+START_SECONDS = 10.0
+STOP_SECONDS = 10.0
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="server")
+
+
+def _pid_file() -> Path:
+    from micro import _paths
+
+    return _paths.server_dir() / "server.pid"
+
+
+def _addr_file() -> Path:
+    from micro import _paths
+
+    return _paths.server_dir() / "server.addr"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def running() -> tuple[int, str] | None:
+    """The pid and address of the server running on this MICRO_HOME, if any."""
+    try:
+        pid = int(_pid_file().read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if not _alive(pid):
+        return None
+    try:
+        address = _addr_file().read_text().strip()
+    except OSError:
+        address = ""
+    return pid, address or "unknown address"
+
+
+def _write_state(address: str) -> None:
+    from micro import _paths
+
+    _paths.write_private(_pid_file(), f"{os.getpid()}\n")
+    _paths.write_private(_addr_file(), f"{address}\n")
+
+
+def _clear_state(pid: int) -> None:
+    try:
+        if int(_pid_file().read_text().strip()) != pid:
+            return
+    except (OSError, ValueError):
+        return
+    _addr_file().unlink(missing_ok=True)
+    _pid_file().unlink(missing_ok=True)
+
+
+@app.callback()
+def server(
+    ctx: typer.Context,
+    address: str = typer.Option(
+        "127.0.0.1:8081",
+        "--address",
+        envvar="MICRO_SERVER_ADDRESS",
+        help="gRPC address (port 0 = any free port).",
+    ),
+    api_address: str = typer.Option(
+        "127.0.0.1:8080", "--api-address", envvar="MICRO_API_ADDRESS", help="HTTP gateway address."
+    ),
+    profile: str = typer.Option("", "--profile", help="Backend profile: local (default) or test."),
+    detach: bool = typer.Option(False, "--detach", help="Start in the background and return."),
+) -> None:
+    """Run the micro server in the foreground (Ctrl-C stops it), or in the background with --detach."""
+    if ctx.invoked_subcommand is not None:
+        return
+    profile = profile or os.environ.get("MICRO_PROFILE") or "local"
+    if detach:
+        _detach(address, api_address, profile)
+    else:
+        _foreground(address, api_address, profile)
+
+
+def _foreground(address: str, api_address: str, profile: str) -> None:
+    import asyncio
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    from server.app import ServerError
+
+    try:
+        asyncio.run(_serve(address, api_address, profile))
+    except ServerError as exc:
+        raise Failure(str(exc)) from exc
+
+
+async def _serve(address: str, api_address: str, profile: str) -> None:
+    import asyncio
+    import logging
+
+    from micro import _paths
+    from server.app import Server
+
+    srv = Server(data_dir=_paths.server_dir(), address=address, api_address=api_address, profile=profile)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, srv.request_stop)
+    try:
+        bound = await srv.start()
+        _write_state(bound)
+        await srv.wait()
+        logging.getLogger("micro.server").info("Stopping")
+    finally:
+        await srv.stop()
+        _clear_state(os.getpid())
+
+
+def _detach(address: str, api_address: str, profile: str) -> None:
+    from micro import _paths
+
+    found = running()
+    if found:
+        raise Failure(f"A micro server is already running at {found[1]} (pid {found[0]})")
+    log_path = _paths.logs_dir() / "server.log"
+    with log_path.open("ab") as log:
+        start_offset = log.tell()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "commands.main",
+                "server",
+                "--address",
+                address,
+                "--api-address",
+                api_address,
+                "--profile",
+                profile,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "MICRO_HOME": str(_paths.home())},
+        )
+    deadline = time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline:
+        found = running()
+        if found and found[0] == proc.pid and found[1] != "unknown address":
+            out(f"Server started at {found[1]} (pid {proc.pid})")
+            return
+        if proc.poll() is not None:
+            raise Failure(
+                _last_line(log_path, start_offset) or f"The server exited with code {proc.returncode}"
+            )
+        time.sleep(0.05)
+    raise Failure(f"The server did not start within {START_SECONDS:.0f}s; see {log_path}")
+
+
+def _last_line(path: Path, offset: int) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(offset)
+            lines = f.read().decode("utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1].strip() if lines else ""
+
+
+@app.command("status")
+def status() -> None:
+    """Say whether a server runs on this MICRO_HOME, and where."""
+    found = running()
+    if not found:
+        raise Failure("No micro server is running")
+    out(f"Server running at {found[1]} (pid {found[0]})")
+
+
+@app.command("stop")
+def stop() -> None:
+    """Stop the server running on this MICRO_HOME (SIGTERM, then SIGKILL after a grace)."""
+    found = running()
+    if not found:
+        raise Failure("No micro server is running")
+    pid = found[0]
+    _signal(pid, signal.SIGTERM)
+    if not _wait_gone(pid, STOP_SECONDS):
+        _signal(pid, signal.SIGKILL)
+        _wait_gone(pid, 2.0)
+    _clear_state(pid)
+    out("Server stopped")
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError as exc:
+        raise Failure(f"Not allowed to stop the micro server (pid {pid})") from exc
+
+
+def _wait_gone(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    return not _alive(pid)

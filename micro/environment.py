@@ -1,0 +1,197 @@
+"""Client-side context: environments, the current one, and each one's current namespace.
+
+Shared by the CLI and the workspace, so it imports nothing heavy. Everything lives in
+``MICRO_HOME/config.json``::
+
+    {"env": "local",
+     "envs": {"staging": {"address": "…", "description": "…", "read_only": false, "color": ""}},
+     "namespaces": {"local": "micro"}}
+
+Keys this module does not know are kept when it rewrites the file, so other features can
+store their own settings there. ``resolve`` applies ``MICRO_ENV``, ``MICRO_NAMESPACE`` and
+``MICRO_PROXY`` (which overrides the environment's address).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from micro import _paths, errors
+
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "LOCAL",
+    "Context",
+    "Environment",
+    "add",
+    "current",
+    "delete",
+    "environments",
+    "get",
+    "namespace_of",
+    "resolve",
+    "set_current",
+    "set_namespace",
+]
+
+DEFAULT_NAMESPACE = "micro"
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """A named server address."""
+
+    name: str
+    address: str
+    description: str = ""
+    read_only: bool = False
+    color: str = ""
+
+
+LOCAL = Environment("local", "127.0.0.1:8081", "Local environment")
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Where a command goes: the environment, the address to dial and the namespace."""
+
+    env: Environment
+    address: str
+    namespace: str
+    # the auth feature fills this (MICRO_TOKEN, then the cached access token)
+    token: str | None = None
+
+    def require_writable(self) -> None:
+        """Refuse a mutating command in a read-only environment."""
+        if self.env.read_only:
+            raise errors.BadRequest(f"Environment '{self.env.name}' is read-only")
+
+
+def _load() -> dict[str, Any]:
+    path = _paths.config_file()
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise errors.BadRequest(f"cannot read {path}: {exc}") from exc
+    return data if isinstance(data, dict) else {}
+
+
+def _save(data: dict[str, Any]) -> None:
+    _paths.write_private(_paths.config_file(), json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _from_dict(name: str, raw: Any) -> Environment:
+    raw = raw if isinstance(raw, dict) else {}
+    return Environment(
+        name=name,
+        address=str(raw.get("address", "")),
+        description=str(raw.get("description", "")),
+        read_only=bool(raw.get("read_only", False)),
+        color=str(raw.get("color", "")),
+    )
+
+
+def _envs(data: dict[str, Any]) -> dict[str, Environment]:
+    found = {LOCAL.name: LOCAL}
+    stored = data.get("envs")
+    if isinstance(stored, dict):
+        for name, raw in stored.items():
+            if name != LOCAL.name:
+                found[name] = _from_dict(name, raw)
+    return found
+
+
+def _missing(name: str) -> errors.NotFound:
+    return errors.NotFound(f"Environment '{name}' does not exist")
+
+
+def environments() -> list[Environment]:
+    """Every environment, sorted by name (``local`` is always there)."""
+    return sorted(_envs(_load()).values(), key=lambda env: env.name)
+
+
+def get(name: str) -> Environment:
+    env = _envs(_load()).get(name)
+    if env is None:
+        raise _missing(name)
+    return env
+
+
+def current() -> Environment:
+    """The current environment (``local`` when none is set or it has gone)."""
+    data = _load()
+    envs = _envs(data)
+    return envs.get(str(data.get("env", LOCAL.name)), LOCAL)
+
+
+def set_current(name: str) -> None:
+    data = _load()
+    if name not in _envs(data):
+        raise _missing(name)
+    data["env"] = name
+    _save(data)
+
+
+def add(env: Environment) -> None:
+    """Add ``env``; an existing name is a conflict."""
+    if not env.name or not env.address:
+        raise errors.BadRequest("an environment needs a name and an address")
+    data = _load()
+    if env.name in _envs(data):
+        raise errors.Conflict(f"Environment '{env.name}' already exists")
+    stored = {k: v for k, v in asdict(env).items() if k != "name"}
+    data.setdefault("envs", {})[env.name] = stored
+    _save(data)
+
+
+def delete(name: str) -> None:
+    """Remove ``name``; the built-in ``local`` cannot be deleted."""
+    if name == LOCAL.name:
+        raise errors.BadRequest(f"Environment '{name}' cannot be deleted")
+    data = _load()
+    if name not in _envs(data):
+        raise _missing(name)
+    del data["envs"][name]
+    if data.get("env") == name:
+        data["env"] = LOCAL.name
+    namespaces = data.get("namespaces")
+    if isinstance(namespaces, dict):
+        namespaces.pop(name, None)
+    _save(data)
+
+
+def namespace_of(env_name: str) -> str:
+    """The current namespace of ``env_name`` (``micro`` unless one was set)."""
+    namespaces = _load().get("namespaces")
+    if isinstance(namespaces, dict) and namespaces.get(env_name):
+        return str(namespaces[env_name])
+    return DEFAULT_NAMESPACE
+
+
+def set_namespace(env_name: str, namespace: str) -> None:
+    data = _load()
+    if env_name not in _envs(data):
+        raise _missing(env_name)
+    data.setdefault("namespaces", {})[env_name] = namespace
+    _save(data)
+
+
+def resolve(env: str | None = None, namespace: str | None = None) -> Context:
+    """The context of one command: explicit overrides, then ``MICRO_*``, then config.json."""
+    data = _load()
+    envs = _envs(data)
+    name = env or os.environ.get("MICRO_ENV") or str(data.get("env", LOCAL.name))
+    chosen = envs.get(name)
+    if chosen is None:
+        if env or os.environ.get("MICRO_ENV"):
+            raise _missing(name)
+        chosen = LOCAL  # the stored current env was deleted by hand
+    ns = namespace or os.environ.get("MICRO_NAMESPACE") or namespace_of(chosen.name)
+    address = os.environ.get("MICRO_PROXY") or chosen.address
+    token = os.environ.get("MICRO_TOKEN") or None
+    return Context(env=chosen, address=address, namespace=ns, token=token)
