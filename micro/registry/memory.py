@@ -133,6 +133,8 @@ class MemoryRegistry(Registry):
     async def register(
         self, service: Service, *, ttl: float = DEFAULT_TTL, domain: str = DEFAULT_DOMAIN
     ) -> None:
+        if not service.nodes:  # it would be invisible (a version lives while it has nodes)
+            raise errors.BadRequest("a service needs at least one node")
         self._expire()
         expiry = self._clock() + (ttl if ttl > 0 else DEFAULT_TTL)
         versions = self._domains.setdefault(domain, {})

@@ -151,6 +151,12 @@ async def test_nodes_merge_and_deregister_removes_only_the_given_ones(env: Env) 
     assert await env.registry.list_services(domain=DOMAIN) == []
 
 
+async def test_register_without_nodes_is_bad_request(env: Env) -> None:
+    with pytest.raises(errors.BadRequest, match="at least one node"):
+        await env.registry.register(Service(name="greeter"), domain=DOMAIN)
+    assert await env.registry.list_services(domain=DOMAIN) == []
+
+
 async def test_deregister_unknown_service_is_not_an_error(env: Env) -> None:
     await env.registry.deregister(svc("ghost"), domain=DOMAIN)
     assert await env.registry.list_services(domain=DOMAIN) == []
@@ -286,8 +292,6 @@ async def test_grpc_register_rejects_bad_input(server: Any) -> None:
     try:
         with pytest.raises(errors.BadRequest, match="invalid service name"):
             await client.register(svc("Bad Name"), domain=DOMAIN)
-        with pytest.raises(errors.BadRequest, match="at least one node"):
-            await client.register(Service(name="greeter"), domain=DOMAIN)
         await client.register(svc("v1.foo-bar"), domain=DOMAIN)
     finally:
         await client.close()
