@@ -1,0 +1,161 @@
+"""The config service's backend: documents kept in the store, secrets sealed with AES-256-GCM.
+
+Layout: one record per namespace, key ``document`` in table ``config`` of the namespace's
+database, holding the whole document as JSON. Every change is a read-modify-write guarded
+by the record's version (``Store.write(version=...)``) and retried on a conflict, so
+concurrent Sets on different paths never lose each other's writes, even between two servers
+sharing one store; within this process a lock per namespace keeps them from colliding at all.
+A document is one record, so it is bounded by the store's value limit (1 MiB).
+
+Secret leaves are stored as ``{"$secret": "<base64 nonce + ciphertext>"}`` (AES-256-GCM,
+the namespace as associated data) with a key generated at first start in the server's data
+folder (``config.key``, 0600). Merges treat them as opaque leaves; reads show
+``"[secret]"`` unless asked to decrypt. Watch is fed in-process: it sees the changes made
+through this server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import os
+import random
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from micro import errors
+from micro._paths import write_private
+from micro.config import DEFAULT_NAMESPACE, Change, Config
+from micro.config import _document as doc
+from micro.config._feed import ChangeFeed
+from micro.store import Record, Store
+
+__all__ = ["KEY_FILE", "TABLE", "StoreConfig", "load_key"]
+
+log = logging.getLogger(__name__)
+
+TABLE = "config"
+DOCUMENT_KEY = "document"
+KEY_FILE = "config.key"
+MAX_ATTEMPTS = 50
+_NONCE_BYTES = 12
+
+
+def load_key(data_dir: Path) -> bytes:
+    """The secret key in ``data_dir``, generated (0600) on first use."""
+    path = data_dir / KEY_FILE
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        key = AESGCM.generate_key(bit_length=256)
+        write_private(path, base64.b64encode(key) + b"\n")
+        log.info("generated the config secret key in %s", path)
+        return key
+    try:
+        key = base64.b64decode(raw.strip(), validate=True)
+    except ValueError as exc:
+        raise errors.InternalServerError(f"config key {path} is corrupt") from exc
+    if len(key) != 32:
+        raise errors.InternalServerError(f"config key {path} is not a 256-bit key")
+    return key
+
+
+class StoreConfig(Config):
+    def __init__(self, store: Store, *, key: bytes) -> None:
+        self._store = store
+        self._aead = AESGCM(key)
+        self._feed = ChangeFeed()
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # -- documents ------------------------------------------------------------------
+
+    async def _load(self, namespace: str) -> tuple[dict[str, Any], int]:
+        """The document of ``namespace`` and its record version (0 when there is none)."""
+        try:
+            records = await self._store.read(DOCUMENT_KEY, database=namespace, table=TABLE)
+        except errors.NotFound:
+            return {}, 0
+        record = records[0]
+        try:
+            document = json.loads(record.value)
+        except ValueError as exc:
+            raise errors.InternalServerError(f"config document of {namespace!r} is corrupt") from exc
+        if not isinstance(document, dict):
+            raise errors.InternalServerError(f"config document of {namespace!r} is corrupt")
+        return document, record.version
+
+    async def _update(
+        self, namespace: str, path: str, change: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> None:
+        """Apply ``change`` to the document with optimistic concurrency, then publish it."""
+        lock = self._locks.setdefault(namespace, asyncio.Lock())
+        async with lock:
+            for attempt in range(MAX_ATTEMPTS):
+                old, version = await self._load(namespace)
+                new = change(old)
+                if new is old:
+                    return
+                data = json.dumps(new, ensure_ascii=False, separators=(",", ":")).encode()
+                try:
+                    await self._store.write(
+                        Record(key=DOCUMENT_KEY, value=data), database=namespace, table=TABLE, version=version
+                    )
+                except errors.Conflict:
+                    # another server changed the document: back off a little and merge again
+                    await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                    continue
+                self._feed.publish(namespace, path, old, new)
+                return
+        raise errors.Conflict("config changed concurrently too often; try again")
+
+    # -- secrets --------------------------------------------------------------------
+
+    def _seal(self, namespace: str) -> Callable[[Any], str]:
+        def seal(leaf: Any) -> str:
+            nonce = os.urandom(_NONCE_BYTES)
+            plain = json.dumps(leaf, ensure_ascii=False).encode()
+            return base64.b64encode(nonce + self._aead.encrypt(nonce, plain, namespace.encode())).decode()
+
+        return seal
+
+    def _unseal(self, namespace: str) -> Callable[[Any], Any]:
+        def unseal(payload: Any) -> Any:
+            try:
+                raw = base64.b64decode(str(payload), validate=True)
+                plain = self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], namespace.encode())
+                return json.loads(plain)
+            except (ValueError, InvalidTag) as exc:
+                raise errors.InternalServerError("cannot decrypt a config secret (wrong key?)") from exc
+
+        return unseal
+
+    # -- Config ---------------------------------------------------------------------
+
+    async def get(self, path: str = "", *, namespace: str = "", secret: bool = False) -> Any:
+        ns = namespace or DEFAULT_NAMESPACE
+        keys = doc.split(path, allow_root=True)
+        document, _ = await self._load(ns)
+        node = doc.lookup(document, keys)
+        return doc.reveal(node, self._unseal(ns)) if secret else doc.mask(node)
+
+    async def set(self, path: str, value: Any, *, namespace: str = "", secret: bool = False) -> None:
+        ns = namespace or DEFAULT_NAMESPACE
+        keys = doc.split(path)
+        doc.check_value(value)
+        if secret:
+            value = doc.seal(value, self._seal(ns))
+        await self._update(ns, path, lambda old: doc.set_at(old, keys, value))
+
+    async def delete(self, path: str, *, namespace: str = "") -> None:
+        ns = namespace or DEFAULT_NAMESPACE
+        keys = doc.split(path)
+        await self._update(ns, path, lambda old: doc.delete(old, keys))
+
+    def watch(self, path: str = "", *, namespace: str = "") -> AsyncIterator[Change]:
+        return self._feed.subscribe(namespace or DEFAULT_NAMESPACE, path)
