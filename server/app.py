@@ -45,10 +45,11 @@ class CoreService:
 
 def core_services(backends: profiles.Backends) -> list[CoreService]:
     """Every core service of this server, wired to its backends."""
+    from server.config import core as config_core
     from server.registry import core as registry_core
     from server.store import core as store_core
 
-    return [registry_core(backends), store_core(backends)]
+    return [registry_core(backends), store_core(backends), config_core(backends)]
 
 
 def _lock(path: Path) -> int:
