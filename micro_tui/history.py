@@ -1,0 +1,99 @@
+"""Call history per environment and named collections of saved requests (JSON files under
+``MICRO_HOME/history`` and ``MICRO_HOME/collections``)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from micro_tui import settings
+
+__all__ = ["Entry", "collection_names", "load_collection", "load_history", "record", "save_to_collection"]
+
+MAX_HISTORY = 500
+
+
+@dataclass(slots=True)
+class Entry:
+    """One request: where it went and what it carried (and, in history, how it ended)."""
+
+    service: str
+    endpoint: str
+    request: str
+    namespace: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    name: str = ""
+    status: str = ""
+    elapsed_ms: float = 0.0
+    at: float = 0.0
+
+    def cli(self) -> str:
+        """The equivalent ``micro call`` (or ``micro stream``) line."""
+        return cli_line(self.service, self.endpoint, self.request, self.metadata)
+
+
+def cli_line(service: str, endpoint: str, request: str, metadata: dict[str, str] | None = None,
+             *, stream: bool = False) -> str:
+    try:
+        compact = json.dumps(json.loads(request or "{}"), separators=(",", ":"))
+    except ValueError:
+        compact = request
+    quoted = "'" + compact.replace("'", "'\\''") + "'"
+    flags = "".join(f" --metadata {k}={v}" for k, v in (metadata or {}).items())
+    return f"micro {'stream' if stream else 'call'}{flags} {service} {endpoint} {quoted}"
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "default"
+
+
+def _read(path: Any) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    return [d for d in data if isinstance(d, dict)] if isinstance(data, list) else []
+
+
+def _write(path: Any, entries: list[dict[str, Any]]) -> None:
+    from micro import _paths
+
+    _paths.write_private(path, json.dumps(entries, indent=1) + "\n")
+
+
+def _entries(raw: list[dict[str, Any]]) -> list[Entry]:
+    known = set(Entry.__dataclass_fields__)
+    return [Entry(**{k: v for k, v in d.items() if k in known}) for d in raw]
+
+
+def record(env: str, entry: Entry) -> None:
+    """Append ``entry`` to ``env``'s history (newest last, bounded)."""
+    entry.at = entry.at or time.time()
+    path = settings.history_dir() / f"{_safe(env)}.json"
+    entries = _read(path)
+    entries.append(asdict(entry))
+    _write(path, entries[-MAX_HISTORY:])
+
+
+def load_history(env: str) -> list[Entry]:
+    return _entries(_read(settings.history_dir() / f"{_safe(env)}.json"))
+
+
+def save_to_collection(collection: str, entry: Entry) -> None:
+    """Save ``entry`` (replacing one of the same name) in the named collection."""
+    path = settings.collections_dir() / f"{_safe(collection)}.json"
+    entries = [e for e in _read(path) if e.get("name") != entry.name]
+    entries.append(asdict(entry))
+    _write(path, entries)
+
+
+def collection_names() -> list[str]:
+    folder = settings.collections_dir()
+    return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+
+
+def load_collection(collection: str) -> list[Entry]:
+    return _entries(_read(settings.collections_dir() / f"{_safe(collection)}.json"))

@@ -1,0 +1,252 @@
+"""The :class:`~micro_tui.facade.Facade` over a real micro server.
+
+Environments and namespaces come from :mod:`micro.environment`; services from the registry
+(:class:`~micro.registry.grpc.GrpcRegistry`); calls from the framework's dynamic client
+(JSON ⇄ protobuf through the proxy). grpc and protobuf are imported on first use, inside
+workers, never on the path to the first paint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from micro_tui import cache
+from micro_tui.facade import (
+    CallResult,
+    Connection,
+    EnvInfo,
+    ServiceChange,
+    ServiceVersion,
+    StreamItem,
+    Unsupported,
+)
+
+__all__ = ["RealFacade"]
+
+log = logging.getLogger(__name__)
+
+PING_SECONDS = 1.5
+SERVER_START_SECONDS = 30.0
+
+
+def _env_info(env: Any) -> EnvInfo:
+    return EnvInfo(env.name, env.address, env.description, env.read_only, env.color)
+
+
+def _version(service: Any) -> ServiceVersion:
+    from micro_tui.facade import EndpointInfo, NodeInfo
+
+    endpoints = tuple(
+        EndpointInfo(e.name, e.method, e.request_type, e.response_type, e.streaming.value)
+        for e in sorted(service.endpoints, key=lambda e: e.name)
+    )
+    nodes = tuple(NodeInfo(n.id, n.address, dict(n.metadata)) for n in service.nodes)
+    return ServiceVersion(
+        service.name, service.version, endpoints, nodes, dict(service.metadata), service.descriptor_set
+    )
+
+
+def _error_result(exc: Exception, elapsed_ms: float) -> CallResult:
+    from micro import errors
+
+    if isinstance(exc, errors.MicroError):
+        return CallResult(False, "", exc.code, exc.status, exc.detail, elapsed_ms)
+    return CallResult(False, "", 500, "Internal Server Error", str(exc) or type(exc).__name__, elapsed_ms)
+
+
+class RealFacade:
+    """Talks to the server of the current environment."""
+
+    def __init__(self, context: Any = None) -> None:
+        from micro import environment
+
+        self._context = context if context is not None else environment.resolve()
+        self._connection = Connection.UNKNOWN
+        self._registry: Any = None
+
+    # context
+    @property
+    def env(self) -> EnvInfo:
+        return _env_info(self._context.env)
+
+    @property
+    def address(self) -> str:
+        return str(self._context.address)
+
+    @property
+    def namespace(self) -> str:
+        return str(self._context.namespace)
+
+    @property
+    def account(self) -> str:
+        return "" if not self._context.token else "logged in"
+
+    @property
+    def connection(self) -> Connection:
+        return self._connection
+
+    def envs(self) -> list[EnvInfo]:
+        from micro import environment
+
+        return [_env_info(e) for e in environment.environments()]
+
+    def _reset(self) -> None:
+        registry, self._registry = self._registry, None
+        self._connection = Connection.UNKNOWN
+        if registry is not None:
+            try:
+                asyncio.get_running_loop().create_task(registry.close())
+            except RuntimeError:
+                pass
+
+    def set_env(self, name: str) -> EnvInfo:
+        from micro import environment
+
+        environment.set_current(name)
+        self._context = environment.resolve(name)
+        self._reset()
+        return self.env
+
+    def add_env(self, env: EnvInfo) -> None:
+        from micro import environment
+
+        environment.add(environment.Environment(env.name, env.address, env.description, env.read_only, env.color))
+
+    def namespaces(self) -> list[str]:
+        known = cache.known_namespaces(self.env.name)
+        return sorted({"micro", self.namespace, *known})
+
+    def set_namespace(self, namespace: str) -> None:
+        from dataclasses import replace
+
+        from micro import environment
+
+        environment.set_namespace(self.env.name, namespace)
+        cache.remember_namespace(self.env.name, namespace)
+        self._context = replace(self._context, namespace=namespace)
+        self._reset()
+
+    # server
+    def _registry_client(self) -> Any:
+        if self._registry is None:
+            from micro.registry.grpc import GrpcRegistry
+
+            self._registry = GrpcRegistry(self.address, namespace=self.namespace, token=self._context.token)
+        return self._registry
+
+    async def ping(self) -> Connection:
+        try:
+            await asyncio.wait_for(self._registry_client().list_services(), PING_SECONDS)
+        except Exception:
+            self._connection = Connection.DISCONNECTED
+            self._reset_registry()
+        else:
+            self._connection = Connection.CONNECTED
+        return self._connection
+
+    def _reset_registry(self) -> None:
+        registry, self._registry = self._registry, None
+        if registry is not None:
+            asyncio.get_running_loop().create_task(registry.close())
+
+    async def ensure_server(self) -> str:
+        if self.env.name != "local" or await self.ping() is Connection.CONNECTED:
+            return ""
+        self._connection = Connection.CONNECTING
+        script = Path(sys.executable).with_name("micro")
+        argv = [str(script)] if script.exists() else [sys.executable, "-m", "commands.main"]
+        env = dict(os.environ, GRPC_VERBOSITY="NONE")
+        proc = await asyncio.create_subprocess_exec(
+            *argv, "server", "--detach",
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), SERVER_START_SECONDS)
+        except TimeoutError:
+            proc.kill()
+            self._connection = Connection.DISCONNECTED
+            return "the local server did not start in time (see MICRO_HOME/logs/server.log)"
+        if proc.returncode != 0:
+            self._connection = Connection.DISCONNECTED
+            return (err or out).decode(errors="replace").strip().splitlines()[-1:][0] if (err or out) else (
+                "the local server failed to start"
+            )
+        await self.ping()
+        return "started the local server in the background (micro server --detach)"
+
+    # registry
+    def cached_services(self) -> list[str]:
+        return cache.services(self.address, self.namespace)
+
+    async def list_services(self) -> list[str]:
+        try:
+            found = await self._registry_client().list_services()
+        except Exception:
+            self._connection = Connection.DISCONNECTED
+            self._reset_registry()
+            raise
+        self._connection = Connection.CONNECTED
+        names = sorted({s.name for s in found})
+        cache.store_services(self.address, self.namespace, names)
+        return names
+
+    async def get_service(self, name: str) -> list[ServiceVersion]:
+        return [_version(s) for s in await self._registry_client().get_service(name)]
+
+    async def watch_services(self) -> AsyncIterator[ServiceChange]:
+        watcher = self._registry_client().watch()
+        try:
+            async for result in watcher:
+                yield ServiceChange(result.action, result.service.name)
+        finally:
+            await watcher.aclose()
+
+    # calls
+    def _dynamic(self) -> Any:
+        try:
+            from micro import _dynamic
+        except ImportError as exc:
+            raise Unsupported("calls need the framework (not yet available)") from exc
+        return _dynamic
+
+    async def call(
+        self, service: str, endpoint: str, request: str, *, metadata: dict[str, str], timeout: float
+    ) -> CallResult:
+        dynamic = self._dynamic()
+        started = time.perf_counter()
+        try:
+            reply = await dynamic.call(
+                self.address, service, endpoint, request or "{}", namespace=self.namespace,
+                token=self._context.token, metadata=metadata, timeout=timeout or None,
+            )  # fmt: skip
+        except Exception as exc:
+            return _error_result(exc, (time.perf_counter() - started) * 1000)
+        elapsed = (time.perf_counter() - started) * 1000
+        return CallResult(True, json.dumps(reply, indent=2), 0, "OK", "", elapsed)
+
+    async def stream(
+        self, service: str, endpoint: str, request: str, *, metadata: dict[str, str], timeout: float
+    ) -> AsyncIterator[StreamItem]:
+        dynamic = self._dynamic()
+        started = time.perf_counter()
+        count = 0
+        try:
+            async for reply in dynamic.stream(
+                self.address, service, endpoint, request or "{}", namespace=self.namespace,
+                token=self._context.token, metadata=metadata, timeout=timeout or None,
+            ):  # fmt: skip
+                yield StreamItem(count, json.dumps(reply, indent=2))
+                count += 1
+        except Exception as exc:
+            yield StreamItem(count, result=_error_result(exc, (time.perf_counter() - started) * 1000))
+            return
+        yield StreamItem(count, result=CallResult(True, "", 0, "OK", "", (time.perf_counter() - started) * 1000))
