@@ -81,7 +81,9 @@ class Result:
 
 class Registry(ABC):
     @abstractmethod
-    async def register(self, service: Service, *, ttl: float = DEFAULT_TTL, domain: str = DEFAULT_DOMAIN) -> None:
+    async def register(
+        self, service: Service, *, ttl: float = DEFAULT_TTL, domain: str = DEFAULT_DOMAIN
+    ) -> None:
         """Add or refresh the service's nodes; each lapses after ``ttl`` seconds."""
 
     @abstractmethod
