@@ -1,0 +1,141 @@
+"""Dynamic JSON ⇄ protobuf calls from registered schemas, against a real in-process server."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import replace
+
+import pytest
+
+from micro import errors
+from micro.client import dynamic
+from micro.proto.debug import debug_pb2
+from micro.registry.schema import describe
+
+
+def _debug_schema(version: str = "latest") -> dynamic.Schema:
+    service = describe("debug", [debug_pb2.DESCRIPTOR.services_by_name["Debug"]], address="x:1")
+    return dynamic.Schema(replace(service, version=version))
+
+
+def test_encode_then_decode_uses_proto_names_defaults_and_int64_strings() -> None:
+    method = dynamic.find_endpoint([_debug_schema()], "Debug.Stats")
+    assert method.path == "/debug.Debug/Stats"
+    raw = debug_pb2.StatsResponse(uptime=5, memory=2**40).SerializeToString()
+    stats = dynamic.Schema(describe("x", [debug_pb2.DESCRIPTOR.services_by_name["Debug"]], address="x:1"))
+    got = dynamic.decode(stats.method("Debug.Stats"), raw)
+    assert got["uptime"] == "5" and got["memory"] == str(2**40)
+    assert got["requests"] == "0"  # defaults included
+    log = dynamic.find_endpoint([_debug_schema()], "Debug.Log")
+    request = debug_pb2.LogRequest.FromString(dynamic.encode(log, '{"count": 3, "stream": true}'))
+    assert request.count == 3 and request.stream
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('{"count": "abc"}', "count"),
+        ('{"nosuch": 1}', "nosuch"),
+        ('{"count": 1', "Error creating request: "),
+    ],
+)
+def test_malformed_request_is_bad_request_naming_the_problem(text: str, needle: str) -> None:
+    method = dynamic.find_endpoint([_debug_schema()], "Debug.Log")
+    with pytest.raises(errors.BadRequest) as info:
+        dynamic.encode(method, text)
+    assert info.value.detail.startswith("Error creating request: ")
+    assert needle in info.value.detail
+
+
+@pytest.mark.parametrize("name", ["Call", "a.b.c", ".Call", "Debug."])
+def test_malformed_method_name(name: str) -> None:
+    with pytest.raises(dynamic.InvalidMethodName) as info:
+        dynamic.find_endpoint([_debug_schema()], name)
+    assert info.value.detail == f'Method name "{name}" invalid format. Expecting service.endpoint'
+
+
+def test_unknown_endpoint() -> None:
+    with pytest.raises(errors.NotImplementedError_) as info:
+        dynamic.find_endpoint([_debug_schema()], "Debug.Nosuch", service="debug")
+    assert info.value.detail == "Endpoint Debug.Nosuch not found for service debug"
+
+
+def test_each_version_has_its_own_pool() -> None:
+    one, two = _debug_schema("v1"), _debug_schema("v2")
+    assert one.pool is not two.pool
+    assert dynamic.find_endpoint([one, two], "Debug.Health").version == "v1"
+
+
+async def test_call_core_store_write_then_read(server: object) -> None:
+    address = server.bound_address  # type: ignore[attr-defined]
+    value = base64.b64encode(b"hello").decode()
+    written = await dynamic.call(
+        address, "store", "Store.Write", f'{{"record":{{"key":"k","value":"{value}"}}}}'
+    )
+    assert written == {"version": "1"}
+    got = await dynamic.call(address, "store", "Store.Read", {"key": "k"})
+    assert got["records"][0]["key"] == "k"
+    assert base64.b64decode(got["records"][0]["value"]) == b"hello"
+    assert got["records"][0]["metadata"] == {}  # defaults included
+
+
+async def test_stream_core_store_list(server: object) -> None:
+    address = server.bound_address  # type: ignore[attr-defined]
+    for key in ("a", "b", "c"):
+        await dynamic.call(address, "store", "Store.Write", {"record": {"key": key}})
+    keys: list[str] = []
+    async for item in dynamic.stream(address, "store", "Store.List", "{}"):
+        keys.extend(item["keys"])
+    assert keys == ["a", "b", "c"]
+
+
+async def test_unknown_service_and_endpoint(server: object) -> None:
+    address = server.bound_address  # type: ignore[attr-defined]
+    with pytest.raises(errors.NotImplementedError_, match='^Service "nosuch" not found$'):
+        await dynamic.call(address, "nosuch", "Foo.Bar")
+    with pytest.raises(
+        errors.NotImplementedError_, match="^Endpoint Store.Nosuch not found for service store$"
+    ):
+        await dynamic.call(address, "store", "Store.Nosuch")
+
+
+async def test_schema_is_cached_between_processes(server: object) -> None:
+    address = server.bound_address  # type: ignore[attr-defined]
+    first = dynamic.Schemas(address)
+    await first.method("store", "Store.Read")
+    assert first.is_fresh("store")
+    await first.close()
+    second = dynamic.Schemas(address)
+    method = await second.method("store", "Store.Read")
+    assert not second.is_fresh("store")  # served from MICRO_HOME/cache, no registry call
+    assert method.request.DESCRIPTOR.full_name == "store.ReadRequest"
+
+
+async def test_stale_cached_schema_is_refreshed_on_a_missing_endpoint(server: object) -> None:
+    address = server.bound_address  # type: ignore[attr-defined]
+    schemas = dynamic.Schemas(address)
+    services = await schemas.fetch("store")
+    # a cache written before the service gained Store.Read
+    stale = [replace(s, endpoints=[e for e in s.endpoints if e.name != "Store.Read"]) for s in services]
+    schemas._store("store", "", stale)
+    await schemas.close()
+    again = dynamic.Schemas(address)
+    assert (await again.method("store", "Store.Read")).name == "Store.Read"
+    assert again.is_fresh("store")
+    await again.close()
+
+
+async def test_node_without_the_method_is_endpoint_not_found(server: object) -> None:
+    import grpc
+
+    address = server.bound_address  # type: ignore[attr-defined]
+    # the store node answers a method path it does not serve with grpc's own UNIMPLEMENTED
+    endpoint = replace(_debug_schema().method("Debug.Health").endpoint, method="/store.Store/Nosuch")
+    method = replace(_debug_schema().method("Debug.Health"), service="store", endpoint=endpoint)
+    async with grpc.aio.insecure_channel(address) as channel:
+        with pytest.raises(errors.MicroError) as info:
+            await dynamic.invoke(channel, method, b"", address=address, timeout=5)
+    assert info.value.detail in (
+        "Endpoint Debug.Health not found for service store",
+        'Service "store" not found',
+    )
