@@ -1,0 +1,60 @@
+"""The auth core service: accounts, tokens, rules and namespaces, kept in the store.
+
+:func:`build` makes the backend (signing key in the data folder, default admin and the
+``micro`` namespace on :meth:`~server.auth.stored.StoredAuth.start`); :func:`core` serves
+it as four gRPC services; :func:`interceptor` is the auth boundary every server installs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from micro.proto.auth import auth_pb2, auth_pb2_grpc
+from server.auth.handler import AccountsHandler, AuthHandler, NamespacesHandler, RulesHandler
+from server.auth.interceptor import AuthInterceptor
+from server.auth.stored import StoredAuth
+
+if TYPE_CHECKING:
+    from server.app import CoreService
+    from server.profiles import Backends
+
+__all__ = ["AuthInterceptor", "StoredAuth", "build", "core", "interceptor"]
+
+
+def build(backends: Backends, *, disable_admin: bool | None = None) -> StoredAuth:
+    """The auth backend on ``backends.store``; namespaces with registered services (other
+    than ``micro``) cannot be deleted."""
+
+    async def busy(namespace: str) -> bool:
+        return bool(await backends.registry.list_services(domain=namespace))
+
+    return StoredAuth(backends.store, backends.data_dir, disable_admin=disable_admin, busy=busy)
+
+
+def core(auth: StoredAuth) -> CoreService:
+    """The auth service of the server: ``auth.Auth``, ``auth.Accounts``, ``auth.Rules`` and
+    ``auth.Namespaces``."""
+    from server.app import CoreService
+
+    handlers = (
+        (AuthHandler(auth, auth.key), auth_pb2_grpc.add_AuthServicer_to_server),
+        (AccountsHandler(auth), auth_pb2_grpc.add_AccountsServicer_to_server),
+        (RulesHandler(auth), auth_pb2_grpc.add_RulesServicer_to_server),
+        (NamespacesHandler(auth), auth_pb2_grpc.add_NamespacesServicer_to_server),
+    )
+    return CoreService(
+        name="auth",
+        add=[lambda server, h=h, add=add: add(h, server) for h, add in handlers],  # type: ignore[misc]
+        descriptors=[
+            auth_pb2.DESCRIPTOR.services_by_name[name] for name in ("Auth", "Accounts", "Rules", "Namespaces")
+        ],
+    )
+
+
+def interceptor(auth: StoredAuth) -> AuthInterceptor:
+    """The auth interceptor for a server hosting ``auth`` (rules read in-process)."""
+
+    async def rules(namespace: str) -> list:  # type: ignore[type-arg]
+        return await auth.rules(namespace=namespace)
+
+    return AuthInterceptor(auth.key.verifier, rules)

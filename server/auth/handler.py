@@ -1,0 +1,157 @@
+"""The auth service's gRPC servicers: protobuf ⇄ domain and the permission matrix.
+
+``Auth.Token``, ``Auth.Inspect`` and ``Auth.PublicKey`` are public; ``Rules.List`` needs any
+account of the namespace; everything else on accounts and rules needs an admin of the
+namespace; namespaces are managed by ``micro`` admins. A ``micro`` admin may act in every
+namespace. A request's namespace is ``options.namespace``, else the caller's
+``micro-namespace``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from micro import errors
+from micro._grpc import NAMESPACE_KEY, metadata_value
+from micro.auth import DEFAULT_NAMESPACE, Auth
+from micro.auth._convert import account_to_proto, rule_from_proto, rule_to_proto, token_to_proto
+from micro.proto.auth import auth_pb2, auth_pb2_grpc
+from server.auth import context as ctx
+from server.auth.keys import SigningKey
+
+__all__ = ["AccountsHandler", "AuthHandler", "NamespacesHandler", "RulesHandler"]
+
+
+def _namespace(context: Any, options: auth_pb2.Options | None = None) -> str:
+    if options is not None and options.namespace:
+        return options.namespace
+    caller = ctx.current()
+    if caller is not None:
+        return caller.namespace
+    return metadata_value(context.invocation_metadata(), NAMESPACE_KEY) or DEFAULT_NAMESPACE
+
+
+class AuthHandler(auth_pb2_grpc.AuthServicer):
+    def __init__(self, auth: Auth, key: SigningKey) -> None:
+        self.auth = auth
+        self.key = key
+
+    async def Generate(self, request: auth_pb2.GenerateRequest, context: Any) -> auth_pb2.GenerateResponse:
+        namespace = _namespace(context, request.options)
+        ctx.authorize_admin(namespace, services=False)
+        account = await self.auth.generate(
+            request.id,
+            secret=request.secret,
+            name=request.name,
+            type=request.type or "user",
+            scopes=list(request.scopes),
+            metadata=dict(request.metadata),
+            namespace=namespace,
+        )
+        return auth_pb2.GenerateResponse(account=account_to_proto(account))
+
+    async def Token(self, request: auth_pb2.TokenRequest, context: Any) -> auth_pb2.TokenResponse:
+        if not request.refresh_token and not request.id:
+            raise errors.BadRequest("an id (or name) and secret, or a refresh token, are required")
+        token = await self.auth.token(
+            id=request.id,
+            secret=request.secret,
+            refresh_token=request.refresh_token,
+            expiry=request.token_expiry,
+            namespace=_namespace(context, request.options),
+        )
+        return auth_pb2.TokenResponse(token=token_to_proto(token))
+
+    async def Inspect(self, request: auth_pb2.InspectRequest, context: Any) -> auth_pb2.InspectResponse:
+        account = await self.auth.inspect(request.token)
+        return auth_pb2.InspectResponse(account=account_to_proto(account))
+
+    async def PublicKey(self, request: auth_pb2.PublicKeyRequest, context: Any) -> auth_pb2.PublicKeyResponse:
+        return auth_pb2.PublicKeyResponse(algorithm="EdDSA", public_key=self.key.public_pem)
+
+
+class AccountsHandler(auth_pb2_grpc.AccountsServicer):
+    def __init__(self, auth: Auth) -> None:
+        self.auth = auth
+
+    async def List(
+        self, request: auth_pb2.ListAccountsRequest, context: Any
+    ) -> auth_pb2.ListAccountsResponse:
+        namespace = _namespace(context, request.options)
+        ctx.authorize_admin(namespace, services=False)
+        accounts = await self.auth.accounts(namespace=namespace)
+        return auth_pb2.ListAccountsResponse(accounts=[account_to_proto(a) for a in accounts])
+
+    async def Delete(
+        self, request: auth_pb2.DeleteAccountRequest, context: Any
+    ) -> auth_pb2.DeleteAccountResponse:
+        namespace = _namespace(context, request.options)
+        me = ctx.authorize_admin(namespace, services=False)
+        if me is not None and me.id == request.id and me.issuer == namespace:
+            raise errors.BadRequest("cannot delete your own account")
+        await self.auth.delete_account(request.id, namespace=namespace)
+        return auth_pb2.DeleteAccountResponse()
+
+    async def ChangeSecret(
+        self, request: auth_pb2.ChangeSecretRequest, context: Any
+    ) -> auth_pb2.ChangeSecretResponse:
+        namespace = _namespace(context, request.options)
+        me = ctx.authorize_account(namespace)
+        self_service = me is not None and me.id == request.id and me.issuer == namespace
+        if not self_service:
+            ctx.authorize_admin(namespace, services=False)
+        # your own secret needs the old one; an admin may reset someone else's without it
+        old: str | None = request.old_secret if (self_service or request.old_secret) else None
+        await self.auth.change_secret(request.id, old, request.new_secret, namespace=namespace)
+        return auth_pb2.ChangeSecretResponse()
+
+
+class RulesHandler(auth_pb2_grpc.RulesServicer):
+    def __init__(self, auth: Auth) -> None:
+        self.auth = auth
+
+    async def Create(self, request: auth_pb2.CreateRequest, context: Any) -> auth_pb2.CreateResponse:
+        namespace = _namespace(context, request.options)
+        ctx.authorize_admin(namespace, services=False)
+        await self.auth.create_rule(rule_from_proto(request.rule), namespace=namespace)
+        return auth_pb2.CreateResponse()
+
+    async def Delete(self, request: auth_pb2.DeleteRequest, context: Any) -> auth_pb2.DeleteResponse:
+        namespace = _namespace(context, request.options)
+        ctx.authorize_admin(namespace, services=False)
+        await self.auth.delete_rule(request.id, namespace=namespace)
+        return auth_pb2.DeleteResponse()
+
+    async def List(self, request: auth_pb2.ListRequest, context: Any) -> auth_pb2.ListResponse:
+        namespace = _namespace(context, request.options)
+        ctx.authorize_account(namespace)
+        rules = await self.auth.rules(namespace=namespace)
+        return auth_pb2.ListResponse(rules=[rule_to_proto(r) for r in sorted(rules, key=lambda r: r.id)])
+
+
+class NamespacesHandler(auth_pb2_grpc.NamespacesServicer):
+    def __init__(self, auth: Auth) -> None:
+        self.auth = auth
+
+    async def Create(
+        self, request: auth_pb2.CreateNamespaceRequest, context: Any
+    ) -> auth_pb2.CreateNamespaceResponse:
+        ctx.require_micro_admin()
+        await self.auth.create_namespace(request.name)
+        return auth_pb2.CreateNamespaceResponse()
+
+    async def Delete(
+        self, request: auth_pb2.DeleteNamespaceRequest, context: Any
+    ) -> auth_pb2.DeleteNamespaceResponse:
+        ctx.require_micro_admin()
+        await self.auth.delete_namespace(request.name)
+        return auth_pb2.DeleteNamespaceResponse()
+
+    async def List(
+        self, request: auth_pb2.ListNamespacesRequest, context: Any
+    ) -> auth_pb2.ListNamespacesResponse:
+        ctx.require_micro_admin()
+        found = await self.auth.namespaces()
+        return auth_pb2.ListNamespacesResponse(
+            namespaces=[auth_pb2.Namespace(name=n.name, created=n.created) for n in found]
+        )
