@@ -1,0 +1,290 @@
+"""Client credentials: one login per environment + namespace.
+
+- The long-lived refresh token lives in the OS keyring (service ``micro``, user
+  ``<env>/<namespace>``). When no keyring backend works (``keyring.backends.fail``, the
+  usual case on headless Linux, or any keyring error) it goes to ``MICRO_HOME/credentials.json``
+  (0600) instead.
+- The short-lived access token is cached in ``MICRO_HOME/tokens.json`` (0600), so ordinary
+  commands read one small file and never import keyring.
+- ``MICRO_TOKEN`` overrides both.
+
+:func:`access_token` refreshes silently (Auth.Token with the refresh token, which rotates
+it) shortly before the access token expires. A corrupted or revoked login raises one
+:class:`~micro.errors.Unauthorized` whose detail tells the user to run ``micro login``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from micro import _paths, errors
+from micro.auth import Token
+
+__all__ = [
+    "CORRUPTED",
+    "KEYRING_SERVICE",
+    "REVOKED",
+    "access_token",
+    "claims",
+    "forget",
+    "logged_in",
+    "save",
+]
+
+log = logging.getLogger(__name__)
+
+KEYRING_SERVICE = "micro"
+CORRUPTED = "the stored login is corrupted; run 'micro login'"
+REVOKED = "your login has expired or was revoked; run 'micro login'"
+Refresher = Callable[[str, str, str], Token]  # (address, namespace, refresh token) -> Token
+
+
+def _key(env: str, namespace: str) -> str:
+    return f"{env}/{namespace}"
+
+
+def _tokens_file() -> Any:
+    return _paths.home() / "tokens.json"
+
+
+def _fallback_file() -> Any:
+    return _paths.home() / "credentials.json"
+
+
+def _read_json(path: Any) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise errors.Unauthorized(CORRUPTED) from exc
+    if not isinstance(data, dict):
+        raise errors.Unauthorized(CORRUPTED)
+    return data
+
+
+def _write_json(path: Any, data: dict[str, Any]) -> None:
+    _paths.write_private(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+@contextlib.contextmanager
+def _locked() -> Iterator[None]:
+    """One process at a time rewrites the credential files (refresh tokens rotate)."""
+    fd = os.open(_paths.home() / "credentials.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _keyring() -> Any | None:
+    """The working keyring backend, or None (imports keyring: only on login/refresh)."""
+    try:
+        import keyring
+        from keyring.backends import fail
+
+        backend = keyring.get_keyring()
+    except Exception as exc:  # a broken keyring installation is the same as none
+        log.debug("no keyring: %s", exc)
+        return None
+    if isinstance(backend, fail.Keyring) or type(backend).__module__ == "keyring.backends.null":
+        return None
+    return backend
+
+
+def _store_refresh(key: str, refresh_token: str) -> str:
+    """Keep the refresh token in the keyring, else the fallback file; returns where."""
+    backend = _keyring()
+    if backend is not None:
+        try:
+            backend.set_password(KEYRING_SERVICE, key, refresh_token)
+        except Exception as exc:
+            log.debug("keyring refused the token, using the file fallback: %s", exc)
+        else:
+            _drop_fallback(key)
+            return "keyring"
+    data = _read_json(_fallback_file()) if _fallback_file().exists() else {}
+    data[key] = refresh_token
+    _write_json(_fallback_file(), data)
+    return "file"
+
+
+def _load_refresh(key: str, where: str) -> str | None:
+    if where == "keyring":
+        backend = _keyring()
+        if backend is None:
+            return None
+        try:
+            value = backend.get_password(KEYRING_SERVICE, key)
+        except Exception as exc:
+            log.debug("keyring read failed: %s", exc)
+            return None
+        return str(value) if value else None
+    value = _read_json(_fallback_file()).get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _drop_fallback(key: str) -> None:
+    path = _fallback_file()
+    if path.exists():
+        data = _read_json(path)
+        if data.pop(key, None) is not None:
+            _write_json(path, data)
+
+
+def save(env: str, namespace: str, token: Token) -> str:
+    """Remember a login; returns where the refresh token went (``keyring`` or ``file``)."""
+    key = _key(env, namespace)
+    with _locked():
+        where = _store_refresh(key, token.refresh_token)
+        try:
+            data = _read_json(_tokens_file())
+        except errors.Unauthorized:
+            data = {}  # a corrupted cache is replaced by a fresh login
+        data[key] = {
+            "access_token": token.access_token,
+            "created": token.created,
+            "expiry": token.expiry,
+            "where": where,
+        }
+        _write_json(_tokens_file(), data)
+    return where
+
+
+def forget(env: str, namespace: str) -> None:
+    """Forget the login of ``env`` + ``namespace`` (both stores)."""
+    key = _key(env, namespace)
+    with _locked():
+        try:
+            data = _read_json(_tokens_file())
+        except errors.Unauthorized:
+            data = {}
+        entry = data.pop(key, None)
+        _write_json(_tokens_file(), data)
+        if isinstance(entry, dict) and entry.get("where") == "keyring":
+            backend = _keyring()
+            if backend is not None:
+                with contextlib.suppress(Exception):
+                    backend.delete_password(KEYRING_SERVICE, key)
+        with contextlib.suppress(errors.Unauthorized):
+            _drop_fallback(key)
+
+
+def logged_in(env: str) -> list[str]:
+    """Namespaces of ``env`` with a stored login, sorted."""
+    try:
+        data = _read_json(_tokens_file())
+    except errors.Unauthorized:
+        return []
+    prefix = f"{env}/"
+    return sorted(k[len(prefix) :] for k in data if k.startswith(prefix))
+
+
+def claims(token: str) -> dict[str, Any]:
+    """The claims of a JWT, unverified (the server verifies; this is for display)."""
+    try:
+        payload = token.split(".")[1]
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise errors.Unauthorized(CORRUPTED) from exc
+    if not isinstance(data, dict) or "sub" not in data:
+        raise errors.Unauthorized(CORRUPTED)
+    return data
+
+
+def _entry(data: dict[str, Any], key: str) -> dict[str, Any] | None:
+    entry = data.get(key)
+    if entry is None:
+        return None
+    if (
+        not isinstance(entry, dict)
+        or not isinstance(entry.get("access_token"), str)
+        or not isinstance(entry.get("expiry"), int)
+    ):
+        raise errors.Unauthorized(CORRUPTED)
+    claims(entry["access_token"])
+    return entry
+
+
+def _fresh(entry: dict[str, Any], now: float) -> bool:
+    """Still valid for a while: refresh within a minute (or a quarter of a short life)."""
+    lifetime = max(0, int(entry["expiry"]) - int(entry.get("created", 0) or 0))
+    margin = min(60.0, lifetime / 4)
+    return now < int(entry["expiry"]) - margin
+
+
+def access_token(env: str, namespace: str, address: str, *, refresher: Refresher | None = None) -> str | None:
+    """The access token to send for ``env`` + ``namespace`` (None: not logged in).
+
+    ``MICRO_TOKEN`` wins. A token close to expiry is refreshed first (rotating the refresh
+    token); a login that cannot be refreshed raises Unauthorized telling the user to log in.
+    """
+    override = os.environ.get("MICRO_TOKEN")
+    if override:
+        return override
+    key = _key(env, namespace)
+    path = _tokens_file()
+    if not path.exists():
+        return None
+    entry = _entry(_read_json(path), key)
+    if entry is None:
+        return None
+    if _fresh(entry, time.time()):
+        return str(entry["access_token"])
+    with _locked():
+        data = _read_json(path)  # another process may have refreshed meanwhile
+        entry = _entry(data, key)
+        if entry is None:
+            return None
+        if _fresh(entry, time.time()):
+            return str(entry["access_token"])
+        where = str(entry.get("where", "file"))
+        refresh_token = _load_refresh(key, where)
+        if refresh_token is None:
+            raise errors.Unauthorized(CORRUPTED)
+        try:
+            token = (refresher or _refresh)(address, namespace, refresh_token)
+        except errors.Unauthorized as exc:
+            raise errors.Unauthorized(REVOKED) from exc
+        if where == "keyring":
+            where = _store_refresh(key, token.refresh_token)
+        else:
+            fallback = _read_json(_fallback_file())
+            fallback[key] = token.refresh_token
+            _write_json(_fallback_file(), fallback)
+        data[key] = {
+            "access_token": token.access_token,
+            "created": token.created,
+            "expiry": token.expiry,
+            "where": where,
+        }
+        _write_json(path, data)
+        return token.access_token
+
+
+def _refresh(address: str, namespace: str, refresh_token: str) -> Token:
+    """Auth.Token with a refresh token, over a short-lived synchronous channel."""
+    import grpc
+
+    from micro._grpc import CHANNEL_OPTIONS, call_metadata, rpc_errors
+    from micro.proto.auth import auth_pb2, auth_pb2_grpc
+
+    request = auth_pb2.TokenRequest(
+        refresh_token=refresh_token, options=auth_pb2.Options(namespace=namespace)
+    )
+    with grpc.insecure_channel(address, options=CHANNEL_OPTIONS) as channel, rpc_errors(address):
+        response = auth_pb2_grpc.AuthStub(channel).Token(
+            request, metadata=call_metadata(namespace=namespace), timeout=30
+        )
+    pb = response.token
+    return Token(pb.access_token, pb.refresh_token, pb.created, pb.expiry)
