@@ -84,6 +84,7 @@ class Server:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
         self.services: list[CoreService] = []
+        self.proxy: Any = None  # server.proxy.Forwarder, once started
 
     @property
     def backends(self) -> profiles.Backends:
@@ -105,6 +106,11 @@ class Server:
                 add(server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        # the proxy: every method not served above goes to a service's node (so it comes last)
+        from server.proxy import Forwarder
+
+        self.proxy = Forwarder(self._backends.registry)
+        server.add_generic_rpc_handlers((self.proxy,))
         try:
             port = server.add_insecure_port(self.address)
         except RuntimeError as exc:
@@ -157,6 +163,9 @@ class Server:
         if self._grpc is not None:
             await self._grpc.stop(grace)
             self._grpc = None
+        if self.proxy is not None:
+            await self.proxy.close()
+            self.proxy = None
         if self._backends is not None:
             await self._backends.close()
             self._backends = None

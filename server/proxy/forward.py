@@ -1,0 +1,282 @@
+"""The proxy's catch-all: any method the server does not serve itself goes to a service node.
+
+The target service is the ``micro-service`` metadata, else the method path's package
+(``/helloworld.Helloworld/Call`` → ``helloworld``); the namespace is ``micro-namespace``
+(default ``micro``) and names the registry domain. Nodes are taken round robin; a node that
+refuses the connection (``UNAVAILABLE`` before any reply) is marked down for a few seconds
+and the next one is tried. Messages pass as raw bytes, with the caller's deadline and
+metadata (hop-by-hop and gRPC-internal keys stripped); replies, errors and their trailing
+metadata (``micro-error``) come back unchanged.
+
+Endpoints the registry knows as unary get a unary handler (cheaper per call); everything
+else goes through a stream-stream handler, which carries every streaming kind.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from micro import errors
+from micro._grpc import CHANNEL_OPTIONS, NAMESPACE_KEY, SERVICE_KEY
+from micro.registry import DEFAULT_DOMAIN, Registry, Streaming
+
+__all__ = ["ROUTE_TTL", "VIA_KEY", "Authorize", "CallInfo", "Forwarder"]
+
+log = logging.getLogger(__name__)
+
+ROUTE_TTL = 2.0
+DOWN_SECONDS = 5.0
+MAX_CACHED_HANDLERS = 10_000
+VIA_KEY = "micro-via"  # set on forwarded calls, so a call routed back to the proxy ends there
+_DROP_PREFIXES = (":", "grpc-")
+_DROP_KEYS = frozenset({"user-agent", "content-type", "te", "host", "connection", VIA_KEY})
+
+
+@dataclass(frozen=True, slots=True)
+class CallInfo:
+    """What the edge knows about a call before forwarding it (given to the auth hook)."""
+
+    namespace: str
+    service: str
+    method: str
+    metadata: tuple[tuple[str, Any], ...]
+
+
+# Auth at the edge: the auth feature passes a hook that raises MicroError to refuse a call.
+Authorize = Callable[[CallInfo], Awaitable[None]]
+
+
+@dataclass
+class _Route:
+    addresses: list[str]
+    kinds: dict[str, Streaming]
+    expires: float
+    counter: itertools.count[int] = field(default_factory=itertools.count)
+
+
+def _forwarded(metadata: Sequence[Any]) -> tuple[tuple[str, Any], ...]:
+    kept = [(k, v) for k, v in metadata if k not in _DROP_KEYS and not k.startswith(_DROP_PREFIXES)]
+    kept.append((VIA_KEY, "proxy"))
+    return tuple(kept)
+
+
+def _trailers(metadata: Any) -> tuple[tuple[str, Any], ...]:
+    return tuple((k, v) for k, v in metadata or () if not k.startswith(_DROP_PREFIXES))
+
+
+def target_of(method: str, metadata: Sequence[Any]) -> tuple[str, str]:
+    """The (namespace, service) a call is for."""
+    service = namespace = ""
+    for k, v in metadata:
+        if k == SERVICE_KEY:
+            service = v.decode() if isinstance(v, bytes) else v
+        elif k == NAMESPACE_KEY:
+            namespace = v.decode() if isinstance(v, bytes) else v
+    if not service:
+        # "/helloworld.Helloworld/Call" → "helloworld"; "/a.b.Svc/M" → "a.b"
+        service = method.lstrip("/").split("/", 1)[0].rpartition(".")[0]
+    return namespace or DEFAULT_DOMAIN, service
+
+
+class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
+    """A generic handler forwarding every method it is asked about (add it last)."""
+
+    def __init__(self, registry: Registry, *, authorize: Authorize | None = None) -> None:
+        self.registry = registry
+        self.authorize = authorize
+        self._routes: dict[tuple[str, str], _Route] = {}
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._callables: dict[tuple[str, str, str], Any] = {}
+        self._down: dict[str, float] = {}
+        self._handlers: dict[tuple[str, bool], grpc.RpcMethodHandler] = {}
+
+    def service(self, handler_call_details: Any) -> grpc.RpcMethodHandler | None:
+        method: str = handler_call_details.method
+        if isinstance(method, bytes):
+            method = method.decode()
+        namespace, service = target_of(method, handler_call_details.invocation_metadata or ())
+        route = self._routes.get((namespace, service))
+        unary = route is not None and route.kinds.get(method) is Streaming.UNARY
+        # handlers close over the method only (interceptors may cache them per method);
+        # the metadata of each call is read from its context
+        key = (method, unary)
+        handler = self._handlers.get(key)
+        if handler is None:
+            handler = self._handler(method, unary)
+            if len(self._handlers) < MAX_CACHED_HANDLERS:
+                self._handlers[key] = handler
+        return handler
+
+    def _handler(self, method: str, unary: bool) -> grpc.RpcMethodHandler:
+        if unary:
+
+            async def forward_unary(request: bytes, context: Any) -> bytes:
+                return await self._unary(method, request, context)
+
+            return grpc.unary_unary_rpc_method_handler(forward_unary)
+
+        def forward_stream(request_iterator: AsyncIterator[bytes], context: Any) -> AsyncIterator[bytes]:
+            return self._stream(method, request_iterator, context)
+
+        return grpc.stream_stream_rpc_method_handler(forward_stream)
+
+    async def _route(self, method: str, metadata: Sequence[Any]) -> tuple[str, str, _Route]:
+        """(namespace, service, route) of a call."""
+        namespace, service = target_of(method, metadata)
+        if any(k == VIA_KEY for k, _ in metadata):
+            # routed back to us: the server serves this service but not this method
+            raise errors.NotImplementedError_(f"endpoint {method} not found")
+        if self.authorize is not None:
+            await self.authorize(CallInfo(namespace, service, method, tuple(metadata)))
+        key = (namespace, service)
+        route = self._routes.get(key)
+        if route is not None and route.expires > time.monotonic():
+            return namespace, service, route
+        try:
+            services = await self.registry.get_service(service, domain=namespace) if service else []
+        except errors.NotFound:
+            services = []
+        addresses: list[str] = []
+        kinds: dict[str, Streaming] = {}
+        for svc in services:
+            addresses.extend(n.address for n in svc.nodes if n.address not in addresses)
+            kinds.update((ep.method, ep.streaming) for ep in svc.endpoints if ep.method)
+        if not addresses:
+            self._routes.pop(key, None)
+            raise errors.NotImplementedError_(f'service "{service}" not found')
+        fresh = _Route(addresses, kinds, time.monotonic() + ROUTE_TTL)
+        if route is not None:
+            fresh.counter = route.counter
+        self._routes[key] = fresh
+        return namespace, service, fresh
+
+    def _candidates(self, route: _Route) -> list[str]:
+        start = next(route.counter) % len(route.addresses)
+        ordered = route.addresses[start:] + route.addresses[:start]
+        if not self._down:
+            return ordered
+        now = time.monotonic()
+        return sorted(ordered, key=lambda a: self._down.get(a, 0.0) > now)
+
+    def _callable(self, kind: str, address: str, method: str) -> Any:
+        key = (kind, address, method)
+        mc = self._callables.get(key)
+        if mc is None:
+            channel = self._channels.get(address)
+            if channel is None:
+                channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+                self._channels[address] = channel
+            mc = getattr(channel, kind)(method)
+            self._callables[key] = mc
+        return mc
+
+    def _failed(self, namespace: str, service: str, address: str) -> None:
+        log.info("node %s of %s is unavailable", address, service)
+        self._down[address] = time.monotonic() + DOWN_SECONDS
+        route = self._routes.get((namespace, service))
+        if route is not None:
+            route.expires = 0.0  # ask the registry again next time
+
+    async def _unary(self, method: str, request: bytes, context: Any) -> bytes:
+        metadata = context.invocation_metadata() or ()
+        namespace, service, route = await self._route(method, metadata)
+        forwarded = _forwarded(metadata)
+        timeout = context.time_remaining()
+        candidates = self._candidates(route)
+        for attempt, address in enumerate(candidates):
+            call = self._callable("unary_unary", address, method)(request, metadata=forwarded, timeout=timeout)
+            try:
+                reply: bytes = await call
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.UNAVAILABLE and not _from_service(exc):
+                    self._failed(namespace, service, address)
+                    if attempt + 1 < len(candidates):
+                        continue
+                await _relay(context, exc)
+                raise  # pragma: no cover - _relay always raises
+            trailers = await call.trailing_metadata()
+            if trailers:
+                context.set_trailing_metadata(_trailers(trailers))
+            return reply
+        raise errors.Unavailable(f'service "{service}" is unavailable')  # pragma: no cover
+
+    async def _stream(self, method: str, request_iterator: AsyncIterator[bytes], context: Any) -> AsyncIterator[bytes]:
+        metadata = context.invocation_metadata() or ()
+        namespace, service, route = await self._route(method, metadata)
+        forwarded = _forwarded(metadata)
+        timeout = context.time_remaining()
+        replay = _Replay(request_iterator)
+        candidates = self._candidates(route)
+        for attempt, address in enumerate(candidates):
+            call = self._callable("stream_stream", address, method)(
+                replay.iterate(), metadata=forwarded, timeout=timeout
+            )
+            replied = False
+            try:
+                async for reply in call:
+                    if not replied:
+                        replied = True
+                        replay.stop_buffering()
+                    yield reply
+                trailers = await call.trailing_metadata()
+                if trailers:
+                    context.set_trailing_metadata(_trailers(trailers))
+                return
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.UNAVAILABLE and not _from_service(exc):
+                    self._failed(namespace, service, address)
+                    if not replied and attempt + 1 < len(candidates):
+                        continue
+                await _relay(context, exc)
+            finally:
+                if not call.done():
+                    call.cancel()
+
+    async def close(self) -> None:
+        channels, self._channels = self._channels, {}
+        self._callables.clear()
+        for channel in channels.values():
+            await channel.close()
+
+
+def _from_service(exc: grpc.aio.AioRpcError) -> bool:
+    """Whether an UNAVAILABLE came from the service itself (it set ``micro-error``)."""
+    return any(k == "micro-error" for k, _ in exc.trailing_metadata() or ())
+
+
+async def _relay(context: Any, exc: grpc.aio.AioRpcError) -> None:
+    """End the caller's RPC with the upstream's status, detail and trailers."""
+    trailers = _trailers(exc.trailing_metadata())
+    if trailers:
+        context.set_trailing_metadata(trailers)
+    await context.abort(exc.code(), exc.details() or "")
+
+
+class _Replay:
+    """The caller's requests, replayable to a second node until the first reply arrives."""
+
+    def __init__(self, source: AsyncIterator[bytes]) -> None:
+        self._source = source.__aiter__()
+        self._buffer: list[bytes] | None = []
+
+    def stop_buffering(self) -> None:
+        self._buffer = None
+
+    async def iterate(self) -> AsyncIterator[bytes]:
+        for item in list(self._buffer or ()):
+            yield item
+        while True:
+            try:
+                item = await self._source.__anext__()
+            except StopAsyncIteration:
+                return
+            if self._buffer is not None:
+                self._buffer.append(item)
+            yield item
