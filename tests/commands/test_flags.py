@@ -93,9 +93,9 @@ def test_message_field_takes_json() -> None:
 
 
 def test_unknown_flag() -> None:
-    with pytest.raises(FlagError, match="^Unknown flag: nosuch$"):
+    with pytest.raises(FlagError, match=r"^Unknown flag: nosuch$"):
         flags_to_request(["--nosuch=1"], REQ)
-    with pytest.raises(FlagError, match="^Unknown flag: user_nosuch$"):
+    with pytest.raises(FlagError, match=r"^Unknown flag: user_nosuch$"):
         flags_to_request(["--user_nosuch=1"], REQ)
 
 

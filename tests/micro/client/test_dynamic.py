@@ -91,10 +91,10 @@ async def test_stream_core_store_list(server: object) -> None:
 
 async def test_unknown_service_and_endpoint(server: object) -> None:
     address = server.bound_address  # type: ignore[attr-defined]
-    with pytest.raises(errors.NotImplementedError_, match='^Service "nosuch" not found$'):
+    with pytest.raises(errors.NotImplementedError_, match=r'^Service "nosuch" not found$'):
         await dynamic.call(address, "nosuch", "Foo.Bar")
     with pytest.raises(
-        errors.NotImplementedError_, match="^Endpoint Store.Nosuch not found for service store$"
+        errors.NotImplementedError_, match=r"^Endpoint Store.Nosuch not found for service store$"
     ):
         await dynamic.call(address, "store", "Store.Nosuch")
 

@@ -1,0 +1,178 @@
+"""``micro call`` and ``micro stream``: call any registered endpoint with JSON, no stubs needed."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from commands._output import Failure, out, wants_json
+
+if TYPE_CHECKING:
+    from micro.client.dynamic import Schemas
+    from micro.environment import Context
+
+__all__ = ["complete_endpoint", "complete_service", "parse_metadata", "register"]
+
+
+def register(root: typer.Typer) -> None:
+    root.command("call")(call)
+    root.command("stream")(stream)
+
+
+class OutputOption(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def complete_service(incomplete: str) -> list[str]:
+    """Registered service names starting with ``incomplete`` (shell completion)."""
+    from commands import _client
+
+    async def body() -> list[str]:
+        registry = _client.registry(_client.context())
+        try:
+            return sorted({s.name for s in await registry.list_services()})
+        finally:
+            await registry.close()
+
+    try:
+        names = _client.run(body)
+    except Exception:  # completion never fails loudly
+        return []
+    return [name for name in names if name.startswith(incomplete)]
+
+
+def complete_endpoint(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Endpoint names of the service typed before (shell completion; schemas come cached)."""
+    from commands import _client
+
+    service = str(ctx.params.get("service") or "")
+    if not service:
+        return []
+
+    async def body() -> list[str]:
+        schemas = _schemas(_client.context())
+        try:
+            return sorted({e.name for s in await schemas.get(service) for e in s.endpoints})
+        finally:
+            await schemas.close()
+
+    try:
+        names = _client.run(body)
+    except Exception:
+        return []
+    return [name for name in names if name.startswith(incomplete)]
+
+
+_SERVICE = typer.Argument(..., help="The service.", autocompletion=complete_service)
+_ENDPOINT = typer.Argument(..., help="The endpoint: Handler.Method.", autocompletion=complete_endpoint)
+_REQUEST = typer.Argument("{}", help="The request as JSON (default {}).")
+_METADATA = typer.Option(None, "--metadata", help="Metadata k=v (repeatable).")
+_ADDRESS = typer.Option(None, "--address", help="Call this node (host:port) directly.")
+_OUTPUT = typer.Option(None, "-o", "--output", help="Output format.")
+
+
+def parse_metadata(items: list[str] | None) -> dict[str, str]:
+    """``--metadata k=v`` items as a dict (a later key wins)."""
+    result: dict[str, str] = {}
+    for item in items or []:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise Failure(f"Invalid metadata {item!r}: expected key=value")
+        result[key.strip()] = value
+    return result
+
+
+def _timeout(text: str | None) -> float | None:
+    from commands._duration import parse_duration
+
+    if text is None:
+        return None
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        raise Failure(f"Invalid timeout {text!r}: expected a duration such as 5s") from None
+    return seconds or None
+
+
+def _schemas(ctx: Context) -> Schemas:
+    from micro.client.dynamic import Schemas
+
+    return Schemas(ctx.address, namespace=ctx.namespace, token=ctx.token)
+
+
+def method_name_failure(exc: Exception) -> Failure:
+    """The CLI's exit 3 for a malformed ``Handler.Method``."""
+    return Failure(str(getattr(exc, "detail", exc)), 3)
+
+
+def call(
+    service: str = _SERVICE,
+    endpoint: str = _ENDPOINT,
+    request: str = _REQUEST,
+    metadata: list[str] | None = _METADATA,
+    timeout: str = typer.Option("5s", "--timeout", help="Deadline of the call."),
+    address: str | None = _ADDRESS,
+    output: OutputOption | None = _OUTPUT,
+) -> None:
+    """Call a service endpoint with a JSON request and print the JSON response."""
+    from commands import _client
+    from micro.client import dynamic
+
+    ctx = _client.context()
+    headers = parse_metadata(metadata)
+    deadline = _timeout(timeout)
+
+    async def body() -> dict[str, Any]:
+        return await dynamic.call(
+            ctx.address, service, endpoint, request, namespace=ctx.namespace, token=ctx.token,
+            metadata=headers, timeout=deadline, node=address,
+        )  # fmt: skip
+
+    try:
+        response = _client.run(body)
+    except dynamic.InvalidMethodName as exc:
+        raise method_name_failure(exc) from exc
+    out(dynamic.dumps(response))
+
+
+def stream(
+    service: str = _SERVICE,
+    endpoint: str = _ENDPOINT,
+    request: str = _REQUEST,
+    metadata: list[str] | None = _METADATA,
+    timeout: str | None = typer.Option(None, "--timeout", help="Deadline of the whole stream."),
+    address: str | None = _ADDRESS,
+    output: OutputOption | None = _OUTPUT,
+) -> None:
+    """Call a streaming endpoint and print each response as it arrives."""
+    from commands import _client
+    from micro.client import dynamic
+
+    ctx = _client.context()
+    headers = parse_metadata(metadata)
+    deadline = _timeout(timeout)
+    compact = wants_json(output.value if output else None)
+
+    async def body() -> None:
+        responses = dynamic.stream(
+            ctx.address, service, endpoint, request, namespace=ctx.namespace, token=ctx.token,
+            metadata=headers, timeout=deadline, node=address,
+        )  # fmt: skip
+        async for item in responses:
+            out(dynamic.dumps(item, compact=compact))
+            flush()
+
+    try:
+        _client.run(body)
+    except dynamic.InvalidMethodName as exc:
+        raise method_name_failure(exc) from exc
+
+
+def flush() -> None:
+    """Responses of a stream show as they arrive, even through a pipe."""
+    import sys
+
+    sys.stdout.flush()

@@ -1,0 +1,75 @@
+"""The server's own ``debug.Debug``: Health and Stats of the process hosting the core services.
+
+Every core service's node is this process, so ``micro health store`` and ``micro stats
+store`` ask it. Requests and errors are counted for the core services' methods only: calls
+the proxy forwards are counted by the services that serve them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from micro._debug import Counters, DebugHandler, _counted_stream, _counted_unary
+from micro.proto.debug import debug_pb2_grpc
+
+__all__ = ["CORE_PACKAGES", "CountingInterceptor", "DebugService"]
+
+# proto packages served by the server itself (user services cannot take these names)
+CORE_PACKAGES = frozenset(
+    {"auth", "broker", "config", "debug", "events", "network", "registry", "runtime", "store"}
+)
+
+
+def _is_core(method: str) -> bool:
+    service = method[1:].partition("/")[0]
+    return service.partition(".")[0] in CORE_PACKAGES
+
+
+class CountingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Counts the core services' requests and errors for ``Stats`` (inside the error boundary)."""
+
+    def __init__(self, counters: Counters) -> None:
+        self.counters = counters
+        self._cache: dict[str, Any] = {}
+
+    async def intercept_service(self, continuation: Callable[..., Awaitable[Any]], details: Any) -> Any:
+        method: str = details.method
+        cached = self._cache.get(method)
+        if cached is not None:
+            return cached
+        handler = await continuation(details)
+        if handler is None or not _is_core(method):
+            return handler
+        kwargs = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        c = self.counters
+        if handler.unary_unary:
+            result = grpc.unary_unary_rpc_method_handler(_counted_unary(handler.unary_unary, c), **kwargs)
+        elif handler.unary_stream:
+            result = grpc.unary_stream_rpc_method_handler(_counted_stream(handler.unary_stream, c), **kwargs)
+        elif handler.stream_unary:
+            result = grpc.stream_unary_rpc_method_handler(_counted_unary(handler.stream_unary, c), **kwargs)
+        elif handler.stream_stream:
+            result = grpc.stream_stream_rpc_method_handler(
+                _counted_stream(handler.stream_stream, c), **kwargs
+            )
+        else:
+            return handler
+        self._cache[method] = result
+        return result
+
+
+class DebugService:
+    """The server's Debug servicer and the interceptor feeding its counters."""
+
+    def __init__(self) -> None:
+        self.counters = Counters()
+        self.interceptor = CountingInterceptor(self.counters)
+
+    def add(self, server: grpc.aio.Server) -> None:
+        debug_pb2_grpc.add_DebugServicer_to_server(DebugHandler(self.counters), server)
