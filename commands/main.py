@@ -30,6 +30,8 @@ COMMAND_MODULES: list[str] = [
     "commands.services",
     "commands.store",
     "commands.env",
+    "commands.call",
+    "commands.services_info",
 ]
 
 
@@ -39,7 +41,9 @@ def dynamic_command(ctx: _click.Context, name: str) -> _click.Command | None:
     Called when the first word is neither a builtin nor a ``micro-<word>`` on PATH; the
     global options are parsed (``ctx.params``) but not applied yet. None means unknown.
     """
-    return None
+    from commands.dynamic import command_for
+
+    return command_for(ctx, name)
 
 
 class RootGroup(TyperGroup):

@@ -99,7 +99,11 @@ class Server:
             self._backends = profiles.build(self.profile, self.data_dir)
         except errors.MicroError as exc:
             raise ServerError(exc.detail[:1].upper() + exc.detail[1:]) from exc
-        server = grpc.aio.server(interceptors=[ErrorInterceptor()], options=SERVER_OPTIONS)
+        from server.debug import DebugService
+
+        debug = DebugService()  # debug.Debug/Health and Stats of this process
+        server = grpc.aio.server(interceptors=[ErrorInterceptor(), debug.interceptor], options=SERVER_OPTIONS)
+        debug.add(server)
         self.services = core_services(self._backends)
         for svc in self.services:
             for add in svc.add:
