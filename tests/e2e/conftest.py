@@ -1,0 +1,170 @@
+"""End-to-end fixtures: a real ``micro server`` subprocess and the real ``micro`` CLI.
+
+One server is shared per module (``shared_server``) where tests do not conflict; tests keep
+apart with distinct keys and tables. ``micro`` runs the CLI against it (``MICRO_PROXY``),
+with the test's own ``MICRO_HOME`` from the autouse fixture.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+MICRO = shutil.which("micro", path=str(Path(sys.executable).parent)) or shutil.which("micro") or "micro"
+LISTENING = re.compile(r"Listening on (\S+) \(grpc\)")
+START_SECONDS = 20.0
+
+
+@dataclass
+class MicroServer:
+    """A ``micro server`` subprocess; ``stderr`` collects its log lines."""
+
+    home: Path
+    proc: subprocess.Popen[str]
+    address: str = ""
+    stderr: list[str] = field(default_factory=list)
+
+    def wait_listening(self, timeout: float = START_SECONDS) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.stderr):
+                match = LISTENING.search(line)
+                if match:
+                    self.address = match.group(1)
+                    return self.address
+            if self.proc.poll() is not None:
+                time.sleep(0.05)  # let the reader thread collect the last lines
+                raise RuntimeError(f"micro server exited {self.proc.returncode}: {''.join(self.stderr)}")
+            time.sleep(0.02)
+        raise TimeoutError(f"micro server did not listen within {timeout}s: {''.join(self.stderr)}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def kill9(self) -> None:
+        self.proc.kill()
+        self.proc.wait(5)
+
+
+def _drain(proc: subprocess.Popen[str], sink: list[str]) -> None:
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        sink.append(line)
+
+
+def launch_server(home: Path, address: str = "127.0.0.1:0", *, wait: bool = True) -> MicroServer:
+    """Start ``micro server`` on ``home``; with ``wait``, return once it listens."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MICRO_")}
+    env.update(MICRO_HOME=str(home), GRPC_VERBOSITY="NONE", NO_COLOR="1")
+    proc = subprocess.Popen(
+        [MICRO, "server", "--address", address],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    server = MicroServer(home=home, proc=proc)
+    threading.Thread(target=_drain, args=(proc, server.stderr), daemon=True).start()
+    if wait:
+        try:
+            server.wait_listening()
+        except BaseException:
+            server.stop()
+            raise
+    return server
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MicroServer]:
+    """One real server for the whole module (its own MICRO_HOME)."""
+    server = launch_server(tmp_path_factory.mktemp("server-home"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def start_server(micro_home: Path) -> Iterator[Callable[..., MicroServer]]:
+    """Start servers for one test (on the test's MICRO_HOME unless told); stopped after it."""
+    started: list[MicroServer] = []
+
+    def start(home: Path | None = None, address: str = "127.0.0.1:0", wait: bool = True) -> MicroServer:
+        server = launch_server(home or micro_home, address, wait=wait)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+Runner = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def run_micro(
+    *args: str | bytes,
+    address: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 30.0,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``micro`` CLI; ``address`` points it at a server through MICRO_PROXY."""
+    full_env = {**os.environ, **(env or {})}
+    if address:
+        full_env["MICRO_PROXY"] = address
+    return subprocess.run(
+        [MICRO, *args],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        errors="surrogateescape",
+        timeout=timeout,
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture
+def micro(shared_server: MicroServer) -> Runner:
+    """``micro(*args)``: the CLI against the module's shared server."""
+
+    def call(*args: str | bytes, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        kwargs.setdefault("address", shared_server.address)
+        return run_micro(*args, **kwargs)  # type: ignore[arg-type]
+
+    return call
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound and released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def one_line(text: str) -> str:
+    """The single line of ``text``; fails when there are more (or none)."""
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, f"expected one line, got {lines!r}"
+    assert "Traceback" not in text
+    return lines[0]

@@ -1,0 +1,73 @@
+"""``micro env``: environments, the current one, ``-e`` for one call."""
+
+from __future__ import annotations
+
+import json
+
+from tests.e2e.conftest import MicroServer, one_line, run_micro
+
+
+def _lines(text: str) -> list[list[str]]:
+    return [line.split() for line in text.splitlines()]
+
+
+def test_local_is_built_in_and_current() -> None:
+    result = run_micro("env")
+    assert result.returncode == 0
+    assert _lines(result.stdout) == [["*", "local", "127.0.0.1:8081", "Local", "environment"]]
+
+
+def test_add_set_mark_and_delete() -> None:
+    added = run_micro("env", "add", "staging", "127.0.0.1:9091", "--description", "Staging box")
+    assert (added.returncode, added.stdout, added.stderr) == (0, "", "")
+    assert _lines(run_micro("env").stdout) == [
+        ["*", "local", "127.0.0.1:8081", "Local", "environment"],
+        ["staging", "127.0.0.1:9091", "Staging", "box"],
+    ]
+    chosen = run_micro("env", "set", "staging")
+    assert (chosen.returncode, chosen.stdout, chosen.stderr) == (0, "", "")
+    assert [line[0] for line in _lines(run_micro("env").stdout)] == ["local", "*"]
+    assert run_micro("env", "get").stdout == "staging\n"
+    # -e marks local for this call only
+    assert [line[0] for line in _lines(run_micro("-e", "local", "env").stdout)] == ["*", "staging"]
+    assert run_micro("env", "get").stdout == "staging\n"
+    removed = run_micro("env", "del", "staging")
+    assert (removed.returncode, removed.stdout, removed.stderr) == (0, "", "")
+    assert _lines(run_micro("env").stdout) == [["*", "local", "127.0.0.1:8081", "Local", "environment"]]
+
+
+def test_unknown_env_does_not_exist() -> None:
+    for args in (["env", "set", "x"], ["env", "del", "x"], ["-e", "x", "env"], ["-e", "x", "store", "list"]):
+        result = run_micro(*args)
+        assert result.returncode == 1, args
+        assert one_line(result.stderr) == "Environment 'x' does not exist"
+
+
+def test_local_cannot_be_deleted_and_names_are_unique() -> None:
+    assert run_micro("env", "del", "local").returncode == 1
+    assert run_micro("env", "add", "a", "127.0.0.1:1").returncode == 0
+    again = run_micro("env", "add", "a", "127.0.0.1:2")
+    assert again.returncode == 1
+    assert one_line(again.stderr) == "Environment 'a' already exists"
+
+
+def test_commands_go_to_the_chosen_env(shared_server: MicroServer) -> None:
+    assert run_micro("env", "add", "here", shared_server.address).returncode == 0
+    assert run_micro("-e", "here", "store", "write", "env-key", "through-env").returncode == 0
+    assert run_micro("-e", "here", "store", "read", "env-key").stdout == "through-env\n"
+    # the current env (local, nothing there) is untouched by -e
+    assert run_micro("env", "get").stdout == "local\n"
+
+
+def test_read_only_env_refuses_writes(shared_server: MicroServer) -> None:
+    assert (
+        run_micro("env", "add", "prod", shared_server.address, "--read-only", "--color", "red").returncode
+        == 0
+    )
+    refused = run_micro("-e", "prod", "store", "write", "k", "v")
+    assert refused.returncode == 1
+    assert one_line(refused.stderr) == "Environment 'prod' is read-only"
+    assert run_micro("-e", "prod", "store", "list").returncode == 0
+    listed = json.loads(run_micro("--output", "json", "env").stdout)
+    prod = next(e for e in listed if e["name"] == "prod")
+    assert prod["read_only"] is True and prod["color"] == "red"

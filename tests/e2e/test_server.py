@@ -1,0 +1,89 @@
+"""``micro server`` as a process: services, detach/status/stop, one per home and port, kill -9."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.e2e.conftest import MicroServer, one_line, run_micro
+
+Start = Callable[..., MicroServer]
+
+
+def test_services_lists_the_core_services(shared_server: MicroServer) -> None:
+    result = run_micro("services", address=shared_server.address)
+    assert result.returncode == 0
+    names = result.stdout.split()
+    assert names == sorted(set(names))
+    assert {"registry", "store"} <= set(names)
+
+
+def test_detach_status_stop(micro_home: Path) -> None:
+    none = run_micro("server", "status")
+    assert none.returncode == 1 and one_line(none.stderr) == "No micro server is running"
+    started = run_micro("server", "--detach", "--address", "127.0.0.1:0")
+    assert started.returncode == 0, started.stderr
+    match = re.fullmatch(r"Server started at (127\.0\.0\.1:\d+) \(pid (\d+)\)", started.stdout.strip())
+    assert match, started.stdout
+    address, pid = match.group(1), match.group(2)
+    try:
+        assert (micro_home / "server" / "server.pid").read_text().strip() == pid
+        assert "Listening on" in (micro_home / "logs" / "server.log").read_text()
+        status = run_micro("server", "status")
+        assert (status.returncode, status.stdout) == (0, f"Server running at {address} (pid {pid})\n")
+        assert run_micro("store", "write", "k", "v", address=address).returncode == 0
+        twice = run_micro("server", "--detach", "--address", "127.0.0.1:0")
+        assert twice.returncode == 1
+        assert one_line(twice.stderr) == f"A micro server is already running at {address} (pid {pid})"
+    finally:
+        stopped = run_micro("server", "stop")
+    assert (stopped.returncode, stopped.stdout) == (0, "Server stopped\n")
+    assert run_micro("server", "status").returncode == 1
+    again = run_micro("server", "stop")
+    assert again.returncode == 1 and one_line(again.stderr) == "No micro server is running"
+    down = run_micro("store", "read", "k", address=address, timeout=10)
+    assert down.returncode == 4
+
+
+def test_second_server_on_one_home_exits_with_one_line(start_server: Start) -> None:
+    first = start_server()
+    second = start_server(address="127.0.0.1:0", wait=False)
+    assert second.proc.wait(20) == 1
+    assert "Another micro server is already running" in second.stderr[-1]
+    assert not any("Traceback" in line for line in second.stderr)
+    assert run_micro("store", "list", address=first.address).returncode == 0
+
+
+def test_busy_port_exits_with_one_line(start_server: Start, tmp_path: Path) -> None:
+    first = start_server()
+    second = start_server(home=tmp_path / "other-home", address=first.address, wait=False)
+    assert second.proc.wait(20) == 1
+    assert second.stderr[-1].strip() == f"Cannot listen on {first.address}: address already in use"
+    assert not any("Traceback" in line for line in second.stderr)
+    assert run_micro("store", "list", address=first.address).returncode == 0
+
+
+async def _write_keys(address: str, count: int) -> None:
+    from micro.store import Record
+    from micro.store.grpc import GrpcStore
+
+    store = GrpcStore(address)
+    try:
+        for i in range(count):
+            await store.write(Record(key=f"durable-{i:04d}", value=f"value-{i}".encode()))
+    finally:
+        await store.close()
+
+
+def test_acknowledged_writes_survive_kill_9(start_server: Start) -> None:
+    count = 200
+    server = start_server()
+    asyncio.run(_write_keys(server.address, count))
+    server.kill9()
+    restarted = start_server()
+    listed = run_micro("store", "list", "durable-", address=restarted.address)
+    assert listed.stdout.split() == [f"durable-{i:04d}" for i in range(count)]
+    values = run_micro("store", "read", "-p", "durable-", address=restarted.address)
+    assert values.stdout.split() == [f"value-{i}" for i in range(count)]

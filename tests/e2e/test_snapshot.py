@@ -1,0 +1,75 @@
+"""``micro store snapshot`` / ``restore`` round-trip every record of the namespace."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.e2e.conftest import MicroServer, one_line, run_micro
+
+Start = Callable[..., MicroServer]
+
+
+async def _fill(address: str) -> None:
+    from micro.store import Record
+    from micro.store.grpc import GrpcStore
+
+    store = GrpcStore(address)
+    try:
+        await store.write(Record(key="plain", value=b"hello world"))
+        await store.write(Record(key="meta", value=b"m", metadata={"owner": "alice", "kind": "test"}))
+        await store.write(Record(key="ttl", value=b"soon", expiry=3600))
+        await store.write(Record(key="binary", value=b"\x00\xff\xfe"), table="other")
+        await store.write(Record(key="ünïcode", value="välue".encode()), table="other")
+        for i in range(600):  # more than one page of keys
+            await store.write(Record(key=f"many-{i:04d}", value=str(i).encode()), table="bulk")
+    finally:
+        await store.close()
+
+
+async def _check(address: str) -> None:
+    from micro.store.grpc import GrpcStore
+
+    store = GrpcStore(address)
+    try:
+        assert (await store.read("plain"))[0].value == b"hello world"
+        meta = (await store.read("meta"))[0]
+        assert meta.metadata == {"owner": "alice", "kind": "test"}
+        ttl = (await store.read("ttl"))[0]
+        assert ttl.expiry is not None and 3500 < ttl.expiry <= 3600
+        assert (await store.read("binary", table="other"))[0].value == b"\x00\xff\xfe"
+        assert (await store.read("ünïcode", table="other"))[0].value == "välue".encode()
+        bulk = await store.read("many-", prefix=True, table="bulk")
+        assert [r.value for r in bulk] == [str(i).encode() for i in range(600)]
+        assert await store.tables() == ["bulk", "micro", "other"]
+    finally:
+        await store.close()
+
+
+def test_snapshot_and_restore_round_trip(start_server: Start, tmp_path: Path) -> None:
+    source = start_server(home=tmp_path / "source")
+    asyncio.run(_fill(source.address))
+    dump = tmp_path / "snap.jsonl"
+    taken = run_micro("store", "snapshot", "--destination", str(dump), address=source.address)
+    assert (taken.returncode, taken.stdout, taken.stderr) == (0, "", "")
+    lines = dump.read_text().splitlines()
+    header = json.loads(lines[0])
+    assert header["format"] == "micro-store-snapshot" and header["version"] == 1
+    assert header["database"] == "micro"
+    assert len(lines) == 1 + 605
+
+    target = start_server(home=tmp_path / "target")
+    restored = run_micro("store", "restore", "--source", str(dump), address=target.address)
+    assert (restored.returncode, restored.stdout, restored.stderr) == (0, "", "")
+    asyncio.run(_check(target.address))
+
+
+def test_restore_refuses_a_file_that_is_not_a_snapshot(start_server: Start, tmp_path: Path) -> None:
+    server = start_server()
+    bogus = tmp_path / "bogus.txt"
+    bogus.write_text("hello\n")
+    result = run_micro("store", "restore", "--source", str(bogus), address=server.address)
+    assert result.returncode == 1
+    assert one_line(result.stderr) == f"{bogus} is not a micro store snapshot"
