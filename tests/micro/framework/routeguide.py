@@ -115,8 +115,14 @@ def routeguide() -> RouteGuideModules:
     (folder / "routeguide_service.py").write_text(SERVICE)
     include = str(Path(protoc.__file__).parent / "_proto")
     code = protoc.main(
-        ["protoc", f"-I{folder}", f"-I{include}", f"--python_out={folder}", f"--grpc_python_out={folder}",
-         str(folder / "routeguide.proto")]
+        [
+            "protoc",
+            f"-I{folder}",
+            f"-I{include}",
+            f"--python_out={folder}",
+            f"--grpc_python_out={folder}",
+            str(folder / "routeguide.proto"),
+        ]
     )
     assert code == 0, "protoc failed"
     sys.path.insert(0, str(folder))

@@ -1,0 +1,144 @@
+"""What every service answers about itself: ``debug.Debug/Health`` and ``Stats``.
+
+:class:`ServiceInterceptor` is the service's one server interceptor: it counts requests and
+errors for ``Stats`` and turns errors raised by handlers into gRPC status (see
+:mod:`micro._grpc`).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import resource
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from micro import errors
+from micro._grpc import wrap_handler
+from micro.proto.debug import debug_pb2, debug_pb2_grpc
+
+__all__ = ["Counters", "DebugHandler", "ServiceInterceptor", "memory_bytes", "thread_count"]
+
+
+class Counters:
+    """Requests served and how many of them failed, since start."""
+
+    def __init__(self) -> None:
+        self.started = time.time()
+        self.requests = 0
+        self.errors = 0
+
+
+def memory_bytes() -> int:
+    """Resident memory of this process in bytes."""
+    try:
+        with open("/proc/self/statm") as f:
+            resident_pages = int(f.read().split()[1])
+        return resident_pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        # ru_maxrss is the peak, in KiB on Linux: the best a system without /proc offers
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def thread_count() -> int:
+    """OS threads of this process (gRPC's own included), else Python's."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
+
+
+class DebugHandler(debug_pb2_grpc.DebugServicer):
+    def __init__(self, counters: Counters) -> None:
+        self.counters = counters
+
+    async def Health(self, request: debug_pb2.HealthRequest, context: Any) -> debug_pb2.HealthResponse:
+        return debug_pb2.HealthResponse(status="ok")
+
+    async def Stats(self, request: debug_pb2.StatsRequest, context: Any) -> debug_pb2.StatsResponse:
+        now = time.time()
+        c = self.counters
+        return debug_pb2.StatsResponse(
+            timestamp=int(now),
+            started=int(c.started),
+            uptime=max(int(now - c.started), 0),
+            memory=memory_bytes(),
+            threads=thread_count(),
+            gc=sum(s.get("collections", 0) for s in gc.get_stats()),
+            requests=c.requests,
+            errors=c.errors,
+        )
+
+    async def Log(self, request: debug_pb2.LogRequest, context: Any) -> AsyncIterator[debug_pb2.Record]:
+        raise errors.NotImplementedError_("logs are kept by the runtime: use micro logs")
+        yield  # pragma: no cover - makes this an async generator
+
+
+def _counted_unary(
+    behavior: Callable[..., Awaitable[Any]], counters: Counters
+) -> Callable[..., Awaitable[Any]]:
+    async def wrapper(request: Any, context: Any) -> Any:
+        counters.requests += 1
+        try:
+            return await behavior(request, context)
+        except BaseException:
+            counters.errors += 1
+            raise
+
+    return wrapper
+
+
+def _counted_stream(
+    behavior: Callable[..., AsyncIterator[Any]], counters: Counters
+) -> Callable[..., AsyncIterator[Any]]:
+    async def wrapper(request: Any, context: Any) -> AsyncIterator[Any]:
+        counters.requests += 1
+        try:
+            async for item in behavior(request, context):
+                yield item
+        except BaseException:
+            counters.errors += 1
+            raise
+
+    return wrapper
+
+
+class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Counts requests and errors and translates handler errors (one wrapper per method)."""
+
+    def __init__(self, counters: Counters) -> None:
+        self.counters = counters
+        self._cache: dict[str, Any] = {}
+
+    async def intercept_service(self, continuation: Callable[..., Awaitable[Any]], details: Any) -> Any:
+        method = details.method
+        cached = self._cache.get(method)
+        if cached is not None:
+            return cached
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        wrapped = wrap_handler(handler, method)
+        kwargs = {
+            "request_deserializer": wrapped.request_deserializer,
+            "response_serializer": wrapped.response_serializer,
+        }
+        c = self.counters
+        if wrapped.unary_unary:
+            result = grpc.unary_unary_rpc_method_handler(_counted_unary(wrapped.unary_unary, c), **kwargs)
+        elif wrapped.unary_stream:
+            result = grpc.unary_stream_rpc_method_handler(_counted_stream(wrapped.unary_stream, c), **kwargs)
+        elif wrapped.stream_unary:
+            result = grpc.stream_unary_rpc_method_handler(_counted_unary(wrapped.stream_unary, c), **kwargs)
+        elif wrapped.stream_stream:
+            result = grpc.stream_stream_rpc_method_handler(
+                _counted_stream(wrapped.stream_stream, c), **kwargs
+            )
+        else:
+            return handler
+        self._cache[method] = result
+        return result

@@ -1,0 +1,262 @@
+"""``micro.Service``: a gRPC service that registers itself on the micro platform.
+
+::
+
+    service = micro.Service("helloworld")
+    service.handle(Helloworld())      # an instance of a generated *Servicer subclass
+    service.run()
+
+``run`` reads ``MICRO_*`` (see :mod:`micro._platform`), starts a ``grpc.aio`` server on a
+free port, serves the handlers plus ``debug.Debug`` (Health, Stats), gRPC health and server
+reflection, registers itself with its endpoints and schemas in the namespace's registry
+domain, re-registers every :data:`HEARTBEAT_SECONDS` (TTL :data:`TTL_SECONDS`), logs
+``Listening on <addr>``, and deregisters on SIGTERM/SIGINT before stopping. Without a
+reachable server it fails fast with one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import types
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from micro import _platform, errors
+from micro._debug import Counters, DebugHandler, ServiceInterceptor
+from micro._grpc import SERVER_OPTIONS
+from micro.registry import Service as RegistryService
+
+__all__ = ["HEARTBEAT_SECONDS", "TTL_SECONDS", "Service"]
+
+log = logging.getLogger("micro.service")
+
+HEARTBEAT_SECONDS = 30.0
+TTL_SECONDS = 90.0
+DEREGISTER_TIMEOUT = 3.0
+
+
+def _generated(servicer: object) -> tuple[Callable[[Any, Any], None], Any]:
+    """The ``add_XServicer_to_server`` function and ``ServiceDescriptor`` of a servicer."""
+    for base in type(servicer).__mro__:
+        module = sys.modules.get(base.__module__)
+        if (
+            module is None
+            or not base.__name__.endswith("Servicer")
+            or not base.__module__.endswith("_pb2_grpc")
+        ):
+            continue
+        add = getattr(module, f"add_{base.__name__}_to_server", None)
+        name = base.__name__[: -len("Servicer")]
+        for value in vars(module).values():
+            file = getattr(value, "DESCRIPTOR", None) if isinstance(value, types.ModuleType) else None
+            descriptor = getattr(file, "services_by_name", {}).get(name) if file is not None else None
+            if add is not None and descriptor is not None:
+                return add, descriptor
+    raise TypeError(
+        f"{type(servicer).__name__} is not a generated servicer: "
+        "subclass the <Name>Servicer class of a *_pb2_grpc module"
+    )
+
+
+class Service:
+    """A service of the micro platform.
+
+    Args:
+        name: the registered name (``MICRO_SERVICE_NAME`` overrides it).
+        version: the registered version (``MICRO_SERVICE_VERSION`` overrides it).
+        address: where to listen; port 0 picks a free port.
+        metadata: registered with the service.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        version: str = "latest",
+        *,
+        address: str = "127.0.0.1:0",
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        self.name = os.environ.get("MICRO_SERVICE_NAME") or name
+        self.version = os.environ.get("MICRO_SERVICE_VERSION") or version
+        self.metadata = dict(metadata or {})
+        self.listen = address
+        self.address = ""  # the bound address, once started
+        self.counters = Counters()
+        self._handlers: list[tuple[object, Callable[[Any, Any], None], Any]] = []
+        self._server: grpc.aio.Server | None = None
+        self._registry: Any = None
+        self._entry: RegistryService | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    def handle(self, servicer: object) -> None:
+        """Serve a generated servicer's methods (call before :meth:`run`)."""
+        add, descriptor = _generated(servicer)
+        self._handlers.append((servicer, add, descriptor))
+
+    def subscribe(self, topic: str, *, group: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Run the decorated handler per event of ``topic``.
+
+        Not available yet: the events service does not exist in this build.
+        """
+
+        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+            raise errors.NotImplementedError_(
+                "subscribe needs the events service, which is not available yet"
+            )
+
+        return decorator
+
+    @property
+    def namespace(self) -> str:
+        return _platform.namespace()
+
+    def run(self) -> None:
+        """Serve until SIGTERM/SIGINT; exits with one line on stderr when it cannot start."""
+        if not logging.getLogger().handlers:
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        try:
+            asyncio.run(self.serve())
+        except errors.MicroError as err:
+            print(f"Error: {err.detail}", file=sys.stderr)
+            raise SystemExit(1) from None
+        except KeyboardInterrupt:
+            pass
+
+    async def serve(self) -> None:
+        """Start, then serve until SIGTERM/SIGINT (or :meth:`request_stop`), then stop."""
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self._stop.set)
+                installed.append(sig)
+        try:
+            await self.start()
+            await self._stop.wait()
+            log.info("Stopping")
+        finally:
+            await self.stop()
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def start(self) -> str:
+        """Bind, serve and register; returns the bound address.
+
+        Raises:
+            micro.errors.Unavailable: no micro server answers at ``MICRO_PROXY``.
+        """
+        from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+        from grpc_reflection.v1alpha import reflection
+
+        from micro.proto.debug import debug_pb2, debug_pb2_grpc
+
+        if not self._handlers:
+            log.warning("service %s has no handlers", self.name)
+        _platform.set_service_name(self.name)
+        server = grpc.aio.server(interceptors=[ServiceInterceptor(self.counters)], options=SERVER_OPTIONS)
+        for servicer, add, _ in self._handlers:
+            add(servicer, server)
+        debug_pb2_grpc.add_DebugServicer_to_server(DebugHandler(self.counters), server)
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        names = [d.full_name for _, _, d in self._handlers]
+        reflection.enable_server_reflection(
+            [
+                *names,
+                debug_pb2.DESCRIPTOR.services_by_name["Debug"].full_name,
+                health.SERVICE_NAME,
+                reflection.SERVICE_NAME,
+            ],
+            server,
+        )
+        try:
+            port = server.add_insecure_port(self.listen)
+        except RuntimeError as exc:
+            raise errors.Unavailable(f"cannot listen on {self.listen}") from exc
+        await server.start()
+        self._server = server
+        host = self.listen.rsplit(":", 1)[0] or "127.0.0.1"
+        self.address = f"{host}:{port}"
+        for name in ("", self.name, *names):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        try:
+            await self._register_first()
+        except BaseException:
+            await server.stop(0)
+            self._server = None
+            raise
+        self._heartbeat = asyncio.create_task(self._beat())
+        log.info("Listening on %s", self.address)
+        return self.address
+
+    def _describe(self) -> RegistryService:
+        from micro.registry.schema import describe
+
+        return describe(
+            self.name,
+            [d for _, _, d in self._handlers],
+            address=self.address,
+            version=self.version,
+            metadata=self.metadata,
+        )
+
+    async def _register_first(self) -> None:
+        from micro.registry.grpc import GrpcRegistry
+
+        proxy = _platform.proxy_address()
+        self._registry = GrpcRegistry(proxy, namespace=self.namespace, token=_platform.token(), timeout=10.0)
+        self._entry = self._describe()
+        try:
+            await self._registry.register(self._entry, ttl=TTL_SECONDS, domain=self.namespace)
+        except errors.Unavailable as exc:
+            await self._registry.close()
+            self._registry = None
+            raise errors.Unavailable(
+                f"cannot reach a micro server at {proxy} (MICRO_PROXY): start one with `micro server`"
+            ) from exc
+        except errors.MicroError as exc:
+            await self._registry.close()
+            self._registry = None
+            raise type(exc)(f"cannot register {self.name} at {proxy}: {exc.detail}") from exc
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                assert self._registry is not None and self._entry is not None
+                await self._registry.register(self._entry, ttl=TTL_SECONDS, domain=self.namespace)
+            except errors.MicroError as exc:  # keep beating: the server may be restarting
+                log.warning("re-registering failed: %s", exc.detail)
+
+    async def stop(self, grace: float = 1.0) -> None:
+        """Deregister, then stop serving (in-flight calls get ``grace`` seconds)."""
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+            self._heartbeat = None
+        if self._registry is not None:
+            if self._entry is not None:
+                try:
+                    await asyncio.wait_for(
+                        self._registry.deregister(self._entry, domain=self.namespace), DEREGISTER_TIMEOUT
+                    )
+                except (errors.MicroError, TimeoutError) as exc:
+                    log.warning("deregistering failed: %s", exc)
+            await self._registry.close()
+            self._registry = None
+        if self._server is not None:
+            await self._server.stop(grace)
+            self._server = None
