@@ -7,9 +7,9 @@ service, the default inside services); the server adds SQLite.
 
 from __future__ import annotations
 
+import builtins
 import enum
 from abc import ABC, abstractmethod
-import builtins
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -20,6 +20,12 @@ __all__ = [
     "Order",
     "Record",
     "Store",
+    "default",
+    "delete",
+    "list",
+    "read",
+    "set_default",
+    "write",
 ]
 
 DEFAULT_DATABASE = "micro"
@@ -60,7 +66,7 @@ class Store(ABC):
         limit: int = 0,
         offset: int = 0,
         order: Order = Order.ASC,
-    ) -> list[Record]:
+    ) -> builtins.list[Record]:
         """Records matching ``key``.
 
         Exact (no prefix/suffix): the one record, or :class:`~micro.errors.NotFound`.
@@ -95,7 +101,7 @@ class Store(ABC):
         offset: int = 0,
         order: Order = Order.ASC,
         start_after: str = "",
-    ) -> list[str]:
+    ) -> builtins.list[str]:
         """Keys, filtered and paged like :meth:`read`; ``start_after`` pages by key."""
 
     @abstractmethod
@@ -108,3 +114,106 @@ class Store(ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""
+
+
+# --- module-level client: ``await micro.store.write("key", "value")`` inside a service --------
+# The store service at MICRO_PROXY in MICRO_NAMESPACE, one client per running event loop;
+# a service's default table is its own name. Tests replace it with ``set_default``.
+
+_default: Store | None = None
+
+
+def set_default(store: Store | None) -> None:
+    """Use ``store`` for the module-level functions (None: the store service again)."""
+    global _default
+    _default = store
+
+
+def default() -> Store:
+    """The store the module-level functions use."""
+    if _default is not None:
+        return _default
+    from micro import _platform
+
+    state = _platform.loop_state()
+    store = state.values.get("micro.store")
+    if store is None:
+        from micro.store.grpc import GrpcStore
+
+        store = GrpcStore(_platform.proxy_address(), namespace=_platform.namespace(), token=_platform.token())
+        state.values["micro.store"] = store
+        state.on_close(store.close)
+    assert isinstance(store, Store)
+    return store
+
+
+def _default_table(table: str) -> str:
+    from micro import _platform
+
+    return table or _platform.service_name()
+
+
+async def read(
+    key: str,
+    *,
+    table: str = "",
+    prefix: bool = False,
+    suffix: bool = False,
+    limit: int = 0,
+    offset: int = 0,
+    order: Order = Order.ASC,
+) -> builtins.list[Record]:
+    """Records of ``key`` in the service's table (see :meth:`Store.read`)."""
+    return await default().read(
+        key,
+        table=_default_table(table),
+        prefix=prefix,
+        suffix=suffix,
+        limit=limit,
+        offset=offset,
+        order=order,
+    )
+
+
+async def write(
+    key: str | Record,
+    value: str | bytes = b"",
+    *,
+    table: str = "",
+    expiry: float | None = None,
+    metadata: dict[str, str] | None = None,
+    version: int | None = None,
+) -> int:
+    """Write ``value`` (str is UTF-8 encoded) under ``key``, or a whole Record; returns its version."""
+    if isinstance(key, Record):
+        record = key
+    else:
+        raw = value.encode() if isinstance(value, str) else value
+        record = Record(key=key, value=raw, expiry=expiry, metadata=dict(metadata or {}))
+    return await default().write(record, table=_default_table(table), version=version)
+
+
+async def delete(key: str, *, table: str = "") -> None:
+    await default().delete(key, table=_default_table(table))
+
+
+async def list(
+    *,
+    table: str = "",
+    prefix: str = "",
+    suffix: str = "",
+    limit: int = 0,
+    offset: int = 0,
+    order: Order = Order.ASC,
+    start_after: str = "",
+) -> builtins.list[str]:
+    """Keys of the service's table (see :meth:`Store.list`)."""
+    return await default().list(
+        table=_default_table(table),
+        prefix=prefix,
+        suffix=suffix,
+        limit=limit,
+        offset=offset,
+        order=order,
+        start_after=start_after,
+    )
