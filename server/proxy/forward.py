@@ -191,7 +191,9 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
         timeout = context.time_remaining()
         candidates = self._candidates(route)
         for attempt, address in enumerate(candidates):
-            call = self._callable("unary_unary", address, method)(request, metadata=forwarded, timeout=timeout)
+            call = self._callable("unary_unary", address, method)(
+                request, metadata=forwarded, timeout=timeout
+            )
             try:
                 reply: bytes = await call
             except grpc.aio.AioRpcError as exc:
@@ -207,7 +209,9 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
             return reply
         raise errors.Unavailable(f'service "{service}" is unavailable')  # pragma: no cover
 
-    async def _stream(self, method: str, request_iterator: AsyncIterator[bytes], context: Any) -> AsyncIterator[bytes]:
+    async def _stream(
+        self, method: str, request_iterator: AsyncIterator[bytes], context: Any
+    ) -> AsyncIterator[bytes]:
         metadata = context.invocation_metadata() or ()
         namespace, service, route = await self._route(method, metadata)
         forwarded = _forwarded(metadata)

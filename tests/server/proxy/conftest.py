@@ -18,7 +18,9 @@ def rg() -> RouteGuideModules:
 
 
 @pytest.fixture
-async def start_node(server: Any, rg: RouteGuideModules, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[StartNode]:
+async def start_node(
+    server: Any, rg: RouteGuideModules, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[StartNode]:
     """``await start_node(label, name="routeguide")``: a micro.Service node of the route guide."""
     from micro.service import Service
 

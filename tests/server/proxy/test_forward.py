@@ -46,7 +46,10 @@ async def test_all_four_streaming_kinds_pass(start_node: StartNode, stub: Any, r
     pb = rg.pb
     unary = await stub.GetFeature(pb.Point(latitude=7))
     assert unary.location.latitude == 7
-    listed = [f.name async for f in stub.ListFeatures(pb.Rectangle(lo=pb.Point(latitude=2), hi=pb.Point(latitude=5)))]
+    listed = [
+        f.name
+        async for f in stub.ListFeatures(pb.Rectangle(lo=pb.Point(latitude=2), hi=pb.Point(latitude=5)))
+    ]
     assert listed == ["a:2", "a:3", "a:4"]
 
     async def points() -> Any:
@@ -98,7 +101,9 @@ async def test_handler_errors_come_back_with_code_and_micro_error(
     assert reply.name == "a"
 
 
-async def test_unknown_service_is_unimplemented_with_a_501(server: Any, stub: Any, rg: RouteGuideModules) -> None:
+async def test_unknown_service_is_unimplemented_with_a_501(
+    server: Any, stub: Any, rg: RouteGuideModules
+) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.GetFeature(rg.pb.Point(), metadata=(("micro-service", "nosuch"),))
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
@@ -123,7 +128,9 @@ async def test_round_robin_across_two_nodes(start_node: StartNode, stub: Any, rg
     assert all(names[i] != names[i + 1] for i in range(5)), names
 
 
-async def test_a_dead_node_is_skipped(start_node: StartNode, stub: Any, rg: RouteGuideModules, server: Any) -> None:
+async def test_a_dead_node_is_skipped(
+    start_node: StartNode, stub: Any, rg: RouteGuideModules, server: Any
+) -> None:
     await start_node("a")
     b = await start_node("b")
     await stub.GetFeature(rg.pb.Point())  # the proxy now knows both nodes
@@ -149,7 +156,9 @@ async def test_deadline_is_forwarded(start_node: StartNode, stub: Any, rg: Route
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
 
 
-async def test_oversized_request_is_resource_exhausted(server: Any, start_node: StartNode, rg: RouteGuideModules) -> None:
+async def test_oversized_request_is_resource_exhausted(
+    server: Any, start_node: StartNode, rg: RouteGuideModules
+) -> None:
     await start_node("a")
     big = rg.pb.Feature(blob=b"x" * (17 * 1024 * 1024))
     options = [("grpc.max_send_message_length", 64 * 1024 * 1024)]
