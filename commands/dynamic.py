@@ -214,12 +214,15 @@ def _endpoint_help(service: str, words: list[str], method: Method) -> None:
 
 
 def _context(params: dict[str, Any] | None = None) -> Context:
-    from micro import environment
+    """This command's context with its access token (the global options may not be applied yet)."""
+    from commands import _client
 
     params = params or {}
-    env = params.get("env") or globals_.env
-    namespace = params.get("namespace") or globals_.namespace
-    return environment.resolve(env, namespace)
+    if params.get("env"):
+        globals_.env = params["env"]
+    if params.get("namespace"):
+        globals_.namespace = params["namespace"]
+    return _client.context()
 
 
 async def _lookup(ctx: Context, name: str) -> tuple[Schemas, str] | None:

@@ -202,7 +202,7 @@ def encode(method: Method, json_text: str | Mapping[str, Any]) -> bytes:
 def _parse_detail(exc: Exception) -> str:
     detail = str(exc)
     # protobuf prefixes its messages with "Failed to parse <field> field: "; keep the reason
-    return detail.replace("Failed to load JSON: ", "")
+    return " ".join(detail.replace("Failed to load JSON: ", "").split())  # one line
 
 
 def decode(method: Method, data: bytes) -> dict[str, Any]:
