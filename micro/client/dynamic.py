@@ -419,9 +419,8 @@ def _metadata(
 
 
 def _not_found_detail(exc: errors.MicroError, method: Method) -> errors.MicroError:
-    """grpc's own "Method not found!" (a node without the method) as micro's line."""
-    generic = exc.detail.lower().rstrip("!") in ("method not found", "unimplemented", "not implemented")
-    if isinstance(exc, errors.NotImplementedError_) and generic:
+    """A node or proxy without the method (grpc's "Method not found!") as micro's line."""
+    if isinstance(exc, errors.NotImplementedError_) and not exc.detail.startswith('Service "'):
         return endpoint_not_found(method.service, method.name)
     return exc
 
