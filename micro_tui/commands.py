@@ -1,9 +1,9 @@
 """The ``:`` command bar's grammar (UI-free): text in, a :class:`Command` out.
 
-    :svc [name]                      services area (optionally select a service)
-    :call <svc> <Handler.Method> [json]
-    :logs a,b   :events [topic]   :store [table] [prefix]   :config [path]
-    :env [name]   :ns [name]   :theme [name]   :help   :q
+:svc [name]                      services area (optionally select a service)
+:call <svc> <Handler.Method> [json]
+:logs a,b   :events [topic]   :store [table] [prefix]   :config [path]
+:env [name]   :ns [name]   :theme [name]   :help   :q
 """
 
 from __future__ import annotations

@@ -31,7 +31,9 @@ def greeter_service(name: str = "greeter") -> ServiceVersion:
         EndpointInfo("Greeter.Chat", "/demo.Greeter/Chat", "demo.HelloRequest", "demo.HelloReply", "bidi"),
         EndpointInfo("Greeter.Cook", "/demo.Greeter/Cook", "demo.Kitchen", "demo.Kitchen", "unary"),
         EndpointInfo("Greeter.Hello", "/demo.Greeter/Hello", "demo.HelloRequest", "demo.HelloReply", "unary"),
-        EndpointInfo("Greeter.Stream", "/demo.Greeter/Stream", "demo.HelloRequest", "demo.HelloReply", "server"),
+        EndpointInfo(
+            "Greeter.Stream", "/demo.Greeter/Stream", "demo.HelloRequest", "demo.HelloReply", "server"
+        ),
     )
     nodes = (NodeInfo(f"{name}-7f3a", "127.0.0.1:40123", {"protocol": "grpc"}),)
     return ServiceVersion(name, "latest", endpoints, nodes, {"owner": "dev"}, descriptor_set_bytes())
@@ -170,10 +172,14 @@ class FakeFacade:
                 detail = "name must not be 'error'"
                 trailers = {"micro-error": json.dumps({"id": "greeter", "code": 400, "detail": detail})}
                 return CallResult(False, "", 400, "Bad Request", detail, 12.5, headers, trailers)
-            return CallResult(True, json.dumps({"message": f"Hello {data.get('name', '')}"}), 0, "OK", "", 12.5, headers)
+            return CallResult(
+                True, json.dumps({"message": f"Hello {data.get('name', '')}"}), 0, "OK", "", 12.5, headers
+            )
         if endpoint == "Greeter.Cook":
             return CallResult(True, json.dumps(data), 0, "OK", "", 3.0, headers)
-        return CallResult(False, "", 501, "Not Implemented", f"{endpoint} is not implemented by the fake", 1.0)
+        return CallResult(
+            False, "", 501, "Not Implemented", f"{endpoint} is not implemented by the fake", 1.0
+        )
 
     async def stream(
         self, service: str, endpoint: str, request: str, *, metadata: dict[str, str], timeout: float

@@ -35,8 +35,9 @@ class Entry:
         return cli_line(self.service, self.endpoint, self.request, self.metadata)
 
 
-def cli_line(service: str, endpoint: str, request: str, metadata: dict[str, str] | None = None,
-             *, stream: bool = False) -> str:
+def cli_line(
+    service: str, endpoint: str, request: str, metadata: dict[str, str] | None = None, *, stream: bool = False
+) -> str:
     try:
         compact = json.dumps(json.loads(request or "{}"), separators=(",", ":"))
     except ValueError:

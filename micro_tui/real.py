@@ -118,7 +118,9 @@ class RealFacade:
     def add_env(self, env: EnvInfo) -> None:
         from micro import environment
 
-        environment.add(environment.Environment(env.name, env.address, env.description, env.read_only, env.color))
+        environment.add(
+            environment.Environment(env.name, env.address, env.description, env.read_only, env.color)
+        )
 
     def namespaces(self) -> list[str]:
         known = cache.known_namespaces(self.env.name)
@@ -177,8 +179,10 @@ class RealFacade:
             return "the local server did not start in time (see MICRO_HOME/logs/server.log)"
         if proc.returncode != 0:
             self._connection = Connection.DISCONNECTED
-            return (err or out).decode(errors="replace").strip().splitlines()[-1:][0] if (err or out) else (
-                "the local server failed to start"
+            return (
+                (err or out).decode(errors="replace").strip().splitlines()[-1:][0]
+                if (err or out)
+                else ("the local server failed to start")
             )
         await self.ping()
         return "started the local server in the background (micro server --detach)"
@@ -249,4 +253,6 @@ class RealFacade:
         except Exception as exc:
             yield StreamItem(count, result=_error_result(exc, (time.perf_counter() - started) * 1000))
             return
-        yield StreamItem(count, result=CallResult(True, "", 0, "OK", "", (time.perf_counter() - started) * 1000))
+        yield StreamItem(
+            count, result=CallResult(True, "", 0, "OK", "", (time.perf_counter() - started) * 1000)
+        )

@@ -1,0 +1,280 @@
+"""The ``micro`` workspace: a Textual app with one mode per area.
+
+``run(context)`` is what ``micro`` (no arguments) calls. Nothing here imports grpc or
+protobuf: the first paint comes from the cache, the network answers in workers.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar
+
+from textual.app import App
+from textual.binding import Binding
+from textual.reactive import reactive
+
+from micro_tui import settings
+from micro_tui.commands import Command
+from micro_tui.facade import EndpointInfo, Facade, ServiceVersion
+from micro_tui.palette import EndpointCommands, RequestCommands, WorkspaceCommands
+from micro_tui.screens.placeholder import AREAS, PlaceholderScreen
+from micro_tui.screens.services import ServicesScreen
+from micro_tui.themes import DEFAULT_THEME, load_themes, stylesheet
+
+__all__ = ["MicroApp", "run"]
+
+EXIT_ON_PAINT = "MICRO_TUI_EXIT_ON_PAINT"  # benchmarks: exit right after the first frame
+PING_SECONDS = 3.0
+
+
+def _placeholder(area: str) -> Any:
+    return lambda: PlaceholderScreen(area)
+
+
+class MicroApp(App[None]):
+    """Areas 1–7 as modes; ``:`` commands, ``ctrl+p`` palette, ``f2`` envs, ``f3`` namespaces."""
+
+    TITLE = "micro"
+    CSS_PATH = str(stylesheet())
+    MODES: ClassVar[dict[str, Any]] = {
+        "services": ServicesScreen,
+        **{area: _placeholder(area) for area in AREAS},
+    }
+    DEFAULT_MODE = "services"
+    COMMANDS = App.COMMANDS | {WorkspaceCommands, EndpointCommands, RequestCommands}
+    BINDINGS: ClassVar[list[Any]] = [
+        *(
+            Binding(str(number), f"area('{area}')", area, show=False, id=f"app.area.{area}")
+            for area, number in [("services", 1), *((a, n) for a, (n, _) in AREAS.items())]
+        ),
+        Binding("colon", "command_bar", "Command", id="app.command"),
+        Binding("f2", "envs", "Envs", id="app.envs"),
+        Binding("f3", "namespaces", "Namespaces", id="app.namespaces"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+    ]
+
+    status_version: reactive[int] = reactive(0)
+    """Bumped when env, namespace or connection change: headers re-render."""
+    context_version: reactive[int] = reactive(0)
+    """Bumped when env or namespace change: areas reload."""
+
+    def __init__(self, facade: Facade | None = None, *, context: Any = None) -> None:
+        super().__init__()
+        if facade is None:
+            from micro_tui.real import RealFacade
+
+            facade = RealFacade(context)
+        self.facade: Facade = facade
+        self.connection_note = ""
+        self.known_services: list[str] = []
+        for theme in load_themes():
+            self.register_theme(theme)
+        saved = settings.load().get("theme")
+        chosen = saved if isinstance(saved, str) and saved in self.available_themes else DEFAULT_THEME
+        if chosen in self.available_themes:
+            self.theme = chosen
+        self.set_keymap(settings.keymap())
+
+    @property
+    def address(self) -> str:
+        return str(getattr(self.facade, "address", self.facade.env.address))
+
+    def on_mount(self) -> None:
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        if os.environ.get(EXIT_ON_PAINT):
+            self.call_after_refresh(self.exit)
+            return
+        self._startup()
+
+    def _theme_changed(self, theme: Any) -> None:
+        settings.save(theme=theme.name)
+
+    # --- context -------------------------------------------------------------------------
+
+    def connection_changed(self) -> None:
+        if self.facade.connection.value == "connected":
+            self.connection_note = ""
+        self.status_version += 1
+
+    def _startup(self) -> None:
+        self.run_worker(self._start_server, group="startup", exclusive=True)
+        self.run_worker(self._monitor, group="monitor", exclusive=True)
+
+    async def _start_server(self) -> None:
+        if self.facade.env.name == "local":
+            self.connection_note = "checking local server…"
+            self.status_version += 1
+        try:
+            message = await self.facade.ensure_server()
+        except Exception as exc:
+            message = f"could not start the local server: {exc}"
+        self.connection_note = ""
+        if message:
+            self.notify(message, title="local server")
+        self.connection_changed()
+
+    async def _monitor(self) -> None:
+        import asyncio
+
+        before = self.facade.connection
+        while True:
+            await asyncio.sleep(PING_SECONDS)
+            now = await self.facade.ping()
+            if now is not before:
+                self.connection_changed()
+                if now.value == "connected":
+                    self.notify("Reconnected", title=self.facade.env.name)
+                else:
+                    self.notify(f"Lost the server at {self.address}", severity="warning")
+                before = now
+
+    def switch_env(self, name: str) -> None:
+        try:
+            env = self.facade.set_env(name)
+        except Exception as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.notify(f"{env.name} · {env.address}", title="Environment")
+        self._context_switched()
+        self._startup()
+
+    def switch_namespace(self, namespace: str) -> None:
+        try:
+            self.facade.set_namespace(namespace)
+        except Exception as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.notify(namespace, title="Namespace")
+        self._context_switched()
+
+    def _context_switched(self) -> None:
+        self.known_services = []
+        self.status_version += 1
+        self.context_version += 1
+
+    def save_pins(self, pins: list[str]) -> None:
+        all_pins = settings.load().get("pins", {})
+        all_pins = all_pins if isinstance(all_pins, dict) else {}
+        all_pins[self.facade.env.name] = pins
+        settings.save(pins=all_pins)
+
+    def pins(self) -> list[str]:
+        all_pins = settings.load().get("pins", {})
+        found = all_pins.get(self.facade.env.name, []) if isinstance(all_pins, dict) else []
+        return [str(p) for p in found]
+
+    # --- navigation ----------------------------------------------------------------------
+
+    def action_area(self, area: str) -> None:
+        self.switch_area(area)
+
+    def switch_area(self, area: str) -> None:
+        if area in self.MODES and self.current_mode != area:
+            self.switch_mode(area)
+
+    def select_service(self, name: str) -> None:
+        self.switch_area("services")
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        screen = self.screen
+        if isinstance(screen, ServicesScreen):
+            screen.select(name)
+
+    def open_invoke(self, version: ServiceVersion, endpoint: EndpointInfo, request: str = "") -> None:
+        from micro_tui.screens.invoke import InvokeScreen
+
+        self.switch_area("services")
+        self.push_screen(InvokeScreen(version, endpoint, request))
+
+    def open_request(self, entry: Any) -> None:
+        """Open a saved or past request in the invoke screen."""
+        self.run_worker(self._open_request(entry), group="open-request", exclusive=True)
+
+    async def _open_request(self, entry: Any) -> None:
+        try:
+            versions = await self.facade.get_service(entry.service)
+        except Exception as exc:
+            self.notify(f"{entry.service}: {exc}", severity="error")
+            return
+        for version in versions:
+            for endpoint in version.endpoints:
+                if endpoint.name == entry.endpoint:
+                    self.open_invoke(version, endpoint, entry.request)
+                    return
+        self.notify(f"{entry.service} has no endpoint {entry.endpoint}", severity="error")
+
+    def set_theme(self, name: str) -> None:
+        if name not in self.available_themes:
+            self.notify(f"No theme {name!r}", severity="error")
+            return
+        self.theme = name
+
+    # --- dialogs -------------------------------------------------------------------------
+
+    def action_envs(self) -> None:
+        from micro_tui.dialogs.env_picker import EnvPicker
+
+        def chosen(name: str | None) -> None:
+            if name:
+                self.switch_env(name)
+
+        self.push_screen(EnvPicker(self.facade.envs(), self.facade.env.name), chosen)
+
+    def action_namespaces(self) -> None:
+        from micro_tui.dialogs.namespace_picker import NamespacePicker
+
+        def chosen(ns: str | None) -> None:
+            if ns and ns != self.facade.namespace:
+                self.switch_namespace(ns)
+
+        self.push_screen(
+            NamespacePicker(self.facade.namespaces(), self.facade.namespace, self.pins()), chosen
+        )
+
+    def action_help(self) -> None:
+        from micro_tui.dialogs.help_screen import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def action_command_bar(self) -> None:
+        from micro_tui.dialogs.command_bar import CommandBar
+
+        self.push_screen(CommandBar(), self.run_command)
+
+    def run_command(self, command: Command | None) -> None:
+        """Carry out a parsed ``:`` command."""
+        if command is None:
+            return
+        name, args = command.name, command.args
+        if name == "quit":
+            self.exit()
+        elif name == "help":
+            self.action_help()
+        elif name == "svc":
+            if args:
+                self.select_service(args[0])
+            else:
+                self.switch_area("services")
+        elif name in AREAS:
+            self.switch_area(name)
+        elif name == "env":
+            self.switch_env(args[0]) if args else self.action_envs()
+        elif name == "ns":
+            self.switch_namespace(args[0]) if args else self.action_namespaces()
+        elif name == "theme":
+            self.set_theme(args[0]) if args else self.search_themes()
+        elif name == "call":
+            self.open_request(_Request(args[0], args[1], command.body))
+
+
+class _Request:
+    def __init__(self, service: str, endpoint: str, request: str) -> None:
+        self.service, self.endpoint, self.request = service, endpoint, request
+
+
+def run(context: Any = None) -> None:
+    """Open the workspace on ``context`` (a :class:`micro.environment.Context`; default: the
+    current environment and namespace)."""
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+    MicroApp(context=context).run()

@@ -1,0 +1,341 @@
+"""The invoke screen: a request from a form / JSON / metadata, the reply, its status, a stream."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Log, Static, TabbedContent, TabPane, TextArea
+
+from micro_tui.facade import CallResult, EndpointInfo, ServiceVersion, Unsupported
+from micro_tui.forms import FormError, FormModel, JsonSyntaxError
+from micro_tui.history import Entry, cli_line, record
+from micro_tui.widgets.form_view import FormView
+from micro_tui.widgets.micro_header import MicroHeader
+
+if TYPE_CHECKING:
+    from micro_tui.app import MicroApp
+
+__all__ = ["InvokeScreen"]
+
+DEFAULT_TIMEOUT = 10.0
+
+
+def _pretty(text: str) -> Syntax | Text:
+    try:
+        body = json.dumps(json.loads(text), indent=2)
+    except ValueError:
+        return Text(text)
+    return Syntax(body, "json", theme="ansi_dark", background_color="default", word_wrap=True)
+
+
+class InvokeScreen(Screen[None]):
+    """Calls one endpoint; ``ctrl+j`` sends, ``ctrl+s`` saves, ``escape`` cancels a stream."""
+
+    BINDINGS = [
+        Binding("ctrl+j", "send", "Send", id="invoke.send", priority=True),
+        Binding("ctrl+s", "save", "Save", id="invoke.save"),
+        Binding("f8", "copy_cli", "Copy as CLI", id="invoke.copy_cli"),
+        Binding("escape", "back", "Back / cancel", id="invoke.back"),
+    ]
+
+    def __init__(self, version: ServiceVersion, endpoint: EndpointInfo, request: str = "") -> None:
+        super().__init__()
+        self.version = version
+        self.endpoint = endpoint
+        self.model: FormModel | None = None
+        self._initial = request
+        self.last: CallResult | None = None
+        self._bounced = ""
+        if version.descriptor_set and endpoint.request_type:
+            from micro_tui.forms import pool_from_descriptor_set
+
+            try:
+                pool = pool_from_descriptor_set(version.descriptor_set)
+                self.model = FormModel(pool.FindMessageTypeByName(endpoint.request_type), pool)
+            except Exception:  # no usable schema: the JSON tab still works
+                self.model = None
+        if request and self.model is not None:
+            try:
+                self.model.from_json(request)
+            except ValueError:
+                pass
+
+    @property
+    def micro(self) -> MicroApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def streaming(self) -> bool:
+        return self.endpoint.streaming != "unary"
+
+    def compose(self) -> ComposeResult:
+        ep, v = self.endpoint, self.version
+        yield MicroHeader(f"services › {v.name} › {ep.name}")
+        node = v.nodes[0].address if v.nodes else "any node"
+        yield Static(
+            f"{v.name} · {ep.name} · {ep.streaming} · {ep.request_type or '?'} → {ep.response_type or '?'}"
+            f" · node {node} · deadline {DEFAULT_TIMEOUT:g}s",
+            id="target",
+        )
+        with Horizontal(id="invoke-body"):
+            with Vertical(id="request", classes="pane") as request:
+                request.border_title = "request"
+                with TabbedContent(id="request-tabs", initial="form" if self.model else "json"):
+                    with TabPane("Form", id="form"):
+                        if self.model is not None:
+                            yield FormView(self.model, id="form-view")
+                        else:
+                            yield Static("No schema registered for this endpoint: use the JSON tab.")
+                    with TabPane("JSON", id="json"):
+                        yield TextArea(self._initial or "{}", id="json-editor", soft_wrap=True)
+                    with TabPane("Metadata", id="metadata"):
+                        yield TextArea("", id="metadata-editor")
+                with Horizontal(id="actions"):
+                    yield Button("Send ^j", id="send", variant="primary", compact=True)
+                    yield Button("Cancel", id="cancel", compact=True, disabled=True)
+                    yield Button("Save ^s", id="save", compact=True)
+                    yield Button("Copy as CLI f8", id="copy", compact=True)
+            with Vertical(id="reply", classes="pane") as reply:
+                reply.border_title = "reply"
+                with TabbedContent(id="reply-tabs"):
+                    with TabPane("Response", id="response"):
+                        yield Static(Text("Send the request with ctrl+j.", style="dim"), id="response-view")
+                    with TabPane("Headers", id="headers"):
+                        yield Static("", id="headers-view")
+                    with TabPane("Status", id="status"):
+                        yield Static("", id="status-view")
+                    with TabPane("Stream", id="stream"):
+                        yield Log(id="stream-log", max_lines=10_000)
+        yield Footer()
+
+    # --- request -------------------------------------------------------------------------
+
+    def _active_request_tab(self) -> str:
+        return self.query_one("#request-tabs", TabbedContent).active
+
+    def request_json(self) -> str | None:
+        """The request as JSON from the active tab, or None after pointing at the problem."""
+        if self._active_request_tab() == "json" or self.model is None:
+            text = self.query_one("#json-editor", TextArea).text
+            try:
+                value = json.loads(text or "{}")
+            except json.JSONDecodeError as exc:
+                self._json_error(JsonSyntaxError(exc.msg, exc.lineno, exc.colno))
+                return None
+            if self.model is not None:
+                try:
+                    self.model.from_dict(value)
+                except FormError as exc:
+                    self.notify(str(exc), title="Invalid request", severity="error")
+                    return None
+            return json.dumps(value)
+        errors = self.model.errors()
+        if errors:
+            self.query_one(FormView).show_errors(errors)
+            self.notify("\n".join(str(e) for e in errors[:5]), title="Invalid request", severity="error")
+            return None
+        return self.model.to_json(indent=None)
+
+    def metadata(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for line in self.query_one("#metadata-editor", TextArea).text.splitlines():
+            key, sep, value = line.partition("=") if "=" in line else line.partition(":")
+            if sep and key.strip():
+                out[key.strip()] = value.strip()
+        return out
+
+    def _json_error(self, exc: JsonSyntaxError) -> None:
+        editor = self.query_one("#json-editor", TextArea)
+        editor.cursor_location = (max(exc.line - 1, 0), max(exc.column - 1, 0))
+        editor.focus()
+        self.notify(str(exc), title="Invalid JSON", severity="error")
+
+    @on(TabbedContent.TabActivated, "#request-tabs")
+    async def _switched(self, event: TabbedContent.TabActivated) -> None:
+        if self.model is None:
+            return
+        tabs = self.query_one("#request-tabs", TabbedContent)
+        pane = event.pane.id
+        if self._bounced == pane:
+            # the tab we put back after a refused switch: keep what the user typed
+            self._bounced = ""
+            return
+        if pane == "json":
+            errors = self.model.errors()
+            if errors:
+                self._bounce(tabs, "form")
+                self.query_one(FormView).show_errors(errors)
+                self.notify(str(errors[0]), title="Fix the form first", severity="error")
+                return
+            self.query_one("#json-editor", TextArea).text = self.model.to_json()
+        elif pane == "form":
+            text = self.query_one("#json-editor", TextArea).text
+            try:
+                self.model.from_json(text)
+            except JsonSyntaxError as exc:
+                self._bounce(tabs, "json")
+                self._json_error(exc)
+                return
+            except FormError as exc:
+                self._bounce(tabs, "json")
+                self.notify(str(exc), title="Invalid request", severity="error")
+                return
+            await self.query_one(FormView).rebuild()
+
+    def _bounce(self, tabs: TabbedContent, pane: str) -> None:
+        self._bounced = pane
+        tabs.active = pane
+
+    # --- actions -------------------------------------------------------------------------
+
+    def action_send(self) -> None:
+        request = self.request_json()
+        if request is None:
+            return
+        self.query_one("#cancel", Button).disabled = not self.streaming
+        if self.streaming:
+            self.query_one("#reply-tabs", TabbedContent).active = "stream"
+            self.query_one("#stream-log", Log).clear()
+        self._call(request, self.metadata())
+
+    @work(exclusive=True, group="invoke-call")
+    async def _call(self, request: str, metadata: dict[str, str]) -> None:
+        facade, ep, v = self.micro.facade, self.endpoint, self.version
+        self.query_one("#status-view", Static).update(Text("sending…", style="dim"))
+        try:
+            if not self.streaming:
+                result = await facade.call(
+                    v.name, ep.name, request, metadata=metadata, timeout=DEFAULT_TIMEOUT
+                )
+            else:
+                log = self.query_one("#stream-log", Log)
+                result = CallResult(True)
+                async for item in facade.stream(
+                    v.name, ep.name, request, metadata=metadata, timeout=DEFAULT_TIMEOUT
+                ):
+                    if item.result is not None:
+                        result = item.result
+                        break
+                    log.write_line(f"#{item.index + 1} " + json.dumps(json.loads(item.response)))
+                    self.query_one("#response-view", Static).update(_pretty(item.response))
+        except Unsupported as exc:
+            self.notify(str(exc), severity="warning")
+            self.query_one("#status-view", Static).update(str(exc))
+            return
+        finally:
+            self.query_one("#cancel", Button).disabled = True
+        self._show(result, request)
+        record(
+            facade.env.name,
+            Entry(
+                v.name,
+                ep.name,
+                request,
+                facade.namespace,
+                metadata,
+                status=result.status,
+                elapsed_ms=result.elapsed_ms,
+            ),
+        )
+
+    def _show(self, result: CallResult, request: str) -> None:
+        self.last = result
+        status = self.query_one("#status-view", Static)
+        status.set_class(not result.ok, "-error")
+        if result.ok:
+            if result.response:
+                self.query_one("#response-view", Static).update(_pretty(result.response))
+            status.update(f"OK · {result.elapsed_ms:.1f} ms")
+        else:
+            cli = cli_line(self.version.name, self.endpoint.name, request, stream=self.streaming)
+            status.update(
+                f"{result.code} {result.status} · {result.elapsed_ms:.1f} ms\n{result.detail}\n\n{cli}"
+            )
+            self.query_one("#response-view", Static).update(
+                Text.assemble((f"{result.code} {result.status}\n", "bold red"), result.detail)
+            )
+            self.notify(f"{result.code} {result.status}: {result.detail}", severity="error")
+        lines = [f"{k}: {v}" for k, v in result.headers.items()]
+        lines += [f"{k}: {v} (trailer)" for k, v in result.trailers.items()]
+        self.query_one("#headers-view", Static).update("\n".join(lines) or "no headers")
+
+    def action_cancel(self) -> None:
+        cancelled = False
+        for worker in self.workers:
+            if worker.group == "invoke-call" and worker.is_running:
+                worker.cancel()
+                cancelled = True
+        if cancelled:
+            self.query_one("#stream-log", Log).write_line("cancelled")
+            self.query_one("#status-view", Static).update("cancelled")
+            self.query_one("#cancel", Button).disabled = True
+
+    def action_back(self) -> None:
+        if any(w.group == "invoke-call" and w.is_running for w in self.workers):
+            self.action_cancel()
+            return
+        self.app.pop_screen()
+
+    def action_copy_cli(self) -> None:
+        request = self.request_json()
+        if request is None:
+            return
+        line = cli_line(
+            self.version.name, self.endpoint.name, request, self.metadata(), stream=self.streaming
+        )
+        self.app.copy_to_clipboard(line)
+        self.notify(line, title="Copied")
+
+    def action_save(self) -> None:
+        from micro_tui.dialogs.save_dialog import SaveDialog
+
+        request = self.request_json()
+        if request is None:
+            return
+
+        def saved(answer: tuple[str, str] | None) -> None:
+            if answer is None:
+                return
+            from micro_tui.history import save_to_collection
+
+            collection, name = answer
+            entry = Entry(
+                self.version.name,
+                self.endpoint.name,
+                request,
+                self.micro.facade.namespace,
+                self.metadata(),
+                name=name,
+            )
+            save_to_collection(collection, entry)
+            self.notify(f"Saved {name!r} in {collection}")
+
+        self.app.push_screen(SaveDialog(f"{self.endpoint.name}"), saved)
+
+    @on(Button.Pressed, "#send")
+    def _send_button(self) -> None:
+        self.action_send()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_button(self) -> None:
+        self.action_cancel()
+
+    @on(Button.Pressed, "#save")
+    def _save_button(self) -> None:
+        self.action_save()
+
+    @on(Button.Pressed, "#copy")
+    def _copy_button(self) -> None:
+        self.action_copy_cli()
+
+    def on_unmount(self) -> None:
+        for worker in self.workers:
+            worker.cancel()

@@ -1,0 +1,165 @@
+"""Area 1: the live service list and the selected service's versions, nodes and endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input
+
+from micro_tui.widgets.micro_header import MicroHeader
+from micro_tui.widgets.service_detail import ServiceDetail
+from micro_tui.widgets.service_list import ServiceList
+
+if TYPE_CHECKING:
+    from micro_tui.app import MicroApp
+
+__all__ = ["ServicesScreen"]
+
+RETRY_SECONDS = (0.5, 1.0, 2.0, 4.0)
+
+
+class ServicesScreen(Screen[None]):
+    """Services: ``/`` filters (regex, ``!`` inverts), ``enter`` on an endpoint invokes it."""
+
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="services.filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="services.clear_filter"),
+        Binding("r", "refresh", "Refresh", id="services.refresh"),
+        Binding("i", "invoke", "Invoke", id="services.invoke"),
+        Binding("c", "copy_cli", "Copy as CLI", id="services.copy_cli"),
+    ]
+
+    @property
+    def micro(self) -> MicroApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield MicroHeader("services")
+        with Horizontal(id="services-body"):
+            with Vertical(id="list-pane", classes="-narrow"):
+                yield ServiceList(id="services")
+                yield Input(placeholder="filter: regex, !x inverts", id="filter")
+            yield ServiceDetail(id="detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        """Show the cached snapshot, then the registry's answer, then follow the watch."""
+        self.query_one(ServiceDetail).show_message("Loading…")
+        self._load()
+
+    @work(exclusive=True, group="services-load")
+    async def _load(self) -> None:
+        facade = self.micro.facade
+        services = self.query_one(ServiceList)
+        cached = await asyncio.to_thread(facade.cached_services)
+        if cached and not services.names:
+            services.set_names(cached)
+        attempt = 0
+        while True:
+            try:
+                names = await facade.list_services()
+            except Exception as exc:
+                self.micro.connection_changed()
+                if not services.names:
+                    self.query_one(ServiceDetail).show_message(f"Disconnected: {exc}")
+                await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
+                attempt += 1
+                continue
+            attempt = 0
+            self.micro.connection_changed()
+            services.set_names(names)
+            self.micro.known_services = names
+            if not names:
+                self.query_one(ServiceDetail).show_message("No services registered in this namespace.")
+            try:
+                async for change in facade.watch_services():
+                    if change.action == "delete" and change.name not in await facade.list_services():
+                        services.set_names([n for n in services.names if n != change.name])
+                    elif change.action != "delete" and change.name not in services.names:
+                        services.set_names([*services.names, change.name])
+                    self.micro.known_services = services.names
+                    if change.name == services.highlighted_name:
+                        self.describe(change.name)
+            except Exception:
+                self.micro.connection_changed()
+            # the watch ended (server lost): poll until it answers again
+            await asyncio.sleep(RETRY_SECONDS[0])
+
+    @on(ServiceList.Highlighted)
+    def _highlighted(self, event: ServiceList.Highlighted) -> None:
+        self.describe(event.name)
+
+    @work(exclusive=True, group="services-describe")
+    async def describe(self, name: str) -> None:
+        detail = self.query_one(ServiceDetail)
+        try:
+            versions = await self.micro.facade.get_service(name)
+        except Exception as exc:
+            detail.show_message(f"{name}: {exc}")
+            return
+        detail.show(versions)
+
+    @on(ServiceDetail.Invoked)
+    def _invoked(self, event: ServiceDetail.Invoked) -> None:
+        self.micro.open_invoke(event.version, event.endpoint)
+
+    def action_invoke(self) -> None:
+        chosen = self.query_one(ServiceDetail).selected
+        if chosen is None:
+            self.notify("Select an endpoint first", severity="warning")
+            return
+        self.micro.open_invoke(*chosen)
+
+    def action_copy_cli(self) -> None:
+        from micro_tui.history import cli_line
+
+        chosen = self.query_one(ServiceDetail).selected
+        if chosen is None:
+            self.notify("Select an endpoint first", severity="warning")
+            return
+        version, endpoint = chosen
+        line = cli_line(version.name, endpoint.name, "{}", stream=endpoint.streaming != "unary")
+        self.app.copy_to_clipboard(line)
+        self.notify(line, title="Copied")
+
+    def action_refresh(self) -> None:
+        self.reload()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("-visible")
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.remove_class("-visible")
+        self.query_one(ServiceList).focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.query_one(ServiceList).set_filter(event.value)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        if not event.value:
+            self.query_one("#filter", Input).remove_class("-visible")
+        self.query_one(ServiceList).focus()
+
+    def select(self, name: str) -> None:
+        """Highlight ``name`` (``:svc name``)."""
+        services = self.query_one(ServiceList)
+        if name in services.visible():
+            services.highlighted = services.visible().index(name)
+            services.focus()
+        else:
+            self.notify(f"Service {name} not found", severity="warning")

@@ -1,0 +1,92 @@
+"""A service's versions, nodes and endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Static
+
+from micro_tui.facade import EndpointInfo, ServiceVersion
+
+__all__ = ["ServiceDetail"]
+
+
+class ServiceDetail(Vertical):
+    """Summary (versions, nodes) above a table of endpoints; ``enter`` posts ``Invoked``."""
+
+    class Invoked(Message):
+        def __init__(self, version: ServiceVersion, endpoint: EndpointInfo) -> None:
+            super().__init__()
+            self.version = version
+            self.endpoint = endpoint
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.versions: list[ServiceVersion] = []
+        self._rows: list[tuple[ServiceVersion, EndpointInfo]] = []
+
+    def compose(self) -> ComposeResult:
+        summary = Static("Select a service.", id="summary", classes="muted")
+        summary.border_title = "details"
+        yield summary
+        table: DataTable[Any] = DataTable(id="endpoints", cursor_type="row", zebra_stripes=True)
+        table.border_title = "endpoints"
+        yield table
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("endpoint", "request", "response", "kind")
+
+    def show_message(self, message: str) -> None:
+        self.versions = []
+        self._rows = []
+        self.query_one("#summary", Static).update(Text(message, style="dim"))
+        self.query_one(DataTable).clear()
+
+    def show(self, versions: list[ServiceVersion]) -> None:
+        self.versions = versions
+        summary = Text()
+        for version in versions:
+            summary.append(version.name, style="bold")
+            summary.append(f"  version {version.version}", style="dim")
+            if version.metadata:
+                summary.append(
+                    "  " + ", ".join(f"{k}={v}" for k, v in sorted(version.metadata.items())), style="dim"
+                )
+            summary.append("\n")
+            for node in version.nodes:
+                summary.append("  node ", style="dim")
+                summary.append(node.id)
+                summary.append(f"  {node.address}\n")
+            if not version.nodes:
+                summary.append("  no nodes\n", style="dim")
+        summary.rstrip()
+        self.query_one("#summary", Static).update(
+            summary if summary.plain else Text("no versions", style="dim")
+        )
+        table = self.query_one(DataTable)
+        table.clear()
+        self._rows = []
+        for version in versions:
+            for endpoint in version.endpoints:
+                label = endpoint.name if len(versions) == 1 else f"{endpoint.name} ({version.version})"
+                kind = Text(endpoint.streaming, style="dim" if endpoint.streaming == "unary" else "bold")
+                table.add_row(label, endpoint.request_type, endpoint.response_type, kind)
+                self._rows.append((version, endpoint))
+
+    @property
+    def selected(self) -> tuple[ServiceVersion, EndpointInfo] | None:
+        table = self.query_one(DataTable)
+        if not self._rows or table.cursor_row is None or table.cursor_row >= len(self._rows):
+            return None
+        return self._rows[table.cursor_row]
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        chosen = self.selected
+        if chosen is not None:
+            self.post_message(self.Invoked(*chosen))

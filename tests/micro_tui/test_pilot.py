@@ -1,0 +1,272 @@
+"""The workspace driven with Pilot against the fake facade."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from textual.widgets import Input, Log, Static, TabbedContent, TextArea
+
+from micro_tui import history
+from micro_tui.app import MicroApp
+from micro_tui.fake import FakeFacade, greeter_service
+from micro_tui.screens.invoke import InvokeScreen
+from micro_tui.screens.services import ServicesScreen
+from micro_tui.widgets.micro_header import MicroHeader
+from micro_tui.widgets.service_list import ServiceList
+
+
+async def until(pilot: Any, condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Poll (with the app running) until ``condition`` holds."""
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def header_text(app: MicroApp) -> str:
+    return str(app.screen.query_one(MicroHeader).render())
+
+
+async def open_endpoint(app: MicroApp, pilot: Any, endpoint: str) -> InvokeScreen:
+    version = greeter_service()
+    app.open_invoke(version, next(e for e in version.endpoints if e.name == endpoint))
+    await until(pilot, lambda: isinstance(app.screen, InvokeScreen))
+    await pilot.pause()
+    assert isinstance(app.screen, InvokeScreen)
+    return app.screen
+
+
+async def test_services_list_and_detail() -> None:
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        services = app.screen.query_one(ServiceList)
+        await until(pilot, lambda: "greeter" in services.names)
+        assert "env local" in header_text(app) and "● connected" in header_text(app)
+        services.focus()
+        services.highlighted = services.visible().index("greeter")
+        detail = app.screen.query_one("#detail")
+        await until(pilot, lambda: bool(detail.versions) and detail.versions[0].name == "greeter")
+        assert next(e.name for e in app.screen.query_one("#detail").versions[0].endpoints) == "Greeter.Chat"
+
+
+async def test_filter_regex_and_inverse() -> None:
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        services = app.screen.query_one(ServiceList)
+        await until(pilot, lambda: len(services.names) == 9)
+        await pilot.press("slash", *"^(auth|store)$")
+        await until(pilot, lambda: services.visible() == ["auth", "store"])
+        assert services.option_count == 2
+        box = app.screen.query_one("#filter", Input)
+        box.value = "!e"
+        await until(pilot, lambda: services.visible() == ["auth", "config"])
+        await pilot.press("enter", "escape")
+        await until(pilot, lambda: services.option_count == 9)
+
+
+async def test_live_watch_adds_and_removes() -> None:
+    fake = FakeFacade()
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        services = app.screen.query_one(ServiceList)
+        await until(pilot, lambda: "greeter" in services.names)
+        fake.register(greeter_service("hello"))
+        await until(pilot, lambda: "hello" in services.names)
+        fake.deregister("auth")
+        await until(pilot, lambda: "auth" not in services.names)
+
+
+async def test_switch_env_and_namespace() -> None:
+    fake = FakeFacade()
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f2")
+        await until(pilot, lambda: type(app.screen).__name__ == "EnvPicker")
+        await pilot.press("down", "down", "enter")
+        await until(pilot, lambda: fake.env.name == "prod")
+        await until(pilot, lambda: "READ-ONLY" in header_text(app))
+        assert "env prod" in header_text(app)
+        # namespaces: pin team-a, then pick it by its digit
+        await pilot.press("f3")
+        await until(pilot, lambda: type(app.screen).__name__ == "NamespacePicker")
+        await pilot.press("down", "down", "p")
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ServicesScreen))
+        await pilot.press("f3")
+        await until(pilot, lambda: type(app.screen).__name__ == "NamespacePicker")
+        await pilot.press("1")
+        await until(pilot, lambda: fake.namespace == "team-a")
+        await until(pilot, lambda: "ns team-a" in header_text(app))
+
+
+async def test_add_env_with_read_only_and_colour() -> None:
+    fake = FakeFacade()
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f2")
+        await until(pilot, lambda: type(app.screen).__name__ == "EnvPicker")
+        await pilot.press("a")
+        await until(pilot, lambda: type(app.screen).__name__ == "AddEnvDialog")
+        screen = app.screen
+        screen.query_one("#env-name", Input).value = "qa"
+        screen.query_one("#env-address", Input).value = "qa.example.com:8081"
+        screen.query_one("#env-color", Input).value = "magenta"
+        screen.query_one("#env-read-only").value = True
+        screen.query_one("#env-name", Input).focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: fake.env.name == "qa")
+        assert fake.env.read_only and fake.env.color == "magenta"
+
+
+async def test_command_bar_switches_and_reports_errors() -> None:
+    fake = FakeFacade()
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("colon", *"ns dev", "enter")
+        await until(pilot, lambda: fake.namespace == "dev")
+        await pilot.press("colon", *"bogus", "enter")
+        await until(
+            pilot, lambda: "unknown command" in str(app.screen.query_one("#command-error", Static).render())
+        )
+        await pilot.press("escape")
+        await pilot.press("colon", *"theme micro-light", "enter")
+        await until(pilot, lambda: app.theme == "micro-light")
+        await pilot.press("2")
+        await until(pilot, lambda: app.current_mode == "logs")
+        assert "not built yet" in str(app.screen.query_one("#placeholder", Static).render())
+
+
+async def test_form_send_delivers_exactly_the_built_message() -> None:
+    fake = FakeFacade()
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_endpoint(app, pilot, "Greeter.Cook")
+        screen.query_one("#f-name", Input).focus()
+        await pilot.press(*"Alice")
+        screen.query_one("#f-i64", Input).value = "9007199254740993"
+        screen.query_one("#f-color").value = "BLUE"
+        await pilot.press("ctrl+j")
+        await until(pilot, lambda: len(fake.received) == 1)
+        assert fake.received[0][:3] == (
+            "greeter",
+            "Greeter.Cook",
+            {"name": "Alice", "i64": "9007199254740993", "color": "BLUE"},
+        )
+        await until(pilot, lambda: "OK" in str(screen.query_one("#status-view", Static).render()))
+        # the JSON tab shows the same request
+        screen.query_one("#request-tabs", TabbedContent).active = "json"
+        await until(pilot, lambda: "Alice" in screen.query_one("#json-editor", TextArea).text)
+        assert json.loads(screen.query_one("#json-editor", TextArea).text)["i64"] == "9007199254740993"
+        saved = history.load_history("local")
+        assert [(e.service, e.endpoint, e.status) for e in saved] == [("greeter", "Greeter.Cook", "OK")]
+
+
+async def test_validation_error_blocks_send_and_focuses_field() -> None:
+    fake = FakeFacade()
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_endpoint(app, pilot, "Greeter.Cook")
+        screen.query_one("#f-u64", Input).value = "18446744073709551616"
+        screen.query_one("#f-name", Input).focus()
+        await pilot.press("ctrl+j")
+        await until(pilot, lambda: app.focused is screen.query_one("#f-u64", Input))
+        assert fake.received == []
+        assert "out of range" in str(screen.query_one("FieldRow.-error .field-error", Static).render())
+
+
+async def test_json_syntax_error_blocks_switching_back() -> None:
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_endpoint(app, pilot, "Greeter.Hello")
+        tabs = screen.query_one("#request-tabs", TabbedContent)
+        tabs.active = "json"
+        await pilot.pause()
+        editor = screen.query_one("#json-editor", TextArea)
+        editor.text = '{"name": "x",\n oops}'
+        tabs.active = "form"
+        await until(pilot, lambda: tabs.active == "json" and app.focused is editor)
+        assert editor.cursor_location == (1, 1)
+        editor.text = '{"name": "Bob", "times": 2}'
+        tabs.active = "form"
+        await until(pilot, lambda: screen.query_one("#f-name", Input).value == "Bob")
+
+
+async def test_error_reply_shows_code_detail_and_cli() -> None:
+    fake = FakeFacade()
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_endpoint(app, pilot, "Greeter.Hello")
+        screen.query_one("#f-name", Input).value = "error"
+        await pilot.press("ctrl+j")
+        status = screen.query_one("#status-view", Static)
+        await until(pilot, lambda: "400 Bad Request" in str(status.render()))
+        text = str(status.render())
+        assert "name must not be 'error'" in text
+        assert """micro call greeter Greeter.Hello '{"name":"error"}'""" in text
+
+
+async def test_stream_in_order_and_cancellable() -> None:
+    import asyncio
+
+    fake = FakeFacade()
+    fake.stream_step = asyncio.Event()
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_endpoint(app, pilot, "Greeter.Stream")
+        screen.query_one("#f-name", Input).value = "Ann"
+        screen.query_one("#f-times", Input).value = "5"
+        await pilot.press("ctrl+j")
+        log = screen.query_one("#stream-log", Log)
+        for n in (1, 2):
+            fake.stream_step.set()
+            await until(pilot, lambda n=n: log.line_count >= n)
+        assert [line.split(" ", 1)[0] for line in log.lines] == ["#1", "#2"]
+        assert "Hello Ann #2" in log.lines[1]
+        assert not screen.query_one("#cancel").disabled
+        log.focus()
+        await pilot.press("escape")
+        await until(pilot, lambda: fake.cancelled_streams == 1)
+        assert isinstance(app.screen, InvokeScreen)  # escape cancelled, it did not leave
+        assert log.lines[-1] == "cancelled"
+
+
+async def test_save_to_collection_and_copy_as_cli() -> None:
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_endpoint(app, pilot, "Greeter.Hello")
+        screen.query_one("#f-name", Input).value = "Zed"
+        await pilot.press("f8")
+        assert app.clipboard == """micro call greeter Greeter.Hello '{"name":"Zed"}'"""
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: type(app.screen).__name__ == "SaveDialog")
+        app.screen.query_one("#name", Input).value = "zed hello"
+        app.screen.query_one("#name", Input).focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: history.collection_names() == ["default"])
+        [entry] = history.load_collection("default")
+        assert (entry.name, json.loads(entry.request)) == ("zed hello", {"name": "Zed"})
+
+
+async def test_keymap_remaps_by_id(micro_home: Any) -> None:
+    micro_home.mkdir(parents=True, exist_ok=True)
+    (micro_home / "keymap.toml").write_text('[keymap]\n"services.filter" = "f"\n')
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        services = app.screen.query_one(ServiceList)
+        await until(pilot, lambda: len(services.names) == 9)
+        await pilot.press("f")
+        await until(pilot, lambda: app.focused is app.screen.query_one("#filter", Input))
+
+
+async def test_disconnected_server_shows_in_header() -> None:
+    fake = FakeFacade(connected=False)
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: "○" in header_text(app))
+        fake.set_connected(True)
+        services = app.screen.query_one(ServiceList)
+        await until(pilot, lambda: "greeter" in services.names, seconds=10)
+        await until(pilot, lambda: "● connected" in header_text(app))
