@@ -12,20 +12,38 @@ from typing import TYPE_CHECKING, TypeVar
 from commands._output import globals_
 
 if TYPE_CHECKING:
+    from micro.auth.grpc import GrpcAuth
     from micro.environment import Context
     from micro.registry import Registry
     from micro.store import Store
 
-__all__ = ["context", "registry", "run", "store"]
+__all__ = ["auth", "context", "registry", "run", "store"]
 
 T = TypeVar("T")
 
 
-def context() -> Context:
-    """Where this command goes (global options, ``MICRO_*``, then config.json)."""
+def context(*, login: bool = True) -> Context:
+    """Where this command goes (global options, ``MICRO_*``, then config.json), with the
+    access token of the env + namespace's login (``MICRO_TOKEN`` wins; refreshed silently
+    when close to expiry). ``login=False`` leaves stored credentials alone."""
+    import dataclasses
+
     from micro import environment
 
-    return environment.resolve(globals_.env, globals_.namespace)
+    ctx = environment.resolve(globals_.env, globals_.namespace)
+    if login and ctx.token is None:
+        from micro import credentials
+
+        token = credentials.access_token(ctx.env.name, ctx.namespace, ctx.address)
+        if token:
+            ctx = dataclasses.replace(ctx, token=token)
+    return ctx
+
+
+def auth(ctx: Context) -> GrpcAuth:
+    from micro.auth.grpc import GrpcAuth
+
+    return GrpcAuth(ctx.address, namespace=ctx.namespace, token=ctx.token)
 
 
 def store(ctx: Context) -> Store:

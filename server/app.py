@@ -72,8 +72,12 @@ class Server:
         address: str = "127.0.0.1:8081",
         api_address: str = "127.0.0.1:8080",
         profile: str = "local",
+        auth: bool = True,
     ) -> None:
         self.data_dir = data_dir
+        # auth=False serves without the auth interceptor (unit tests of single services only)
+        self.auth_enabled = auth
+        self.auth: Any = None  # server.auth.StoredAuth, once started
         self.address = _normalise(address)
         self.api_address = api_address
         self.profile = profile
@@ -99,12 +103,23 @@ class Server:
             self._backends = profiles.build(self.profile, self.data_dir)
         except errors.MicroError as exc:
             raise ServerError(exc.detail[:1].upper() + exc.detail[1:]) from exc
+        from server import auth as auth_service
         from server.debug import DebugService
 
         debug = DebugService()  # debug.Debug/Health and Stats of this process
-        server = grpc.aio.server(interceptors=[ErrorInterceptor(), debug.interceptor], options=SERVER_OPTIONS)
-        debug.add(server)
         self.services = core_services(self._backends)
+        try:
+            self.auth = auth_service.build(self._backends)
+            await self.auth.start()
+        except errors.MicroError as exc:
+            raise ServerError(exc.detail[:1].upper() + exc.detail[1:]) from exc
+        self.services.append(auth_service.core(self.auth))
+        interceptors: list[Any] = [ErrorInterceptor(), debug.interceptor]
+        if self.auth_enabled:
+            # inside the error boundary, so its errors become gRPC status like any handler's
+            interceptors.append(auth_service.interceptor(self.auth, self.services))
+        server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS)
+        debug.add(server)
         for svc in self.services:
             for add in svc.add:
                 add(server)

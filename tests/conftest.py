@@ -26,10 +26,11 @@ def micro_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
 
 @pytest.fixture
 async def server(micro_home: Path) -> AsyncIterator[object]:
-    """A real micro server (profile ``local``: SQLite) in this process, on a free port."""
+    """A real micro server (profile ``local``: SQLite) in this process, on a free port,
+    without the auth interceptor (tests of auth use ``auth_server`` in tests/server/auth)."""
     from server.app import Server
 
-    srv = Server(data_dir=micro_home / "server", address="127.0.0.1:0", profile="local")
+    srv = Server(data_dir=micro_home / "server", address="127.0.0.1:0", profile="local", auth=False)
     await srv.start()
     try:
         yield srv

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 __all__ = ["AuthInterceptor", "StoredAuth", "build", "core", "interceptor"]
 
+# served by the server itself besides the core services
+_LOCAL_PREFIXES = ("/grpc.", "/debug.Debug/")
+
 
 def build(backends: Backends, *, disable_admin: bool | None = None) -> StoredAuth:
     """The auth backend on ``backends.store``; namespaces with registered services (other
@@ -51,10 +54,20 @@ def core(auth: StoredAuth) -> CoreService:
     )
 
 
-def interceptor(auth: StoredAuth) -> AuthInterceptor:
-    """The auth interceptor for a server hosting ``auth`` (rules read in-process)."""
+def interceptor(auth: StoredAuth, services: list[CoreService]) -> AuthInterceptor:
+    """The auth interceptor of a server hosting ``auth`` and ``services`` (rules read
+    in-process); any other method is one the proxy forwards."""
+    local = {
+        f"/{svc.full_name}/{method.name}"
+        for core in services
+        for svc in core.descriptors
+        for method in svc.methods
+    }
 
     async def rules(namespace: str) -> list:  # type: ignore[type-arg]
         return await auth.rules(namespace=namespace)
 
-    return AuthInterceptor(auth.key.verifier, rules)
+    def is_local(method: str) -> bool:
+        return method in local or method.startswith(_LOCAL_PREFIXES)
+
+    return AuthInterceptor(auth.key.verifier, rules, local=is_local)

@@ -19,7 +19,7 @@ from typing import Any
 import grpc
 
 from micro import errors
-from micro._grpc import NAMESPACE_KEY
+from micro._grpc import NAMESPACE_KEY, SERVICE_KEY
 from micro.auth import DEFAULT_NAMESPACE, Resource, Rule, verify
 from micro.auth.jwt import TokenVerifier
 from server.auth.context import Caller, is_micro_admin, set_caller
@@ -45,11 +45,20 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     Args:
         verifier: checks access tokens (built from the auth service's public key).
         rules: the rules of a namespace (cached by the provider).
+        local: says whether a method is served by this server; other methods are forwarded
+            by the proxy and checked against their ``micro-service`` target (None: all local).
     """
 
-    def __init__(self, verifier: TokenVerifier, rules: Callable[[str], Awaitable[list[Rule]]]) -> None:
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        rules: Callable[[str], Awaitable[list[Rule]]],
+        *,
+        local: Callable[[str], bool] | None = None,
+    ) -> None:
         self.verifier = verifier
         self.rules = rules
+        self._local = local
         self._wrapped: dict[str, Any] = {}
 
     async def intercept_service(self, continuation: Callable[..., Awaitable[Any]], details: Any) -> Any:
@@ -60,20 +69,29 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(details)
         if handler is None:
             return None
+        if self._local is not None and not self._local(method):
+            # forwarded by the proxy: the target is micro-service (else the path), per call
+            return self._wrap(handler, method, forwarded=True)
         wrapped = self._wrap(handler, method)
         if len(self._wrapped) >= _CACHE_LIMIT:
             self._wrapped.clear()
         self._wrapped[method] = wrapped
         return wrapped
 
-    async def authenticate(self, context: Any, method: str, resource: Resource | None) -> Caller:
+    async def authenticate(
+        self, context: Any, method: str, resource: Resource | None, *, forwarded: bool = False
+    ) -> Caller:
         """The caller of this RPC, after the rule check (``resource`` None = public)."""
-        token = namespace = None
+        token = namespace = service = None
         for key, value in context.invocation_metadata() or ():
             if key == "authorization":
                 token = value
             elif key == NAMESPACE_KEY:
                 namespace = value
+            elif key == SERVICE_KEY:
+                service = value
+        if forwarded and service and resource is not None:
+            resource = Resource(resource.type, service, resource.endpoint)
         account = None
         if token:
             scheme, _, raw = token.partition(" ")
@@ -87,10 +105,13 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         set_caller(caller)
         return caller
 
-    def _wrap(self, handler: Any, method: str) -> Any:
-        public = method in PUBLIC_METHODS or method.startswith(PUBLIC_PREFIXES)
+    def _wrap(self, handler: Any, method: str, *, forwarded: bool = False) -> Any:
+        public = not forwarded and (method in PUBLIC_METHODS or method.startswith(PUBLIC_PREFIXES))
         resource = None if public else resource_of(method)
-        check = self.authenticate
+        authenticate = self.authenticate
+
+        async def check(context: Any, method: str, resource: Resource | None) -> Caller:
+            return await authenticate(context, method, resource, forwarded=forwarded)
 
         def unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
             async def wrapper(request: Any, context: Any) -> Any:

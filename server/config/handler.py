@@ -16,6 +16,7 @@ from micro import errors
 from micro._grpc import NAMESPACE_KEY, metadata_value
 from micro.config import DEFAULT_NAMESPACE, Change, Config
 from micro.proto.config import config_pb2, config_pb2_grpc
+from server.auth.context import authorize_admin
 
 __all__ = ["ConfigHandler"]
 
@@ -55,11 +56,13 @@ class ConfigHandler(config_pb2_grpc.ConfigServicer):
     def _namespace(self, context: Any, requested: str) -> str:
         """The namespace a call works on: the requested one, else the caller's, else ``micro``.
 
-        The one place where namespace permission checks belong (a later issue).
+        It needs an admin or service account of that namespace (or a ``micro`` admin).
         """
-        if requested:
-            return requested
-        return metadata_value(context.invocation_metadata(), NAMESPACE_KEY) or DEFAULT_NAMESPACE
+        namespace = (
+            requested or metadata_value(context.invocation_metadata(), NAMESPACE_KEY) or DEFAULT_NAMESPACE
+        )
+        authorize_admin(namespace)
+        return namespace
 
     async def Get(self, request: config_pb2.GetRequest, context: Any) -> config_pb2.GetResponse:
         value = await self.config.get(

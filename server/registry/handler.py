@@ -15,6 +15,7 @@ from micro._grpc import NAMESPACE_KEY, metadata_value
 from micro.proto.registry import registry_pb2, registry_pb2_grpc
 from micro.registry import DEFAULT_DOMAIN, DEFAULT_TTL, Registry, Service
 from micro.registry._convert import result_to_proto, service_from_proto, service_to_proto
+from server.auth.context import authorize_account, authorize_admin
 
 __all__ = ["RegistryHandler", "valid_name"]
 
@@ -47,12 +48,18 @@ class RegistryHandler(registry_pb2_grpc.RegistryServicer):
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
 
-    def _domain(self, context: Any, requested: str) -> str:
+    def _domain(self, context: Any, requested: str, *, write: bool = False) -> str:
         """The domain a call works on: the requested one, else the caller's namespace.
 
-        The one place where namespace permission checks belong (a later issue).
+        Reads of ``micro`` are public, other domains need an account of that namespace;
+        writes (Register/Deregister) need a service account or an admin.
         """
-        return requested or metadata_value(context.invocation_metadata(), NAMESPACE_KEY) or DEFAULT_DOMAIN
+        domain = requested or metadata_value(context.invocation_metadata(), NAMESPACE_KEY) or DEFAULT_DOMAIN
+        if write:
+            authorize_admin(domain)
+        elif domain != DEFAULT_DOMAIN:
+            authorize_account(domain)
+        return domain
 
     async def GetService(self, request: registry_pb2.GetRequest, context: Any) -> registry_pb2.GetResponse:
         domain = self._domain(context, request.options.domain)
@@ -60,7 +67,7 @@ class RegistryHandler(registry_pb2_grpc.RegistryServicer):
         return registry_pb2.GetResponse(services=[service_to_proto(s) for s in services])
 
     async def Register(self, request: registry_pb2.Service, context: Any) -> registry_pb2.EmptyResponse:
-        domain = self._domain(context, request.options.domain)
+        domain = self._domain(context, request.options.domain, write=True)
         service = service_from_proto(request)
         _check_service(service)
         if request.options.ttl < 0:
@@ -70,7 +77,7 @@ class RegistryHandler(registry_pb2_grpc.RegistryServicer):
         return registry_pb2.EmptyResponse()
 
     async def Deregister(self, request: registry_pb2.Service, context: Any) -> registry_pb2.EmptyResponse:
-        domain = self._domain(context, request.options.domain)
+        domain = self._domain(context, request.options.domain, write=True)
         await self.registry.deregister(service_from_proto(request), domain=domain)
         return registry_pb2.EmptyResponse()
 

@@ -20,6 +20,7 @@ from micro.store._convert import (
     write_ttl,
     write_version,
 )
+from server.auth.context import authorize_admin, current, is_micro_admin
 
 __all__ = ["LIST_BATCH", "StoreHandler"]
 
@@ -51,9 +52,11 @@ class StoreHandler(store_pb2_grpc.StoreServicer):
     def _database(self, context: Any, requested: str) -> str:
         """The database a call works on: the requested one, else the caller's namespace.
 
-        The one place where namespace permission checks belong (a later issue).
+        It needs an admin or service account of that namespace (or a ``micro`` admin).
         """
-        return requested or _namespace(context)
+        database = requested or _namespace(context)
+        authorize_admin(database)
+        return database
 
     async def Read(self, request: store_pb2.ReadRequest, context: Any) -> store_pb2.ReadResponse:
         opts = request.options
@@ -119,7 +122,13 @@ class StoreHandler(store_pb2_grpc.StoreServicer):
     async def Databases(
         self, request: store_pb2.DatabasesRequest, context: Any
     ) -> store_pb2.DatabasesResponse:
-        return store_pb2.DatabasesResponse(databases=await self.store.databases())
+        own = self._database(context, "")
+        caller = current()
+        # the server's own databases (``_auth``) are never listed; others see their own
+        found = [db for db in await self.store.databases() if not db.startswith("_")]
+        if caller is not None and not is_micro_admin(caller.account):
+            found = [db for db in found if db == own]
+        return store_pb2.DatabasesResponse(databases=found)
 
     async def Tables(self, request: store_pb2.TablesRequest, context: Any) -> store_pb2.TablesResponse:
         database = self._database(context, request.database)

@@ -70,7 +70,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path, micro_home: Pa
         # the conftest ``server`` fixture, started here: an async fixture cannot request it lazily
         from server.app import Server
 
-        server = Server(data_dir=micro_home / "server", address="127.0.0.1:0", profile="local")
+        server = Server(data_dir=micro_home / "server", address="127.0.0.1:0", profile="local", auth=False)
         await server.start()
         config = GrpcConfig(server.bound_address)
         try:

@@ -1,0 +1,205 @@
+"""``micro auth``: create, list and delete accounts and rules."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+import typer
+
+from commands import _client
+from commands._output import emit_json, out, table, wants_json
+
+if TYPE_CHECKING:
+    from micro.auth import Account, Rule
+
+app = typer.Typer(help="Manage accounts and rules.", no_args_is_help=True)
+create_app = typer.Typer(help="Create an account or a rule.", no_args_is_help=True)
+list_app = typer.Typer(help="List accounts or rules.", no_args_is_help=True)
+delete_app = typer.Typer(help="Delete an account or a rule.", no_args_is_help=True)
+app.add_typer(create_app, name="create")
+app.add_typer(list_app, name="list")
+app.add_typer(delete_app, name="delete")
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="auth")
+
+
+class AccessOption(StrEnum):
+    granted = "granted"
+    denied = "denied"
+
+
+class TypeOption(StrEnum):
+    user = "user"
+    service = "service"
+
+
+def account_json(account: Account) -> dict[str, object]:
+    return {
+        "id": account.id,
+        "type": account.type,
+        "metadata": account.metadata,
+        "scopes": account.scopes,
+        "issuer": account.issuer,
+        "secret": account.secret,
+        "name": account.name,
+    }
+
+
+@create_app.command("account")
+def create_account(
+    id: str = typer.Argument(..., help="Account id."),
+    name: str = typer.Option("", "--name", help="A name to log in with (unique)."),
+    secret: str = typer.Option("", "--secret", help="The secret (generated when empty)."),
+    scopes: str = typer.Option("", "--scopes", help="Comma-separated scopes."),
+    namespace: str = typer.Option("", "--namespace", help="Namespace (created if needed)."),
+    type: TypeOption = typer.Option(TypeOption.user, "--type", help="Account type."),
+) -> None:
+    """Create an account; prints it, with its secret."""
+    ctx = _client.context()
+    ctx.require_writable()
+    scope_list = [s.strip() for s in scopes.split(",") if s.strip()]
+
+    async def body() -> Account:
+        auth = _client.auth(ctx)
+        try:
+            return await auth.generate(
+                id,
+                secret=secret,
+                name=name,
+                type=type.value,
+                scopes=scope_list,
+                namespace=namespace or ctx.namespace,
+            )
+        finally:
+            await auth.close()
+
+    account = _client.run(body)
+    out(f"Account created: {json.dumps(account_json(account), separators=(',', ':'))}")
+
+
+@create_app.command("rule")
+def create_rule(
+    id: str = typer.Argument(..., help="Rule id."),
+    resource: str = typer.Option(..., "--resource", help="type:name:endpoint, e.g. service:store:*"),
+    scope: str = typer.Option("", "--scope", help="'' public, '*' any account, '+' any namespace, or a scope."),
+    access: AccessOption = typer.Option(AccessOption.granted, "--access", help="granted or denied."),
+    priority: int = typer.Option(0, "--priority", help="Higher is checked first."),
+) -> None:
+    """Create a rule."""
+    from micro.auth import Access, Rule, parse_resource
+
+    ctx = _client.context()
+    ctx.require_writable()
+    rule = Rule(id, scope, parse_resource(resource), Access(access.value), priority)
+
+    async def body() -> None:
+        auth = _client.auth(ctx)
+        try:
+            await auth.create_rule(rule, namespace=ctx.namespace)
+        finally:
+            await auth.close()
+
+    _client.run(body)
+    out("Rule created")
+
+
+@list_app.command("accounts")
+def list_accounts(output: str = typer.Option(None, "--output", help="text or json.")) -> None:
+    """Accounts of the namespace: ID, Name, Scopes, Metadata."""
+    ctx = _client.context()
+
+    async def body() -> list[Account]:
+        auth = _client.auth(ctx)
+        try:
+            return await auth.accounts(namespace=ctx.namespace)
+        finally:
+            await auth.close()
+
+    accounts = _client.run(body)
+    if wants_json(output):
+        emit_json([account_json(a) for a in accounts])
+        return
+    rows = [
+        [
+            a.id,
+            a.name,
+            ", ".join(a.scopes),
+            ", ".join(f"{k}={v}" for k, v in sorted(a.metadata.items())),
+        ]
+        for a in accounts
+    ]
+    table(["ID", "Name", "Scopes", "Metadata"], rows)
+
+
+def rule_json(rule: Rule) -> dict[str, object]:
+    return {
+        "id": rule.id,
+        "scope": rule.scope,
+        "resource": {
+            "name": rule.resource.name,
+            "type": rule.resource.type,
+            "endpoint": rule.resource.endpoint,
+        },
+        "access": rule.access.value.upper(),
+        "priority": rule.priority,
+    }
+
+
+@list_app.command("rules")
+def list_rules(output: str = typer.Option(None, "--output", help="text or json.")) -> None:
+    """Rules of the namespace: ID, Scope, Access, Resource, Priority."""
+    ctx = _client.context()
+
+    async def body() -> list[Rule]:
+        auth = _client.auth(ctx)
+        try:
+            return await auth.rules(namespace=ctx.namespace)
+        finally:
+            await auth.close()
+
+    rules = _client.run(body)
+    if wants_json(output):
+        emit_json([rule_json(r) for r in rules])
+        return
+    rows = [
+        [r.id, r.scope or "<public>", r.access.value, str(r.resource), str(r.priority)] for r in rules
+    ]
+    table(["ID", "Scope", "Access", "Resource", "Priority"], rows)
+
+
+@delete_app.command("account")
+def delete_account(id: str = typer.Argument(..., help="Account id.")) -> None:
+    """Delete an account (not your own)."""
+    ctx = _client.context()
+    ctx.require_writable()
+
+    async def body() -> None:
+        auth = _client.auth(ctx)
+        try:
+            await auth.delete_account(id, namespace=ctx.namespace)
+        finally:
+            await auth.close()
+
+    _client.run(body)
+    out("Account deleted")
+
+
+@delete_app.command("rule")
+def delete_rule(id: str = typer.Argument(..., help="Rule id.")) -> None:
+    """Delete a rule (a rule that does not exist is not an error)."""
+    ctx = _client.context()
+    ctx.require_writable()
+
+    async def body() -> None:
+        auth = _client.auth(ctx)
+        try:
+            await auth.delete_rule(id, namespace=ctx.namespace)
+        finally:
+            await auth.close()
+
+    _client.run(body)
+    out("Rule deleted")

@@ -1,0 +1,102 @@
+"""``micro namespace`` (alias ``micro user namespace``): the current namespace, and the
+namespaces a ``micro`` admin manages on the server."""
+
+from __future__ import annotations
+
+import typer
+
+from commands import _client
+from commands._output import emit_json, globals_, out, wants_json
+
+app = typer.Typer(help="Show, switch and manage namespaces.", invoke_without_command=True)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="namespace")
+    from commands.user import app as user_app
+
+    user_app.add_typer(app, name="namespace")
+
+
+@app.callback()
+def namespace(ctx: typer.Context) -> None:
+    """Print the current namespace."""
+    if ctx.invoked_subcommand is not None:
+        return
+    out(_client.context(login=False).namespace)
+
+
+@app.command("list")
+def namespace_list(output: str = typer.Option(None, "--output", help="text or json.")) -> None:
+    """Namespaces: every one the server knows (for a micro admin), else the ones you
+    logged into; `*` marks the current one."""
+    from micro import credentials, errors
+
+    ctx = _client.context()
+
+    async def body() -> list[str]:
+        auth = _client.auth(ctx)
+        try:
+            return [n.name for n in await auth.namespaces()]
+        finally:
+            await auth.close()
+
+    try:
+        names = set(_client.run(body))
+    except (errors.Unauthorized, errors.Forbidden):
+        names = set(credentials.logged_in(ctx.env.name))
+    names.add(ctx.namespace)
+    ordered = sorted(names)
+    if wants_json(output):
+        emit_json([{"name": n, "current": n == ctx.namespace} for n in ordered])
+        return
+    for name in ordered:
+        out(f"{'*' if name == ctx.namespace else ' '} {name}")
+
+
+@app.command("set")
+def namespace_set(name: str = typer.Argument(..., help="Namespace to make current.")) -> None:
+    """Make NAME the current namespace of the environment (the server judges later calls)."""
+    from micro import environment, errors
+
+    if not name or "/" in name or name.startswith("_"):
+        raise errors.BadRequest(f"invalid namespace {name!r}")
+    env = environment.resolve(globals_.env).env
+    environment.set_namespace(env.name, name)
+
+
+@app.command("create")
+def namespace_create(name: str = typer.Argument(..., help="Namespace to create.")) -> None:
+    """Create a namespace (a micro admin)."""
+    ctx = _client.context()
+    ctx.require_writable()
+
+    async def body() -> None:
+        auth = _client.auth(ctx)
+        try:
+            await auth.create_namespace(name)
+        finally:
+            await auth.close()
+
+    _client.run(body)
+
+
+@app.command("delete")
+def namespace_delete(
+    name: str = typer.Argument(..., help="Namespace to delete."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Delete a namespace with its store, config, accounts and rules (a micro admin)."""
+    ctx = _client.context()
+    ctx.require_writable()
+    if not yes:
+        typer.confirm(f"Delete namespace {name} and everything in it?", abort=True)
+
+    async def body() -> None:
+        auth = _client.auth(ctx)
+        try:
+            await auth.delete_namespace(name)
+        finally:
+            await auth.close()
+
+    _client.run(body)

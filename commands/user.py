@@ -1,0 +1,162 @@
+"""``micro login``, ``micro logout`` and ``micro user``: who you are on the current env +
+namespace, your token, your password and local user settings."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+
+from commands import _client
+from commands._output import Failure, out
+
+app = typer.Typer(help="The logged-in account.", invoke_without_command=True)
+config_app = typer.Typer(help="Local user settings (in MICRO_HOME/config.json).", no_args_is_help=True)
+set_app = typer.Typer(help="Change your account.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(set_app, name="set")
+
+NOT_LOGGED_IN = "You are not logged in"
+
+
+def register(root: typer.Typer) -> None:
+    root.command("login")(login)
+    root.command("logout")(logout)
+    root.add_typer(app, name="user")
+
+
+def login(
+    username: str = typer.Option(None, "--username", "--email", help="Account id, name or email."),
+    password: str = typer.Option(None, "--password", help="Prompted (hidden) when not given."),
+) -> None:
+    """Log in to the current environment + namespace."""
+    from micro import credentials
+
+    ctx = _client.context(login=False)
+    if not username:
+        username = typer.prompt("Enter username")
+    if password is None:
+        password = typer.prompt("Enter password", hide_input=True)
+
+    async def body() -> Any:
+        auth = _client.auth(ctx)
+        try:
+            return await auth.token(id=username, secret=password, namespace=ctx.namespace)
+        finally:
+            await auth.close()
+
+    token = _client.run(body)
+    credentials.save(ctx.env.name, ctx.namespace, token)
+    out("Successfully logged in.")
+
+
+def logout() -> None:
+    """Forget the login of the current environment + namespace."""
+    from micro import credentials
+
+    ctx = _client.context(login=False)
+    credentials.forget(ctx.env.name, ctx.namespace)
+
+
+def _claims() -> dict[str, Any]:
+    from micro import credentials
+
+    ctx = _client.context()
+    if not ctx.token:
+        raise Failure(NOT_LOGGED_IN)
+    return credentials.claims(ctx.token)
+
+
+@app.callback()
+def user(ctx: typer.Context) -> None:
+    """Print the logged-in account's name."""
+    if ctx.invoked_subcommand is not None:
+        return
+    claims = _claims()
+    out(str(claims.get("name") or claims["sub"]))
+
+
+@app.command("token")
+def user_token() -> None:
+    """Print your access token (refreshed when close to expiry)."""
+    ctx = _client.context()
+    if not ctx.token:
+        raise Failure(NOT_LOGGED_IN)
+    out(ctx.token)
+
+
+@set_app.command("password")
+def set_password(
+    old_password: str = typer.Option(None, "--old-password", help="Prompted when not given."),
+    new_password: str = typer.Option(None, "--new-password", help="Prompted when not given."),
+) -> None:
+    """Change your password."""
+    ctx = _client.context()
+    if not ctx.token:
+        raise Failure(NOT_LOGGED_IN)
+    from micro import credentials
+
+    account_id = str(credentials.claims(ctx.token)["sub"])
+    if old_password is None:
+        old_password = typer.prompt("Enter current password", hide_input=True)
+    if new_password is None:
+        new_password = typer.prompt("Enter new password", hide_input=True, confirmation_prompt=True)
+
+    async def body() -> None:
+        auth = _client.auth(ctx)
+        try:
+            await auth.change_secret(account_id, old_password, new_password, namespace=ctx.namespace)
+        finally:
+            await auth.close()
+
+    _client.run(body)
+
+
+def _settings() -> tuple[dict[str, Any], dict[str, Any]]:
+    from micro import _paths
+
+    path = _paths.config_file()
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        data = {}
+    except (OSError, ValueError) as exc:
+        raise Failure(f"Cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        data = {}
+    user = data.get("user")
+    if not isinstance(user, dict):
+        user = data["user"] = {}
+    return data, user
+
+
+def _save(data: dict[str, Any]) -> None:
+    from micro import _paths
+
+    _paths.write_private(_paths.config_file(), json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+@config_app.command("get")
+def config_get(key: str = typer.Argument(..., help="Setting name.")) -> None:
+    """Print a local user setting."""
+    _, user = _settings()
+    if key not in user:
+        raise Failure("Not found")
+    out(str(user[key]))
+
+
+@config_app.command("set")
+def config_set(key: str = typer.Argument(...), value: str = typer.Argument(...)) -> None:
+    """Set a local user setting."""
+    data, user = _settings()
+    user[key] = value
+    _save(data)
+
+
+@config_app.command("delete")
+def config_delete(key: str = typer.Argument(...)) -> None:
+    """Delete a local user setting."""
+    data, user = _settings()
+    if user.pop(key, None) is not None:
+        _save(data)
