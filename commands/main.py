@@ -30,6 +30,9 @@ COMMAND_MODULES: list[str] = [
     "commands.services",
     "commands.store",
     "commands.env",
+    "commands.auth",
+    "commands.user",
+    "commands.namespace",
     "commands.call",
     "commands.services_info",
 ]
