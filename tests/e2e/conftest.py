@@ -35,6 +35,13 @@ class MicroServer:
     proc: subprocess.Popen[str]
     address: str = ""
     stderr: list[str] = field(default_factory=list)
+    _token: list[str | None] = field(default_factory=list)
+
+    def token(self) -> str | None:
+        """An admin access token for this server (None when it does not enforce auth)."""
+        if not self._token:
+            self._token.append(admin_token(self.address, self.home / "admin-client"))
+        return self._token[0]
 
     def wait_listening(self, timeout: float = START_SECONDS) -> str:
         deadline = time.monotonic() + timeout
@@ -121,17 +128,53 @@ def start_server(micro_home: Path) -> Iterator[Callable[..., MicroServer]]:
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
+def admin_token(address: str, home: Path) -> str | None:
+    """Log in as the default admin (in a client home of its own) and return the access token."""
+    env = {**os.environ, "MICRO_HOME": str(home), "MICRO_PROXY": address}
+    env.pop("MICRO_TOKEN", None)
+    login = subprocess.run(
+        [MICRO, "login", "--username", "admin", "--password", "micro"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+    if login.returncode != 0:
+        return None
+    token = subprocess.run(
+        [MICRO, "user", "token"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+    return token.stdout.strip() or None if token.returncode == 0 else None
+
+
 def run_micro(
     *args: str | bytes,
+    server: MicroServer | None = None,
     address: str | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 30.0,
     input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real ``micro`` CLI; ``address`` points it at a server through MICRO_PROXY."""
-    full_env = {**os.environ, **(env or {})}
+    """Run the real ``micro`` CLI.
+
+    ``server`` points it at that server (``MICRO_PROXY``) as its admin (``MICRO_TOKEN``);
+    ``address`` only points it there.
+    """
+    full_env = {**os.environ}
+    if server is not None:
+        address = server.address
+        token = server.token()
+        if token:
+            full_env["MICRO_TOKEN"] = token
     if address:
         full_env["MICRO_PROXY"] = address
+    full_env.update(env or {})
     return subprocess.run(
         [MICRO, *args],
         env=full_env,
@@ -149,7 +192,7 @@ def micro(shared_server: MicroServer) -> Runner:
     """``micro(*args)``: the CLI against the module's shared server."""
 
     def call(*args: str | bytes, **kwargs: object) -> subprocess.CompletedProcess[str]:
-        kwargs.setdefault("address", shared_server.address)
+        kwargs.setdefault("server", shared_server)
         return run_micro(*args, **kwargs)  # type: ignore[arg-type]
 
     return call

@@ -37,7 +37,7 @@ def test_help_and_env_import_no_grpc_textual_or_server() -> None:
 
 def test_unknown_command(shared_server: MicroServer) -> None:
     # with a server running, so the registry lookup of dynamic commands finds nothing
-    result = run_micro("nosuch", address=shared_server.address)
+    result = run_micro("nosuch", server=shared_server)
     assert result.returncode == 1
     assert one_line(result.stderr) == "Unrecognized micro command: nosuch. Please refer to 'micro --help'"
 

@@ -51,10 +51,16 @@ def test_local_cannot_be_deleted_and_names_are_unique() -> None:
     assert one_line(again.stderr) == "Environment 'a' already exists"
 
 
+def _as_admin(server: MicroServer) -> dict[str, str]:
+    token = server.token()
+    return {"MICRO_TOKEN": token} if token else {}
+
+
 def test_commands_go_to_the_chosen_env(shared_server: MicroServer) -> None:
     assert run_micro("env", "add", "here", shared_server.address).returncode == 0
-    assert run_micro("-e", "here", "store", "write", "env-key", "through-env").returncode == 0
-    assert run_micro("-e", "here", "store", "read", "env-key").stdout == "through-env\n"
+    admin = _as_admin(shared_server)
+    assert run_micro("-e", "here", "store", "write", "env-key", "through-env", env=admin).returncode == 0
+    assert run_micro("-e", "here", "store", "read", "env-key", env=admin).stdout == "through-env\n"
     # the current env (local, nothing there) is untouched by -e
     assert run_micro("env", "get").stdout == "local\n"
 
@@ -64,10 +70,10 @@ def test_read_only_env_refuses_writes(shared_server: MicroServer) -> None:
         run_micro("env", "add", "prod", shared_server.address, "--read-only", "--color", "red").returncode
         == 0
     )
-    refused = run_micro("-e", "prod", "store", "write", "k", "v")
+    refused = run_micro("-e", "prod", "store", "write", "k", "v", env=_as_admin(shared_server))
     assert refused.returncode == 1
     assert one_line(refused.stderr) == "Environment 'prod' is read-only"
-    assert run_micro("-e", "prod", "store", "list").returncode == 0
+    assert run_micro("-e", "prod", "store", "list", env=_as_admin(shared_server)).returncode == 0
     listed = json.loads(run_micro("--output", "json", "env").stdout)
     prod = next(e for e in listed if e["name"] == "prod")
     assert prod["read_only"] is True and prod["color"] == "red"

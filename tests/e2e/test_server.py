@@ -7,13 +7,13 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.e2e.conftest import MicroServer, one_line, run_micro
+from tests.e2e.conftest import MicroServer, admin_token, one_line, run_micro
 
 Start = Callable[..., MicroServer]
 
 
 def test_services_lists_the_core_services(shared_server: MicroServer) -> None:
-    result = run_micro("services", address=shared_server.address)
+    result = run_micro("services", server=shared_server)
     assert result.returncode == 0
     names = result.stdout.split()
     assert names == sorted(set(names))
@@ -33,7 +33,9 @@ def test_detach_status_stop(micro_home: Path) -> None:
         assert "Listening on" in (micro_home / "logs" / "server.log").read_text()
         status = run_micro("server", "status")
         assert (status.returncode, status.stdout) == (0, f"Server running at {address} (pid {pid})\n")
-        assert run_micro("store", "write", "k", "v", address=address).returncode == 0
+        token = admin_token(address, micro_home / "admin-client")
+        write = run_micro("store", "write", "k", "v", address=address, env={"MICRO_TOKEN": token or ""})
+        assert write.returncode == 0, write.stderr
         twice = run_micro("server", "--detach", "--address", "127.0.0.1:0")
         assert twice.returncode == 1
         assert one_line(twice.stderr) == f"A micro server is already running at {address} (pid {pid})"
@@ -53,7 +55,7 @@ def test_second_server_on_one_home_exits_with_one_line(start_server: Start) -> N
     assert second.proc.wait(20) == 1
     assert "Another micro server is already running" in second.stderr[-1]
     assert not any("Traceback" in line for line in second.stderr)
-    assert run_micro("store", "list", address=first.address).returncode == 0
+    assert run_micro("store", "list", server=first).returncode == 0
 
 
 def test_busy_port_exits_with_one_line(start_server: Start, tmp_path: Path) -> None:
@@ -62,14 +64,14 @@ def test_busy_port_exits_with_one_line(start_server: Start, tmp_path: Path) -> N
     assert second.proc.wait(20) == 1
     assert second.stderr[-1].strip() == f"Cannot listen on {first.address}: address already in use"
     assert not any("Traceback" in line for line in second.stderr)
-    assert run_micro("store", "list", address=first.address).returncode == 0
+    assert run_micro("store", "list", server=first).returncode == 0
 
 
-async def _write_keys(address: str, count: int) -> None:
+async def _write_keys(server: MicroServer, count: int) -> None:
     from micro.store import Record
     from micro.store.grpc import GrpcStore
 
-    store = GrpcStore(address)
+    store = GrpcStore(server.address, token=server.token())
     try:
         for i in range(count):
             await store.write(Record(key=f"durable-{i:04d}", value=f"value-{i}".encode()))
@@ -80,10 +82,10 @@ async def _write_keys(address: str, count: int) -> None:
 def test_acknowledged_writes_survive_kill_9(start_server: Start) -> None:
     count = 200
     server = start_server()
-    asyncio.run(_write_keys(server.address, count))
+    asyncio.run(_write_keys(server, count))
     server.kill9()
     restarted = start_server()
-    listed = run_micro("store", "list", "durable-", address=restarted.address)
+    listed = run_micro("store", "list", "durable-", server=restarted)
     assert listed.stdout.split() == [f"durable-{i:04d}" for i in range(count)]
-    values = run_micro("store", "read", "-p", "durable-", address=restarted.address)
+    values = run_micro("store", "read", "-p", "durable-", server=restarted)
     assert values.stdout.split() == [f"value-{i}" for i in range(count)]

@@ -12,11 +12,11 @@ from tests.e2e.conftest import MicroServer, one_line, run_micro
 Start = Callable[..., MicroServer]
 
 
-async def _fill(address: str) -> None:
+async def _fill(server: MicroServer) -> None:
     from micro.store import Record
     from micro.store.grpc import GrpcStore
 
-    store = GrpcStore(address)
+    store = GrpcStore(server.address, token=server.token())
     try:
         await store.write(Record(key="plain", value=b"hello world"))
         await store.write(Record(key="meta", value=b"m", metadata={"owner": "alice", "kind": "test"}))
@@ -29,10 +29,10 @@ async def _fill(address: str) -> None:
         await store.close()
 
 
-async def _check(address: str) -> None:
+async def _check(server: MicroServer) -> None:
     from micro.store.grpc import GrpcStore
 
-    store = GrpcStore(address)
+    store = GrpcStore(server.address, token=server.token())
     try:
         assert (await store.read("plain"))[0].value == b"hello world"
         meta = (await store.read("meta"))[0]
@@ -50,9 +50,9 @@ async def _check(address: str) -> None:
 
 def test_snapshot_and_restore_round_trip(start_server: Start, tmp_path: Path) -> None:
     source = start_server(home=tmp_path / "source")
-    asyncio.run(_fill(source.address))
+    asyncio.run(_fill(source))
     dump = tmp_path / "snap.jsonl"
-    taken = run_micro("store", "snapshot", "--destination", str(dump), address=source.address)
+    taken = run_micro("store", "snapshot", "--destination", str(dump), server=source)
     assert (taken.returncode, taken.stdout, taken.stderr) == (0, "", "")
     lines = dump.read_text().splitlines()
     header = json.loads(lines[0])
@@ -61,15 +61,15 @@ def test_snapshot_and_restore_round_trip(start_server: Start, tmp_path: Path) ->
     assert len(lines) == 1 + 605
 
     target = start_server(home=tmp_path / "target")
-    restored = run_micro("store", "restore", "--source", str(dump), address=target.address)
+    restored = run_micro("store", "restore", "--source", str(dump), server=target)
     assert (restored.returncode, restored.stdout, restored.stderr) == (0, "", "")
-    asyncio.run(_check(target.address))
+    asyncio.run(_check(target))
 
 
 def test_restore_refuses_a_file_that_is_not_a_snapshot(start_server: Start, tmp_path: Path) -> None:
     server = start_server()
     bogus = tmp_path / "bogus.txt"
     bogus.write_text("hello\n")
-    result = run_micro("store", "restore", "--source", str(bogus), address=server.address)
+    result = run_micro("store", "restore", "--source", str(bogus), server=server)
     assert result.returncode == 1
     assert one_line(result.stderr) == f"{bogus} is not a micro store snapshot"

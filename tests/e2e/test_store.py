@@ -101,10 +101,11 @@ def test_json_output(micro: Runner, table: str) -> None:
 
 
 def test_expiry_lapses_in_read_and_list(micro: Runner, table: str) -> None:
-    assert micro("store", "write", "-t", table, "--expiry", "1s", "k", "v").returncode == 0
-    micro("store", "write", "-t", table, "stays", "v")
+    # long enough to read it back on a loaded machine, where one CLI run can take a second
+    assert micro("store", "write", "-t", table, "--expiry", "4s", "k", "v").returncode == 0
     first = micro("store", "read", "-t", table, "k")
     assert (first.returncode, first.stdout) == (0, "v\n")
+    micro("store", "write", "-t", table, "stays", "v")
     deadline = time.monotonic() + 15
     while True:
         read = micro("store", "read", "-t", table, "k")
