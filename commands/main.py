@@ -35,6 +35,7 @@ COMMAND_MODULES: list[str] = [
     "commands.namespace",
     "commands.call",
     "commands.services_info",
+    "commands.new",
 ]
 
 

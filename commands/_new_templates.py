@@ -1,0 +1,180 @@
+"""The files ``micro new`` writes, as ``str.format`` templates.
+
+Fields: ``name`` (helloworld / foo-bar), ``module`` (helloworld / foo_bar), ``package``
+(helloworld / foobar) and ``service`` (Helloworld / FooBar).
+"""
+
+from __future__ import annotations
+
+__all__ = ["TEMPLATES"]
+
+PROTO = """syntax = "proto3";
+
+package {package};
+
+service {service} {{
+  rpc Call(CallRequest) returns (CallResponse) {{}}
+  rpc Stream(StreamingRequest) returns (stream StreamingResponse) {{}}
+  rpc PingPong(stream Ping) returns (stream Pong) {{}}
+}}
+
+message CallRequest {{
+  string name = 1;
+}}
+
+message CallResponse {{
+  string msg = 1;
+}}
+
+message StreamingRequest {{
+  int64 count = 1;
+}}
+
+message StreamingResponse {{
+  int64 count = 1;
+}}
+
+message Ping {{
+  int64 stroke = 1;
+}}
+
+message Pong {{
+  int64 stroke = 1;
+}}
+"""
+
+MAIN = '''"""The {name} service: ``python main.py`` (or ``micro run .``)."""
+
+import micro
+
+from handler import {service}
+
+
+def main() -> None:
+    service = micro.Service("{name}")
+    service.handle({service}())
+    service.run()
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+HANDLER = '''"""The {service} handler: one method per rpc of proto/{module}.proto."""
+
+from collections.abc import AsyncIterator
+
+from proto import {module}_pb2 as pb
+from proto import {module}_pb2_grpc as pb_grpc
+
+
+class {service}(pb_grpc.{service}Servicer):
+    async def Call(self, request: pb.CallRequest, context) -> pb.CallResponse:
+        return pb.CallResponse(msg=f"Hello {{request.name}}")
+
+    async def Stream(self, request: pb.StreamingRequest, context) -> AsyncIterator[pb.StreamingResponse]:
+        for i in range(request.count):
+            yield pb.StreamingResponse(count=i)
+
+    async def PingPong(self, request_iterator: AsyncIterator[pb.Ping], context) -> AsyncIterator[pb.Pong]:
+        async for ping in request_iterator:
+            yield pb.Pong(stroke=ping.stroke)
+'''
+
+PROTO_INIT = '''"""Generated protobuf code of the {name} service (regenerate after editing the .proto)."""
+'''
+
+TESTS_INIT = ""
+
+CONFTEST = '''"""Tests run against an in-memory platform (micro.testing): no server needed."""
+
+from micro.testing import micro_platform
+
+__all__ = ["micro_platform"]
+'''
+
+TEST_HANDLER = '''"""Tests of the {service} handler: ``python -m pytest`` in the service folder."""
+
+import asyncio
+
+import micro
+from micro.testing import call_handler
+
+from handler import {service}
+from proto import {module}_pb2 as pb
+
+
+def test_call_says_hello(micro_platform) -> None:
+    reply = asyncio.run(call_handler({service}().Call, pb.CallRequest(name="John")))
+    assert reply.msg == "Hello John"
+
+
+def test_stream_sends_count_messages(micro_platform) -> None:
+    replies = asyncio.run(call_handler({service}().Stream, pb.StreamingRequest(count=3)))
+    assert [r.count for r in replies] == [0, 1, 2]
+
+
+def test_ping_pong_answers_every_stroke(micro_platform) -> None:
+    pongs = asyncio.run(call_handler({service}().PingPong, [pb.Ping(stroke=1), pb.Ping(stroke=2)]))
+    assert [p.stroke for p in pongs] == [1, 2]
+
+
+def test_the_store_is_in_memory(micro_platform) -> None:
+    asyncio.run(micro.store.write("greeting", "hello", table="{name}"))
+    [record] = asyncio.run(micro_platform.store.read("greeting", table="{name}"))
+    assert record.value == b"hello"
+'''
+
+REQUIREMENTS = """# Dependencies of the {name} service, one per line.
+# The micro platform itself is provided by the runtime: do not list it here.
+"""
+
+README = """# {name}
+
+A micro service, created with `micro new {name}`.
+
+## Run
+
+    micro server            # in another terminal, if none runs yet
+    micro run .             # or, by hand: python main.py
+
+## Call
+
+    micro call {name} {service}.Call '{{"name": "John"}}'
+    micro {name} call --name John
+    micro stream {name} {service}.Stream '{{"count": 3}}'
+
+## Test
+
+    python -m pytest
+
+## Change the API
+
+Edit `proto/{module}.proto`, then regenerate the code (`micro run` does it when the
+generated files are missing or older than the .proto):
+
+    python -m grpc_tools.protoc -I proto --python_out=proto --pyi_out=proto \\
+        --grpc_python_out=proto proto/{module}.proto
+
+then, in `proto/{module}_pb2_grpc.py`, change `import {module}_pb2 as …` to
+`from . import {module}_pb2 as …` (`proto/` is a package).
+"""
+
+GITIGNORE = """__pycache__/
+*.pyc
+.venv/
+.pytest_cache/
+"""
+
+TEMPLATES: dict[str, str] = {
+    "main.py": MAIN,
+    "handler.py": HANDLER,
+    "proto/__init__.py": PROTO_INIT,
+    "proto/{module}.proto": PROTO,
+    "tests/__init__.py": TESTS_INIT,
+    "tests/conftest.py": CONFTEST,
+    "tests/test_handler.py": TEST_HANDLER,
+    "requirements.txt": REQUIREMENTS,
+    "README.md": README,
+    ".gitignore": GITIGNORE,
+}

@@ -1,0 +1,130 @@
+"""``micro new NAME``: scaffold a runnable Python service in ./NAME.
+
+The folder gets ``main.py``, ``handler.py``, ``proto/<module>.proto`` with its generated
+code (``proto/`` is a package, so the generated grpc module imports its messages with
+``from . import``), ``requirements.txt``, ``tests/`` (on :mod:`micro.testing`), ``README.md``
+and ``.gitignore``. ``foo-bar`` gives ``proto/foo_bar.proto``, ``package foobar;`` and
+``service FooBar``, registered as ``foo-bar``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import typer
+
+from commands._output import Failure, out
+
+__all__ = ["CORE_SERVICES", "generate_code", "names_for", "new", "register", "scaffold"]
+
+# reserved: the core services' names (semantics.md §Names)
+CORE_SERVICES = frozenset(
+    {"registry", "store", "config", "auth", "broker", "events", "runtime", "network", "proxy", "api", "debug"}
+)
+_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+
+def register(root: typer.Typer) -> None:
+    root.command("new", help="Create a new service in a folder of its name.")(new)
+
+
+def names_for(name: str) -> dict[str, str]:
+    """The template fields of a service name (see :mod:`commands._new_templates`)."""
+    parts = name.split("-")
+    return {
+        "name": name,
+        "module": "_".join(parts),
+        "package": "".join(parts),
+        "service": "".join(p[:1].upper() + p[1:] for p in parts),
+    }
+
+
+def generate_code(proto_dir: Path, module: str) -> None:
+    """Run protoc (in-process) on ``proto_dir/<module>.proto`` and make the output a package."""
+    try:
+        import grpc_tools
+        from grpc_tools import protoc
+    except ImportError as exc:
+        raise Failure("Generating the protobuf code needs grpcio-tools: pip install grpcio-tools") from exc
+    include = Path(grpc_tools.__file__).parent / "_proto"
+    args = [
+        "protoc",
+        f"-I{proto_dir}",
+        f"-I{include}",
+        f"--python_out={proto_dir}",
+        f"--pyi_out={proto_dir}",
+        f"--grpc_python_out={proto_dir}",
+        str(proto_dir / f"{module}.proto"),
+    ]
+    if protoc.main(args) != 0:
+        raise Failure(f"protoc failed on {module}.proto")
+    grpc_file = proto_dir / f"{module}_pb2_grpc.py"
+    text = grpc_file.read_text()
+    text = re.sub(rf"^import {module}_pb2 as ", f"from . import {module}_pb2 as ", text, flags=re.M)
+    grpc_file.write_text(text)
+
+
+def scaffold(name: str, parent: Path) -> Path:
+    """Create the service folder ``parent/name``; returns it."""
+    if not _NAME.match(name):
+        raise Failure(
+            f"Invalid service name {name!r}: "
+            "use lower-case letters, digits and dashes, starting with a letter"
+        )
+    if name in CORE_SERVICES:
+        raise Failure(f"{name} is the name of a core service: choose another name")
+    target = parent / name
+    if target.exists():
+        raise Failure(f"{target} already exists")
+    from commands._new_templates import TEMPLATES
+
+    fields = names_for(name)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=parent))
+    try:
+        for path, template in TEMPLATES.items():
+            file = staging / path.format(**fields)
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_text(template.format(**fields))
+        generate_code(staging / "proto", fields["module"])
+        staging.chmod(0o755)
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def tree(root: Path) -> list[str]:
+    """The folder as ``tree`` draws it (caches left out)."""
+    lines = ["."]
+
+    def walk(folder: Path, prefix: str) -> None:
+        entries = sorted(
+            (p for p in folder.iterdir() if p.name != "__pycache__"),
+            key=lambda p: (p.is_dir(), p.name.lower()),
+        )
+        for i, entry in enumerate(entries):
+            last = i == len(entries) - 1
+            lines.append(f"{prefix}{'└── ' if last else '├── '}{entry.name}")
+            if entry.is_dir():
+                walk(entry, prefix + ("    " if last else "│   "))
+
+    walk(root, "")
+    return lines
+
+
+def new(name: str = typer.Argument(..., help="Service name: lower-case letters, digits, dashes.")) -> None:
+    target = scaffold(name, Path.cwd())
+    fields = names_for(name)
+    out(f"Creating service {name}\n")
+    for line in tree(target):
+        out(line)
+    out("")
+    out("Next steps:")
+    out(f"  cd {name}")
+    out("  micro run .")
+    out(f'  micro call {name} {fields["service"]}.Call \'{{"name": "John"}}\'')
+    out("  python -m pytest")
