@@ -16,16 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
+import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 __all__ = [
     "DEFAULT_NAMESPACE",
     "DEFAULT_PROXY",
     "LoopState",
+    "authenticate",
     "loop_state",
     "namespace",
     "proxy_address",
@@ -62,7 +66,73 @@ def token() -> str | None:
         value = token_provider()
         if value:
             return value
+    if _session.access:
+        return _session.access
     return os.environ.get("MICRO_TOKEN") or None
+
+
+class _Session:
+    """The service's own token pair, from its account's id and secret."""
+
+    access = ""
+    refresh = ""
+    expiry = 0.0
+    account: tuple[str, str] | None = None
+
+
+_session = _Session()
+REFRESH_BEFORE_SECONDS = 120.0
+
+
+def credentials() -> tuple[str, str] | None:
+    """The service account's (id, secret): ``MICRO_AUTH_FILE`` or ``MICRO_AUTH_ID``/``_SECRET``.
+
+    ``MICRO_AUTH_FILE`` names a JSON file ``{"id": "...", "secret": "..."}`` (0600, written
+    by the runtime). None when neither is set.
+    """
+    path = os.environ.get("MICRO_AUTH_FILE")
+    if path:
+        from micro import errors
+
+        try:
+            data = json.loads(Path(path).read_text())
+            return str(data["id"]), str(data["secret"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise errors.Unauthorized(
+                f"cannot read the credentials in MICRO_AUTH_FILE {path}: {exc}"
+            ) from exc
+    account, secret = os.environ.get("MICRO_AUTH_ID"), os.environ.get("MICRO_AUTH_SECRET")
+    if account and secret:
+        return account, secret
+    return None
+
+
+async def authenticate(*, force: bool = False) -> None:
+    """Get (or refresh, when it expires within two minutes) the service's access token.
+
+    Nothing to do without credentials (``MICRO_TOKEN`` is then used as it is).
+    """
+    account = credentials()
+    if account is None:
+        return
+    if not force and _session.access and _session.expiry - time.time() > REFRESH_BEFORE_SECONDS:
+        return
+    from micro import errors
+    from micro.auth.grpc import GrpcAuth
+
+    auth = GrpcAuth(proxy_address(), namespace=namespace())
+    try:
+        pair = None
+        if _session.refresh and _session.account == account:
+            with contextlib.suppress(errors.Unauthorized, errors.Forbidden, errors.NotFound):
+                pair = await auth.token(refresh_token=_session.refresh, namespace=namespace())
+        if pair is None:
+            pair = await auth.token(id=account[0], secret=account[1], namespace=namespace())
+    finally:
+        await auth.close()
+    _session.access, _session.refresh = pair.access_token, pair.refresh_token
+    _session.expiry = float(pair.expiry or time.time() + 900)
+    _session.account = account
 
 
 def service_name() -> str:

@@ -92,6 +92,7 @@ class Service:
         self._handlers: list[tuple[object, Callable[[Any, Any], None], Any]] = []
         self._server: grpc.aio.Server | None = None
         self._registry: Any = None
+        self._registry_token: str | None = None
         self._entry: RegistryService | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -164,7 +165,6 @@ class Service:
 
         if not self._handlers:
             log.warning("service %s has no handlers", self.name)
-        _platform.set_service_name(self.name)
         server = grpc.aio.server(interceptors=[ServiceInterceptor(self.counters)], options=SERVER_OPTIONS)
         for servicer, add, _ in self._handlers:
             add(servicer, server)
@@ -197,6 +197,7 @@ class Service:
             await server.stop(0)
             self._server = None
             raise
+        _platform.set_service_name(self.name)
         self._heartbeat = asyncio.create_task(self._beat())
         log.info("Listening on %s", self.address)
         return self.address
@@ -212,31 +213,46 @@ class Service:
             metadata=self.metadata,
         )
 
-    async def _register_first(self) -> None:
+    async def _register(self) -> None:
+        """Register (again), with a fresh token when the service has credentials."""
         from micro.registry.grpc import GrpcRegistry
 
+        await _platform.authenticate()
+        token = _platform.token()
+        if self._registry is None or self._registry_token != token:
+            if self._registry is not None:
+                await self._registry.close()
+            self._registry = GrpcRegistry(
+                _platform.proxy_address(), namespace=self.namespace, token=token, timeout=10.0
+            )
+            self._registry_token = token
+        assert self._entry is not None
+        await self._registry.register(self._entry, ttl=TTL_SECONDS, domain=self.namespace)
+
+    async def _register_first(self) -> None:
         proxy = _platform.proxy_address()
-        self._registry = GrpcRegistry(proxy, namespace=self.namespace, token=_platform.token(), timeout=10.0)
         self._entry = self._describe()
         try:
-            await self._registry.register(self._entry, ttl=TTL_SECONDS, domain=self.namespace)
+            await self._register()
         except errors.Unavailable as exc:
-            await self._registry.close()
-            self._registry = None
+            await self._close_registry()
             raise errors.Unavailable(
                 f"cannot reach a micro server at {proxy} (MICRO_PROXY): start one with `micro server`"
             ) from exc
         except errors.MicroError as exc:
+            await self._close_registry()
+            raise type(exc)(f"cannot register {self.name} at {proxy}: {exc.detail}") from exc
+
+    async def _close_registry(self) -> None:
+        if self._registry is not None:
             await self._registry.close()
             self._registry = None
-            raise type(exc)(f"cannot register {self.name} at {proxy}: {exc.detail}") from exc
 
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             try:
-                assert self._registry is not None and self._entry is not None
-                await self._registry.register(self._entry, ttl=TTL_SECONDS, domain=self.namespace)
+                await self._register()
             except errors.MicroError as exc:  # keep beating: the server may be restarting
                 log.warning("re-registering failed: %s", exc.detail)
 
@@ -260,3 +276,5 @@ class Service:
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None
+        if _platform.service_name() == self.name:
+            _platform.set_service_name("")

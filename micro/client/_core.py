@@ -90,6 +90,7 @@ class Client:
         self._callables: dict[tuple[Any, ...], Any] = {}
         self._metadata: dict[str, tuple[tuple[str, str], ...]] = {}
         self.down: dict[str, float] = {}
+        self.token = _platform.token()
         self.cache: dict[Any, Any] = {}  # call() keeps resolved methods and types here
 
     async def route(self, service: str) -> Route:
@@ -111,9 +112,8 @@ class Client:
         base = self._metadata.get(service)
         if base is None:
             md = [(SERVICE_KEY, service), (NAMESPACE_KEY, self.namespace)]
-            token = _platform.token()
-            if token:
-                md.append(("authorization", f"Bearer {token}"))
+            if self.token:
+                md.append(("authorization", f"Bearer {self.token}"))
             if _platform.service_name():
                 md.append((FROM_SERVICE_KEY, _platform.service_name()))
             base = tuple(md)
@@ -227,6 +227,8 @@ def client() -> Client:
     """The client of the running event loop, created on first use and closed with the loop."""
     state = _platform.loop_state()
     current = state.values.get("micro.client")
+    if current is not None and current.token != _platform.token():
+        current = None  # a refreshed token: a new client (the old one closes with the loop)
     if current is None:
         if registry_override is not None:
             current = Client(registry_override, namespace=_platform.namespace(), owns_registry=False)

@@ -136,12 +136,13 @@ def default() -> Store:
     from micro import _platform
 
     state = _platform.loop_state()
-    store = state.values.get("micro.store")
-    if store is None:
+    token = _platform.token()
+    store, store_token = state.values.get("micro.store", (None, None))
+    if store is None or store_token != token:  # first use, or a refreshed token
         from micro.store.grpc import GrpcStore
 
-        store = GrpcStore(_platform.proxy_address(), namespace=_platform.namespace(), token=_platform.token())
-        state.values["micro.store"] = store
+        store = GrpcStore(_platform.proxy_address(), namespace=_platform.namespace(), token=token)
+        state.values["micro.store"] = (store, token)
         state.on_close(store.close)
     assert isinstance(store, Store)
     return store

@@ -14,6 +14,8 @@ else goes through a stream-stream handler, which carries every streaming kind.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import logging
 import time
@@ -96,6 +98,7 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
         self._callables: dict[tuple[str, str, str], Any] = {}
         self._down: dict[str, float] = {}
         self._handlers: dict[tuple[str, bool], grpc.RpcMethodHandler] = {}
+        self._watches: dict[str, asyncio.Task[None]] = {}
 
     def service(self, handler_call_details: Any) -> grpc.RpcMethodHandler | None:
         method: str = handler_call_details.method
@@ -135,6 +138,9 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
             raise errors.NotImplementedError_(f"endpoint {method} not found")
         if self.authorize is not None:
             await self.authorize(CallInfo(namespace, service, method, tuple(metadata)))
+        return await self._route_of(namespace, service)
+
+    async def _route_of(self, namespace: str, service: str) -> tuple[str, str, _Route]:
         key = (namespace, service)
         route = self._routes.get(key)
         if route is not None and route.expires > time.monotonic():
@@ -155,7 +161,24 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
         if route is not None:
             fresh.counter = route.counter
         self._routes[key] = fresh
+        if namespace not in self._watches:
+            self._watches[namespace] = asyncio.create_task(self._watch(namespace))
         return namespace, service, fresh
+
+    async def _watch(self, namespace: str) -> None:
+        """Forget a service's route as soon as the registry changes it (nodes come and go)."""
+        watcher: Any = self.registry.watch(domain=namespace)
+        try:
+            async for result in watcher:
+                self._routes.pop((namespace, result.service.name), None)
+        except errors.MicroError as exc:  # routes still expire after ROUTE_TTL
+            log.warning("watching the registry of %s failed: %s", namespace, exc.detail)
+        finally:
+            self._watches.pop(namespace, None)
+            close = getattr(watcher, "aclose", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
 
     def _candidates(self, route: _Route) -> list[str]:
         start = next(route.counter) % len(route.addresses)
@@ -184,13 +207,28 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
         if route is not None:
             route.expires = 0.0  # ask the registry again next time
 
+    async def _addresses(self, namespace: str, service: str, route: _Route) -> AsyncIterator[str]:
+        """Nodes to try in turn: the route's, then (all failed) any new ones the registry knows."""
+        tried: set[str] = set()
+        for address in self._candidates(route):
+            tried.add(address)
+            yield address
+        self._routes.pop((namespace, service), None)
+        try:
+            _, _, fresh = await self._route_of(namespace, service)
+        except errors.MicroError:
+            return
+        for address in self._candidates(fresh):
+            if address not in tried:
+                yield address
+
     async def _unary(self, method: str, request: bytes, context: Any) -> bytes:
         metadata = context.invocation_metadata() or ()
         namespace, service, route = await self._route(method, metadata)
         forwarded = _forwarded(metadata)
         timeout = context.time_remaining()
-        candidates = self._candidates(route)
-        for attempt, address in enumerate(candidates):
+        failure: grpc.aio.AioRpcError | None = None
+        async for address in self._addresses(namespace, service, route):
             call = self._callable("unary_unary", address, method)(
                 request, metadata=forwarded, timeout=timeout
             )
@@ -199,15 +237,16 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
             except grpc.aio.AioRpcError as exc:
                 if exc.code() == grpc.StatusCode.UNAVAILABLE and not _from_service(exc):
                     self._failed(namespace, service, address)
-                    if attempt + 1 < len(candidates):
-                        continue
+                    failure = exc
+                    continue
                 await _relay(context, exc)
-                raise  # pragma: no cover - _relay always raises
             trailers = await call.trailing_metadata()
             if trailers:
                 context.set_trailing_metadata(_trailers(trailers))
             return reply
-        raise errors.Unavailable(f'service "{service}" is unavailable')  # pragma: no cover
+        assert failure is not None
+        await _relay(context, failure)
+        raise AssertionError("unreachable")  # pragma: no cover - _relay raises
 
     async def _stream(
         self, method: str, request_iterator: AsyncIterator[bytes], context: Any
@@ -217,8 +256,8 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
         forwarded = _forwarded(metadata)
         timeout = context.time_remaining()
         replay = _Replay(request_iterator)
-        candidates = self._candidates(route)
-        for attempt, address in enumerate(candidates):
+        failure: grpc.aio.AioRpcError | None = None
+        async for address in self._addresses(namespace, service, route):
             call = self._callable("stream_stream", address, method)(
                 replay.iterate(), metadata=forwarded, timeout=timeout
             )
@@ -236,14 +275,23 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
             except grpc.aio.AioRpcError as exc:
                 if exc.code() == grpc.StatusCode.UNAVAILABLE and not _from_service(exc):
                     self._failed(namespace, service, address)
-                    if not replied and attempt + 1 < len(candidates):
+                    if not replied:
+                        failure = exc
                         continue
                 await _relay(context, exc)
             finally:
                 if not call.done():
                     call.cancel()
+        assert failure is not None
+        await _relay(context, failure)
 
     async def close(self) -> None:
+        watches, self._watches = dict(self._watches), {}
+        for task in watches.values():
+            task.cancel()
+        for task in watches.values():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         channels, self._channels = self._channels, {}
         self._callables.clear()
         for channel in channels.values():

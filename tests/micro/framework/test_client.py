@@ -105,7 +105,7 @@ def background_platform(micro_home: Path, monkeypatch: pytest.MonkeyPatch) -> It
     holder: dict[str, Any] = {}
 
     async def main() -> None:
-        srv = Server(data_dir=micro_home / "server", address="127.0.0.1:0", profile="test")
+        srv = Server(data_dir=micro_home / "server", address="127.0.0.1:0", profile="test", auth=False)
         await srv.start()
         monkeypatch.setenv("MICRO_PROXY", srv.bound_address)
         node = Service("routeguide")

@@ -31,6 +31,9 @@ class Recorder:
 
 
 async def test_module_clients_use_the_in_memory_platform(micro_platform: Platform) -> None:
+    from micro import _platform
+
+    assert _platform.service_name() == ""
     assert await call_handler(Recorder().Remember, "John") == "John"
     [record] = await micro_platform.store.read("last")
     assert record.value == b"John"
