@@ -26,6 +26,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,8 @@ __all__ = ["SqliteStore"]
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 60.0
+# commits (about one WAL page each) between checkpoints, SQLite's own default
+CHECKPOINT_COMMITS = 1000
 _SWEEP_BATCH = 1000
 
 _SCHEMA = """
@@ -55,6 +58,12 @@ CREATE INDEX IF NOT EXISTS records_expiry ON records (expires_at) WHERE expires_
 """
 
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
+
+_READ = (
+    "SELECT key, value, expires_at, metadata, version FROM records"
+    f" WHERE db = ? AND tbl = ? AND key = ? AND {_LIVE}"
+)
+_VERSION = f"SELECT version FROM records WHERE db = ? AND tbl = ? AND key = ? AND {_LIVE}"
 
 _UPSERT = f"""
 INSERT INTO records (db, tbl, key, value, expires_at, metadata, version)
@@ -108,6 +117,12 @@ class SqliteStore(Store):
         self.sweep_seconds = sweep_seconds
         self._db: sqlite3.Connection | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._commits = 0  # since the last checkpoint
+        self._checkpointer: ThreadPoolExecutor | None = None
+        self._checkpoint_db: sqlite3.Connection | None = None  # used only in that thread
+        self._checkpointing: asyncio.Task[None] | None = None
+        self._writable = asyncio.Event()  # cleared while a checkpoint finishes
+        self._writable.set()
 
     # -- connection ------------------------------------------------------------------------
 
@@ -128,6 +143,9 @@ class SqliteStore(Store):
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=5000")
+            # checkpoints fsync: on the event loop they stalled every call for up to tens of
+            # milliseconds, so they run in a worker thread on a connection of their own
+            db.execute("PRAGMA wal_autocheckpoint=0")
             db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise errors.InternalServerError(f"cannot open the store at {self.path}: {exc}") from exc
@@ -155,11 +173,7 @@ class SqliteStore(Store):
         now = self.clock()
         conn = self._conn()
         if not prefix and not suffix:
-            row = conn.execute(
-                f"SELECT key, value, expires_at, metadata, version FROM records"
-                f" WHERE db = ? AND tbl = ? AND key = ? AND {_LIVE}",
-                (db, tbl, key, now),
-            ).fetchone()
+            row = conn.execute(_READ, (db, tbl, key, now)).fetchone()
             if row is None:
                 raise errors.NotFound("not found")
             return [_record(row, now)]
@@ -182,6 +196,8 @@ class SqliteStore(Store):
     ) -> int:
         if record.expiry is not None and record.expiry < 0:
             raise errors.BadRequest("expiry must not be negative")
+        if not self._writable.is_set():
+            await self._writable.wait()
         db, tbl = self._scope(database, table)
         now = self.clock()
         expires_at = now + record.expiry if record.expiry else None
@@ -197,16 +213,17 @@ class SqliteStore(Store):
                 _UPDATE_AT, (value, expires_at, metadata, db, tbl, record.key, version, now)
             ).fetchall()
         if not row:
-            at = conn.execute(
-                f"SELECT version FROM records WHERE db = ? AND tbl = ? AND key = ? AND {_LIVE}",
-                (db, tbl, record.key, now),
-            ).fetchone()
+            at = conn.execute(_VERSION, (db, tbl, record.key, now)).fetchone()
             raise errors.Conflict(stale_detail(at[0] if at else 0, version or 0))
+        self._committed()
         return int(row[0][0])
 
     async def delete(self, key: str, *, database: str = "", table: str = "") -> None:
+        if not self._writable.is_set():
+            await self._writable.wait()
         db, tbl = self._scope(database, table)
         self._conn().execute("DELETE FROM records WHERE db = ? AND tbl = ? AND key = ?", (db, tbl, key))
+        self._committed()
 
     async def list(
         self,
@@ -269,31 +286,79 @@ class SqliteStore(Store):
 
     # -- expiry ----------------------------------------------------------------------------
 
-    def sweep(self) -> int:
-        """Delete expired records now, in batches; returns how many went."""
+    async def sweep(self) -> int:
+        """Delete expired records now, in batches (yielding between them); returns how many
+        went."""
         conn = self._conn()
         now = self.clock()
         total = 0
         while True:
+            if not self._writable.is_set():
+                await self._writable.wait()
             n = conn.execute(
                 "DELETE FROM records WHERE (db, tbl, key) IN (SELECT db, tbl, key FROM records"
                 " WHERE expires_at <= ? LIMIT ?)",
                 (now, _SWEEP_BATCH),
             ).rowcount
             total += n
+            self._committed()
             if n < _SWEEP_BATCH:
                 return total
+            await asyncio.sleep(0)
 
     async def _sweep_forever(self) -> None:
         while True:
             await asyncio.sleep(self.sweep_seconds)
             try:
-                swept = self.sweep()
+                swept = await self.sweep()
             except sqlite3.Error:
                 log.exception("sweeping expired records failed")
             else:
                 if swept:
                     log.debug("swept %d expired records", swept)
+
+    # -- checkpoints -----------------------------------------------------------------------
+    # A checkpoint copies the WAL into the database file and fsyncs both (milliseconds each
+    # on ordinary disks). SQLite's automatic checkpoint would run it inside a write, on the
+    # event loop, stalling every service of the server. Here a worker thread runs it on
+    # its own connection in two passes: the bulk while writes go on, then, with writes held
+    # back for a moment (reads go on), the few frames written meanwhile, so the WAL is
+    # complete and the next write starts it over instead of growing it forever.
+
+    def _committed(self) -> None:
+        self._commits += 1
+        if self._commits >= CHECKPOINT_COMMITS and self._checkpointing is None:
+            with contextlib.suppress(RuntimeError):  # no running loop: the next commit will
+                self._checkpointing = asyncio.get_running_loop().create_task(self._checkpoint_cycle())
+                self._commits = 0
+
+    async def _checkpoint_cycle(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._checkpointer is None:
+            self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="store-checkpoint")
+        try:
+            await loop.run_in_executor(self._checkpointer, self._checkpoint)
+            self._writable.clear()
+            try:
+                await loop.run_in_executor(self._checkpointer, self._checkpoint)
+            finally:
+                self._writable.set()
+        except sqlite3.Error:
+            log.exception("checkpointing the store failed")
+        finally:
+            self._checkpointing = None
+
+    def _checkpoint(self) -> None:
+        """One PASSIVE checkpoint (in the checkpoint thread)."""
+        if self._checkpoint_db is None:
+            self._checkpoint_db = sqlite3.connect(self.path, isolation_level=None)
+            self._checkpoint_db.execute("PRAGMA busy_timeout=5000")
+        self._checkpoint_db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def _close_checkpoint_db(self) -> None:
+        if self._checkpoint_db is not None:
+            self._checkpoint_db.close()
+            self._checkpoint_db = None
 
     async def close(self) -> None:
         if self._sweeper is not None:
@@ -301,6 +366,12 @@ class SqliteStore(Store):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
+        if self._checkpointing is not None:
+            await self._checkpointing
+        if self._checkpointer is not None:
+            await asyncio.get_running_loop().run_in_executor(self._checkpointer, self._close_checkpoint_db)
+            self._checkpointer.shutdown()
+            self._checkpointer = None
         if self._db is not None:
             self._db.close()
             self._db = None

@@ -1,15 +1,10 @@
-"""The store service over raw gRPC: bad input, namespaces, and durability of SQLite writes."""
+"""The store service over raw gRPC: bad input, error codes and trailers, namespaces, expiry on
+the wire, streamed listing."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import textwrap
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -19,7 +14,6 @@ from micro._grpc import ERROR_KEY, NAMESPACE_KEY, metadata_value
 from micro.proto.store import store_pb2, store_pb2_grpc
 from micro.store import MAX_KEY_BYTES, MAX_VALUE_BYTES, Record
 from server.store.handler import LIST_BATCH
-from server.store.sqlite import SqliteStore
 
 
 @pytest.fixture
@@ -128,49 +122,3 @@ async def test_list_streams_keys_in_batches(stub: Any, server: Any) -> None:
     batches = [list(r.keys) async for r in stub.List(store_pb2.ListRequest())]
     assert [len(b) for b in batches] == [LIST_BATCH, LIST_BATCH, 5]
     assert [k for batch in batches for k in batch] == [f"k{i:05}" for i in range(n)]
-
-
-# -- durability ------------------------------------------------------------------------------
-
-_WRITER = textwrap.dedent(
-    """
-    import asyncio, os, signal, sys
-    from micro.store import Record
-    from server.store.sqlite import SqliteStore
-
-    async def main(path, n):
-        store = SqliteStore(path)
-        for i in range(n):
-            await store.write(Record(f"key-{i}", f"value-{i}".encode()))
-        # every write returned: die at once, without closing or checkpointing
-        os.kill(os.getpid(), signal.SIGKILL)
-
-    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
-    """
-)
-
-
-async def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
-    path = tmp_path / "server" / "store.db"
-    n = 500
-    proc = subprocess.run([sys.executable, "-c", _WRITER, str(path), str(n)], timeout=60)
-    assert proc.returncode == -signal.SIGKILL
-    store = SqliteStore(path)
-    try:
-        keys = await store.list()
-        assert len(keys) == n
-        [record] = await store.read(f"key-{n - 1}")
-        assert record.value == f"value-{n - 1}".encode()
-    finally:
-        await store.close()
-
-
-async def test_store_file_and_folder_are_private(tmp_path: Path) -> None:
-    path = tmp_path / "data" / "store.db"
-    store = SqliteStore(path)
-    try:
-        await store.write(Record("k", b""))
-        assert os.stat(path.parent).st_mode & 0o777 == 0o700
-        assert os.stat(path).st_mode & 0o777 == 0o600
-    finally:
-        await store.close()
