@@ -227,26 +227,37 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
         namespace, service, route = await self._route(method, metadata)
         forwarded = _forwarded(metadata)
         timeout = context.time_remaining()
-        failure: grpc.aio.AioRpcError | None = None
-        async for address in self._addresses(namespace, service, route):
-            call = self._callable("unary_unary", address, method)(
-                request, metadata=forwarded, timeout=timeout
-            )
-            try:
-                reply: bytes = await call
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() == grpc.StatusCode.UNAVAILABLE and not _from_service(exc):
-                    self._failed(namespace, service, address)
-                    failure = exc
-                    continue
+        # the usual case without the generator below: the next node answers
+        first = self._candidates(route)[0]
+        try:
+            return await self._unary_to(first, method, request, forwarded, timeout, context)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.UNAVAILABLE or _from_service(exc):
                 await _relay(context, exc)
-            trailers = await call.trailing_metadata()
-            if trailers:
-                context.set_trailing_metadata(_trailers(trailers))
-            return reply
-        assert failure is not None
+            self._failed(namespace, service, first)
+            failure = exc
+        async for address in self._addresses(namespace, service, route):
+            if address == first:
+                continue
+            try:
+                return await self._unary_to(address, method, request, forwarded, timeout, context)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE or _from_service(exc):
+                    await _relay(context, exc)
+                self._failed(namespace, service, address)
+                failure = exc
         await _relay(context, failure)
         raise AssertionError("unreachable")  # pragma: no cover - _relay raises
+
+    async def _unary_to(
+        self, address: str, method: str, request: bytes, metadata: Any, timeout: float | None, context: Any
+    ) -> bytes:
+        call = self._callable("unary_unary", address, method)(request, metadata=metadata, timeout=timeout)
+        reply: bytes = await call
+        trailers = await call.trailing_metadata()
+        if trailers:
+            context.set_trailing_metadata(_trailers(trailers))
+        return reply
 
     async def _stream(
         self, method: str, request_iterator: AsyncIterator[bytes], context: Any
