@@ -4,14 +4,9 @@ Startup is a feature: this module imports typer and the command modules only; ea
 imports what it needs (grpc, the server, the workspace) inside its function.
 """
 
-from __future__ import annotations
-
 import importlib
 import os
-import shutil
 import sys
-import traceback
-from enum import StrEnum
 from typing import Any
 
 os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # before anything imports grpc
@@ -29,6 +24,7 @@ COMMAND_MODULES: list[str] = [
     "commands.server",
     "commands.services",
     "commands.store",
+    "commands.config",
     "commands.env",
     "commands.auth",
     "commands.user",
@@ -58,6 +54,8 @@ class RootGroup(TyperGroup):
     ) -> tuple[str | None, _click.Command | None, list[str]]:
         name = args[0]
         if self.get_command(ctx, name) is None and not ctx.resilient_parsing and not name.startswith("-"):
+            import shutil
+
             plugin = shutil.which(f"micro-{name}")
             if plugin:
                 sys.stdout.flush()
@@ -80,11 +78,6 @@ class SubGroup(TyperGroup):
             path = ctx.command_path
             raise Failure(f"Unrecognized subcommand for {path}: {name}. Please refer to '{path} --help'")
         return super().resolve_command(ctx, args)
-
-
-class OutputFormat(StrEnum):
-    text = "text"
-    json = "json"
 
 
 app = typer.Typer(
@@ -111,8 +104,8 @@ def root(
     profile: str | None = typer.Option(
         None, "--profile", envvar="MICRO_PROFILE", help="Backend profile (server side)."
     ),
-    output: OutputFormat = typer.Option(
-        OutputFormat.text, "--output", envvar="MICRO_OUTPUT", help="Output format."
+    output: str | None = typer.Option(
+        None, "--output", envvar="MICRO_OUTPUT", metavar="text|json", help="Output format: text or json."
     ),
     home: str | None = typer.Option(
         None, "--home", envvar="MICRO_HOME", help="State folder (default ~/.micro)."
@@ -125,8 +118,10 @@ def root(
     """
     globals_.env = env or None
     globals_.namespace = namespace or None
-    globals_.output = output.value
-    globals_.debug = debug
+    if output not in (None, "text", "json"):
+        raise typer.BadParameter(f"'{output}' is not one of 'text', 'json'.", param_hint="'--output'")
+    globals_.output = output or "text"
+    globals_.debug = bool(debug)
     if home:
         os.environ["MICRO_HOME"] = home
     if profile:
@@ -160,6 +155,9 @@ def _register() -> _click.Command:
             importlib.import_module(name).register(app)
         command = typer.main.get_command(app)
         _adopt(command)
+        from commands._fast import speed_up
+
+        speed_up(command)
         _registered.append(command)
     return _registered[0]
 
@@ -199,8 +197,6 @@ def _one_line(text: str) -> str:
 
 def run(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit code."""
-    from micro.errors import MicroError
-
     try:
         command = _register()
         result = command.main(args=argv, prog_name="micro", standalone_mode=False)
@@ -216,19 +212,14 @@ def run(argv: list[str] | None = None) -> int:
         _debug_traceback()
         err(exc.line)
         return exc.code
-    except MicroError as exc:
-        _debug_traceback()
-        line, code = render_error(exc)
-        err(line)
-        return code
     except (KeyboardInterrupt, typer.Abort):
         return 130
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
     except BrokenPipeError:
         return 1
-    except Exception as exc:
-        _debug_traceback(always=False)
+    except Exception as exc:  # MicroError (imported only when one happens) and the unexpected
+        _debug_traceback()
         line, code = render_error(exc)
         err(line)
         return code
@@ -236,6 +227,8 @@ def run(argv: list[str] | None = None) -> int:
 
 def _debug_traceback(*, always: bool = False) -> None:
     if always or globals_.debug or os.environ.get("MICRO_DEBUG", "").lower() in ("1", "true", "yes"):
+        import traceback
+
         traceback.print_exc()
 
 
