@@ -5,7 +5,6 @@ Imported by commands inside their functions (it pulls in grpc through the client
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -60,6 +59,7 @@ def registry(ctx: Context) -> Registry:
 
 def run(body: Callable[[], Awaitable[T]]) -> T:
     """Run one command's async body to completion."""
+    import asyncio
 
     async def main() -> T:
         return await body()

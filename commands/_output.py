@@ -10,7 +10,6 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["Failure", "Globals", "emit_json", "err", "globals_", "out", "table", "wants_json"]
@@ -25,14 +24,14 @@ class Failure(Exception):
         self.code = code
 
 
-@dataclass
 class Globals:
     """The global options of this invocation (set by the root callback)."""
 
-    env: str | None = None
-    namespace: str | None = None
-    output: str = "text"
-    debug: bool = False
+    def __init__(self) -> None:
+        self.env: str | None = None
+        self.namespace: str | None = None
+        self.output = "text"
+        self.debug = False
 
 
 globals_ = Globals()

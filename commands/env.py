@@ -1,7 +1,5 @@
 """``micro env``: named server addresses and the current one."""
 
-from __future__ import annotations
-
 import typer
 
 from commands._output import emit_json, globals_, out, wants_json

@@ -5,11 +5,8 @@ A running server (either way) records its pid and bound address in
 ``MICRO_HOME/logs/server.log``.
 """
 
-from __future__ import annotations
-
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -146,6 +143,8 @@ async def _serve(address: str, api_address: str, profile: str) -> None:
 
 
 def _detach(address: str, api_address: str, profile: str) -> None:
+    import subprocess
+
     from micro import _paths
 
     found = running()

@@ -1,7 +1,5 @@
 """``micro services``: names of the services registered in the namespace."""
 
-from __future__ import annotations
-
 import typer
 
 from commands._output import emit_json, out, wants_json

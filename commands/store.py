@@ -1,7 +1,5 @@
 """``micro store``: read, write, delete and list records; databases, tables, snapshots."""
 
-from __future__ import annotations
-
 import base64
 import sys
 from enum import StrEnum
@@ -39,7 +37,7 @@ _ORDER = typer.Option(OrderOption.asc, "--order", help="Key order.")
 _OUTPUT = typer.Option(None, "--output", help="Output format.")
 
 
-def _order(option: OrderOption) -> Order:
+def _order(option: OrderOption) -> "Order":
     from micro.store import Order
 
     return Order.DESC if option is OrderOption.desc else Order.ASC
@@ -55,7 +53,7 @@ def _utf8(what: str, text: str) -> bytes:
         raise BadRequest(f"{what} is not valid UTF-8") from None
 
 
-def value_json(record: Record) -> dict[str, Any]:
+def value_json(record: "Record") -> dict[str, Any]:
     """A record as ``--output json`` prints it (proto3 JSON: int64 as strings)."""
     item: dict[str, Any] = {"key": record.key}
     try:
@@ -89,7 +87,7 @@ def read(
     ctx = _client.context()
     _utf8("Key", key)
 
-    async def body() -> list[Record]:
+    async def body() -> "list[Record]":
         store = _client.store(ctx)
         try:
             return await store.read(
