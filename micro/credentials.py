@@ -24,6 +24,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from micro import _paths, errors
@@ -36,6 +37,7 @@ __all__ = [
     "access_token",
     "claims",
     "forget",
+    "keyring_user",
     "logged_in",
     "save",
 ]
@@ -50,6 +52,15 @@ Refresher = Callable[[str, str, str], Token]  # (address, namespace, refresh tok
 
 def _key(env: str, namespace: str) -> str:
     return f"{env}/{namespace}"
+
+
+def keyring_user(env: str, namespace: str) -> str:
+    """The keyring entry of a login: ``<env>/<namespace>``, prefixed with the home folder
+    when ``MICRO_HOME`` is not the default (two homes never share a login)."""
+    home = _paths.home()
+    if home == (Path.home() / ".micro"):
+        return _key(env, namespace)
+    return f"{home}:{_key(env, namespace)}"
 
 
 def _tokens_file() -> Any:
@@ -102,12 +113,17 @@ def _keyring() -> Any | None:
     return backend
 
 
+def _user_of(key: str) -> str:
+    env, _, namespace = key.partition("/")
+    return keyring_user(env, namespace)
+
+
 def _store_refresh(key: str, refresh_token: str) -> str:
     """Keep the refresh token in the keyring, else the fallback file; returns where."""
     backend = _keyring()
     if backend is not None:
         try:
-            backend.set_password(KEYRING_SERVICE, key, refresh_token)
+            backend.set_password(KEYRING_SERVICE, _user_of(key), refresh_token)
         except Exception as exc:
             log.debug("keyring refused the token, using the file fallback: %s", exc)
         else:
@@ -125,7 +141,7 @@ def _load_refresh(key: str, where: str) -> str | None:
         if backend is None:
             return None
         try:
-            value = backend.get_password(KEYRING_SERVICE, key)
+            value = backend.get_password(KEYRING_SERVICE, _user_of(key))
         except Exception as exc:
             log.debug("keyring read failed: %s", exc)
             return None
@@ -175,7 +191,7 @@ def forget(env: str, namespace: str) -> None:
             backend = _keyring()
             if backend is not None:
                 with contextlib.suppress(Exception):
-                    backend.delete_password(KEYRING_SERVICE, key)
+                    backend.delete_password(KEYRING_SERVICE, _user_of(key))
         with contextlib.suppress(errors.Unauthorized):
             _drop_fallback(key)
 

@@ -55,7 +55,7 @@ def test_save_puts_the_refresh_token_in_the_keyring_or_the_private_file(
     assert "secret-refresh" not in tokens.read_text()
     fallback = micro_home / "credentials.json"
     if backend == "keyring":
-        assert keyring.get_password("micro", "local/micro") == "secret-refresh"
+        assert keyring.get_password("micro", credentials.keyring_user("local", "micro")) == "secret-refresh"
         assert not fallback.exists()
     else:
         assert mode(fallback) == 0o600
@@ -88,7 +88,7 @@ def test_expiring_token_is_refreshed_and_the_refresh_token_rotated(backend: str,
     # the rotated refresh token is what the next refresh uses
     assert credentials.access_token("local", "micro", "x:1", refresher=refresher) == new.access_token
     if backend == "keyring":
-        assert keyring.get_password("micro", "local/micro") == "new"
+        assert keyring.get_password("micro", credentials.keyring_user("local", "micro")) == "new"
     else:
         assert json.loads((micro_home / "credentials.json").read_text()) == {"local/micro": "new"}
 
@@ -127,7 +127,7 @@ def test_forget_removes_both_tokens(backend: str, micro_home: Path) -> None:
     credentials.forget("local", "micro")
     assert credentials.access_token("local", "micro", "x:1") is None
     if backend == "keyring":
-        assert keyring.get_password("micro", "local/micro") is None
+        assert keyring.get_password("micro", credentials.keyring_user("local", "micro")) is None
     if (micro_home / "credentials.json").exists():
         assert "gone" not in (micro_home / "credentials.json").read_text()
 
