@@ -89,3 +89,15 @@ def test_acknowledged_writes_survive_kill_9(start_server: Start) -> None:
     assert listed.stdout.split() == [f"durable-{i:04d}" for i in range(count)]
     values = run_micro("store", "read", "-p", "durable-", server=restarted)
     assert values.stdout.split() == [f"value-{i}" for i in range(count)]
+
+
+def test_sigint_stops_cleanly_and_clears_the_pid_file(start_server: Start, micro_home: Path) -> None:
+    import signal
+
+    server = start_server()
+    assert (micro_home / "server" / "server.addr").read_text().strip() == server.address
+    server.proc.send_signal(signal.SIGINT)
+    assert server.proc.wait(15) == 0
+    assert not (micro_home / "server" / "server.pid").exists()
+    assert not any("Traceback" in line for line in server.stderr)
+    assert run_micro("server", "status").returncode == 1
