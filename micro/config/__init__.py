@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-import os
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -39,7 +38,6 @@ __all__ = [
 ]
 
 DEFAULT_NAMESPACE = "micro"
-DEFAULT_ADDRESS = "127.0.0.1:8081"
 
 T = TypeVar("T")
 
@@ -213,17 +211,26 @@ def set_default(config: Config | None) -> None:
 
 
 def default() -> Config:
-    """The module-level client: the config service at ``MICRO_PROXY`` unless set otherwise."""
-    global _default
-    if _default is None:
+    """The module-level client: the config service at ``MICRO_PROXY`` in ``MICRO_NAMESPACE``.
+
+    One client per running event loop (gRPC channels belong to their loop), renewed when
+    the service's token changes.
+    """
+    if _default is not None:
+        return _default
+    from micro import _platform
+
+    state = _platform.loop_state()
+    token = _platform.token()
+    config, config_token = state.values.get("micro.config", (None, None))
+    if config is None or config_token != token:  # first use, or a refreshed token
         from micro.config.grpc import GrpcConfig
 
-        _default = GrpcConfig(
-            os.environ.get("MICRO_PROXY") or DEFAULT_ADDRESS,
-            namespace=os.environ.get("MICRO_NAMESPACE", ""),
-            token=os.environ.get("MICRO_TOKEN") or None,
-        )
-    return _default
+        config = GrpcConfig(_platform.proxy_address(), namespace=_platform.namespace(), token=token)
+        state.values["micro.config"] = (config, token)
+        state.on_close(config.close)
+    assert isinstance(config, Config)
+    return config
 
 
 async def get(path: str = "", *, secret: bool = False) -> Value:
