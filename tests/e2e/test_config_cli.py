@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import MICRO, MicroServer, Runner, one_line
+from tests.e2e.conftest import MICRO, MicroServer, Runner, one_line, run_micro
 
 RFC3339 = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)"
 
@@ -60,6 +60,18 @@ def test_secret_is_masked_unless_asked(micro: Runner) -> None:
     assert micro("config", "set", "--secret", "db.password", "hunter2").stdout == ""
     assert micro("config", "get", "db.password").stdout == "[secret]\n"
     assert micro("config", "get", "db.password", "-s").stdout == "hunter2\n"
+
+
+def test_acknowledged_sets_and_secrets_survive_kill_9(start_server: Callable[..., MicroServer]) -> None:
+    first = start_server()
+    assert run_micro("config", "set", "durable", '{"a":1}', server=first).returncode == 0
+    assert run_micro("config", "set", "-s", "durable.pw", "s3cret", server=first).returncode == 0
+    key_file = first.home / "server" / "config.key"
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    first.kill9()
+    second = start_server(home=first.home)
+    assert run_micro("config", "get", "durable", server=second).stdout == '{"a":1,"pw":"[secret]"}\n'
+    assert run_micro("config", "get", "durable.pw", "--secret", server=second).stdout == "s3cret\n"
 
 
 def test_namespaces_are_isolated(micro: Runner) -> None:
