@@ -85,7 +85,7 @@ def create_account(
 def create_rule(
     id: str = typer.Argument(..., help="Rule id."),
     resource: str = typer.Option(..., "--resource", help="type:name:endpoint, e.g. service:store:*"),
-    scope: str = typer.Option("", "--scope", help="'' public, '*' any account, '+' any namespace, or a scope."),
+    scope: str = typer.Option("", "--scope", help="'' public, * any account, + any namespace, or a scope."),
     access: AccessOption = typer.Option(AccessOption.granted, "--access", help="granted or denied."),
     priority: int = typer.Option(0, "--priority", help="Higher is checked first."),
 ) -> None:
