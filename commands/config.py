@@ -1,7 +1,5 @@
 """``micro config``: get, set, delete and watch the namespace's config document."""
 
-from __future__ import annotations
-
 import json
 import sys
 from datetime import UTC
@@ -31,7 +29,7 @@ class OutputOption(StrEnum):
 _OUTPUT = typer.Option(None, "--output", help="Output format.")
 
 
-def _config(ctx: Context) -> Config:
+def _config(ctx: "Context") -> "Config":
     from micro.config.grpc import GrpcConfig
 
     return GrpcConfig(ctx.address, namespace=ctx.namespace, token=ctx.token)
@@ -118,12 +116,12 @@ def delete(path: str = typer.Argument(..., help="Dotted path, e.g. db.host.")) -
     _client.run(body)
 
 
-def change_line(change: Change) -> str:
+def change_line(change: "Change") -> str:
     """``<RFC 3339 time> <path> <new value as compact JSON, or null>``."""
     return f"{_rfc3339(change)} {change.path} {compact(None if change.deleted else change.value)}"
 
 
-def change_json(change: Change) -> dict[str, Any]:
+def change_json(change: "Change") -> dict[str, Any]:
     return {
         "time": _rfc3339(change),
         "path": change.path,
@@ -132,7 +130,7 @@ def change_json(change: Change) -> dict[str, Any]:
     }
 
 
-def _rfc3339(change: Change) -> str:
+def _rfc3339(change: "Change") -> str:
     stamp = change.timestamp.astimezone(UTC).isoformat(timespec="milliseconds")
     return stamp.replace("+00:00", "Z")
 
