@@ -123,8 +123,9 @@ class MicroApp(App[None]):
             if now is not before:
                 self.connection_changed()
                 if now.value == "connected":
-                    self.notify("Reconnected", title=self.facade.env.name)
-                else:
+                    if before.value == "disconnected":
+                        self.notify("Reconnected", title=self.facade.env.name)
+                elif now.value == "disconnected":
                     self.notify(f"Lost the server at {self.address}", severity="warning")
                 before = now
 

@@ -71,6 +71,8 @@ class RealFacade:
         self._context = context if context is not None else environment.resolve()
         self._connection = Connection.UNKNOWN
         self._registry: Any = None
+        self._token: str | None = self._context.token
+        self._account = ""
 
     # context
     @property
@@ -87,7 +89,30 @@ class RealFacade:
 
     @property
     def account(self) -> str:
-        return "" if not self._context.token else "logged in"
+        return self._account or ("not logged in" if self._connection is Connection.CONNECTED else "")
+
+    async def _load_token(self) -> None:
+        """The access token of this env + namespace (refreshed silently when due)."""
+        if self._context.token:
+            self._token = self._context.token
+        else:
+            try:
+                from micro import credentials
+
+                self._token = await asyncio.to_thread(
+                    credentials.access_token, self.env.name, self.namespace, self.address
+                )
+            except Exception:
+                log.debug("no usable login", exc_info=True)
+                self._token = None
+        self._account = ""
+        if self._token:
+            try:
+                from micro import credentials
+
+                self._account = str(credentials.claims(self._token).get("sub", ""))
+            except Exception:
+                self._account = "?"
 
     @property
     def connection(self) -> Connection:
@@ -141,10 +166,12 @@ class RealFacade:
         if self._registry is None:
             from micro.registry.grpc import GrpcRegistry
 
-            self._registry = GrpcRegistry(self.address, namespace=self.namespace, token=self._context.token)
+            self._registry = GrpcRegistry(self.address, namespace=self.namespace, token=self._token)
         return self._registry
 
     async def ping(self) -> Connection:
+        if self._token is None:
+            await self._load_token()
         try:
             await asyncio.wait_for(self._registry_client().list_services(), PING_SECONDS)
         except Exception:
@@ -216,11 +243,14 @@ class RealFacade:
 
     # calls
     def _dynamic(self) -> Any:
-        try:
-            from micro import _dynamic
-        except ImportError as exc:
-            raise Unsupported("calls need the framework (not yet available)") from exc
-        return _dynamic
+        import importlib
+
+        for name in ("micro.client.dynamic", "micro._dynamic"):
+            try:
+                return importlib.import_module(name)
+            except ImportError:
+                continue
+        raise Unsupported("calls need the framework (not yet available)")
 
     async def call(
         self, service: str, endpoint: str, request: str, *, metadata: dict[str, str], timeout: float
@@ -230,7 +260,7 @@ class RealFacade:
         try:
             reply = await dynamic.call(
                 self.address, service, endpoint, request or "{}", namespace=self.namespace,
-                token=self._context.token, metadata=metadata, timeout=timeout or None,
+                token=self._token, metadata=metadata, timeout=timeout or None,
             )  # fmt: skip
         except Exception as exc:
             return _error_result(exc, (time.perf_counter() - started) * 1000)
@@ -246,7 +276,7 @@ class RealFacade:
         try:
             async for reply in dynamic.stream(
                 self.address, service, endpoint, request or "{}", namespace=self.namespace,
-                token=self._context.token, metadata=metadata, timeout=timeout or None,
+                token=self._token, metadata=metadata, timeout=timeout or None,
             ):  # fmt: skip
                 yield StreamItem(count, json.dumps(reply, indent=2))
                 count += 1

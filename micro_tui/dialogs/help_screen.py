@@ -27,7 +27,9 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("action")
         table.add_column("id", style="dim")
         seen: set[str] = set()
-        for key, active in sorted(self.under.active_bindings.items(), key=lambda kv: kv[1].binding.id or ""):
+        # bindings with ids (ours, remappable) first, in key order; then the widgets' own
+        ordered = sorted(self.under.active_bindings.items(), key=lambda kv: (kv[1].binding.id is None, kv[0]))
+        for key, active in ordered:
             binding = active.binding
             label = binding.description or binding.action
             if binding.system or not label or (binding.id or key) in seen:

@@ -46,6 +46,8 @@ class InvokeScreen(Screen[None]):
         Binding("escape", "back", "Back / cancel", id="invoke.back"),
     ]
 
+    AUTO_FOCUS = "#form-view Input, #form-view Switch, #form-view Select, #json-editor"
+
     def __init__(self, version: ServiceVersion, endpoint: EndpointInfo, request: str = "") -> None:
         super().__init__()
         self.version = version
@@ -137,6 +139,7 @@ class InvokeScreen(Screen[None]):
                     self.notify(str(exc), title="Invalid request", severity="error")
                     return None
             return json.dumps(value)
+        self.query_one(FormView).sync()
         errors = self.model.errors()
         if errors:
             self.query_one(FormView).show_errors(errors)
@@ -169,6 +172,7 @@ class InvokeScreen(Screen[None]):
             self._bounced = ""
             return
         if pane == "json":
+            self.query_one(FormView).sync()
             errors = self.model.errors()
             if errors:
                 self._bounce(tabs, "form")

@@ -77,6 +77,20 @@ class FieldRow(Vertical):
             return Select(options, value=value, allow_blank=not node.item, id=wid, prompt="(default)")
         return Input(node.text, placeholder=_HINTS.get(node.spec.kind, ""), id=wid)
 
+    def sync(self) -> None:
+        """Copy the editor's current value to the node (changes may still be queued)."""
+        editor = self.query_one(f"#{widget_id(self.node.path)}")
+        if isinstance(editor, Input):
+            text = editor.value
+        elif isinstance(editor, Switch):
+            text = "true" if editor.value else "false"
+        elif isinstance(editor, Select):
+            text = "" if editor.value in (Select.NULL, Select.BLANK) else str(editor.value)
+        else:
+            return
+        if text != self.node.text:
+            self.node.set(text)
+
     def show_error(self, message: str) -> None:
         self.query_one(".field-error", Static).update(message)
         self.set_class(bool(message), "-error")

@@ -37,6 +37,11 @@ class FormView(VerticalScroll):
         event.stop()
         await choose(self.model.root, event, self.rebuild)
 
+    def sync(self) -> None:
+        """Bring the model up to date with every editor before reading it."""
+        for row in self.query(FieldRow):
+            row.sync()
+
     def show_errors(self, errors: list[FieldError]) -> None:
         """Mark each field's error and focus the first one's editor."""
         by_path = {e.path: e.message for e in errors}

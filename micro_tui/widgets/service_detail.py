@@ -69,7 +69,8 @@ class ServiceDetail(Vertical):
             summary if summary.plain else Text("no versions", style="dim")
         )
         table = self.query_one(DataTable)
-        table.clear()
+        table.clear(columns=True)
+        table.add_columns("endpoint", "request", "response", "kind")
         self._rows = []
         for version in versions:
             for endpoint in version.endpoints:
