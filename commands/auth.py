@@ -1,7 +1,5 @@
 """``micro auth``: create, list and delete accounts and rules."""
 
-from __future__ import annotations
-
 import json
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -37,7 +35,7 @@ class TypeOption(StrEnum):
     service = "service"
 
 
-def account_json(account: Account) -> dict[str, object]:
+def account_json(account: "Account") -> dict[str, object]:
     return {
         "id": account.id,
         "type": account.type,
@@ -63,7 +61,7 @@ def create_account(
     ctx.require_writable()
     scope_list = [s.strip() for s in scopes.split(",") if s.strip()]
 
-    async def body() -> Account:
+    async def body() -> "Account":
         auth = _client.auth(ctx)
         try:
             return await auth.generate(
@@ -112,7 +110,7 @@ def list_accounts(output: str = typer.Option(None, "--output", help="text or jso
     """Accounts of the namespace: ID, Name, Scopes, Metadata."""
     ctx = _client.context()
 
-    async def body() -> list[Account]:
+    async def body() -> "list[Account]":
         auth = _client.auth(ctx)
         try:
             return await auth.accounts(namespace=ctx.namespace)
@@ -135,7 +133,7 @@ def list_accounts(output: str = typer.Option(None, "--output", help="text or jso
     table(["ID", "Name", "Scopes", "Metadata"], rows)
 
 
-def rule_json(rule: Rule) -> dict[str, object]:
+def rule_json(rule: "Rule") -> dict[str, object]:
     return {
         "id": rule.id,
         "scope": rule.scope,
@@ -154,7 +152,7 @@ def list_rules(output: str = typer.Option(None, "--output", help="text or json."
     """Rules of the namespace: ID, Scope, Access, Resource, Priority."""
     ctx = _client.context()
 
-    async def body() -> list[Rule]:
+    async def body() -> "list[Rule]":
         auth = _client.auth(ctx)
         try:
             return await auth.rules(namespace=ctx.namespace)
@@ -165,9 +163,7 @@ def list_rules(output: str = typer.Option(None, "--output", help="text or json."
     if wants_json(output):
         emit_json([rule_json(r) for r in rules])
         return
-    rows = [
-        [r.id, r.scope or "<public>", r.access.value, str(r.resource), str(r.priority)] for r in rules
-    ]
+    rows = [[r.id, r.scope or "<public>", r.access.value, str(r.resource), str(r.priority)] for r in rules]
     table(["ID", "Scope", "Access", "Resource", "Priority"], rows)
 
 

@@ -241,6 +241,9 @@ async def _lookup(ctx: Context, name: str) -> tuple[Schemas, str] | None:
                 await schemas.get(name, domain=domain, refresh=True)
             except errors.NotImplementedError_:
                 continue
+            except errors.Unavailable:
+                # no server to ask: the word is not a command we know (v3 says so too)
+                return None
             return schemas, domain
     finally:
         await schemas.close()  # its channel belongs to this event loop

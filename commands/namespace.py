@@ -1,8 +1,6 @@
 """``micro namespace`` (alias ``micro user namespace``): the current namespace, and the
 namespaces a ``micro`` admin manages on the server."""
 
-from __future__ import annotations
-
 import typer
 
 from commands import _client

@@ -7,8 +7,6 @@ and ``.gitignore``. ``foo-bar`` gives ``proto/foo_bar.proto``, ``package foobar;
 ``service FooBar``, registered as ``foo-bar``.
 """
 
-from __future__ import annotations
-
 import re
 import shutil
 import tempfile

@@ -97,11 +97,16 @@ def server(
     ),
     profile: str = typer.Option("", "--profile", help="Backend profile: local (default) or test."),
     detach: bool = typer.Option(False, "--detach", help="Start in the background and return."),
+    disable_admin: bool = typer.Option(
+        False, "--disable-admin", help="Do not create the default admin account (admin/micro)."
+    ),
 ) -> None:
     """Run the micro server in the foreground (Ctrl-C stops it), or in the background with --detach."""
     if ctx.invoked_subcommand is not None:
         return
     profile = profile or os.environ.get("MICRO_PROFILE") or "local"
+    if disable_admin:
+        os.environ["MICRO_AUTH_DISABLE_ADMIN"] = "1"  # read by the auth service; inherited by --detach
     if detach:
         _detach(address, api_address, profile)
     else:

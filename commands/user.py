@@ -1,8 +1,6 @@
 """``micro login``, ``micro logout`` and ``micro user``: who you are on the current env +
 namespace, your token, your password and local user settings."""
 
-from __future__ import annotations
-
 import json
 from typing import Any
 

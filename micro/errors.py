@@ -124,7 +124,7 @@ class InternalServerError(MicroError):
     default_detail = "internal server error"
 
 
-class NotImplementedError_(MicroError):  # noqa: N801 - the builtin name is taken
+class NotImplementedError_(MicroError):
     code = 501
     default_detail = "not implemented"
 

@@ -40,8 +40,8 @@ def _rewrite(text: str, packages: set[str]) -> str:
 
 
 def generate(out: Path) -> None:
-    from grpc_tools import protoc  # type: ignore[import-untyped]
     import grpc_tools
+    from grpc_tools import protoc  # type: ignore[import-untyped]
 
     include = str(Path(grpc_tools.__file__).parent / "_proto")
     files = [str(p) for p in sources()]
@@ -71,7 +71,9 @@ def generate(out: Path) -> None:
             continue
         text = _rewrite(path.read_text(), packages)
         path.write_text(HEADER + text)
-    (out / "__init__.py").write_text(HEADER + '"""Generated protobuf and gRPC code of the core services."""\n')
+    (out / "__init__.py").write_text(
+        HEADER + '"""Generated protobuf and gRPC code of the core services."""\n'
+    )
     for pkg in packages:
         (out / pkg / "__init__.py").write_text(HEADER)
 

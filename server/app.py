@@ -11,7 +11,6 @@ import contextlib
 import fcntl
 import logging
 import os
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,7 +154,9 @@ class Server:
         from micro.registry.schema import describe
 
         for svc in self.services:
-            service = describe(svc.name, svc.descriptors, address=self.bound_address, node_id=f"{svc.name}-core")
+            service = describe(
+                svc.name, svc.descriptors, address=self.bound_address, node_id=f"{svc.name}-core"
+            )
             await self.backends.registry.register(service, ttl=CORE_TTL)
 
     async def _heartbeat(self) -> None:
@@ -201,17 +202,3 @@ def _normalise(address: str) -> str:
     if address.isdigit():
         return f"127.0.0.1:{address}"
     return address
-
-
-async def serve(*, data_dir: Path, address: str, api_address: str, profile: str) -> None:
-    """Run until SIGINT/SIGTERM, then stop cleanly."""
-    srv = Server(data_dir=data_dir, address=address, api_address=api_address, profile=profile)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, srv.request_stop)
-    try:
-        await srv.start()
-        await srv.wait()
-        log.info("Stopping")
-    finally:
-        await srv.stop()
