@@ -53,13 +53,13 @@ def order_from_proto(value: int) -> Order:
 
 
 def record_to_proto(record: Record) -> store_pb2.Record:
-    return store_pb2.Record(
-        key=record.key,
-        value=record.value,
-        expiry=wire_seconds(record.expiry),
-        metadata=record.metadata,
-        version=record.version,
-    )
+    # fields left at their defaults are not passed: cheaper on this hot path
+    pb = store_pb2.Record(key=record.key, value=record.value, version=record.version)
+    if record.expiry:
+        pb.expiry = wire_seconds(record.expiry)
+    if record.metadata:
+        pb.metadata.update(record.metadata)
+    return pb
 
 
 def record_from_proto(pb: store_pb2.Record) -> Record:
@@ -67,7 +67,7 @@ def record_from_proto(pb: store_pb2.Record) -> Record:
         key=pb.key,
         value=pb.value,
         expiry=float(pb.expiry) if pb.expiry > 0 else None,
-        metadata=dict(pb.metadata),
+        metadata=dict(pb.metadata) if pb.metadata else {},
         version=pb.version,
     )
 

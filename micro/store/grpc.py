@@ -65,18 +65,19 @@ class GrpcStore(Store):
         offset: int = 0,
         order: Order = Order.ASC,
     ) -> builtins.list[Record]:
-        request = store_pb2.ReadRequest(
-            key=key,
-            options=store_pb2.ReadOptions(
-                database=database,
-                table=table,
-                prefix=prefix,
-                suffix=suffix,
-                limit=limit,
-                offset=offset,
-                order=order_to_proto(order),
-            ),
-        )
+        request = store_pb2.ReadRequest(key=key)
+        if database or table or prefix or suffix or limit or offset or order is not Order.ASC:
+            request.options.CopyFrom(
+                store_pb2.ReadOptions(
+                    database=database,
+                    table=table,
+                    prefix=prefix,
+                    suffix=suffix,
+                    limit=limit,
+                    offset=offset,
+                    order=order_to_proto(order),
+                )
+            )
         with rpc_errors(self.address):
             response = await self._store().Read(request, metadata=self._metadata)
         return [record_from_proto(r) for r in response.records]
@@ -84,13 +85,16 @@ class GrpcStore(Store):
     async def write(
         self, record: Record, *, database: str = "", table: str = "", version: int | None = None
     ) -> int:
-        options = store_pb2.WriteOptions(database=database, table=table, ttl=ttl_to_wire(record.expiry))
-        if version is not None:
-            options.version = version
-        request = store_pb2.WriteRequest(
-            record=store_pb2.Record(key=record.key, value=record.value, metadata=record.metadata),
-            options=options,
-        )
+        # fields left at their defaults are not set: cheaper on this hot path
+        request = store_pb2.WriteRequest(record=store_pb2.Record(key=record.key, value=record.value))
+        if record.metadata:
+            request.record.metadata.update(record.metadata)
+        if database or table or record.expiry or version is not None:
+            options = request.options
+            options.database, options.table = database, table
+            options.ttl = ttl_to_wire(record.expiry)
+            if version is not None:
+                options.version = version
         with rpc_errors(self.address):
             response = await self._store().Write(request, metadata=self._metadata)
         return int(response.version)

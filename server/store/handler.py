@@ -136,4 +136,4 @@ class StoreHandler(store_pb2_grpc.StoreServicer):
 
 
 def _domain_record(pb: store_pb2.Record, ttl: float | None) -> Record:
-    return Record(pb.key, pb.value, ttl, dict(pb.metadata))
+    return Record(pb.key, pb.value, ttl, dict(pb.metadata) if pb.metadata else {})

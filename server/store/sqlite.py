@@ -25,6 +25,7 @@ import logging
 import os
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,6 +42,12 @@ log = logging.getLogger(__name__)
 SWEEP_SECONDS = 60.0
 # commits (about one WAL page each) between checkpoints, SQLite's own default
 CHECKPOINT_COMMITS = 1000
+# exact reads of recently used small records are answered from memory
+CACHE_ENTRIES = 10_000
+CACHE_VALUE_BYTES = 4096
+
+# (database, table, key) -> (value, expires_at, metadata, version) of a committed record
+_Cached = tuple[bytes, float | None, dict[str, str], int]
 _SWEEP_BATCH = 1000
 
 _SCHEMA = """
@@ -118,6 +125,7 @@ class SqliteStore(Store):
         self._db: sqlite3.Connection | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._commits = 0  # since the last checkpoint
+        self._cache: OrderedDict[tuple[str, str, str], _Cached] = OrderedDict()
         self._checkpointer: ThreadPoolExecutor | None = None
         self._checkpoint_db: sqlite3.Connection | None = None  # used only in that thread
         self._checkpointing: asyncio.Task[None] | None = None
@@ -173,10 +181,7 @@ class SqliteStore(Store):
         now = self.clock()
         conn = self._conn()
         if not prefix and not suffix:
-            row = conn.execute(_READ, (db, tbl, key, now)).fetchone()
-            if row is None:
-                raise errors.NotFound("not found")
-            return [_record(row, now)]
+            return [self._read_exact((db, tbl, key), now, conn)]
         sql, args = _select(
             "key, value, expires_at, metadata, version",
             db,
@@ -216,14 +221,48 @@ class SqliteStore(Store):
             at = conn.execute(_VERSION, (db, tbl, record.key, now)).fetchone()
             raise errors.Conflict(stale_detail(at[0] if at else 0, version or 0))
         self._committed()
-        return int(row[0][0])
+        new_version = int(row[0][0])
+        self._remember((db, tbl, record.key), (value, expires_at, dict(record.metadata), new_version))
+        return new_version
 
     async def delete(self, key: str, *, database: str = "", table: str = "") -> None:
         if not self._writable.is_set():
             await self._writable.wait()
         db, tbl = self._scope(database, table)
         self._conn().execute("DELETE FROM records WHERE db = ? AND tbl = ? AND key = ?", (db, tbl, key))
+        self._cache.pop((db, tbl, key), None)
         self._committed()
+
+    # -- the read cache --------------------------------------------------------------------
+    # Write-through: every write and delete of this store updates it after its commit, and
+    # this store is the file's only writer (one server per MICRO_HOME), so it never serves
+    # a stale record. Expiry is checked on every hit.
+
+    def _read_exact(self, ident: tuple[str, str, str], now: float, conn: sqlite3.Connection) -> Record:
+        cached = self._cache.get(ident)
+        if cached is None:
+            row = conn.execute(_READ, (*ident, now)).fetchone()
+            if row is None:
+                raise errors.NotFound("not found")
+            cached = (row[1], row[2], json.loads(row[3]) if row[3] else {}, row[4])
+            self._remember(ident, cached)
+        else:
+            if cached[1] is not None and cached[1] <= now:
+                del self._cache[ident]
+                raise errors.NotFound("not found")
+            self._cache.move_to_end(ident)
+        value, expires_at, metadata, version = cached
+        remaining = None if expires_at is None else expires_at - now
+        return Record(ident[2], value, remaining, dict(metadata), version)
+
+    def _remember(self, ident: tuple[str, str, str], entry: _Cached) -> None:
+        if len(entry[0]) > CACHE_VALUE_BYTES:
+            self._cache.pop(ident, None)
+            return
+        self._cache[ident] = entry
+        self._cache.move_to_end(ident)
+        if len(self._cache) > CACHE_ENTRIES:
+            self._cache.popitem(last=False)
 
     async def list(
         self,
@@ -372,6 +411,7 @@ class SqliteStore(Store):
             await asyncio.get_running_loop().run_in_executor(self._checkpointer, self._close_checkpoint_db)
             self._checkpointer.shutdown()
             self._checkpointer = None
+        self._cache.clear()
         if self._db is not None:
             self._db.close()
             self._db = None

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from micro import errors
 from micro.store import Order, Record
 from server.store import sqlite as sqlite_module
 from server.store.sqlite import SqliteStore, _select
@@ -160,3 +161,43 @@ async def test_writes_wait_while_a_checkpoint_finishes(store: SqliteStore) -> No
     assert record.value == b"1"
     store._writable.set()
     assert await write == 2
+
+
+async def test_read_cache_is_bounded_and_skips_large_values(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_module, "CACHE_ENTRIES", 10)
+    for i in range(30):
+        await store.write(Record(f"k{i:02}", f"v{i}".encode()))
+    for i in range(30):
+        [record] = await store.read(f"k{i:02}")
+        assert record.value == f"v{i}".encode()
+    assert len(store._cache) == 10
+    big = b"x" * (sqlite_module.CACHE_VALUE_BYTES + 1)
+    await store.write(Record("big", big))
+    [record] = await store.read("big")
+    assert record.value == big
+    assert ("micro", "micro", "big") not in store._cache
+
+
+async def test_cached_reads_follow_writes_deletes_and_expiry(tmp_path: Path) -> None:
+    clock = FakeClock()
+    store = SqliteStore(tmp_path / "store.db", clock=clock)
+    try:
+        await store.write(Record("k", b"1", metadata={"a": "1"}))
+        [first] = await store.read("k")
+        first.metadata["a"] = "changed by the caller"
+        await store.write(Record("k", b"2", expiry=5), version=1)
+        [record] = await store.read("k")
+        assert (record.value, record.version, record.metadata) == (b"2", 2, {})
+        clock.now += 6
+        with pytest.raises(errors.NotFound):
+            await store.read("k")
+        await store.write(Record("k", b"3", metadata={"b": "2"}))
+        [record] = await store.read("k")
+        assert (record.value, record.version, record.metadata) == (b"3", 1, {"b": "2"})
+        await store.delete("k")
+        with pytest.raises(errors.NotFound):
+            await store.read("k")
+    finally:
+        await store.close()
