@@ -16,7 +16,6 @@ from textual.reactive import reactive
 from micro_tui import settings
 from micro_tui.commands import Command
 from micro_tui.facade import EndpointInfo, Facade, ServiceVersion
-from micro_tui.palette import EndpointCommands, RequestCommands, WorkspaceCommands
 from micro_tui.screens.placeholder import AREAS, PlaceholderScreen
 from micro_tui.screens.services import ServicesScreen
 from micro_tui.themes import DEFAULT_THEME, load_themes, stylesheet
@@ -25,6 +24,17 @@ __all__ = ["MicroApp", "run"]
 
 EXIT_ON_PAINT = "MICRO_TUI_EXIT_ON_PAINT"  # benchmarks: exit right after the first frame
 PING_SECONDS = 3.0
+
+
+def _provider(name: str) -> Any:
+    """A palette provider loaded on first use (textual.command costs ~30 ms at start)."""
+
+    def load() -> Any:
+        from micro_tui import palette
+
+        return getattr(palette, name)
+
+    return load
 
 
 def _placeholder(area: str) -> Any:
@@ -41,7 +51,9 @@ class MicroApp(App[None]):
         **{area: _placeholder(area) for area in AREAS},
     }
     DEFAULT_MODE = "services"
-    COMMANDS = App.COMMANDS | {WorkspaceCommands, EndpointCommands, RequestCommands}
+    COMMANDS = App.COMMANDS | {
+        _provider(n) for n in ("WorkspaceCommands", "EndpointCommands", "RequestCommands")
+    }
     BINDINGS: ClassVar[list[Any]] = [
         *(
             Binding(str(number), f"area('{area}')", area, show=False, id=f"app.area.{area}")
