@@ -136,7 +136,10 @@ A micro service, created with `micro new {name}`.
 ## Run
 
     micro server            # in another terminal, if none runs yet
-    micro run .             # or, by hand: python main.py
+    MICRO_AUTH_ID=admin MICRO_AUTH_SECRET=micro python main.py
+
+The service logs in with `MICRO_AUTH_ID`/`MICRO_AUTH_SECRET` (or `MICRO_TOKEN`) and
+registers itself through the server at `MICRO_PROXY` (default `127.0.0.1:8081`).
 
 ## Call
 
@@ -150,8 +153,8 @@ A micro service, created with `micro new {name}`.
 
 ## Change the API
 
-Edit `proto/{module}.proto`, then regenerate the code (`micro run` does it when the
-generated files are missing or older than the .proto):
+Edit `proto/{module}.proto`, then regenerate the code (the generated files
+are committed beside it):
 
     python -m grpc_tools.protoc -I proto --python_out=proto --pyi_out=proto \\
         --grpc_python_out=proto proto/{module}.proto

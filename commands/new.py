@@ -123,6 +123,6 @@ def new(name: str = typer.Argument(..., help="Service name: lower-case letters, 
     out("")
     out("Next steps:")
     out(f"  cd {name}")
-    out("  micro run .")
+    out("  MICRO_AUTH_ID=admin MICRO_AUTH_SECRET=micro python main.py   # any account with access works")
     out(f'  micro call {name} {fields["service"]}.Call \'{{"name": "John"}}\'')
     out("  python -m pytest")
