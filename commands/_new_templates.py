@@ -43,7 +43,7 @@ message Pong {{
 }}
 """
 
-MAIN = '''"""The {name} service: ``python main.py`` (or ``micro run .``)."""
+MAIN = '''"""The {name} service: ``python main.py``."""
 
 import micro
 
