@@ -98,6 +98,7 @@ def helloworld(shared_server: MicroServer, tmp_path_factory: pytest.TempPathFact
                         str(folder / "helloworld.proto")]) == 0  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("MICRO_")}
     env.update(MICRO_PROXY=shared_server.address, MICRO_HOME=str(folder / "home"), GRPC_VERBOSITY="NONE")
+    env.update(MICRO_AUTH_ID="admin", MICRO_AUTH_SECRET="micro")  # registering needs an account
     proc = subprocess.Popen(
         [sys.executable, "main.py"], cwd=folder, env=env, stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
