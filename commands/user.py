@@ -37,15 +37,11 @@ def login(
     if password is None:
         password = typer.prompt("Enter password", hide_input=True)
 
-    async def body() -> Any:
-        auth = _client.auth(ctx)
-        try:
-            return await auth.token(id=username, secret=password, namespace=ctx.namespace)
-        finally:
-            await auth.close()
-
-    token = _client.run(body)
-    credentials.save(ctx.env.name, ctx.namespace, token)
+    _client.run(
+        lambda: credentials.login(
+            ctx.env.name, ctx.namespace, ctx.address, username, password, token=ctx.token
+        )
+    )
     out("Successfully logged in.")
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "forget",
     "keyring_user",
     "logged_in",
+    "login",
     "save",
 ]
 
@@ -175,6 +176,26 @@ def save(env: str, namespace: str, token: Token) -> str:
         }
         _write_json(_tokens_file(), data)
     return where
+
+
+async def login(
+    env: str, namespace: str, address: str, username: str, password: str, *, token: str | None = None
+) -> Token:
+    """Log in with a username and password (Auth.Token at ``address``) and remember the
+    login of ``env`` + ``namespace`` (:func:`save`); ``micro login`` and the workspace.
+
+    Raises:
+        micro.errors.Unauthorized: wrong username or password (the server's detail).
+    """
+    from micro.auth.grpc import GrpcAuth
+
+    auth = GrpcAuth(address, namespace=namespace, token=token)
+    try:
+        found = await auth.token(id=username, secret=password, namespace=namespace)
+    finally:
+        await auth.close()
+    save(env, namespace, found)
+    return found
 
 
 def forget(env: str, namespace: str) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -462,11 +462,13 @@ async def invoke_stream(
     token: str | None = None,
     metadata: Mapping[str, str] | None = None,
     timeout: float | None = None,
+    requests: AsyncIterable[bytes] | None = None,
 ) -> AsyncIterator[bytes]:
     """Response bytes of a streaming ``method`` as they arrive.
 
-    A server stream gets the one request; a client or bidi stream gets it as its only
-    message, then the sending side is closed.
+    A server stream gets the one request. A client or bidi stream sends each of
+    ``requests`` as it comes and closes its sending side when they end; without
+    ``requests`` it sends ``request`` as its only message.
     """
     from micro._grpc import rpc_errors
 
@@ -478,7 +480,8 @@ async def invoke_stream(
     if method.streaming in (Streaming.UNARY, Streaming.SERVER):
         call = channel.unary_stream(method.path)(request, metadata=md, timeout=timeout)
     else:
-        call = channel.stream_stream(method.path)(one(), metadata=md, timeout=timeout)
+        messages = requests if requests is not None else one()
+        call = channel.stream_stream(method.path)(messages, metadata=md, timeout=timeout)
     try:
         with rpc_errors(address):
             async for item in call:
@@ -576,19 +579,31 @@ async def stream(
     node: str | None = None,
     domain: str = "",
     schemas: Schemas | None = None,
+    requests: AsyncIterable[str | Mapping[str, Any]] | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
-    """Call a streaming ``endpoint``; yields each JSON response as it arrives."""
+    """Call a streaming ``endpoint``; yields each JSON response as it arrives.
+
+    For a client or bidi stream, ``requests`` (JSON objects, as text or parsed) are sent
+    one by one as they come, and the sending side is closed when they end; without it,
+    ``request`` is the only message.
+    """
     own = schemas is None
     schemas = schemas or Schemas(address, namespace=namespace, token=token)
     try:
         method, payload = await _prepare(schemas, service, endpoint, request, domain)
+        encoded = None if requests is None else _encoded(method, requests)
         target = node or address
         async with _channel(target) as channel:
             async for data in invoke_stream(
                 channel, method, payload, address=target, namespace=namespace,
-                token=token, metadata=metadata, timeout=timeout,
+                token=token, metadata=metadata, timeout=timeout, requests=encoded,
             ):  # fmt: skip
                 yield await _decoded(schemas, method, data, domain)
     finally:
         if own:
             await schemas.close()
+
+
+async def _encoded(method: Method, requests: AsyncIterable[str | Mapping[str, Any]]) -> AsyncIterator[bytes]:
+    async for request in requests:
+        yield encode(method, request)

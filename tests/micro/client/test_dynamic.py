@@ -136,3 +136,67 @@ async def test_node_without_the_method_is_endpoint_not_found(server: object) -> 
         with pytest.raises(errors.MicroError) as info:
             await dynamic.invoke(channel, method, b"", address=address, timeout=5)
     assert info.value.detail == "Endpoint Debug.Health not found for service store"
+
+
+def _echo_service() -> object:
+    """``echo.Echo/Chat``: a bidi stream over a tiny hand-built proto (no codegen)."""
+    from google.protobuf import descriptor_pb2, descriptor_pool
+
+    f = descriptor_pb2.FieldDescriptorProto
+    fdp = descriptor_pb2.FileDescriptorProto(name="echo/echo.proto", package="echo", syntax="proto3")
+    msg = fdp.message_type.add(name="Msg")
+    msg.field.add(name="text", number=1, type=f.TYPE_STRING, label=f.LABEL_OPTIONAL)
+    svc = fdp.service.add(name="Echo")
+    svc.method.add(
+        name="Chat", input_type=".echo.Msg", output_type=".echo.Msg", client_streaming=True
+    ).server_streaming = True
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(fdp)
+    return pool.FindServiceByName("echo.Echo")
+
+
+async def test_bidi_stream_sends_each_request_as_it_comes_through_the_proxy(server: object) -> None:
+    import asyncio
+
+    import grpc
+    from google.protobuf import message_factory
+
+    from micro.registry.grpc import GrpcRegistry
+
+    address = server.bound_address  # type: ignore[attr-defined]
+    descriptor = _echo_service()
+    msg = message_factory.GetMessageClass(descriptor.methods_by_name["Chat"].input_type)  # type: ignore[attr-defined]
+    received: list[str] = []
+
+    async def chat(requests: object, context: object) -> object:
+        async for raw in requests:  # type: ignore[attr-defined]
+            text = msg.FromString(raw).text
+            received.append(text)
+            yield msg(text=text.upper()).SerializeToString()
+
+    node = grpc.aio.server()
+    handler = grpc.stream_stream_rpc_method_handler(chat)
+    node.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("echo.Echo", {"Chat": handler})])
+    port = node.add_insecure_port("127.0.0.1:0")
+    await node.start()
+    registry = GrpcRegistry(address)
+    await registry.register(describe("echo", [descriptor], address=f"127.0.0.1:{port}"))  # type: ignore[list-item]
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    async def requests() -> object:
+        while (item := await queue.get()) is not None:
+            yield item
+
+    try:
+        replies = dynamic.stream(address, "echo", "Echo.Chat", requests=requests(), timeout=10)  # type: ignore[arg-type]
+        await queue.put('{"text": "one"}')
+        # the reply to the first message arrives while the sending side is still open
+        assert await anext(replies) == {"text": "ONE"}
+        await queue.put('{"text": "two"}')
+        assert await anext(replies) == {"text": "TWO"}
+        await queue.put(None)  # close the sending side: the stream ends
+        assert [r async for r in replies] == []
+        assert received == ["one", "two"]
+    finally:
+        await registry.close()
+        await node.stop(0)
