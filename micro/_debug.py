@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 
 from micro import errors
-from micro._grpc import wrap_handler
+from micro._grpc import map_handler, wrap_handler
 from micro.proto.debug import debug_pb2, debug_pb2_grpc
 
 __all__ = ["Counters", "DebugHandler", "ServiceInterceptor", "memory_bytes", "thread_count"]
@@ -107,6 +107,15 @@ def _counted_stream(
     return wrapper
 
 
+def counted(handler: Any, counters: Counters) -> Any:
+    """A copy of ``handler`` that counts requests and errors in ``counters``."""
+    return map_handler(
+        handler,
+        lambda behavior: _counted_unary(behavior, counters),
+        lambda behavior: _counted_stream(behavior, counters),
+    )
+
+
 class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Counts requests and errors and translates handler errors (one wrapper per method)."""
 
@@ -122,23 +131,6 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(details)
         if handler is None:
             return None
-        wrapped = wrap_handler(handler, method)
-        kwargs = {
-            "request_deserializer": wrapped.request_deserializer,
-            "response_serializer": wrapped.response_serializer,
-        }
-        c = self.counters
-        if wrapped.unary_unary:
-            result = grpc.unary_unary_rpc_method_handler(_counted_unary(wrapped.unary_unary, c), **kwargs)
-        elif wrapped.unary_stream:
-            result = grpc.unary_stream_rpc_method_handler(_counted_stream(wrapped.unary_stream, c), **kwargs)
-        elif wrapped.stream_unary:
-            result = grpc.stream_unary_rpc_method_handler(_counted_unary(wrapped.stream_unary, c), **kwargs)
-        elif wrapped.stream_stream:
-            result = grpc.stream_stream_rpc_method_handler(
-                _counted_stream(wrapped.stream_stream, c), **kwargs
-            )
-        else:
-            return handler
+        result = counted(wrap_handler(handler, method), self.counters)
         self._cache[method] = result
         return result

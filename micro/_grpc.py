@@ -24,12 +24,15 @@ __all__ = [
     "NAMESPACE_KEY",
     "SERVER_OPTIONS",
     "ErrorInterceptor",
+    "MethodCache",
     "abort",
     "call_metadata",
     "from_rpc_error",
+    "map_handler",
     "metadata_value",
     "rpc_errors",
     "status_for",
+    "wrap_handler",
 ]
 
 log = logging.getLogger(__name__)
@@ -191,28 +194,66 @@ def _is_abort(exc: BaseException) -> bool:
     return type(exc).__name__ == "AbortError" or isinstance(exc, grpc.RpcError)
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Turns MicroError (and unexpected exceptions) raised by handlers into gRPC status."""
-
-    async def intercept_service(self, continuation: Callable[..., Awaitable[Any]], details: Any) -> Any:
-        handler = await continuation(details)
-        if handler is None:
-            return None
-        return wrap_handler(handler, details.method)
+Unary = Callable[..., Awaitable[Any]]
+Stream = Callable[..., AsyncIterator[Any]]
 
 
-def wrap_handler(handler: Any, method: str) -> Any:
-    """A copy of ``handler`` whose behaviour translates errors."""
+def map_handler(handler: Any, unary: Callable[[Unary], Unary], stream: Callable[[Stream], Stream]) -> Any:
+    """A copy of an ``RpcMethodHandler`` whose behaviour is wrapped: ``unary`` wraps
+    behaviours that return one reply (unary-unary, stream-unary), ``stream`` those that
+    yield replies (unary-stream, stream-stream)."""
     kwargs = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,
     }
     if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(_wrap_unary(handler.unary_unary, method), **kwargs)
+        return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), **kwargs)
     if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(_wrap_stream(handler.unary_stream, method), **kwargs)
+        return grpc.unary_stream_rpc_method_handler(stream(handler.unary_stream), **kwargs)
     if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(_wrap_unary(handler.stream_unary, method), **kwargs)
+        return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **kwargs)
     if handler.stream_stream:
-        return grpc.stream_stream_rpc_method_handler(_wrap_stream(handler.stream_stream, method), **kwargs)
+        return grpc.stream_stream_rpc_method_handler(stream(handler.stream_stream), **kwargs)
     return handler
+
+
+class MethodCache:
+    """Wrapped handlers per method, reused while the inner handler is the same object
+    (services' handlers are; the proxy's per-call handlers are not, and are wrapped anew)."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._entries: dict[str, tuple[Any, Any]] = {}
+        self._limit = limit
+
+    def get(self, method: str, inner: Any, wrap: Callable[[Any], Any]) -> Any:
+        entry = self._entries.get(method)
+        if entry is not None and entry[0] is inner:
+            return entry[1]
+        wrapped = wrap(inner)
+        if len(self._entries) >= self._limit:
+            self._entries.clear()
+        self._entries[method] = (inner, wrapped)
+        return wrapped
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Turns MicroError (and unexpected exceptions) raised by handlers into gRPC status."""
+
+    def __init__(self) -> None:
+        self._cache = MethodCache()
+
+    async def intercept_service(self, continuation: Callable[..., Awaitable[Any]], details: Any) -> Any:
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        method = details.method
+        return self._cache.get(method, handler, lambda inner: wrap_handler(inner, method))
+
+
+def wrap_handler(handler: Any, method: str) -> Any:
+    """A copy of ``handler`` whose behaviour translates errors."""
+    return map_handler(
+        handler,
+        lambda behavior: _wrap_unary(behavior, method),
+        lambda behavior: _wrap_stream(behavior, method),
+    )

@@ -12,7 +12,7 @@ from typing import Any
 
 import grpc
 
-from micro._debug import Counters, DebugHandler, _counted_stream, _counted_unary
+from micro._debug import Counters, DebugHandler, counted
 from micro.proto.debug import debug_pb2_grpc
 
 __all__ = ["CORE_PACKAGES", "CountingInterceptor", "DebugService"]
@@ -43,23 +43,7 @@ class CountingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(details)
         if handler is None or not _is_core(method):
             return handler
-        kwargs = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        c = self.counters
-        if handler.unary_unary:
-            result = grpc.unary_unary_rpc_method_handler(_counted_unary(handler.unary_unary, c), **kwargs)
-        elif handler.unary_stream:
-            result = grpc.unary_stream_rpc_method_handler(_counted_stream(handler.unary_stream, c), **kwargs)
-        elif handler.stream_unary:
-            result = grpc.stream_unary_rpc_method_handler(_counted_unary(handler.stream_unary, c), **kwargs)
-        elif handler.stream_stream:
-            result = grpc.stream_stream_rpc_method_handler(
-                _counted_stream(handler.stream_stream, c), **kwargs
-            )
-        else:
-            return handler
+        result = counted(handler, self.counters)
         self._cache[method] = result
         return result
 

@@ -19,7 +19,7 @@ from typing import Any
 import grpc
 
 from micro import errors
-from micro._grpc import NAMESPACE_KEY, SERVICE_KEY
+from micro._grpc import NAMESPACE_KEY, SERVICE_KEY, map_handler
 from micro.auth import DEFAULT_NAMESPACE, Resource, Rule, verify
 from micro.auth.jwt import TokenVerifier
 from server.auth.context import Caller, is_micro_admin, set_caller
@@ -128,16 +128,4 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
             return wrapper
 
-        kwargs = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), **kwargs)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(stream(handler.unary_stream), **kwargs)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **kwargs)
-        if handler.stream_stream:
-            return grpc.stream_stream_rpc_method_handler(stream(handler.stream_stream), **kwargs)
-        return handler
+        return map_handler(handler, unary, stream)
