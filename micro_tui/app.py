@@ -79,6 +79,7 @@ class MicroApp(App[None]):
         self.facade: Facade = facade
         self.connection_note = ""
         self.known_services: list[str] = []
+        self._login_offered: tuple[str, str] | None = None
         for theme in load_themes():
             self.register_theme(theme)
         saved = settings.load().get("theme")
@@ -123,7 +124,9 @@ class MicroApp(App[None]):
         self.connection_note = ""
         if message:
             self.notify(message, title="local server")
+        await self.facade.ping()
         self.connection_changed()
+        self.offer_login()
 
     async def _monitor(self) -> None:
         import asyncio
@@ -132,6 +135,7 @@ class MicroApp(App[None]):
         while True:
             await asyncio.sleep(PING_SECONDS)
             now = await self.facade.ping()
+            self.offer_login()
             if now is not before:
                 self.connection_changed()
                 if now.value == "connected":
@@ -159,11 +163,47 @@ class MicroApp(App[None]):
             return
         self.notify(namespace, title="Namespace")
         self._context_switched()
+        self.run_worker(self._start_server, group="startup", exclusive=True)
 
     def _context_switched(self) -> None:
         self.known_services = []
         self.status_version += 1
         self.context_version += 1
+
+    def require_writable(self, action: str = "") -> bool:
+        """The one gate of every mutating action: False (and says why) in a read-only env."""
+        env = self.facade.env
+        if not env.read_only:
+            return True
+        self.notify(
+            f"Environment '{env.name}' is read-only" + (f": {action} refused" if action else ""),
+            title="Read-only",
+            severity="error",
+        )
+        return False
+
+    # --- login ---------------------------------------------------------------------------
+
+    def offer_login(self) -> None:
+        """Open the login dialog once per env + namespace when the server wants a login."""
+        where = (self.facade.env.name, self.facade.namespace)
+        if self.facade.login_required and self._login_offered != where:
+            self._login_offered = where
+            self.action_login()
+
+    def action_login(self) -> None:
+        from micro_tui.dialogs.login_dialog import LoginDialog
+
+        if isinstance(self.screen, LoginDialog):
+            return
+
+        def done(account: str | None) -> None:
+            if account:
+                self.notify(f"Logged in as {account}", title=self.facade.env.name)
+                self._context_switched()
+
+        facade = self.facade
+        self.push_screen(LoginDialog(facade.env.name, facade.namespace, self.address), done)
 
     def save_pins(self, pins: list[str]) -> None:
         all_pins = settings.load().get("pins", {})
@@ -275,6 +315,8 @@ class MicroApp(App[None]):
             self.switch_env(args[0]) if args else self.action_envs()
         elif name == "ns":
             self.switch_namespace(args[0]) if args else self.action_namespaces()
+        elif name == "login":
+            self.action_login()
         elif name == "theme":
             self.set_theme(args[0]) if args else self.search_themes()
         elif name == "call":

@@ -3,7 +3,7 @@
 :svc [name]                      services area (optionally select a service)
 :call <svc> <Handler.Method> [json]
 :logs a,b   :events [topic]   :store [table] [prefix]   :config [path]
-:env [name]   :ns [name]   :theme [name]   :help   :q
+:env [name]   :ns [name]   :theme [name]   :login   :help   :q
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class CommandError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    name: str  # canonical name: svc, call, logs, events, store, config, env, ns, theme, help, quit
+    name: str  # canonical: svc, call, logs, events, store, config, env, ns, theme, login, help, quit
     args: tuple[str, ...] = ()
     body: str = ""  # the JSON request of :call
 
@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str, int]] = {
     "env": (("env", "envs", "environment"), ":env [name]", 1),
     "ns": (("ns", "namespace", "namespaces"), ":ns [name]", 1),
     "theme": (("theme", "themes"), ":theme [name]", 1),
+    "login": (("login",), ":login", 0),
     "help": (("help", "h", "?"), ":help", 0),
     "quit": (("q", "quit", "q!", "exit"), ":q", 0),
 }

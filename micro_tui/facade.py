@@ -113,10 +113,28 @@ class Facade(Protocol):
     def account(self) -> str: ...
     @property
     def connection(self) -> Connection: ...
+    @property
+    def login_required(self) -> bool:
+        """No login for this env + namespace, or the server refused the one we have (401)."""
+        ...
+
+    async def login(self, username: str, password: str) -> str:
+        """Log in to this env + namespace and remember it like ``micro login``; the account
+        name. Raises :class:`micro.errors.MicroError` with the server's detail on failure."""
+        ...
+
     def envs(self) -> list[EnvInfo]: ...
     def set_env(self, name: str) -> EnvInfo: ...
     def add_env(self, env: EnvInfo) -> None: ...
-    def namespaces(self) -> list[str]: ...
+    def namespaces(self) -> list[str]:
+        """The namespaces known locally (visited, current, ``micro``), without the network."""
+        ...
+
+    async def list_namespaces(self) -> list[str]:
+        """The server's namespaces (auth Namespaces.List) when the account may list them,
+        else :meth:`namespaces`."""
+        ...
+
     def set_namespace(self, namespace: str) -> None: ...
 
     # server
@@ -140,5 +158,15 @@ class Facade(Protocol):
         self, service: str, endpoint: str, request: str, *, metadata: dict[str, str], timeout: float
     ) -> CallResult: ...
     def stream(
-        self, service: str, endpoint: str, request: str, *, metadata: dict[str, str], timeout: float
-    ) -> AsyncIterator[StreamItem]: ...
+        self,
+        service: str,
+        endpoint: str,
+        request: str,
+        *,
+        metadata: dict[str, str],
+        timeout: float,
+        requests: AsyncIterator[str] | None = None,
+    ) -> AsyncIterator[StreamItem]:
+        """A streaming call. Client and bidi streams send each of ``requests`` (JSON) as it
+        comes and close their sending side when it ends; without it, ``request`` alone."""
+        ...

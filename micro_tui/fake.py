@@ -56,7 +56,7 @@ class FakeFacade:
     when a test wants to pace it; ``Greeter.Cook`` echoes its request.
     """
 
-    def __init__(self, *, extra_services: int = 0, connected: bool = True) -> None:
+    def __init__(self, *, extra_services: int = 0, connected: bool = True, logged_in: bool = True) -> None:
         self._envs = [
             EnvInfo("local", "127.0.0.1:8081", "the bundled server"),
             EnvInfo("staging", "staging.example.com:8081", "shared staging", color="yellow"),
@@ -65,6 +65,9 @@ class FakeFacade:
         self._env = self._envs[0]
         self._namespace = "micro"
         self._namespaces = ["micro", "dev", "team-a"]
+        self.server_namespaces: list[str] | None = None  # what Namespaces.List answers (None: refused)
+        self._account = "admin" if logged_in else ""
+        self.logins: list[tuple[str, str]] = []
         self._connection = Connection.CONNECTED if connected else Connection.DISCONNECTED
         self.services: dict[str, ServiceVersion] = {s.name: s for s in (_core_service(n) for n in _CORE)}
         self.services["greeter"] = greeter_service()
@@ -88,7 +91,21 @@ class FakeFacade:
 
     @property
     def account(self) -> str:
-        return "admin"
+        return self._account
+
+    @property
+    def login_required(self) -> bool:
+        return not self._account
+
+    async def login(self, username: str, password: str) -> str:
+        """``admin`` / ``micro`` logs in; anything else is the server's 401."""
+        from micro import errors
+
+        self.logins.append((username, password))
+        if (username, password) != ("admin", "micro"):
+            raise errors.Unauthorized("invalid credentials")
+        self._account = username
+        return username
 
     @property
     def connection(self) -> Connection:
@@ -109,6 +126,11 @@ class FakeFacade:
 
     def namespaces(self) -> list[str]:
         return list(self._namespaces)
+
+    async def list_namespaces(self) -> list[str]:
+        if self.server_namespaces is None:
+            return self.namespaces()
+        return sorted({*self.server_namespaces, self._namespace})
 
     def set_namespace(self, namespace: str) -> None:
         if namespace not in self._namespaces:
@@ -182,9 +204,25 @@ class FakeFacade:
         )
 
     async def stream(
-        self, service: str, endpoint: str, request: str, *, metadata: dict[str, str], timeout: float
+        self,
+        service: str,
+        endpoint: str,
+        request: str,
+        *,
+        metadata: dict[str, str],
+        timeout: float,
+        requests: AsyncIterator[str] | None = None,
     ) -> AsyncIterator[StreamItem]:
         self._check()
+        if requests is not None:  # Greeter.Chat: one reply per message, until the send side closes
+            sent = 0
+            async for text in requests:
+                data = json.loads(text or "{}")
+                self.received.append((service, endpoint, data, dict(metadata)))
+                yield StreamItem(sent, json.dumps({"message": f"Hello {data.get('name', '')}"}))
+                sent += 1
+            yield StreamItem(sent, result=CallResult(True, "", 0, "OK", "", 20.0))
+            return
         data = json.loads(request or "{}")
         self.received.append((service, endpoint, data, dict(metadata)))
         sent = 0

@@ -55,6 +55,9 @@ class WorkspaceCommands(_Listed):
             items.append((f"namespace {ns}", "switch namespace", partial(app.switch_namespace, ns)))
         for name in sorted(app.available_themes):
             items.append((f"theme {name}", "change the theme", partial(app.set_theme, name)))
+        items.append(
+            ("log in", f"to {app.facade.env.name} · {app.facade.namespace} (:login)", app.action_login)
+        )
         items.append(("help", "keys of this screen", app.action_help))
         items.append(("quit", "leave the workspace (the local server keeps running)", app.exit))
         self.items = items

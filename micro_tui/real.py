@@ -54,6 +54,17 @@ def _version(service: Any) -> ServiceVersion:
     )
 
 
+def _account_of(token: str) -> str:
+    """The account a token names, for the header (its name, else its id)."""
+    from micro import credentials
+
+    try:
+        found = credentials.claims(token)
+    except Exception:
+        return "?"
+    return str(found.get("name") or found.get("sub", ""))
+
+
 def _error_result(exc: Exception, elapsed_ms: float) -> CallResult:
     from micro import errors
 
@@ -73,6 +84,7 @@ class RealFacade:
         self._registry: Any = None
         self._token: str | None = self._context.token
         self._account = ""
+        self._needs_login = False
 
     # context
     @property
@@ -106,13 +118,23 @@ class RealFacade:
                 log.debug("no usable login", exc_info=True)
                 self._token = None
         self._account = ""
+        self._needs_login = self._token is None
         if self._token:
-            try:
-                from micro import credentials
+            self._account = _account_of(self._token)
 
-                self._account = str(credentials.claims(self._token).get("sub", ""))
-            except Exception:
-                self._account = "?"
+    @property
+    def login_required(self) -> bool:
+        return self._needs_login
+
+    async def login(self, username: str, password: str) -> str:
+        from micro import credentials
+
+        token = await credentials.login(self.env.name, self.namespace, self.address, username, password)
+        self._token = token.access_token
+        self._account = _account_of(token.access_token)
+        self._needs_login = False
+        self._reset_registry()
+        return self._account
 
     @property
     def connection(self) -> Connection:
@@ -126,6 +148,8 @@ class RealFacade:
     def _reset(self) -> None:
         registry, self._registry = self._registry, None
         self._connection = Connection.UNKNOWN
+        # another env or namespace: its own login, loaded by the next ping
+        self._token, self._account, self._needs_login = self._context.token, "", False
         if registry is not None:
             try:
                 asyncio.get_running_loop().create_task(registry.close())
@@ -151,6 +175,19 @@ class RealFacade:
         known = cache.known_namespaces(self.env.name)
         return sorted({"micro", self.namespace, *known})
 
+    async def list_namespaces(self) -> list[str]:
+        from micro.auth.grpc import GrpcAuth
+
+        auth = GrpcAuth(self.address, namespace=self.namespace, token=self._token)
+        try:
+            found = await asyncio.wait_for(auth.namespaces(), PING_SECONDS)
+        except Exception as exc:  # not allowed to list them (or no server): the local ones
+            log.debug("namespaces from the server: %s", exc)
+            return self.namespaces()
+        finally:
+            await auth.close()
+        return sorted({n.name for n in found} | {self.namespace})
+
     def set_namespace(self, namespace: str) -> None:
         from dataclasses import replace
 
@@ -172,8 +209,13 @@ class RealFacade:
     async def ping(self) -> Connection:
         if self._token is None:
             await self._load_token()
+        from micro import errors
+
         try:
             await asyncio.wait_for(self._registry_client().list_services(), PING_SECONDS)
+        except errors.Unauthorized:  # the server answers: it wants a (valid) login
+            self._connection = Connection.CONNECTED
+            self._needs_login = True
         except Exception:
             self._connection = Connection.DISCONNECTED
             self._reset_registry()
@@ -219,8 +261,14 @@ class RealFacade:
         return cache.services(self.address, self.namespace)
 
     async def list_services(self) -> list[str]:
+        from micro import errors
+
         try:
             found = await self._registry_client().list_services()
+        except errors.Unauthorized:
+            self._connection = Connection.CONNECTED
+            self._needs_login = True
+            raise
         except Exception:
             self._connection = Connection.DISCONNECTED
             self._reset_registry()
@@ -268,7 +316,14 @@ class RealFacade:
         return CallResult(True, json.dumps(reply, indent=2), 0, "OK", "", elapsed)
 
     async def stream(
-        self, service: str, endpoint: str, request: str, *, metadata: dict[str, str], timeout: float
+        self,
+        service: str,
+        endpoint: str,
+        request: str,
+        *,
+        metadata: dict[str, str],
+        timeout: float,
+        requests: AsyncIterator[str] | None = None,
     ) -> AsyncIterator[StreamItem]:
         dynamic = self._dynamic()
         started = time.perf_counter()
@@ -276,7 +331,7 @@ class RealFacade:
         try:
             async for reply in dynamic.stream(
                 self.address, service, endpoint, request or "{}", namespace=self.namespace,
-                token=self._token, metadata=metadata, timeout=timeout or None,
+                token=self._token, metadata=metadata, timeout=timeout or None, requests=requests,
             ):  # fmt: skip
                 yield StreamItem(count, json.dumps(reply, indent=2))
                 count += 1

@@ -1,9 +1,12 @@
-"""Switch namespaces (``f3`` / ``:ns``): pinned favourites on digit keys, or type a new one."""
+"""Switch namespaces (``f3`` / ``:ns``): pinned favourites on digit keys, or type a new one.
+
+The list opens with the namespaces known locally and is replaced by the server's
+(auth Namespaces.List) when the account may list them."""
 
 from __future__ import annotations
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -39,12 +42,22 @@ class NamespacePicker(ModalScreen[str | None]):
     def on_mount(self) -> None:
         self._fill()
         self.query_one(OptionList).focus()
+        self._from_server()
+
+    @work(exclusive=True, group="namespaces")
+    async def _from_server(self) -> None:
+        found = await self.app.facade.list_namespaces()  # type: ignore[attr-defined]
+        if found != self.namespaces:
+            self.namespaces = list(found)
+            self._fill()
 
     def _fill(self) -> None:
         options = self.query_one(OptionList)
         highlighted = options.highlighted
+        chosen = options.get_option_at_index(highlighted).id if highlighted is not None else None
         options.clear_options()
         ordered = self.pins + [n for n in self.namespaces if n not in self.pins]
+        highlighted = ordered.index(chosen) if chosen in ordered else None
         for ns in ordered:
             text = Text("* " if ns == self.current else "  ", style="bold")
             if ns in self.pins:

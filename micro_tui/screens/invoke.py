@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from rich.syntax import Syntax
@@ -12,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Log, Static, TabbedContent, TabPane, TextArea
+from textual.widgets import Button, Footer, Input, Log, Static, TabbedContent, TabPane, TextArea
 
 from micro_tui.facade import CallResult, EndpointInfo, ServiceVersion, Unsupported
 from micro_tui.forms import FormError, FormModel, JsonSyntaxError
@@ -37,7 +39,12 @@ def _pretty(text: str) -> Syntax | Text:
 
 
 class InvokeScreen(Screen[None]):
-    """Calls one endpoint; ``ctrl+j`` sends, ``ctrl+s`` saves, ``escape`` cancels a stream."""
+    """Calls one endpoint; ``ctrl+j`` sends, ``ctrl+s`` saves, ``escape`` cancels a stream.
+
+    Client and bidi streams stay open after the first ``ctrl+j``: each further ``ctrl+j``
+    (the form or JSON tab) or ``enter`` in the send box (JSON; empty sends the form) sends one
+    more message on the same stream, "Close send" ends the sending side.
+    """
 
     BINDINGS = [
         Binding("ctrl+j", "send", "Send", id="invoke.send", priority=True),
@@ -56,6 +63,7 @@ class InvokeScreen(Screen[None]):
         self._initial = request
         self.last: CallResult | None = None
         self._bounced = ""
+        self._outbox: asyncio.Queue[str | None] | None = None  # an open client/bidi stream
         if version.descriptor_set and endpoint.request_type:
             from micro_tui.forms import pool_from_descriptor_set
 
@@ -77,6 +85,11 @@ class InvokeScreen(Screen[None]):
     @property
     def streaming(self) -> bool:
         return self.endpoint.streaming != "unary"
+
+    @property
+    def sends_stream(self) -> bool:
+        """A client or bidi stream: the request side is a stream of messages too."""
+        return self.endpoint.streaming in ("client", "bidi")
 
     def compose(self) -> ComposeResult:
         ep, v = self.endpoint, self.version
@@ -116,6 +129,14 @@ class InvokeScreen(Screen[None]):
                         yield Static("", id="status-view")
                     with TabPane("Stream", id="stream"):
                         yield Log(id="stream-log", max_lines=10_000)
+                        if self.sends_stream:
+                            with Horizontal(id="send-row"):
+                                yield Input(
+                                    placeholder="message JSON, enter sends (empty: the form)",
+                                    id="send-box",
+                                    disabled=True,
+                                )
+                                yield Button("Close send", id="close-send", compact=True, disabled=True)
         yield Footer()
 
     # --- request -------------------------------------------------------------------------
@@ -201,6 +222,17 @@ class InvokeScreen(Screen[None]):
     # --- actions -------------------------------------------------------------------------
 
     def action_send(self) -> None:
+        if self._outbox is not None:  # the stream is open: one more message
+            request = self.request_json()
+            if request is not None:
+                self._push(request)
+            return
+        from micro_tui.mutations import mutates
+
+        if mutates(self.version.name, self.endpoint.name) and not self.micro.require_writable(
+            f"{self.version.name} {self.endpoint.name}"
+        ):
+            return
         request = self.request_json()
         if request is None:
             return
@@ -208,7 +240,62 @@ class InvokeScreen(Screen[None]):
         if self.streaming:
             self.query_one("#reply-tabs", TabbedContent).active = "stream"
             self.query_one("#stream-log", Log).clear()
+        if self.sends_stream:
+            self._outbox = asyncio.Queue()
+            self.query_one("#send-box", Input).disabled = False
+            self.query_one("#close-send", Button).disabled = False
+            self._push(request)
         self._call(request, self.metadata())
+
+    def _push(self, request: str) -> None:
+        """Queue one message on the open client/bidi stream (and show it in the pane)."""
+        if self._outbox is None:
+            return
+        self._outbox.put_nowait(request)
+        self.query_one("#stream-log", Log).write_line("> " + json.dumps(json.loads(request)))
+
+    async def _messages(self, outbox: asyncio.Queue[str | None]) -> AsyncIterator[str]:
+        while (item := await outbox.get()) is not None:
+            yield item
+
+    def action_close_send(self) -> None:
+        if self._outbox is not None:
+            self._outbox.put_nowait(None)
+            self._outbox = None
+            self.query_one("#stream-log", Log).write_line("> (send closed)")
+            self._send_controls(False)
+
+    def _send_controls(self, enabled: bool) -> None:
+        if self.sends_stream:
+            self.query_one("#send-box", Input).disabled = not enabled
+            self.query_one("#close-send", Button).disabled = not enabled
+
+    @on(Input.Submitted, "#send-box")
+    def _send_box(self, event: Input.Submitted) -> None:
+        event.stop()
+        text = event.value.strip()
+        if not text:
+            self.action_send()
+            return
+        if self.model is not None:
+            from micro_tui.forms import FormModel
+
+            try:
+                FormModel(self.model.descriptor, self.model.pool).from_json(text)
+            except JsonSyntaxError as exc:
+                self.notify(str(exc), title="Invalid JSON", severity="error")
+                return
+            except FormError as exc:
+                self.notify(str(exc), title="Invalid message", severity="error")
+                return
+        else:
+            try:
+                json.loads(text)
+            except json.JSONDecodeError as exc:
+                self.notify(f"{exc.msg} at column {exc.colno}", title="Invalid JSON", severity="error")
+                return
+        self._push(json.dumps(json.loads(text)))
+        event.input.value = ""
 
     @work(exclusive=True, group="invoke-call")
     async def _call(self, request: str, metadata: dict[str, str]) -> None:
@@ -222,9 +309,13 @@ class InvokeScreen(Screen[None]):
             else:
                 log = self.query_one("#stream-log", Log)
                 result = CallResult(True)
+                outbox = self._outbox
+                # an interactive stream has no deadline: it lasts until closed or cancelled
                 async for item in facade.stream(
-                    v.name, ep.name, request, metadata=metadata, timeout=DEFAULT_TIMEOUT
-                ):
+                    v.name, ep.name, request, metadata=metadata,
+                    timeout=0 if outbox is not None else DEFAULT_TIMEOUT,
+                    requests=self._messages(outbox) if outbox is not None else None,
+                ):  # fmt: skip
                     if item.result is not None:
                         result = item.result
                         break
@@ -236,6 +327,8 @@ class InvokeScreen(Screen[None]):
             return
         finally:
             self.query_one("#cancel", Button).disabled = True
+            self._outbox = None
+            self._send_controls(False)
         self._show(result, request)
         record(
             facade.env.name,
@@ -327,6 +420,10 @@ class InvokeScreen(Screen[None]):
     @on(Button.Pressed, "#send")
     def _send_button(self) -> None:
         self.action_send()
+
+    @on(Button.Pressed, "#close-send")
+    def _close_send_button(self) -> None:
+        self.action_close_send()
 
     @on(Button.Pressed, "#cancel")
     def _cancel_button(self) -> None:

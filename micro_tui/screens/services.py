@@ -9,6 +9,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
@@ -49,6 +50,12 @@ class ServicesScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.watch(self.app, "context_version", self._context_changed, init=False)
+        self.reload()
+
+    def _context_changed(self, _: int = 0) -> None:
+        """Another env, namespace or login: start over from that context's snapshot."""
+        self.query_one(ServiceList).set_names([])
         self.reload()
 
     def reload(self) -> None:
@@ -70,7 +77,12 @@ class ServicesScreen(Screen[None]):
             except Exception as exc:
                 self.micro.connection_changed()
                 if not services.names:
-                    self.query_one(ServiceDetail).show_message(f"Disconnected: {exc}")
+                    message = (
+                        "Not logged in: log in with :login (or ctrl+p › log in)."
+                        if facade.login_required
+                        else f"Disconnected: {exc}"
+                    )
+                    self.query_one(ServiceDetail).show_message(message)
                 await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
                 attempt += 1
                 continue
@@ -106,7 +118,10 @@ class ServicesScreen(Screen[None]):
         except Exception as exc:
             detail.show_message(f"{name}: {exc}")
             return
-        detail.show(versions)
+        try:
+            detail.show(versions)
+        except NoMatches:  # the app closed while the registry answered
+            return
 
     @on(ServiceDetail.Invoked)
     def _invoked(self, event: ServiceDetail.Invoked) -> None:

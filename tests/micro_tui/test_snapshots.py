@@ -18,8 +18,8 @@ from micro_tui.widgets.service_list import ServiceList
 class SnapApp(MicroApp):
     """The workspace on the fake facade with the greeter highlighted."""
 
-    def __init__(self, theme: str = "micro-dark") -> None:
-        super().__init__(FakeFacade())
+    def __init__(self, theme: str = "micro-dark", *, logged_in: bool = True) -> None:
+        super().__init__(FakeFacade(logged_in=logged_in))
         self.theme = theme
 
 
@@ -111,8 +111,19 @@ def test_namespace_picker(snap_compare: Any) -> None:
 def test_palette(snap_compare: Any) -> None:
     async def run_before(pilot: Any) -> None:
         await _services_ready(pilot)
-        await pilot.press("ctrl+p", *"invoke greeter")
-        await pilot.pause(0.5)
+        from textual.command import CommandList
+
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        pilot.app.screen.query_one(Input).cursor_blink = False  # a blinking cursor is flaky
+        await pilot.press(*"invoke greeter")
+        # the endpoint provider answers after the registry: wait for all four hits
+        for _ in range(250):
+            found = pilot.app.screen.query(CommandList)
+            if found and found.first().option_count == 4:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause(0.3)
 
     assert snap_compare(SnapApp(), terminal_size=(120, 40), run_before=run_before)
 
@@ -124,3 +135,21 @@ def test_help(snap_compare: Any) -> None:
         await pilot.pause(0.1)
 
     assert snap_compare(SnapApp(), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_login_dialog(snap_compare: Any) -> None:
+    """Opened by itself (not logged in): a refused password's detail, then a masked one."""
+
+    async def run_before(pilot: Any) -> None:
+        for _ in range(200):
+            if type(pilot.app.screen).__name__ == "LoginDialog":
+                break
+            await pilot.pause(0.02)
+        for box in pilot.app.screen.query(Input):
+            box.cursor_blink = False
+        await pilot.press(*"admin", "enter", *"wrong", "enter")
+        await pilot.pause(0.2)
+        await pilot.press(*"secret")
+        await pilot.pause()
+
+    assert snap_compare(SnapApp(logged_in=False), terminal_size=(120, 40), run_before=run_before)

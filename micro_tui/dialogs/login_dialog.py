@@ -1,0 +1,76 @@
+"""Log in to the current environment + namespace (``:login``, or when the server wants one)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+__all__ = ["LoginDialog"]
+
+
+class LoginDialog(ModalScreen[str | None]):
+    """Username and (masked) password; returns the account name once the server accepts
+    them and the login is stored (keyring, like ``micro login``). A refusal shows the
+    server's detail in the dialog and keeps it open."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="login.cancel")]
+
+    def __init__(self, env: str, namespace: str, address: str) -> None:
+        super().__init__()
+        self.env, self.namespace, self.address = env, namespace, address
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="login") as box:
+            box.border_title = "log in"
+            where = Text.assemble("Log in to ", (self.env, "bold"), " · namespace ")
+            where.append_text(Text.assemble((self.namespace, "bold"), (f"  {self.address}", "dim")))
+            yield Label(where)
+            yield Input(placeholder="username", id="login-username")
+            yield Input(placeholder="password", password=True, id="login-password")
+            yield Static("", id="login-error")
+            yield Button("Log in", id="login-submit", variant="primary", compact=True)
+            yield Label("enter logs in · escape cancels · the CLI: micro login", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#login-username", Input).focus()
+
+    @on(Input.Submitted, "#login-username")
+    def _next(self) -> None:
+        self.query_one("#login-password", Input).focus()
+
+    @on(Input.Submitted, "#login-password")
+    @on(Button.Pressed, "#login-submit")
+    def _submit(self) -> None:
+        username = self.query_one("#login-username", Input).value.strip()
+        password = self.query_one("#login-password", Input).value
+        if not username:
+            self._error("Enter a username")
+            self.query_one("#login-username", Input).focus()
+            return
+        self.query_one("#login-submit", Button).disabled = True
+        self.query_one("#login-error", Static).update(Text("logging in…", style="dim"))
+        self._login(username, password)
+
+    @work(exclusive=True, group="login")
+    async def _login(self, username: str, password: str) -> None:
+        try:
+            account = await self.app.facade.login(username, password)  # type: ignore[attr-defined]
+        except Exception as exc:
+            detail = getattr(exc, "detail", "") or str(exc) or type(exc).__name__
+            self._error(detail[:1].upper() + detail[1:])
+            password_box = self.query_one("#login-password", Input)
+            password_box.value = ""
+            password_box.focus()
+            return
+        finally:
+            self.query_one("#login-submit", Button).disabled = False
+        self.dismiss(str(account))
+
+    def _error(self, detail: str) -> None:
+        self.query_one("#login-error", Static).update(Text(detail, style="bold"))
+        self.query_one("#login-error", Static).add_class("-error")

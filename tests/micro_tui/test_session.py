@@ -1,0 +1,131 @@
+"""Login, namespaces from the server, the read-only gate and bidi send boxes (fake facade)."""
+
+from __future__ import annotations
+
+import json
+
+from textual.widgets import Input, Log, Static
+
+from micro_tui.app import MicroApp
+from micro_tui.dialogs.login_dialog import LoginDialog
+from micro_tui.fake import FakeFacade
+from micro_tui.screens.services import ServicesScreen
+from tests.micro_tui.test_pilot import header_text, open_endpoint, until
+
+
+async def test_not_logged_in_opens_login_dialog_failure_then_success() -> None:
+    fake = FakeFacade(logged_in=False)
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, LoginDialog))
+        dialog = app.screen
+        assert dialog.query_one("#login-password", Input).password  # masked
+        await pilot.press(*"admin", "enter", *"wrong", "enter")
+        error = dialog.query_one("#login-error", Static)
+        await until(pilot, lambda: "Invalid credentials" in str(error.render()))
+        assert isinstance(app.screen, LoginDialog)  # still open, password cleared
+        assert dialog.query_one("#login-password", Input).value == ""
+        await pilot.press(*"micro", "enter")
+        await until(pilot, lambda: isinstance(app.screen, ServicesScreen))
+        assert fake.logins == [("admin", "wrong"), ("admin", "micro")]
+        await until(pilot, lambda: "as admin" in header_text(app))
+
+
+async def test_login_command_opens_the_dialog_once_logged_in_too() -> None:
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("colon", *"login", "enter")
+        await until(pilot, lambda: isinstance(app.screen, LoginDialog))
+        assert "micro" in str(app.screen.query_one("Label").render())
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ServicesScreen))
+
+
+async def test_namespace_picker_lists_the_servers_namespaces_with_pins_first() -> None:
+    fake = FakeFacade()
+    fake.server_namespaces = ["micro", "payments", "search"]
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.save_pins(["search"])
+        await pilot.press("f3")
+        await until(pilot, lambda: type(app.screen).__name__ == "NamespacePicker")
+        options = app.screen.query_one("#ns-list")
+
+        def ids() -> list[str]:
+            return [options.get_option_at_index(i).id for i in range(options.option_count)]
+
+        await until(pilot, lambda: ids() == ["search", "micro", "payments"])
+        await pilot.press("1")
+        await until(pilot, lambda: fake.namespace == "search")
+
+
+async def test_namespace_picker_falls_back_to_local_namespaces() -> None:
+    fake = FakeFacade()  # server_namespaces None: the account may not list them
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f3")
+        await until(pilot, lambda: type(app.screen).__name__ == "NamespacePicker")
+        await pilot.pause(0.05)
+        options = app.screen.query_one("#ns-list")
+        assert [options.get_option_at_index(i).id for i in range(options.option_count)] == [
+            "micro",
+            "dev",
+            "team-a",
+        ]
+
+
+async def test_read_only_env_refuses_mutating_calls_through_one_gate() -> None:
+    from micro_tui.facade import EndpointInfo, ServiceVersion
+
+    fake = FakeFacade()
+    fake.set_env("prod")
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert not app.require_writable("x")
+        write = EndpointInfo("Store.Write", "/store.Store/Write", "", "", "unary")
+        read = EndpointInfo("Store.Read", "/store.Store/Read", "", "", "unary")
+        version = ServiceVersion("store", "latest", (write, read))
+        app.open_invoke(version, write)
+        await pilot.pause(0.1)
+        await pilot.press("ctrl+j")
+        await pilot.pause(0.1)
+        assert fake.received == []
+        assert any("Environment 'prod' is read-only" in n.message for n in app._notifications)
+        app.pop_screen()
+        app.open_invoke(version, read)
+        await pilot.pause(0.1)
+        await pilot.press("ctrl+j")
+        await until(pilot, lambda: len(fake.received) == 1)  # reads still work
+        # switching away from the read-only env still works
+        app.switch_env("local")
+        await until(pilot, lambda: "READ-ONLY" not in header_text(app))
+        assert app.require_writable("x")
+
+
+async def test_bidi_send_box_sends_each_message_on_the_open_stream() -> None:
+    fake = FakeFacade()
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_endpoint(app, pilot, "Greeter.Chat")
+        screen.query_one("#f-name", Input).value = "Ann"
+        await pilot.press("ctrl+j")
+        log = screen.query_one("#stream-log", Log)
+        await until(pilot, lambda: any("Hello Ann" in line for line in log.lines))
+        box = screen.query_one("#send-box", Input)
+        assert not box.disabled
+        box.focus()
+        await pilot.press(*'{"name": "Bob"}', "enter")
+        await until(pilot, lambda: any("Hello Bob" in line for line in log.lines))
+        await pilot.press(*"{oops", "enter")  # refused, not sent
+        await pilot.pause(0.05)
+        assert box.value == "{oops"
+        box.value = ""
+        await pilot.press("ctrl+j")  # ctrl+j on the open stream sends the form again
+        await until(pilot, lambda: len(fake.received) == 3)
+        await pilot.click("#close-send")
+        status = screen.query_one("#status-view", Static)
+        await until(pilot, lambda: "OK" in str(status.render()))
+        assert [r[2] for r in fake.received] == [{"name": "Ann"}, {"name": "Bob"}, {"name": "Ann"}]
+        assert [line.split(" ", 1)[0] for line in log.lines] == [">", "#1", ">", "#2", ">", "#3", ">"]
+        assert box.disabled
+        assert json.loads(log.lines[-2].split(" ", 1)[1]) == {"message": "Hello Ann"}
