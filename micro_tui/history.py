@@ -11,7 +11,16 @@ from typing import Any
 
 from micro_tui import settings
 
-__all__ = ["Entry", "collection_names", "load_collection", "load_history", "record", "save_to_collection"]
+__all__ = [
+    "Entry",
+    "cli_line",
+    "collection_names",
+    "grpcurl_line",
+    "load_collection",
+    "load_history",
+    "record",
+    "save_to_collection",
+]
 
 MAX_HISTORY = 500
 
@@ -45,6 +54,47 @@ def cli_line(
     quoted = "'" + compact.replace("'", "'\\''") + "'"
     flags = "".join(f" --metadata {k}={v}" for k, v in (metadata or {}).items())
     return f"micro {'stream' if stream else 'call'}{flags} {service} {endpoint} {quoted}"
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def grpcurl_line(
+    address: str,
+    namespace: str,
+    service: str,
+    method: str,
+    request: str,
+    metadata: dict[str, str] | None = None,
+    *,
+    protoset: str = "",
+) -> str:
+    """The same call with grpcurl through the proxy (``method`` is ``/pkg.Handler/Method``);
+    the schema comes from ``protoset`` (the proxy serves no reflection), the token from
+    ``micro user token``."""
+    try:
+        compact = json.dumps(json.loads(request or "{}"), separators=(",", ":"))
+    except ValueError:
+        compact = request
+    headers = {"micro-namespace": namespace, "micro-service": service, **(metadata or {})}
+    parts = ["grpcurl", "-plaintext"]
+    if protoset:
+        parts += ["-protoset", _quote(protoset)]
+    parts += ['-H "authorization: Bearer $(micro user token)"']
+    parts += [f"-H {_quote(f'{k}: {v}')}" for k, v in headers.items()]
+    parts += ["-d", _quote(compact), address, method.lstrip("/")]
+    return " ".join(parts)
+
+
+def write_protoset(service: str, descriptor_set: bytes) -> str:
+    """Keep ``service``'s registered schema as ``MICRO_HOME/protosets/<service>.protoset``."""
+    from micro import _paths
+
+    path = _paths.home() / "protosets" / f"{_safe(service)}.protoset"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(descriptor_set)
+    return str(path)
 
 
 def _safe(name: str) -> str:

@@ -50,6 +50,7 @@ class InvokeScreen(Screen[None]):
         Binding("ctrl+j", "send", "Send", id="invoke.send", priority=True),
         Binding("ctrl+s", "save", "Save", id="invoke.save"),
         Binding("f8", "copy_cli", "Copy as CLI", id="invoke.copy_cli"),
+        Binding("f9", "copy_grpcurl", "Copy as grpcurl", id="invoke.copy_grpcurl", show=False),
         Binding("escape", "back", "Back / cancel", id="invoke.back"),
     ]
 
@@ -117,7 +118,8 @@ class InvokeScreen(Screen[None]):
                     yield Button("Send ^j", id="send", variant="primary", compact=True)
                     yield Button("Cancel", id="cancel", compact=True, disabled=True)
                     yield Button("Save ^s", id="save", compact=True)
-                    yield Button("Copy as CLI f8", id="copy", compact=True)
+                    yield Button("CLI f8", id="copy", compact=True, tooltip="copy as CLI")
+                    yield Button("grpcurl f9", id="copy-grpcurl", compact=True, tooltip="copy as grpcurl")
             with Vertical(id="reply", classes="pane") as reply:
                 reply.border_title = "reply"
                 with TabbedContent(id="reply-tabs"):
@@ -391,6 +393,21 @@ class InvokeScreen(Screen[None]):
         self.app.copy_to_clipboard(line)
         self.notify(line, title="Copied")
 
+    def action_copy_grpcurl(self) -> None:
+        from micro_tui.history import grpcurl_line, write_protoset
+
+        request = self.request_json()
+        if request is None:
+            return
+        facade, v = self.micro.facade, self.version
+        protoset = write_protoset(v.name, v.descriptor_set) if v.descriptor_set else ""
+        method = self.endpoint.method or f"/{v.name}.{self.endpoint.name.replace('.', '/')}"
+        line = grpcurl_line(
+            self.micro.address, facade.namespace, v.name, method, request, self.metadata(), protoset=protoset
+        )
+        self.app.copy_to_clipboard(line)
+        self.notify(line, title="Copied")
+
     def action_save(self) -> None:
         from micro_tui.dialogs.save_dialog import SaveDialog
 
@@ -420,6 +437,10 @@ class InvokeScreen(Screen[None]):
     @on(Button.Pressed, "#send")
     def _send_button(self) -> None:
         self.action_send()
+
+    @on(Button.Pressed, "#copy-grpcurl")
+    def _copy_grpcurl_button(self) -> None:
+        self.action_copy_grpcurl()
 
     @on(Button.Pressed, "#close-send")
     def _close_send_button(self) -> None:

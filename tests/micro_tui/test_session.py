@@ -129,3 +129,22 @@ async def test_bidi_send_box_sends_each_message_on_the_open_stream() -> None:
         assert [line.split(" ", 1)[0] for line in log.lines] == [">", "#1", ">", "#2", ">", "#3", ">"]
         assert box.disabled
         assert json.loads(log.lines[-2].split(" ", 1)[1]) == {"message": "Hello Ann"}
+
+
+async def test_copy_as_grpcurl_writes_the_protoset(micro_home: object) -> None:
+    from google.protobuf import descriptor_pb2
+
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_endpoint(app, pilot, "Greeter.Hello")
+        screen.query_one("#f-name", Input).value = "Zed"
+        await pilot.press("f9")
+        protoset = micro_home / "protosets" / "greeter.protoset"  # type: ignore[operator]
+        assert app.clipboard == (
+            f"grpcurl -plaintext -protoset '{protoset}'"
+            ' -H "authorization: Bearer $(micro user token)"'
+            " -H 'micro-namespace: micro' -H 'micro-service: greeter'"
+            """ -d '{"name":"Zed"}' 127.0.0.1:8081 demo.Greeter/Hello"""
+        )
+        names = [f.name for f in descriptor_pb2.FileDescriptorSet.FromString(protoset.read_bytes()).file]
+        assert "demo/kitchen.proto" in names
