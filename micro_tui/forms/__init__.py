@@ -1,11 +1,11 @@
 """Request forms from protobuf descriptors: a UI-free field model."""
 
+from micro_tui.forms.form import FormModel
 from micro_tui.forms.kinds import FieldKind, FieldSpec, spec_for
 from micro_tui.forms.model import (
     OMIT,
     FieldError,
     FormError,
-    FormModel,
     JsonSyntaxError,
     MapNode,
     MessageNode,

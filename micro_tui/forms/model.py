@@ -1,4 +1,5 @@
-"""The field model of a request form: a tree of nodes built from a message descriptor.
+"""The field model of a request form: a tree of nodes built from a message descriptor
+(the whole form over it is :class:`~micro_tui.forms.form.FormModel`).
 
 UI-free (no Textual): the invoke screen renders it, tests drive it directly. Children of a
 message are built only when the message is set, so recursive types are safe. ``to_json``
@@ -8,7 +9,6 @@ writes, so Form → JSON → Form round-trips.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,6 @@ __all__ = [
     "OMIT",
     "FieldError",
     "FormError",
-    "FormModel",
     "JsonSyntaxError",
     "MapNode",
     "MessageNode",
@@ -361,76 +360,3 @@ def make_node(spec: FieldSpec, path: str, *, item: bool = False) -> Node:
     if spec.kind is FieldKind.MESSAGE:
         return MessageNode(spec, path, spec.message_type, present=item)
     return ScalarNode(spec, path, item=item)
-
-
-class FormModel:
-    """The form of one request message type, with JSON in and out through ``json_format``."""
-
-    def __init__(self, descriptor: Any, pool: Any = None) -> None:
-        self.descriptor = descriptor
-        self.pool = pool
-        root_spec = FieldSpec("", "", FieldKind.MESSAGE, message_type=descriptor)
-        self.root = MessageNode(root_spec, "", descriptor, present=True)
-
-    def errors(self) -> list[FieldError]:
-        """Every field-level problem, then what ``json_format`` still refuses."""
-        errors: list[FieldError] = []
-        self.root.validate(errors)
-        if not errors:
-            try:
-                self.to_message()
-            except FormError as exc:
-                errors.extend(exc.errors)
-        return errors
-
-    def to_dict(self) -> dict[str, Any]:
-        """The request as proto3 JSON (``FormError`` names the first bad fields)."""
-        errors: list[FieldError] = []
-        self.root.validate(errors)
-        if errors:
-            raise FormError(errors)
-        value = self.root.to_json()
-        return {} if value is OMIT else value
-
-    def to_json(self, *, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
-
-    def message_class(self) -> Any:
-        from google.protobuf import message_factory
-
-        return message_factory.GetMessageClass(self.descriptor)
-
-    def to_message(self) -> Any:
-        """The protobuf message the form builds."""
-        from google.protobuf import json_format
-
-        data = self.to_dict()
-        try:
-            return json_format.ParseDict(data, self.message_class()(), descriptor_pool=self.pool)
-        except json_format.ParseError as exc:
-            raise FormError([FieldError("", str(exc))]) from exc
-
-    def from_json(self, text: str) -> None:
-        """Load JSON text (JsonSyntaxError with the position, FormError for type errors)."""
-        try:
-            data = json.loads(text) if text.strip() else {}
-        except json.JSONDecodeError as exc:
-            raise JsonSyntaxError(exc.msg, exc.lineno, exc.colno) from exc
-        self.from_dict(data)
-
-    def from_dict(self, data: Any) -> None:
-        from google.protobuf import json_format
-
-        if not isinstance(data, dict):
-            raise FormError([FieldError("", "the request must be a JSON object")])
-        try:
-            message = json_format.ParseDict(data, self.message_class()(), descriptor_pool=self.pool)
-        except json_format.ParseError as exc:
-            raise FormError([FieldError("", str(exc))]) from exc
-        self.root.load(json_format.MessageToDict(message, descriptor_pool=self.pool))
-
-    def find(self, path: str) -> Node | None:
-        for node in self.root.walk():
-            if node.path == path:
-                return node
-        return None

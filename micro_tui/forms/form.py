@@ -1,0 +1,85 @@
+"""A whole request form: the field model of one message type, with JSON in and out
+through ``json_format`` (UI-free, like :mod:`micro_tui.forms.model`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from micro_tui.forms.kinds import FieldKind, FieldSpec
+from micro_tui.forms.model import OMIT, FieldError, FormError, JsonSyntaxError, MessageNode, Node
+
+__all__ = ["FormModel"]
+
+
+class FormModel:
+    """The form of one request message type, with JSON in and out through ``json_format``."""
+
+    def __init__(self, descriptor: Any, pool: Any = None) -> None:
+        self.descriptor = descriptor
+        self.pool = pool
+        root_spec = FieldSpec("", "", FieldKind.MESSAGE, message_type=descriptor)
+        self.root = MessageNode(root_spec, "", descriptor, present=True)
+
+    def errors(self) -> list[FieldError]:
+        """Every field-level problem, then what ``json_format`` still refuses."""
+        errors: list[FieldError] = []
+        self.root.validate(errors)
+        if not errors:
+            try:
+                self.to_message()
+            except FormError as exc:
+                errors.extend(exc.errors)
+        return errors
+
+    def to_dict(self) -> dict[str, Any]:
+        """The request as proto3 JSON (``FormError`` names the first bad fields)."""
+        errors: list[FieldError] = []
+        self.root.validate(errors)
+        if errors:
+            raise FormError(errors)
+        value = self.root.to_json()
+        return {} if value is OMIT else value
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def message_class(self) -> Any:
+        from google.protobuf import message_factory
+
+        return message_factory.GetMessageClass(self.descriptor)
+
+    def to_message(self) -> Any:
+        """The protobuf message the form builds."""
+        from google.protobuf import json_format
+
+        data = self.to_dict()
+        try:
+            return json_format.ParseDict(data, self.message_class()(), descriptor_pool=self.pool)
+        except json_format.ParseError as exc:
+            raise FormError([FieldError("", str(exc))]) from exc
+
+    def from_json(self, text: str) -> None:
+        """Load JSON text (JsonSyntaxError with the position, FormError for type errors)."""
+        try:
+            data = json.loads(text) if text.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise JsonSyntaxError(exc.msg, exc.lineno, exc.colno) from exc
+        self.from_dict(data)
+
+    def from_dict(self, data: Any) -> None:
+        from google.protobuf import json_format
+
+        if not isinstance(data, dict):
+            raise FormError([FieldError("", "the request must be a JSON object")])
+        try:
+            message = json_format.ParseDict(data, self.message_class()(), descriptor_pool=self.pool)
+        except json_format.ParseError as exc:
+            raise FormError([FieldError("", str(exc))]) from exc
+        self.root.load(json_format.MessageToDict(message, descriptor_pool=self.pool))
+
+    def find(self, path: str) -> Node | None:
+        for node in self.root.walk():
+            if node.path == path:
+                return node
+        return None
