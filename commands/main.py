@@ -13,26 +13,34 @@ os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # before anything imports grpc
 
 import typer
 from typer import _click
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from commands._output import Failure, err, globals_, out
 
 __all__ = ["COMMAND_MODULES", "app", "dynamic_command", "main", "render_error", "run"]
 
-# Every command module; each has ``register(app)``. Add one line per new group.
-COMMAND_MODULES: list[str] = [
-    "commands.server",
-    "commands.services",
-    "commands.store",
-    "commands.config",
-    "commands.env",
-    "commands.auth",
-    "commands.user",
-    "commands.namespace",
-    "commands.call",
-    "commands.services_info",
-    "commands.new",
-]
+# Every top-level command: the module whose ``register(app)`` adds it, and the one-line help
+# shown by ``micro --help`` (which therefore imports no command module; a test keeps these
+# lines equal to the commands' own). Add one line per new command.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "server": ("commands.server", "Run the micro server."),
+    "services": ("commands.services", "List registered services, sorted, one per line."),
+    "get": ("commands.services_info", "Show one thing in detail."),
+    "call": ("commands.call", "Call a service endpoint with a JSON request and print the JSON response."),
+    "stream": ("commands.call", "Call a streaming endpoint and print each response as it arrives."),
+    "health": ("commands.services_info", "Health of every node of a service: <node> <address> <status>."),
+    "stats": ("commands.services_info", "Per node: started, uptime, memory, threads, requests and errors."),
+    "new": ("commands.new", "Create a new service in a folder of its name."),
+    "store": ("commands.store", "Read and write records in the store."),
+    "config": ("commands.config", "Read, write and watch dynamic config."),
+    "env": ("commands.env", "Manage environments (named server addresses)."),
+    "login": ("commands.user", "Log in to the current environment + namespace."),
+    "logout": ("commands.user", "Forget the login of the current environment + namespace."),
+    "user": ("commands.user", "The logged-in account."),
+    "namespace": ("commands.namespace", "Show, switch and manage namespaces."),
+    "auth": ("commands.auth", "Manage accounts and rules."),
+}
+COMMAND_MODULES: list[str] = list(dict.fromkeys(module for module, _ in COMMANDS.values()))
 
 
 def dynamic_command(ctx: _click.Context, name: str) -> _click.Command | None:
@@ -47,7 +55,33 @@ def dynamic_command(ctx: _click.Context, name: str) -> _click.Command | None:
 
 
 class RootGroup(TyperGroup):
-    """``micro``: unknown words go to ``micro-<word>`` on PATH, then :func:`dynamic_command`."""
+    """``micro``: builtin commands are built from their module on first use (only the one
+    that runs); unknown words go to ``micro-<word>`` on PATH, then :func:`dynamic_command`."""
+
+    _built: dict[str, _click.Command]
+    _help_only = False
+
+    def list_commands(self, ctx: _click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: _click.Context, name: str) -> _click.Command | None:
+        if name not in COMMANDS:
+            return None
+        if self._help_only:
+            # ``micro --help`` lists names and one-line helps: no module needs importing
+            help_text = COMMANDS[name][1]
+            return TyperCommand(name, help=help_text, short_help=help_text)
+        built = self.__dict__.setdefault("_built", {})
+        if name not in built:
+            built.update(build_module(COMMANDS[name][0]))
+        return built.get(name)
+
+    def format_help(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
+        self._help_only = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._help_only = False
 
     def resolve_command(
         self, ctx: _click.Context, args: list[str]
@@ -146,20 +180,35 @@ def _no_command() -> None:
     launch(context)
 
 
-_registered: list[_click.Command] = []
+def build_module(module: str) -> dict[str, _click.Command]:
+    """The click commands that ``module``'s ``register(app)`` adds, by name."""
+    holder = typer.Typer()
+    holder.callback()(_nothing)  # a callback makes typer build a group even for one command
+    importlib.import_module(module).register(holder)
+    group = typer.main.get_command(holder)
+    _adopt(group)
+    from commands._fast import speed_up
+
+    speed_up(group)
+    return dict(getattr(group, "commands", {}))
+
+
+def _nothing() -> None:
+    """A placeholder callback."""
+
+
+_root: list[_click.Command] = []
 
 
 def _register() -> _click.Command:
-    if not _registered:
-        for name in COMMAND_MODULES:
-            importlib.import_module(name).register(app)
+    """The root command (global options); its subcommands are built lazily."""
+    if not _root:
         command = typer.main.get_command(app)
-        _adopt(command)
         from commands._fast import speed_up
 
         speed_up(command)
-        _registered.append(command)
-    return _registered[0]
+        _root.append(command)
+    return _root[0]
 
 
 def _adopt(group: Any) -> None:

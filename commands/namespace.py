@@ -11,9 +11,6 @@ app = typer.Typer(help="Show, switch and manage namespaces.", invoke_without_com
 
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="namespace")
-    from commands.user import app as user_app
-
-    user_app.add_typer(app, name="namespace")
 
 
 @app.callback()

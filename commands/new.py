@@ -9,7 +9,6 @@ and ``.gitignore``. ``foo-bar`` gives ``proto/foo_bar.proto``, ``package foobar;
 
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 import typer
@@ -80,6 +79,8 @@ def scaffold(name: str, parent: Path) -> Path:
     from commands._new_templates import TEMPLATES
 
     fields = names_for(name)
+    import tempfile
+
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=parent))
     try:
         for path, template in TEMPLATES.items():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -212,6 +211,8 @@ def health(name: str = _NAME, output: OutputOption | None = _OUTPUT) -> None:
 
     async def body() -> list[tuple[Node, str]]:
         nodes = [node for service in await _versions(ctx, name) for node in service.nodes]
+        import asyncio
+
         statuses = await asyncio.gather(*(_node_health(ctx, name, node) for node in nodes))
         return list(zip(nodes, statuses, strict=True))
 
@@ -294,6 +295,8 @@ def stats(name: str = _NAME, output: OutputOption | None = _OUTPUT) -> None:
 
     async def body() -> list[dict[str, Any]]:
         nodes = [node for service in await _versions(ctx, name) for node in service.nodes]
+        import asyncio
+
         return list(await asyncio.gather(*(_node_stats(ctx, name, node) for node in nodes)))
 
     results = _client.run(body)

@@ -19,6 +19,10 @@ NOT_LOGGED_IN = "You are not logged in"
 
 
 def register(root: typer.Typer) -> None:
+    from commands.namespace import app as namespace_app
+
+    if not any(group.name == "namespace" for group in app.registered_groups):
+        app.add_typer(namespace_app, name="namespace")  # the alias `micro user namespace`
     root.command("login")(login)
     root.command("logout")(logout)
     root.add_typer(app, name="user")
