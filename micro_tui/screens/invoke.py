@@ -54,7 +54,13 @@ class InvokeScreen(Screen[None]):
         Binding("escape", "back", "Back / cancel", id="invoke.back"),
     ]
 
-    AUTO_FOCUS = "#form-view Input, #form-view Switch, #form-view Select, #json-editor"
+    # the first field of the form; a request whose form has nothing to type into (only
+    # presence toggles, or no fields) focuses its first toggle, else Send. Focusing the JSON
+    # editor would switch the tabs to JSON (a TabbedContent follows focus).
+    AUTO_FOCUS = (
+        "#form-view Input, #form-view Switch, #form-view Select, #form-view Checkbox, "
+        "#form-view Button, #send"
+    )
 
     def __init__(self, version: ServiceVersion, endpoint: EndpointInfo, request: str = "") -> None:
         super().__init__()
@@ -78,6 +84,10 @@ class InvokeScreen(Screen[None]):
                 self.model.from_json(request)
             except ValueError:
                 pass
+
+    def on_mount(self) -> None:
+        if self.model is None:
+            self.query_one("#json-editor", TextArea).focus()
 
     @property
     def micro(self) -> MicroApp:
