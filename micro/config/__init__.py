@@ -233,22 +233,42 @@ def default() -> Config:
     return config
 
 
+async def _client() -> Config:
+    """:func:`default`, once the service's credentials have a current token.
+
+    A task that starts beside ``micro.Service`` (or outside one) may run before the service
+    has logged in; without this its calls would go out with no token.
+    """
+    if _default is None:
+        from micro import _platform
+
+        await _platform.authenticate()
+    return default()
+
+
 async def get(path: str = "", *, secret: bool = False) -> Value:
     """The value at ``path``; a missing path gives a :class:`Value` that does not exist."""
     try:
-        return Value(await default().get(path, secret=secret))
+        return Value(await (await _client()).get(path, secret=secret))
     except errors.NotFound:
         return Value.missing()
 
 
 async def set(path: str, value: Any, *, secret: bool = False) -> None:
-    await default().set(path, value, secret=secret)
+    await (await _client()).set(path, value, secret=secret)
 
 
 async def delete(path: str) -> None:
-    await default().delete(path)
+    await (await _client()).delete(path)
 
 
-def watch(path: str = "") -> AsyncIterator[Change]:
+async def watch(path: str = "") -> AsyncIterator[Change]:
     """Changes at or under ``path`` as they happen."""
-    return default().watch(path)
+    changes = (await _client()).watch(path)
+    try:
+        async for change in changes:
+            yield change
+    finally:
+        aclose = getattr(changes, "aclose", None)
+        if aclose is not None:
+            await aclose()
