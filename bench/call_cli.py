@@ -32,6 +32,7 @@ def main() -> int:
         proc, address = start_server(server_home)
         try:
             env = clean_env(cli_home, MICRO_PROXY=address)
+            wall([MICRO, "login", "--username", "admin", "--password", "micro"], env)
             wall([MICRO, "store", "write", "k", "v"], env)
             figures = medians(
                 {
