@@ -148,6 +148,16 @@ def default() -> Store:
     return store
 
 
+async def _client() -> Store:
+    """:func:`default`, once the service's credentials have a current token (a task that
+    starts beside ``micro.Service`` may run before the service has logged in)."""
+    if _default is None:
+        from micro import _platform
+
+        await _platform.authenticate()
+    return default()
+
+
 def _default_table(table: str) -> str:
     from micro import _platform
 
@@ -165,7 +175,7 @@ async def read(
     order: Order = Order.ASC,
 ) -> builtins.list[Record]:
     """Records of ``key`` in the service's table (see :meth:`Store.read`)."""
-    return await default().read(
+    return await (await _client()).read(
         key,
         table=_default_table(table),
         prefix=prefix,
@@ -191,11 +201,11 @@ async def write(
     else:
         raw = value.encode() if isinstance(value, str) else value
         record = Record(key=key, value=raw, expiry=expiry, metadata=dict(metadata or {}))
-    return await default().write(record, table=_default_table(table), version=version)
+    return await (await _client()).write(record, table=_default_table(table), version=version)
 
 
 async def delete(key: str, *, table: str = "") -> None:
-    await default().delete(key, table=_default_table(table))
+    await (await _client()).delete(key, table=_default_table(table))
 
 
 async def list(
@@ -209,7 +219,7 @@ async def list(
     start_after: str = "",
 ) -> builtins.list[str]:
     """Keys of the service's table (see :meth:`Store.list`)."""
-    return await default().list(
+    return await (await _client()).list(
         table=_default_table(table),
         prefix=prefix,
         suffix=suffix,
