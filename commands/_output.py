@@ -12,7 +12,18 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["Failure", "Globals", "emit_json", "err", "globals_", "out", "table", "wants_json"]
+__all__ = [
+    "Failure",
+    "Globals",
+    "ask",
+    "confirm",
+    "emit_json",
+    "err",
+    "globals_",
+    "out",
+    "table",
+    "wants_json",
+]
 
 
 class Failure(Exception):
@@ -48,6 +59,31 @@ def out(text: str = "") -> None:
 
 def err(text: str) -> None:
     sys.stderr.write(text + "\n")
+
+
+def ask(label: str, *, missing: str, hidden: bool = False, twice: bool = False) -> str:
+    """A value the user did not pass as an option: prompted on a terminal (``hidden`` for
+    passwords, ``twice`` to confirm it), else one line read from stdin (``echo pw | micro
+    login``); nothing there fails with the line ``missing``."""
+    if sys.stdin.isatty():
+        import typer
+
+        return str(typer.prompt(label, hide_input=hidden, confirmation_prompt=twice))
+    line = sys.stdin.readline()
+    if not line.strip():
+        raise Failure(missing)
+    return line.rstrip("\r\n")
+
+
+def confirm(question: str, *, refuse: str) -> None:
+    """Ask a yes/no question on a terminal; without one it fails with the line ``refuse``
+    (scripts pass ``--yes``), and a "no" fails with ``Aborted``."""
+    if not sys.stdin.isatty():
+        raise Failure(refuse)
+    import typer
+
+    if not typer.confirm(question):
+        raise Failure("Aborted")
 
 
 def emit_json(data: Any) -> None:

@@ -4,7 +4,7 @@ namespaces a ``micro`` admin manages on the server."""
 import typer
 
 from commands import _client
-from commands._output import emit_json, globals_, out, wants_json
+from commands._output import confirm, emit_json, globals_, out, wants_json
 
 app = typer.Typer(help="Show, switch and manage namespaces.", invoke_without_command=True)
 
@@ -85,7 +85,10 @@ def namespace_delete(
     ctx = _client.context()
     ctx.require_writable()
     if not yes:
-        typer.confirm(f"Delete namespace {name} and everything in it?", abort=True)
+        confirm(
+            f"Delete namespace {name} and everything in it?",
+            refuse=f"Refusing to delete namespace {name} without --yes (no terminal to ask)",
+        )
 
     async def body() -> None:
         auth = _client.auth(ctx)

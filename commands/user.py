@@ -7,7 +7,7 @@ from typing import Any
 import typer
 
 from commands import _client
-from commands._output import Failure, out
+from commands._output import Failure, ask, out
 
 app = typer.Typer(help="The logged-in account.", invoke_without_command=True)
 config_app = typer.Typer(help="Local user settings (in MICRO_HOME/config.json).", no_args_is_help=True)
@@ -37,9 +37,9 @@ def login(
 
     ctx = _client.context(login=False)
     if not username:
-        username = typer.prompt("Enter username")
+        username = ask("Enter username", missing="Missing --username (no terminal to ask)")
     if password is None:
-        password = typer.prompt("Enter password", hide_input=True)
+        password = ask("Enter password", hidden=True, missing="Missing --password (no terminal to ask)")
 
     _client.run(
         lambda: credentials.login(
@@ -97,9 +97,16 @@ def set_password(
 
     account_id = str(credentials.claims(ctx.token)["sub"])
     if old_password is None:
-        old_password = typer.prompt("Enter current password", hide_input=True)
+        old_password = ask(
+            "Enter current password", hidden=True, missing="Missing --old-password (no terminal to ask)"
+        )
     if new_password is None:
-        new_password = typer.prompt("Enter new password", hide_input=True, confirmation_prompt=True)
+        new_password = ask(
+            "Enter new password",
+            hidden=True,
+            twice=True,
+            missing="Missing --new-password (no terminal to ask)",
+        )
 
     async def body() -> None:
         auth = _client.auth(ctx)

@@ -145,6 +145,37 @@ def test_bad_rule_input_is_one_line(cli: Cli) -> None:
     ok(cli("auth", "delete", "rule", "dup"))
 
 
+def test_prompts_read_stdin_without_a_terminal(auth_server: MicroServer) -> None:
+    """With no terminal a missing value is one line of stdin (``echo pw | micro login``);
+    nothing there is one line on stderr, exit 1, never a prompt waiting; a namespace is
+    deleted without a terminal only with ``--yes``."""
+
+    def run(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return run_micro(*args, address=auth_server.address, input=input)
+
+    result = run("login", "--username", "admin")
+    assert (result.returncode, one_line(result.stderr), result.stdout) == (
+        1,
+        "Missing --password (no terminal to ask)",
+        "",
+    )
+    assert one_line(run("login").stderr) == "Missing --username (no terminal to ask)"
+    assert ok(run("login", "--username", "admin", input="micro\n")) == "Successfully logged in.\n"
+    assert ok(run("login", input="admin\nmicro\n")) == "Successfully logged in.\n"
+    assert one_line(run("user", "set", "password").stderr) == "Missing --old-password (no terminal to ask)"
+
+    ok(run("namespace", "create", "doomed"))
+    result = run("namespace", "delete", "doomed")
+    assert (result.returncode, one_line(result.stderr), result.stdout) == (
+        1,
+        "Refusing to delete namespace doomed without --yes (no terminal to ask)",
+        "",
+    )
+    assert "doomed" in ok(run("namespace", "list")).split()
+    ok(run("namespace", "delete", "doomed", "--yes"))
+    assert "doomed" not in ok(run("namespace", "list")).split()
+
+
 # -- 4: lockdown ------------------------------------------------------------------------------
 
 
