@@ -161,16 +161,16 @@ def restore(ctx: Context, source: str, database: str) -> None:
             with stream, _progress("Restore", total) as advance:
                 header = _parse(stream.readline(), source)
                 if header.get("format") != FORMAT or header.get("version") != VERSION:
-                    raise BadRequest(f"{source} is not a micro store snapshot")
+                    raise BadRequest(f"not a micro store snapshot: {source}")
                 batch: list[tuple[str, Record]] = []
                 for number, line in enumerate(stream, start=2):
                     advance(len(line.encode("utf-8")) if total is not None else 1)
                     if not line.strip():
                         continue
                     try:
-                        parsed = _record(_parse(line, source), time.time())
+                        parsed = _record(_parse(line, source, number), time.time())
                     except (KeyError, ValueError, TypeError, AttributeError) as exc:
-                        raise BadRequest(f"{source}: line {number} is not a snapshot record") from exc
+                        raise BadRequest(f"line {number} of {source} is not a snapshot record") from exc
                     if parsed is not None:
                         batch.append(parsed)
                     if len(batch) >= BATCH:
@@ -183,7 +183,8 @@ def restore(ctx: Context, source: str, database: str) -> None:
     _client.run(body)
 
 
-def _parse(line: str, source: str) -> dict[str, Any]:
+def _parse(line: str, source: str, number: int = 1) -> dict[str, Any]:
+    """One JSON object of the snapshot (line ``number``; the first is the header)."""
     from micro.errors import BadRequest
 
     try:
@@ -191,5 +192,7 @@ def _parse(line: str, source: str) -> dict[str, Any]:
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        raise BadRequest(f"{source} is not a micro store snapshot")
+        if number > 1:
+            raise BadRequest(f"line {number} of {source} is not a snapshot record")
+        raise BadRequest(f"not a micro store snapshot: {source}")
     return data

@@ -160,8 +160,9 @@ def run_micro(
     env: dict[str, str] | None = None,
     timeout: float = 30.0,
     input: str | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real ``micro`` CLI.
+    """Run the real ``micro`` CLI (in ``cwd`` when given).
 
     ``server`` points it at that server (``MICRO_PROXY``) as its admin (``MICRO_TOKEN``);
     ``address`` only points it there.
@@ -184,6 +185,7 @@ def run_micro(
         timeout=timeout,
         input=input,
         stdin=None if input is not None else subprocess.DEVNULL,
+        cwd=cwd,
     )
 
 

@@ -72,4 +72,9 @@ def test_restore_refuses_a_file_that_is_not_a_snapshot(start_server: Start, tmp_
     bogus.write_text("hello\n")
     result = run_micro("store", "restore", "--source", str(bogus), server=server)
     assert result.returncode == 1
-    assert one_line(result.stderr) == f"{bogus} is not a micro store snapshot"
+    assert one_line(result.stderr) == f"Not a micro store snapshot: {bogus}"
+    # a relative name keeps its spelling (the line's first letter is upper-cased), and a
+    # broken record names its line
+    bogus.write_text('{"format": "micro-store-snapshot", "version": 1}\n{"key": "a", "value": "b"}\n[1]\n')
+    result = run_micro("store", "restore", "--source", "bogus.txt", server=server, cwd=tmp_path)
+    assert (result.returncode, one_line(result.stderr)) == (1, "Line 3 of bogus.txt is not a snapshot record")
