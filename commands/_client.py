@@ -6,7 +6,7 @@ Imported by commands inside their functions (it pulls in grpc through the client
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from commands._output import globals_
 
@@ -16,9 +16,16 @@ if TYPE_CHECKING:
     from micro.registry import Registry
     from micro.store import Store
 
-__all__ = ["auth", "context", "registry", "run", "store"]
+__all__ = ["auth", "context", "registry", "run", "store", "using"]
 
 T = TypeVar("T")
+
+
+class Closing(Protocol):
+    async def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=Closing)
 
 
 def context(*, login: bool = True) -> Context:
@@ -65,3 +72,17 @@ def run(body: Callable[[], Awaitable[T]]) -> T:
         return await body()
 
     return asyncio.run(main())
+
+
+def using(client: Callable[[Context], C], ctx: Context, use: Callable[[C], Awaitable[T]]) -> T:
+    """Run ``use`` on a new ``client`` for ``ctx`` (:func:`store`, :func:`auth`,
+    :func:`registry`) and close it after: the body of most commands."""
+
+    async def body() -> T:
+        opened = client(ctx)
+        try:
+            return await use(opened)
+        finally:
+            await opened.close()
+
+    return run(body)

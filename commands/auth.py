@@ -61,21 +61,18 @@ def create_account(
     ctx.require_writable()
     scope_list = [s.strip() for s in scopes.split(",") if s.strip()]
 
-    async def body() -> "Account":
-        auth = _client.auth(ctx)
-        try:
-            return await auth.generate(
-                id,
-                secret=secret,
-                name=name,
-                type=type.value,
-                scopes=scope_list,
-                namespace=namespace or ctx.namespace,
-            )
-        finally:
-            await auth.close()
-
-    account = _client.run(body)
+    account = _client.using(
+        _client.auth,
+        ctx,
+        lambda auth: auth.generate(
+            id,
+            secret=secret,
+            name=name,
+            type=type.value,
+            scopes=scope_list,
+            namespace=namespace or ctx.namespace,
+        ),
+    )
     out(f"Account created: {json.dumps(account_json(account), separators=(',', ':'))}")
 
 
@@ -94,14 +91,7 @@ def create_rule(
     ctx.require_writable()
     rule = Rule(id, scope, parse_resource(resource), Access(access.value), priority)
 
-    async def body() -> None:
-        auth = _client.auth(ctx)
-        try:
-            await auth.create_rule(rule, namespace=ctx.namespace)
-        finally:
-            await auth.close()
-
-    _client.run(body)
+    _client.using(_client.auth, ctx, lambda auth: auth.create_rule(rule, namespace=ctx.namespace))
     out("Rule created")
 
 
@@ -110,14 +100,7 @@ def list_accounts(output: str = typer.Option(None, "--output", help="text or jso
     """Accounts of the namespace: ID, Name, Scopes, Metadata."""
     ctx = _client.context()
 
-    async def body() -> "list[Account]":
-        auth = _client.auth(ctx)
-        try:
-            return await auth.accounts(namespace=ctx.namespace)
-        finally:
-            await auth.close()
-
-    accounts = _client.run(body)
+    accounts = _client.using(_client.auth, ctx, lambda auth: auth.accounts(namespace=ctx.namespace))
     if wants_json(output):
         emit_json([account_json(a) for a in accounts])
         return
@@ -152,14 +135,7 @@ def list_rules(output: str = typer.Option(None, "--output", help="text or json."
     """Rules of the namespace: ID, Scope, Access, Resource, Priority."""
     ctx = _client.context()
 
-    async def body() -> "list[Rule]":
-        auth = _client.auth(ctx)
-        try:
-            return await auth.rules(namespace=ctx.namespace)
-        finally:
-            await auth.close()
-
-    rules = _client.run(body)
+    rules = _client.using(_client.auth, ctx, lambda auth: auth.rules(namespace=ctx.namespace))
     if wants_json(output):
         emit_json([rule_json(r) for r in rules])
         return
@@ -173,14 +149,7 @@ def delete_account(id: str = typer.Argument(..., help="Account id.")) -> None:
     ctx = _client.context()
     ctx.require_writable()
 
-    async def body() -> None:
-        auth = _client.auth(ctx)
-        try:
-            await auth.delete_account(id, namespace=ctx.namespace)
-        finally:
-            await auth.close()
-
-    _client.run(body)
+    _client.using(_client.auth, ctx, lambda auth: auth.delete_account(id, namespace=ctx.namespace))
     out("Account deleted")
 
 
@@ -190,12 +159,5 @@ def delete_rule(id: str = typer.Argument(..., help="Rule id.")) -> None:
     ctx = _client.context()
     ctx.require_writable()
 
-    async def body() -> None:
-        auth = _client.auth(ctx)
-        try:
-            await auth.delete_rule(id, namespace=ctx.namespace)
-        finally:
-            await auth.close()
-
-    _client.run(body)
+    _client.using(_client.auth, ctx, lambda auth: auth.delete_rule(id, namespace=ctx.namespace))
     out("Rule deleted")

@@ -59,14 +59,7 @@ def get(
 
     ctx = _client.context()
 
-    async def body() -> Any:
-        config = _config(ctx)
-        try:
-            return await config.get(path, secret=secret)
-        finally:
-            await config.close()
-
-    value = _client.run(body)
+    value = _client.using(_config, ctx, lambda config: config.get(path, secret=secret))
     if wants_json(output and output.value):
         emit_json(value)
     elif isinstance(value, str):
@@ -88,14 +81,7 @@ def set_(
     ctx.require_writable()
     parsed = parse_value(value)
 
-    async def body() -> None:
-        config = _config(ctx)
-        try:
-            await config.set(path, parsed, secret=secret)
-        finally:
-            await config.close()
-
-    _client.run(body)
+    _client.using(_config, ctx, lambda config: config.set(path, parsed, secret=secret))
 
 
 @app.command("del")
@@ -106,14 +92,7 @@ def delete(path: str = typer.Argument(..., help="Dotted path, e.g. db.host.")) -
     ctx = _client.context()
     ctx.require_writable()
 
-    async def body() -> None:
-        config = _config(ctx)
-        try:
-            await config.delete(path)
-        finally:
-            await config.close()
-
-    _client.run(body)
+    _client.using(_config, ctx, lambda config: config.delete(path))
 
 
 def change_line(change: "Change") -> str:

@@ -66,14 +66,7 @@ def namespace_create(name: str = typer.Argument(..., help="Namespace to create."
     ctx = _client.context()
     ctx.require_writable()
 
-    async def body() -> None:
-        auth = _client.auth(ctx)
-        try:
-            await auth.create_namespace(name)
-        finally:
-            await auth.close()
-
-    _client.run(body)
+    _client.using(_client.auth, ctx, lambda auth: auth.create_namespace(name))
 
 
 @app.command("delete")
@@ -90,11 +83,4 @@ def namespace_delete(
             refuse=f"Refusing to delete namespace {name} without --yes (no terminal to ask)",
         )
 
-    async def body() -> None:
-        auth = _client.auth(ctx)
-        try:
-            await auth.delete_namespace(name)
-        finally:
-            await auth.close()
-
-    _client.run(body)
+    _client.using(_client.auth, ctx, lambda auth: auth.delete_namespace(name))

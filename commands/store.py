@@ -87,23 +87,20 @@ def read(
     ctx = _client.context()
     _utf8("Key", key)
 
-    async def body() -> "list[Record]":
-        store = _client.store(ctx)
-        try:
-            return await store.read(
-                key,
-                database=database,
-                table=table_,
-                prefix=prefix,
-                suffix=suffix,
-                limit=limit,
-                offset=offset,
-                order=_order(order),
-            )
-        finally:
-            await store.close()
-
-    records = _client.run(body)
+    records = _client.using(
+        _client.store,
+        ctx,
+        lambda store: store.read(
+            key,
+            database=database,
+            table=table_,
+            prefix=prefix,
+            suffix=suffix,
+            limit=limit,
+            offset=offset,
+            order=_order(order),
+        ),
+    )
     if wants_json(output and output.value):
         emit_json([value_json(r) for r in records])
     elif verbose:
@@ -153,19 +150,16 @@ def write(
     ctx = _client.context()
     ctx.require_writable()
 
-    async def body() -> None:
-        store = _client.store(ctx)
-        try:
-            await store.write(
-                Record(key=key, value=data, expiry=ttl or None),
-                database=database,
-                table=table_,
-                version=version,
-            )
-        finally:
-            await store.close()
-
-    _client.run(body)
+    _client.using(
+        _client.store,
+        ctx,
+        lambda store: store.write(
+            Record(key=key, value=data, expiry=ttl or None),
+            database=database,
+            table=table_,
+            version=version,
+        ),
+    )
 
 
 @app.command("delete")
@@ -182,14 +176,7 @@ def delete(
     ctx = _client.context()
     ctx.require_writable()
 
-    async def body() -> None:
-        store = _client.store(ctx)
-        try:
-            await store.delete(key, database=database, table=table_)
-        finally:
-            await store.close()
-
-    _client.run(body)
+    _client.using(_client.store, ctx, lambda store: store.delete(key, database=database, table=table_))
 
 
 @app.command("list")
@@ -209,26 +196,19 @@ def list_(
     _utf8("Prefix", prefix)
     ctx = _client.context()
 
-    async def body() -> list[str]:
-        store = _client.store(ctx)
-        try:
-            return await store.list(
-                database=database,
-                table=table_,
-                prefix=prefix,
-                limit=limit,
-                offset=offset,
-                order=_order(order),
-            )
-        finally:
-            await store.close()
-
-    keys = _client.run(body)
-    if wants_json(output and output.value):
-        emit_json(keys)
-    else:
-        for key in keys:
-            out(key)
+    keys = _client.using(
+        _client.store,
+        ctx,
+        lambda store: store.list(
+            database=database,
+            table=table_,
+            prefix=prefix,
+            limit=limit,
+            offset=offset,
+            order=_order(order),
+        ),
+    )
+    _lines(keys, output)
 
 
 @app.command("databases")
@@ -236,16 +216,7 @@ def databases(output: OutputOption | None = _OUTPUT) -> None:
     """Databases that hold records, one per line."""
     from commands import _client
 
-    ctx = _client.context()
-
-    async def body() -> list[str]:
-        store = _client.store(ctx)
-        try:
-            return await store.databases()
-        finally:
-            await store.close()
-
-    _lines(_client.run(body), output)
+    _lines(_client.using(_client.store, _client.context(), lambda store: store.databases()), output)
 
 
 @app.command("tables")
@@ -253,16 +224,7 @@ def tables(database: str = _DATABASE, output: OutputOption | None = _OUTPUT) -> 
     """Tables of the database that hold records, one per line."""
     from commands import _client
 
-    ctx = _client.context()
-
-    async def body() -> list[str]:
-        store = _client.store(ctx)
-        try:
-            return await store.tables(database)
-        finally:
-            await store.close()
-
-    _lines(_client.run(body), output)
+    _lines(_client.using(_client.store, _client.context(), lambda store: store.tables(database)), output)
 
 
 def _lines(items: list[str], output: OutputOption | None) -> None:

@@ -108,14 +108,11 @@ def set_password(
             missing="Missing --new-password (no terminal to ask)",
         )
 
-    async def body() -> None:
-        auth = _client.auth(ctx)
-        try:
-            await auth.change_secret(account_id, old_password, new_password, namespace=ctx.namespace)
-        finally:
-            await auth.close()
-
-    _client.run(body)
+    _client.using(
+        _client.auth,
+        ctx,
+        lambda auth: auth.change_secret(account_id, old_password, new_password, namespace=ctx.namespace),
+    )
 
 
 def _settings() -> tuple[dict[str, Any], dict[str, Any]]:
