@@ -1,8 +1,8 @@
 """What every service answers about itself: ``debug.Debug/Health`` and ``Stats``.
 
 :class:`ServiceInterceptor` is the service's one server interceptor: it counts requests and
-errors for ``Stats`` and turns errors raised by handlers into gRPC status (see
-:mod:`micro._grpc`).
+errors for ``Stats``, checks callers (:mod:`micro.auth.guard`) and turns errors raised by
+handlers, refusals included, into gRPC status (see :mod:`micro._grpc`).
 """
 
 from __future__ import annotations
@@ -13,13 +13,16 @@ import resource
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from micro import errors
 from micro._grpc import map_handler, wrap_handler
 from micro.proto.debug import debug_pb2, debug_pb2_grpc
+
+if TYPE_CHECKING:
+    from micro.auth.guard import ServiceGuard
 
 __all__ = ["Counters", "DebugHandler", "ServiceInterceptor", "memory_bytes", "thread_count"]
 
@@ -117,10 +120,12 @@ def counted(handler: Any, counters: Counters) -> Any:
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Counts requests and errors and translates handler errors (one wrapper per method)."""
+    """Counts requests and errors, checks callers with ``guard`` (if any) and translates
+    handler errors (one wrapper per method)."""
 
-    def __init__(self, counters: Counters) -> None:
+    def __init__(self, counters: Counters, guard: ServiceGuard | None = None) -> None:
         self.counters = counters
+        self.guard = guard
         self._cache: dict[str, Any] = {}
 
     async def intercept_service(self, continuation: Callable[..., Awaitable[Any]], details: Any) -> Any:
@@ -131,6 +136,10 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(details)
         if handler is None:
             return None
+        if self.guard is not None:
+            from micro.auth.guard import guarded
+
+            handler = guarded(handler, method, self.guard)
         result = counted(wrap_handler(handler, method), self.counters)
         self._cache[method] = result
         return result

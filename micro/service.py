@@ -12,6 +12,11 @@ reflection, registers itself with its endpoints and schemas in the namespace's r
 domain, re-registers every :data:`HEARTBEAT_SECONDS` (TTL :data:`TTL_SECONDS`), logs
 ``Listening on <addr>``, and deregisters on SIGTERM/SIGINT before stopping. Without a
 reachable server it fails fast with one line.
+
+Every call to the service's endpoints, direct or forwarded by the proxy, is checked against
+the token it carries and the namespace's rules (:mod:`micro.auth.guard`; calls that arrive
+before the public key is read wait for it). On a server without auth the service serves
+unchecked, with one warning.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import grpc
 from micro import _platform, errors
 from micro._debug import Counters, DebugHandler, ServiceInterceptor
 from micro._grpc import SERVER_OPTIONS
+from micro.auth.guard import ServiceGuard
 from micro.registry import Service as RegistryService
 
 __all__ = ["HEARTBEAT_SECONDS", "TTL_SECONDS", "Service"]
@@ -96,6 +102,7 @@ class Service:
         self._entry: RegistryService | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self._guard: ServiceGuard | None = None
 
     def handle(self, servicer: object) -> None:
         """Serve a generated servicer's methods (call before :meth:`run`)."""
@@ -165,7 +172,10 @@ class Service:
 
         if not self._handlers:
             log.warning("service %s has no handlers", self.name)
-        server = grpc.aio.server(interceptors=[ServiceInterceptor(self.counters)], options=SERVER_OPTIONS)
+        guard = self._guard = ServiceGuard(self.name, self.namespace)
+        server = grpc.aio.server(
+            interceptors=[ServiceInterceptor(self.counters, guard)], options=SERVER_OPTIONS
+        )
         for servicer, add, _ in self._handlers:
             add(servicer, server)
         debug_pb2_grpc.add_DebugServicer_to_server(DebugHandler(self.counters), server)
@@ -193,9 +203,11 @@ class Service:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         try:
             await self._register_first()
+            await guard.start()
         except BaseException:
             await server.stop(0)
             self._server = None
+            await self._close_guard()
             raise
         _platform.set_service_name(self.name)
         self._heartbeat = asyncio.create_task(self._beat())
@@ -243,6 +255,11 @@ class Service:
             await self._close_registry()
             raise type(exc)(f"cannot register {self.name} at {proxy}: {exc.detail}") from exc
 
+    async def _close_guard(self) -> None:
+        if self._guard is not None:
+            await self._guard.close()
+            self._guard = None
+
     async def _close_registry(self) -> None:
         if self._registry is not None:
             await self._registry.close()
@@ -276,5 +293,6 @@ class Service:
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None
+        await self._close_guard()
         if _platform.service_name() == self.name:
             _platform.set_service_name("")

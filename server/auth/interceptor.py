@@ -18,25 +18,16 @@ from typing import Any
 
 import grpc
 
-from micro import errors
 from micro._grpc import NAMESPACE_KEY, SERVICE_KEY, map_handler
 from micro.auth import DEFAULT_NAMESPACE, Resource, Rule, verify
+from micro.auth.guard import PUBLIC_PREFIXES, bearer, resource_of
 from micro.auth.jwt import TokenVerifier
 from server.auth.context import Caller, is_micro_admin, set_caller
 
 __all__ = ["PUBLIC_METHODS", "PUBLIC_PREFIXES", "AuthInterceptor", "resource_of"]
 
 PUBLIC_METHODS = frozenset({"/auth.Auth/Token", "/auth.Auth/Inspect", "/auth.Auth/PublicKey"})
-PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 _CACHE_LIMIT = 4096
-
-
-def resource_of(method: str) -> Resource:
-    """``/store.Store/Read`` → ``service:store:Store.Read`` (the service is the proto
-    package, i.e. the part of the full service name before its last dot)."""
-    full, _, name = method.lstrip("/").partition("/")
-    package, _, handler = full.rpartition(".")
-    return Resource("service", package or handler.lower(), f"{handler}.{name}")
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -94,10 +85,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             resource = Resource(resource.type, service, resource.endpoint)
         account = None
         if token:
-            scheme, _, raw = token.partition(" ")
-            if scheme.lower() != "bearer" or not raw:
-                raise errors.Unauthorized("invalid token")
-            account = self.verifier.verify(raw.strip())
+            account = self.verifier.verify(bearer(token))
         ns = namespace or (account.issuer if account is not None else DEFAULT_NAMESPACE)
         caller = Caller(account, ns)
         if resource is not None and not (is_micro_admin(account) and ns != DEFAULT_NAMESPACE):

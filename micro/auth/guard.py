@@ -1,0 +1,340 @@
+"""The auth check inside every service (the framework's side of the spec's "enforced inside
+every service"), and the pieces the server's interceptor shares with it.
+
+For each call to one of the service's own endpoints (everything but gRPC health, reflection
+and ``debug.Debug/Health``) :class:`ServiceGuard` reads ``authorization: Bearer <jwt>``,
+verifies the token locally (:class:`~micro.auth.jwt.TokenVerifier`, cached per token) and
+applies :func:`micro.auth.verify` to ``service:<service name>:<Handler.Method>`` with the
+rules of the service's namespace (read through the proxy with the service's own
+credentials, cached :data:`RULES_SECONDS`). So a call made straight to a node's address is
+checked exactly as the proxy checks it; calls the proxy forwards carry the caller's token
+and are checked again. A ``micro`` admin passes the rules of every other namespace, as on
+the server.
+
+Decisions:
+
+* The rules applied are those of the service's namespace. A call whose ``micro-namespace``
+  names another namespace is refused (403 ``access denied to namespace``): the proxy only
+  routes calls of a namespace to services registered in it, so only a direct caller can
+  send one, and it must not pick which namespace's rules protect the service.
+* The public key is fetched once at start-up (``Auth.PublicKey`` through the proxy) and
+  again when a token fails to verify, at most every :data:`KEY_RETRY_SECONDS`, so a server
+  whose key changed is followed without a restart.
+* When the auth service cannot be reached at start-up (a server without auth), the service
+  keeps serving and checks nothing for the rest of its life, logging one warning: refusing
+  every call would make the service useless on such a server, and there is nothing to
+  check tokens against.
+* When the rules cannot be re-read later (the server restarting), the last rules read stay
+  in force and are retried every few seconds; with no rules read yet, calls get 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+from micro import errors
+from micro.auth import ADMIN_SCOPE, DEFAULT_NAMESPACE, Account, Resource, Rule, verify
+
+__all__ = [
+    "KEY_RETRY_SECONDS",
+    "PUBLIC_PREFIXES",
+    "RULES_SECONDS",
+    "UNCHECKED_METHODS",
+    "AuthSource",
+    "PlatformAuth",
+    "ServiceGuard",
+    "bearer",
+    "guarded",
+    "is_micro_admin",
+    "resource_of",
+]
+
+log = logging.getLogger(__name__)
+
+RULES_SECONDS = 30.0
+KEY_RETRY_SECONDS = 10.0
+RULES_RETRY_SECONDS = 5.0
+SOURCE_TIMEOUT = 5.0
+
+# never checked by any server: gRPC health checks and server reflection
+PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+# never checked by a service besides those: liveness probes
+UNCHECKED_METHODS = frozenset({"/debug.Debug/Health"})
+
+
+def resource_of(method: str) -> Resource:
+    """``/store.Store/Read`` → ``service:store:Store.Read`` (the service is the proto
+    package, i.e. the part of the full service name before its last dot)."""
+    full, _, name = method.lstrip("/").partition("/")
+    package, _, handler = full.rpartition(".")
+    return Resource("service", package or handler.lower(), f"{handler}.{name}")
+
+
+def bearer(value: str) -> str:
+    """The token of an ``authorization`` value ``Bearer <token>``.
+
+    Raises:
+        Unauthorized: another scheme, or no token.
+    """
+    scheme, _, raw = value.partition(" ")
+    if scheme.lower() != "bearer" or not raw.strip():
+        raise errors.Unauthorized("invalid token")
+    return raw.strip()
+
+
+def is_micro_admin(account: Account | None) -> bool:
+    """An admin of ``micro`` may act in every namespace."""
+    return account is not None and account.issuer == DEFAULT_NAMESPACE and ADMIN_SCOPE in account.scopes
+
+
+class AuthSource(Protocol):
+    """Where a guard reads the public key and its namespace's rules."""
+
+    async def public_key(self) -> str: ...
+
+    async def rules(self) -> list[Rule]: ...
+
+    async def close(self) -> None: ...
+
+
+class PlatformAuth:
+    """:class:`AuthSource` of a service: the auth service through the proxy
+    (``MICRO_PROXY``), rules read with the service's own credentials."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self._channel: Any = None
+        self._address = ""
+
+    def _stub(self, name: str) -> Any:
+        import grpc
+
+        from micro import _platform
+        from micro._grpc import CHANNEL_OPTIONS
+        from micro.proto.auth import auth_pb2_grpc
+
+        if self._channel is None:
+            self._address = _platform.proxy_address()
+            self._channel = grpc.aio.insecure_channel(self._address, options=CHANNEL_OPTIONS)
+        return getattr(auth_pb2_grpc, f"{name}Stub")(self._channel)
+
+    async def public_key(self) -> str:
+        from micro._grpc import rpc_errors
+        from micro.proto.auth import auth_pb2
+
+        stub = self._stub("Auth")
+        with rpc_errors(self._address):
+            reply = await stub.PublicKey(auth_pb2.PublicKeyRequest(), timeout=SOURCE_TIMEOUT)
+        if not reply.public_key:
+            raise errors.NotFound("the auth service has no public key")
+        return str(reply.public_key)
+
+    async def rules(self) -> list[Rule]:
+        from micro import _platform
+        from micro._grpc import call_metadata, rpc_errors
+        from micro.auth._convert import rule_from_proto
+        from micro.proto.auth import auth_pb2
+
+        await _platform.authenticate()
+        stub = self._stub("Rules")
+        request = auth_pb2.ListRequest(options=auth_pb2.Options(namespace=self.namespace))
+        metadata = call_metadata(namespace=self.namespace, token=_platform.token())
+        with rpc_errors(self._address):
+            reply = await stub.List(request, metadata=metadata, timeout=SOURCE_TIMEOUT)
+        return [rule_from_proto(r) for r in reply.rules]
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+
+
+class ServiceGuard:
+    """Checks the callers of one service; see the module docstring.
+
+    Args:
+        service: the registered name (the ``name`` of checked resources).
+        namespace: the service's namespace (whose rules apply).
+        source: the public key and rules (default: :class:`PlatformAuth`).
+        rule_seconds: how long rules are cached (default :data:`RULES_SECONDS`).
+        key_retry_seconds: least time between two fetches of the public key
+            (default :data:`KEY_RETRY_SECONDS`).
+    """
+
+    def __init__(
+        self,
+        service: str,
+        namespace: str,
+        *,
+        source: AuthSource | None = None,
+        rule_seconds: float | None = None,
+        key_retry_seconds: float | None = None,
+    ) -> None:
+        self.service = service
+        self.namespace = namespace
+        self.source: AuthSource = source if source is not None else PlatformAuth(namespace)
+        self.rule_seconds = RULES_SECONDS if rule_seconds is None else rule_seconds
+        self.key_retry_seconds = KEY_RETRY_SECONDS if key_retry_seconds is None else key_retry_seconds
+        self.enforcing = False
+        self._verifier: Any = None  # micro.auth.jwt.TokenVerifier once the key is known
+        self._public_key = ""
+        self._key_fetched = 0.0
+        self._key_lock = asyncio.Lock()
+        self._rules: list[Rule] | None = None
+        self._rules_expiry = 0.0
+        self._rules_lock = asyncio.Lock()
+        self._started = asyncio.Event()
+        self._ready = False
+        self._resources: dict[str, Resource | None] = {}
+
+    async def start(self) -> bool:
+        """Fetch the public key (and the rules); returns whether callers are checked."""
+        try:
+            await self._load_key(await self.source.public_key())
+        except errors.MicroError as exc:
+            log.warning(
+                "cannot read the auth public key (%s): %s serves without checking callers",
+                exc.detail,
+                self.service,
+            )
+            self.enforcing = False
+        else:
+            self.enforcing = True
+            try:
+                await self._current_rules()
+            except errors.MicroError as exc:  # retried on the first call
+                log.warning("cannot read the rules of %s yet: %s", self.namespace, exc.detail)
+        self._ready = True
+        self._started.set()
+        return self.enforcing
+
+    async def close(self) -> None:
+        await self.source.close()
+
+    def resource(self, method: str) -> Resource | None:
+        """What a call of ``method`` reaches (None: not checked)."""
+        if method in self._resources:
+            return self._resources[method]
+        found: Resource | None = None
+        if method not in UNCHECKED_METHODS and not method.startswith(PUBLIC_PREFIXES):
+            found = Resource("service", self.service, resource_of(method).endpoint)
+        if len(self._resources) < 4096:
+            self._resources[method] = found
+        return found
+
+    async def check(self, metadata: Sequence[tuple[str, Any]] | None, resource: Resource) -> Account | None:
+        """The caller of a call reaching ``resource`` (None: anonymous, or not checked).
+
+        Raises:
+            Unauthorized: a bad token, or none where the rules want an account.
+            Forbidden: the rules refuse the caller, or the call names another namespace.
+            Unavailable: the rules were never read.
+        """
+        if not self._ready:
+            await self._started.wait()
+        if not self.enforcing:
+            return None
+        token = namespace = None
+        for key, value in metadata or ():
+            if key == "authorization":
+                token = value
+            elif key == "micro-namespace":
+                namespace = value
+        if namespace and namespace != self.namespace:
+            raise errors.Forbidden("access denied to namespace")
+        account = await self._account(bearer(token)) if token else None
+        if is_micro_admin(account) and self.namespace != DEFAULT_NAMESPACE:
+            return account
+        verify(await self._current_rules(), account, resource, namespace=self.namespace)
+        return account
+
+    async def _account(self, token: str) -> Account:
+        try:
+            account: Account = self._verifier.verify(token)
+            return account
+        except errors.Unauthorized:
+            # the server's key may have changed: read it again, at most every few seconds
+            if not await self._refetch_key():
+                raise
+        account = self._verifier.verify(token)
+        return account
+
+    async def _refetch_key(self) -> bool:
+        """Whether a new public key was loaded."""
+        async with self._key_lock:
+            if time.monotonic() - self._key_fetched < self.key_retry_seconds:
+                return False
+            self._key_fetched = time.monotonic()
+            try:
+                pem = await self.source.public_key()
+            except errors.MicroError as exc:
+                log.warning("cannot read the auth public key again: %s", exc.detail)
+                return False
+            if pem == self._public_key:
+                return False
+            await self._load_key(pem)
+            log.info("the auth public key changed: verifying tokens with the new one")
+            return True
+
+    async def _load_key(self, pem: str) -> None:
+        from micro.auth.jwt import TokenVerifier
+
+        try:
+            self._verifier = TokenVerifier(pem)
+        except ValueError as exc:
+            raise errors.InternalServerError(f"the auth public key cannot be read: {exc}") from exc
+        self._public_key = pem
+        self._key_fetched = time.monotonic()
+
+    async def _current_rules(self) -> list[Rule]:
+        if self._rules is not None and time.monotonic() < self._rules_expiry:
+            return self._rules
+        async with self._rules_lock:
+            now = time.monotonic()
+            if self._rules is not None and now < self._rules_expiry:
+                return self._rules
+            try:
+                self._rules = await self.source.rules()
+                self._rules_expiry = now + self.rule_seconds
+            except errors.MicroError as exc:
+                if self._rules is None:
+                    raise errors.Unavailable(
+                        f"cannot read the rules of namespace {self.namespace}: {exc.detail}"
+                    ) from exc
+                log.warning(
+                    "cannot re-read the rules of %s (keeping the last): %s", self.namespace, exc.detail
+                )
+                self._rules_expiry = now + min(self.rule_seconds, RULES_RETRY_SECONDS)
+            return self._rules
+
+
+def guarded(handler: Any, method: str, guard: ServiceGuard) -> Any:
+    """A copy of ``handler`` that checks its caller with ``guard`` first (unchanged for
+    methods that are not checked)."""
+    from micro._grpc import map_handler
+
+    resource = guard.resource(method)
+    if resource is None:
+        return handler
+    check = guard.check
+
+    def unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def wrapper(request: Any, context: Any) -> Any:
+            await check(context.invocation_metadata(), resource)
+            return await behavior(request, context)
+
+        return wrapper
+
+    def stream(behavior: Callable[..., Any]) -> Callable[..., Any]:
+        async def wrapper(request: Any, context: Any) -> Any:
+            await check(context.invocation_metadata(), resource)
+            async for item in behavior(request, context):
+                yield item
+
+        return wrapper
+
+    return map_handler(handler, unary, stream)
