@@ -211,11 +211,6 @@ def decode(method: Method, data: bytes) -> dict[str, Any]:
     return _to_dict(message)
 
 
-def decode_request(method: Method, data: bytes) -> dict[str, Any]:
-    """A request's bytes as JSON data (the gateway and workspace show requests too)."""
-    return _to_dict(_parse(method.request, data))
-
-
 def _parse(cls: type[Message], data: bytes) -> Message:
     message = cls()
     try:

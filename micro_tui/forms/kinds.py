@@ -85,10 +85,6 @@ class FieldSpec:
     def is_map(self) -> bool:
         return self.map_key is not None
 
-    @property
-    def is_scalar(self) -> bool:
-        return self.kind is not FieldKind.MESSAGE
-
 
 def _is_synthetic_oneof(fd: Any) -> bool:
     oneof = fd.containing_oneof
