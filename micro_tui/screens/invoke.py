@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -14,13 +13,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Log, Static, TabbedContent, TabPane, TextArea
+from textual.widgets import Button, Footer, Log, Static, TabbedContent, TabPane, TextArea
 
 from micro_tui.facade import CallResult, EndpointInfo, ServiceVersion, Unsupported
 from micro_tui.forms import FormError, FormModel, JsonSyntaxError
 from micro_tui.history import Entry, cli_line, record
 from micro_tui.widgets.form_view import FormView
 from micro_tui.widgets.micro_header import MicroHeader
+from micro_tui.widgets.send_box import SendBox
 
 if TYPE_CHECKING:
     from micro_tui.app import MicroApp
@@ -70,7 +70,6 @@ class InvokeScreen(Screen[None]):
         self._initial = request
         self.last: CallResult | None = None
         self._bounced = ""
-        self._outbox: asyncio.Queue[str | None] | None = None  # an open client/bidi stream
         if version.descriptor_set and endpoint.request_type:
             from micro_tui.forms import pool_from_descriptor_set
 
@@ -142,13 +141,9 @@ class InvokeScreen(Screen[None]):
                     with TabPane("Stream", id="stream"):
                         yield Log(id="stream-log", max_lines=10_000)
                         if self.sends_stream:
-                            with Horizontal(id="send-row"):
-                                yield Input(
-                                    placeholder="message JSON, enter sends (empty: the form)",
-                                    id="send-box",
-                                    disabled=True,
-                                )
-                                yield Button("Close send", id="close-send", compact=True, disabled=True)
+                            yield SendBox(
+                                self.model, echo=self._echo, send_form=self.action_send, id="send-row"
+                            )
         yield Footer()
 
     # --- request -------------------------------------------------------------------------
@@ -233,11 +228,19 @@ class InvokeScreen(Screen[None]):
 
     # --- actions -------------------------------------------------------------------------
 
+    def _send_row(self) -> SendBox | None:
+        """The send box of a client or bidi stream (None for the other kinds)."""
+        return self.query_one("#send-row", SendBox) if self.sends_stream else None
+
+    def _echo(self, line: str) -> None:
+        self.query_one("#stream-log", Log).write_line(line)
+
     def action_send(self) -> None:
-        if self._outbox is not None:  # the stream is open: one more message
+        send_row = self._send_row()
+        if send_row is not None and send_row.is_open:  # the stream is open: one more message
             request = self.request_json()
             if request is not None:
-                self._push(request)
+                send_row.push(request)
             return
         from micro_tui.mutations import mutates
 
@@ -252,65 +255,16 @@ class InvokeScreen(Screen[None]):
         if self.streaming:
             self.query_one("#reply-tabs", TabbedContent).active = "stream"
             self.query_one("#stream-log", Log).clear()
-        if self.sends_stream:
-            self._outbox = asyncio.Queue()
-            self.query_one("#send-box", Input).disabled = False
-            self.query_one("#close-send", Button).disabled = False
-            self._push(request)
-        self._call(request, self.metadata())
-
-    def _push(self, request: str) -> None:
-        """Queue one message on the open client/bidi stream (and show it in the pane)."""
-        if self._outbox is None:
-            return
-        self._outbox.put_nowait(request)
-        self.query_one("#stream-log", Log).write_line("> " + json.dumps(json.loads(request)))
-
-    async def _messages(self, outbox: asyncio.Queue[str | None]) -> AsyncIterator[str]:
-        while (item := await outbox.get()) is not None:
-            yield item
-
-    def action_close_send(self) -> None:
-        if self._outbox is not None:
-            self._outbox.put_nowait(None)
-            self._outbox = None
-            self.query_one("#stream-log", Log).write_line("> (send closed)")
-            self._send_controls(False)
-
-    def _send_controls(self, enabled: bool) -> None:
-        if self.sends_stream:
-            self.query_one("#send-box", Input).disabled = not enabled
-            self.query_one("#close-send", Button).disabled = not enabled
-
-    @on(Input.Submitted, "#send-box")
-    def _send_box(self, event: Input.Submitted) -> None:
-        event.stop()
-        text = event.value.strip()
-        if not text:
-            self.action_send()
-            return
-        if self.model is not None:
-            from micro_tui.forms import FormModel
-
-            try:
-                FormModel(self.model.descriptor, self.model.pool).from_json(text)
-            except JsonSyntaxError as exc:
-                self.notify(str(exc), title="Invalid JSON", severity="error")
-                return
-            except FormError as exc:
-                self.notify(str(exc), title="Invalid message", severity="error")
-                return
-        else:
-            try:
-                json.loads(text)
-            except json.JSONDecodeError as exc:
-                self.notify(f"{exc.msg} at column {exc.colno}", title="Invalid JSON", severity="error")
-                return
-        self._push(json.dumps(json.loads(text)))
-        event.input.value = ""
+        requests = None
+        if send_row is not None:
+            requests = send_row.open()
+            send_row.push(request)
+        self._call(request, self.metadata(), requests)
 
     @work(exclusive=True, group="invoke-call")
-    async def _call(self, request: str, metadata: dict[str, str]) -> None:
+    async def _call(
+        self, request: str, metadata: dict[str, str], requests: AsyncIterator[str] | None = None
+    ) -> None:
         facade, ep, v = self.micro.facade, self.endpoint, self.version
         self.query_one("#status-view", Static).update(Text("sending…", style="dim"))
         try:
@@ -321,12 +275,10 @@ class InvokeScreen(Screen[None]):
             else:
                 log = self.query_one("#stream-log", Log)
                 result = CallResult(True)
-                outbox = self._outbox
                 # an interactive stream has no deadline: it lasts until closed or cancelled
                 async for item in facade.stream(
                     v.name, ep.name, request, metadata=metadata,
-                    timeout=0 if outbox is not None else DEFAULT_TIMEOUT,
-                    requests=self._messages(outbox) if outbox is not None else None,
+                    timeout=0 if requests is not None else DEFAULT_TIMEOUT, requests=requests,
                 ):  # fmt: skip
                     if item.result is not None:
                         result = item.result
@@ -339,8 +291,8 @@ class InvokeScreen(Screen[None]):
             return
         finally:
             self.query_one("#cancel", Button).disabled = True
-            self._outbox = None
-            self._send_controls(False)
+            if (send_row := self._send_row()) is not None:
+                send_row.finish()
         self._show(result, request)
         record(
             facade.env.name,
@@ -444,29 +396,17 @@ class InvokeScreen(Screen[None]):
 
         self.app.push_screen(SaveDialog(f"{self.endpoint.name}"), saved)
 
-    @on(Button.Pressed, "#send")
-    def _send_button(self) -> None:
-        self.action_send()
-
-    @on(Button.Pressed, "#copy-grpcurl")
-    def _copy_grpcurl_button(self) -> None:
-        self.action_copy_grpcurl()
-
-    @on(Button.Pressed, "#close-send")
-    def _close_send_button(self) -> None:
-        self.action_close_send()
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel_button(self) -> None:
-        self.action_cancel()
-
-    @on(Button.Pressed, "#save")
-    def _save_button(self) -> None:
-        self.action_save()
-
-    @on(Button.Pressed, "#copy")
-    def _copy_button(self) -> None:
-        self.action_copy_cli()
+    @on(Button.Pressed, "#actions Button")
+    def _action_button(self, event: Button.Pressed) -> None:
+        """The buttons under the request do what their keys do."""
+        actions = {
+            "send": self.action_send,
+            "cancel": self.action_cancel,
+            "save": self.action_save,
+            "copy": self.action_copy_cli,
+            "copy-grpcurl": self.action_copy_grpcurl,
+        }
+        actions[event.button.id or ""]()
 
     def on_unmount(self) -> None:
         for worker in self.workers:
