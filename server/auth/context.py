@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from micro import errors
 from micro.auth import ADMIN_SCOPE, DEFAULT_NAMESPACE, SERVICE_SCOPE, Account
+from micro.auth.guard import is_micro_admin
 
 __all__ = [
     "Caller",
@@ -58,11 +59,6 @@ def require_micro_admin() -> None:
         raise errors.Unauthorized("an account is required")
     if not is_micro_admin(caller.account):
         raise errors.Forbidden("access denied to namespace")
-
-
-def is_micro_admin(account: Account | None) -> bool:
-    """An admin of ``micro`` may act in every namespace."""
-    return account is not None and account.issuer == DEFAULT_NAMESPACE and ADMIN_SCOPE in account.scopes
 
 
 def _check(namespace: str, *, admin: bool, services: bool = True) -> Account | None:
