@@ -58,12 +58,19 @@ def logout() -> None:
 
 
 def _claims() -> dict[str, Any]:
-    from micro import credentials
+    import os
+
+    from micro import credentials, errors
 
     ctx = _client.context()
     if not ctx.token:
         raise Failure(NOT_LOGGED_IN)
-    return credentials.claims(ctx.token)
+    try:
+        return credentials.claims(ctx.token)
+    except errors.Unauthorized:
+        if os.environ.get("MICRO_TOKEN"):  # nothing stored is at fault
+            raise Failure("MICRO_TOKEN is not a valid access token", 2) from None
+        raise
 
 
 @app.callback()

@@ -189,6 +189,8 @@ def encode(method: Method, json_text: str | Mapping[str, Any]) -> bytes:
         micro.errors.BadRequest: ``Error creating request: …`` naming the field or position.
     """
     message = method.request()
+    if isinstance(json_text, str) and json_text.strip()[:1] not in ("", "{"):
+        raise errors.BadRequest("Error creating request: the request must be a JSON object")
     try:
         if isinstance(json_text, str):
             json_format.Parse(json_text or "{}", message)
