@@ -15,6 +15,10 @@ from micro_tui.facade import EndpointInfo, ServiceVersion
 __all__ = ["ServiceDetail"]
 
 
+# the streaming kind comes before the type names, which can be long enough to push it off
+COLUMNS = ("endpoint", "kind", "request", "response")
+
+
 class ServiceDetail(Vertical):
     """Summary (versions, nodes) above a table of endpoints; ``enter`` posts ``Invoked``."""
 
@@ -39,7 +43,7 @@ class ServiceDetail(Vertical):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("endpoint", "request", "response", "kind")
+        table.add_columns(*COLUMNS)
 
     def show_message(self, message: str) -> None:
         self.versions = []
@@ -70,13 +74,13 @@ class ServiceDetail(Vertical):
         )
         table = self.query_one(DataTable)
         table.clear(columns=True)
-        table.add_columns("endpoint", "request", "response", "kind")
+        table.add_columns(*COLUMNS)
         self._rows = []
         for version in versions:
             for endpoint in version.endpoints:
                 label = endpoint.name if len(versions) == 1 else f"{endpoint.name} ({version.version})"
                 kind = Text(endpoint.streaming, style="dim" if endpoint.streaming == "unary" else "bold")
-                table.add_row(label, endpoint.request_type, endpoint.response_type, kind)
+                table.add_row(label, kind, endpoint.request_type, endpoint.response_type)
                 self._rows.append((version, endpoint))
 
     @property
