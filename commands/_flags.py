@@ -64,6 +64,7 @@ def type_name(field: FieldDescriptor) -> str:
     """A field's type as flags show it: ``string``, ``[]int64``, ``map[string]string``, an enum."""
     if _is_map(field):
         entry = field.message_type
+        assert entry is not None  # a map field's type is its entry message
         key, value = entry.fields_by_name["key"], entry.fields_by_name["value"]
         return f"map[{_scalar_name(key)}]{_scalar_name(value)}"
     name = _scalar_name(field)
@@ -103,7 +104,7 @@ def flag_specs(message: Descriptor) -> list[FlagSpec]:
                 and len(path) < _MAX_DEPTH
                 and len(sub.fields) > 0
             )
-            if nested:
+            if nested and sub is not None:
                 walk(sub, name + "_", (*path, sub.full_name))
             else:
                 specs.append(FlagSpec(name, type_name(field)))
@@ -187,6 +188,7 @@ def flags_to_request(args: Sequence[str], message: Descriptor) -> dict[str, Any]
 def _coerce(key: str, field: FieldDescriptor, values: list[str | None]) -> Any:
     if _is_map(field):
         entry = field.message_type
+        assert entry is not None  # a map field's type is its entry message
         result: dict[str, Any] = {}
         for item in _items(key, values):
             k, eq, v = item.partition("=")

@@ -71,7 +71,7 @@ class RootGroup(TyperGroup):
             # ``micro --help`` lists names and one-line helps: no module needs importing
             help_text = COMMANDS[name][1]
             return TyperCommand(name, help=help_text, short_help=help_text)
-        built = self.__dict__.setdefault("_built", {})
+        built: dict[str, _click.Command] = self.__dict__.setdefault("_built", {})
         if name not in built:
             built.update(build_module(COMMANDS[name][0]))
         return built.get(name)
