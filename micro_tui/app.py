@@ -110,8 +110,8 @@ class MicroApp(App[None]):
         self.status_version += 1
 
     def _startup(self) -> None:
-        self.run_worker(self._start_server, group="startup", exclusive=True)
-        self.run_worker(self._monitor, group="monitor", exclusive=True)
+        self.run_worker(self._start_server(), group="startup", exclusive=True)
+        self.run_worker(self._monitor(), group="monitor", exclusive=True)
 
     async def _start_server(self) -> None:
         if self.facade.env.name == "local":
@@ -163,7 +163,7 @@ class MicroApp(App[None]):
             return
         self.notify(namespace, title="Namespace")
         self._context_switched()
-        self.run_worker(self._start_server, group="startup", exclusive=True)
+        self.run_worker(self._start_server(), group="startup", exclusive=True)
 
     def _context_switched(self) -> None:
         self.known_services = []

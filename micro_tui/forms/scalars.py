@@ -51,7 +51,9 @@ def zero_text(spec: FieldSpec) -> str:
     if spec.kind is FieldKind.DURATION:
         return "0s"
     if spec.kind is FieldKind.JSON:
-        return {dict: "{}", list: "[]"}.get(spec.json_shape, "null")  # type: ignore[arg-type]
+        if spec.json_shape is dict:
+            return "{}"
+        return "[]" if spec.json_shape is list else "null"
     return ""
 
 

@@ -173,8 +173,8 @@ class ServicesScreen(Screen[None]):
     def select(self, name: str) -> None:
         """Highlight ``name`` (``:svc name``)."""
         services = self.query_one(ServiceList)
-        if name in services.visible():
-            services.highlighted = services.visible().index(name)
+        if name in services.shown_names():
+            services.highlighted = services.shown_names().index(name)
             services.focus()
         else:
             self.notify(f"Service {name} not found", severity="warning")

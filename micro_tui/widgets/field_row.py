@@ -42,8 +42,8 @@ def type_label(node: Any) -> str:
     if spec.wrapper:
         return f"{spec.kind.value}?"
     if spec.kind is FieldKind.JSON and spec.descriptor is not None:
-        return spec.descriptor.message_type.name
-    return spec.kind.value
+        return str(spec.descriptor.message_type.name)
+    return str(spec.kind.value)
 
 
 class FieldRow(Vertical):

@@ -47,7 +47,7 @@ class ServiceList(OptionList):
         self.filter_text = text
         self._render_names()
 
-    def visible(self) -> list[str]:
+    def shown_names(self) -> list[str]:
         if not self.filter_text:
             return list(self.names)
         keep = compile_filter(self.filter_text)
@@ -55,7 +55,7 @@ class ServiceList(OptionList):
 
     def _render_names(self) -> None:
         current = self.highlighted_name
-        shown = self.visible()
+        shown = self.shown_names()
         self.clear_options()
         self.add_options([Option(name, id=name) for name in shown])
         suffix = f" /{self.filter_text}" if self.filter_text else ""

@@ -46,7 +46,7 @@ async def test_services_list_and_detail() -> None:
         await until(pilot, lambda: "greeter" in services.names)
         assert "env local" in header_text(app) and "● connected" in header_text(app)
         services.focus()
-        services.highlighted = services.visible().index("greeter")
+        services.highlighted = services.shown_names().index("greeter")
         detail = app.screen.query_one("#detail")
         await until(pilot, lambda: bool(detail.versions) and detail.versions[0].name == "greeter")
         assert next(e.name for e in app.screen.query_one("#detail").versions[0].endpoints) == "Greeter.Chat"
@@ -58,11 +58,11 @@ async def test_filter_regex_and_inverse() -> None:
         services = app.screen.query_one(ServiceList)
         await until(pilot, lambda: len(services.names) == 9)
         await pilot.press("slash", *"^(auth|store)$")
-        await until(pilot, lambda: services.visible() == ["auth", "store"])
+        await until(pilot, lambda: services.shown_names() == ["auth", "store"])
         assert services.option_count == 2
         box = app.screen.query_one("#filter", Input)
         box.value = "!e"
-        await until(pilot, lambda: services.visible() == ["auth", "config"])
+        await until(pilot, lambda: services.shown_names() == ["auth", "config"])
         await pilot.press("enter", "escape")
         await until(pilot, lambda: services.option_count == 9)
 

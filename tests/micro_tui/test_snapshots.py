@@ -30,7 +30,7 @@ async def _services_ready(pilot: Any) -> None:
         if services.option_count:
             break
         await pilot.pause(0.02)
-    services.highlighted = services.visible().index("greeter")
+    services.highlighted = services.shown_names().index("greeter")
     services.focus()
     detail = app.screen.query_one("#detail")
     for _ in range(200):
