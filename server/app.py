@@ -137,7 +137,7 @@ class Server:
         else:
             cause = None
         if not port:
-            raise ServerError(f"Cannot listen on {self.address}: address already in use") from cause
+            raise ServerError(f"Cannot listen on {self.address}: {_bind_error(self.address)}") from cause
         await server.start()
         self._grpc = server
         host = self.address.rsplit(":", 1)[0]
@@ -196,9 +196,31 @@ class Server:
 
 
 def _normalise(address: str) -> str:
-    """``:8081`` means every interface; a bare port means loopback."""
+    """``:8081`` means every interface; a bare port means loopback. Anything but host:port with
+    a port from 0 to 65535 is refused (grpc would pick a port of its own for 99999)."""
     if address.startswith(":"):
-        return f"0.0.0.0{address}"
-    if address.isdigit():
-        return f"127.0.0.1:{address}"
+        address = f"0.0.0.0{address}"
+    elif address.isdigit():
+        address = f"127.0.0.1:{address}"
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ServerError(f"Invalid address {address!r}: expected host:port (port 0 picks a free port)")
     return address
+
+
+def _bind_error(address: str) -> str:
+    """Why ``address`` cannot be bound, in the operating system's words (grpc does not say)."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM)
+    except OSError:
+        return f"cannot resolve {host}"
+    family, kind, proto, _, sockaddr = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        try:
+            probe.bind(sockaddr)
+        except OSError as exc:
+            return (exc.strerror or str(exc)).lower()
+    return "cannot bind"

@@ -7,6 +7,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.conftest import MicroServer, admin_token, one_line, run_micro
 
 Start = Callable[..., MicroServer]
@@ -101,3 +103,21 @@ def test_sigint_stops_cleanly_and_clears_the_pid_file(start_server: Start, micro
     assert not (micro_home / "server" / "server.pid").exists()
     assert not any("Traceback" in line for line in server.stderr)
     assert run_micro("server", "status").returncode == 1
+
+
+@pytest.mark.parametrize(
+    ("address", "line"),
+    [
+        ("bogus", "Invalid address 'bogus': expected host:port (port 0 picks a free port)"),
+        (
+            "127.0.0.1:99999",
+            "Invalid address '127.0.0.1:99999': expected host:port (port 0 picks a free port)",
+        ),
+        ("nosuchhost.invalid:0", "Cannot listen on nosuchhost.invalid:0: cannot resolve nosuchhost.invalid"),
+    ],
+)
+def test_an_address_it_cannot_listen_on_is_one_line(address: str, line: str) -> None:
+    result = run_micro("server", "--address", address, timeout=20)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == line
+    assert "Traceback" not in result.stderr
