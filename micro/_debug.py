@@ -1,8 +1,9 @@
 """What every service answers about itself: ``debug.Debug/Health`` and ``Stats``.
 
 :class:`ServiceInterceptor` is the service's one server interceptor: it counts requests and
-errors for ``Stats``, checks callers (:mod:`micro.auth.guard`) and turns errors raised by
-handlers, refusals included, into gRPC status (see :mod:`micro._grpc`).
+errors for ``Stats``, checks callers (:mod:`micro.auth.guard`), sets the call's caller and
+deadline for the handler (:mod:`micro._context`) and turns errors raised by handlers,
+refusals included, into gRPC status (see :mod:`micro._grpc`).
 """
 
 from __future__ import annotations
@@ -120,8 +121,8 @@ def counted(handler: Any, counters: Counters) -> Any:
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Counts requests and errors, checks callers with ``guard`` (if any) and translates
-    handler errors (one wrapper per method)."""
+    """Counts requests and errors, checks callers with ``guard`` (if any), sets the call
+    context and translates handler errors (one wrapper per method)."""
 
     def __init__(self, counters: Counters, guard: ServiceGuard | None = None) -> None:
         self.counters = counters
@@ -140,6 +141,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             from micro.auth.guard import guarded
 
             handler = guarded(handler, method, self.guard)
+        else:
+            from micro import _platform
+            from micro._context import serving
+
+            handler = serving(handler, None, namespace=_platform.namespace(), service="")
         result = counted(wrap_handler(handler, method), self.counters)
         self._cache[method] = result
         return result

@@ -31,6 +31,8 @@ __all__ = [
     "Resource",
     "Rule",
     "Token",
+    "account",
+    "call_namespace",
     "parse_resource",
     "verify",
 ]
@@ -106,6 +108,34 @@ class Token:
 class Namespace:
     name: str
     created: int = 0
+
+
+def account() -> Account | None:
+    """The account calling the handler of a :class:`micro.Service` that runs now.
+
+    Set per call by the service (after it verified the caller's token against its
+    namespace's rules) and visible in the handler's task, including in tasks it starts::
+
+        async def Call(self, request, context):
+            caller = micro.auth.account()
+            name = caller.display_name if caller else "stranger"
+
+    None for an anonymous call, outside a handler, and on a service that checks nothing
+    (a server without an auth service).
+    """
+    from micro import _context
+
+    call = _context.current()
+    return call.account if call is not None else None
+
+
+def call_namespace() -> str:
+    """The namespace of the call a handler serves (its ``micro-namespace``, else the
+    service's); the service's namespace outside a handler. See :func:`account`."""
+    from micro import _context, _platform
+
+    call = _context.current()
+    return call.namespace if call is not None else _platform.namespace()
 
 
 def parse_resource(text: str) -> Resource:

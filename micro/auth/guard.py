@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from micro import errors
@@ -313,28 +313,16 @@ class ServiceGuard:
 
 
 def guarded(handler: Any, method: str, guard: ServiceGuard) -> Any:
-    """A copy of ``handler`` that checks its caller with ``guard`` first (unchanged for
-    methods that are not checked)."""
-    from micro._grpc import map_handler
+    """A copy of ``handler`` that checks its caller with ``guard`` first and serves with the
+    caller known to :func:`micro.auth.account` (unchanged for methods that are not checked)."""
+    from micro._context import serving
 
     resource = guard.resource(method)
     if resource is None:
         return handler
-    check = guard.check
+    checked: Resource = resource
 
-    def unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        async def wrapper(request: Any, context: Any) -> Any:
-            await check(context.invocation_metadata(), resource)
-            return await behavior(request, context)
+    async def check(context: Any) -> Account | None:
+        return await guard.check(context.invocation_metadata(), checked)
 
-        return wrapper
-
-    def stream(behavior: Callable[..., Any]) -> Callable[..., Any]:
-        async def wrapper(request: Any, context: Any) -> Any:
-            await check(context.invocation_metadata(), resource)
-            async for item in behavior(request, context):
-                yield item
-
-        return wrapper
-
-    return map_handler(handler, unary, stream)
+    return serving(handler, check, namespace=guard.namespace, service=guard.service)

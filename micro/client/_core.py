@@ -2,7 +2,9 @@
 
 Nodes of a service come from the registry (through the proxy), cached for
 :data:`ROUTE_TTL` seconds; each call takes the next node round robin, skips nodes that just
-failed, and retries a call that found its node unavailable once on another node. One channel
+failed, and retries a call that found its node unavailable once on another node. A call
+made while a handler serves one gets at most the time that call has left
+(:func:`micro._context.timeout`). One channel
 per node address and one multicallable per method are kept, so a warm call costs little more
 than a raw stub call.
 """
@@ -17,7 +19,7 @@ from typing import Any
 
 import grpc
 
-from micro import _platform, errors
+from micro import _context, _platform, errors
 from micro._grpc import (
     CHANNEL_OPTIONS,
     ERROR_KEY,
@@ -88,7 +90,7 @@ class Client:
         self._routes: dict[str, Route] = {}
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._callables: dict[tuple[Any, ...], Any] = {}
-        self._metadata: dict[str, tuple[tuple[str, str], ...]] = {}
+        self._metadata: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
         self.down: dict[str, float] = {}
         self.token = _platform.token()
         self.cache: dict[Any, Any] = {}  # call() keeps resolved methods and types here
@@ -109,15 +111,19 @@ class Client:
         return route
 
     def metadata(self, service: str, extra: Metadata | None) -> Metadata:
-        base = self._metadata.get(service)
+        """What a call to ``service`` carries; ``micro-from-service`` names the service whose
+        handler makes the call, else this process's service."""
+        call = _context.current()
+        caller = call.service if call is not None and call.service else _platform.service_name()
+        base = self._metadata.get((service, caller))
         if base is None:
             md = [(SERVICE_KEY, service), (NAMESPACE_KEY, self.namespace)]
             if self.token:
                 md.append(("authorization", f"Bearer {self.token}"))
-            if _platform.service_name():
-                md.append((FROM_SERVICE_KEY, _platform.service_name()))
+            if caller:
+                md.append((FROM_SERVICE_KEY, caller))
             base = tuple(md)
-            self._metadata[service] = base
+            self._metadata[(service, caller)] = base
         return (*base, *extra) if extra else base
 
     def channel(self, address: str) -> grpc.aio.Channel:
@@ -160,7 +166,7 @@ class Client:
         for attempt, address in enumerate(candidates[:2]):
             mc = self._callable(kind, address, method, ser, de)
             try:
-                return await mc(request, timeout=timeout, metadata=md)
+                return await mc(request, timeout=_context.timeout(timeout), metadata=md)
             except grpc.aio.AioRpcError as exc:
                 if exc.code() == grpc.StatusCode.UNAVAILABLE:
                     self._failed(address, service)
@@ -187,7 +193,8 @@ class Client:
         candidates = route.candidates(self.down)
         retry = kind == "unary_stream" and len(candidates) > 1
         for attempt, address in enumerate(candidates[:2]):
-            call = self._callable(kind, address, method, ser, de)(request, timeout=timeout, metadata=md)
+            mc = self._callable(kind, address, method, ser, de)
+            call = mc(request, timeout=_context.timeout(timeout), metadata=md)
             received = False
             try:
                 async for item in call:
