@@ -10,11 +10,13 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from enum import StrEnum
 from typing import Any
 
 __all__ = [
     "Failure",
     "Globals",
+    "OutputOption",
     "ask",
     "confirm",
     "emit_json",
@@ -24,6 +26,13 @@ __all__ = [
     "table",
     "wants_json",
 ]
+
+
+class OutputOption(StrEnum):
+    """``--output`` after a command: text or json."""
+
+    text = "text"
+    json = "json"
 
 
 class Failure(Exception):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from commands._output import Failure, out, wants_json
+from commands._output import Failure, OutputOption, out, wants_json
 
 if TYPE_CHECKING:
     from micro.client.dynamic import Schemas
@@ -19,11 +18,6 @@ __all__ = ["complete_endpoint", "complete_service", "parse_metadata", "register"
 def register(root: typer.Typer) -> None:
     root.command("call")(call)
     root.command("stream")(stream)
-
-
-class OutputOption(StrEnum):
-    text = "text"
-    json = "json"
 
 
 def complete_service(incomplete: str) -> list[str]:

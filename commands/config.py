@@ -3,12 +3,11 @@
 import json
 import sys
 from datetime import UTC
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from commands._output import emit_json, out, wants_json
+from commands._output import OutputOption, emit_json, out, wants_json
 
 if TYPE_CHECKING:
     from micro.config import Change, Config
@@ -19,11 +18,6 @@ app = typer.Typer(help="Read, write and watch dynamic config.", no_args_is_help=
 
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="config")
-
-
-class OutputOption(StrEnum):
-    text = "text"
-    json = "json"
 
 
 _OUTPUT = typer.Option(None, "--output", help="Output format.")

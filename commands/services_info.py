@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from commands._output import Failure, emit_json, out, table, wants_json
+from commands._output import Failure, OutputOption, emit_json, out, table, wants_json
 
 if TYPE_CHECKING:
     from micro.environment import Context
@@ -25,11 +24,6 @@ def register(root: typer.Typer) -> None:
     root.add_typer(get_app, name="get")
     root.command("health")(health)
     root.command("stats")(stats)
-
-
-class OutputOption(StrEnum):
-    text = "text"
-    json = "json"
 
 
 def _complete(incomplete: str) -> list[str]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from commands._output import emit_json, out, table, wants_json
+from commands._output import OutputOption, emit_json, out, table, wants_json
 
 if TYPE_CHECKING:
     from micro.store import Order, Record
@@ -22,11 +22,6 @@ def register(root: typer.Typer) -> None:
 class OrderOption(StrEnum):
     asc = "asc"
     desc = "desc"
-
-
-class OutputOption(StrEnum):
-    text = "text"
-    json = "json"
 
 
 _TABLE = typer.Option("", "-t", "--table", help="Table (default micro).")
