@@ -140,8 +140,11 @@ async def _serve(address: str, api_address: str, profile: str) -> None:
     try:
         bound = await srv.start()
         _write_state(bound)
+        # announced only once the state files exist: whoever waits for this line may read them
+        logger = logging.getLogger("micro.server")
+        logger.info("Listening on %s (grpc)", bound)
         await srv.wait()
-        logging.getLogger("micro.server").info("Stopping")
+        logger.info("Stopping")
     finally:
         await srv.stop()
         _clear_state(os.getpid())

@@ -147,7 +147,6 @@ class Server:
         await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
         await self._register_core()
         self._tasks.append(asyncio.create_task(self._heartbeat()))
-        log.info("Listening on %s (grpc)", self.bound_address)
         return self.bound_address
 
     async def _register_core(self) -> None:
