@@ -4,13 +4,14 @@ Nodes of a service come from the registry (through the proxy), cached for
 :data:`ROUTE_TTL` seconds; each call takes the next node round robin, skips nodes that just
 failed, and retries a call that found its node unavailable once on another node. A call
 made while a handler serves one gets at most the time that call has left
-(:func:`micro._context.timeout`). One channel
+(:func:`micro._context.timeout`), resolving its route included. One channel
 per node address and one multicallable per method are kept, so a warm call costs little more
 than a raw stub call.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -99,10 +100,14 @@ class Client:
         route = self._routes.get(service)
         if route is not None and route.expires > time.monotonic():
             return route
+        lookup = self.registry.get_service(service, domain=self.namespace)
+        left = _context.timeout(None)  # a handler's call gets no more than its caller has left
         try:
-            services = await self.registry.get_service(service, domain=self.namespace)
+            services = await (lookup if left is None else asyncio.wait_for(lookup, left))
         except errors.NotFound:
             services = []
+        except TimeoutError:
+            raise errors.Timeout(f'deadline exceeded while resolving service "{service}"') from None
         route = Route.of(services, ROUTE_TTL)
         if not route.addresses:
             self._routes.pop(service, None)

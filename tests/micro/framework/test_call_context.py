@@ -101,3 +101,27 @@ async def test_calls_from_a_handler_inherit_the_callers_deadline(
     # gRPC rounds deadlines it receives up by up to a tenth of a second
     assert 1.0 < deadlines[2] <= micro.client.DEFAULT_TIMEOUT + 0.5
     assert micro.client.DEFAULT_TIMEOUT + 1.0 < deadlines[3] <= 60.5
+
+
+async def test_resolving_a_route_is_bounded_by_the_callers_deadline() -> None:
+    """A registry that does not answer costs a handler's call no more than its caller has left."""
+    import asyncio
+    import time
+
+    from micro import _context, errors
+    from micro.client._core import Client
+    from micro.registry.memory import MemoryRegistry
+
+    class Hanging(MemoryRegistry):
+        async def get_service(self, name: str, *, domain: str = "micro") -> Any:
+            await asyncio.Event().wait()
+
+    client = Client(Hanging(), namespace="micro", owns_registry=False)
+    token = _context._call.set(_context.Call(None, "micro", time.monotonic() + 0.2, "caller"))
+    started = time.monotonic()
+    try:
+        with pytest.raises(errors.Timeout, match='resolving service "elsewhere"'):
+            await client.route("elsewhere")
+    finally:
+        _context._call.reset(token)
+    assert time.monotonic() - started < 2.0
