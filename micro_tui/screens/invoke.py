@@ -6,7 +6,6 @@ import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from rich.syntax import Syntax
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -18,6 +17,7 @@ from textual.widgets import Button, Footer, Log, Static, TabbedContent, TabPane,
 from micro_tui.facade import CallResult, EndpointInfo, ServiceVersion, Unsupported
 from micro_tui.forms import FormError, FormModel, JsonSyntaxError
 from micro_tui.history import Entry, cli_line, record
+from micro_tui.reply import pretty, render
 from micro_tui.widgets.form_view import FormView
 from micro_tui.widgets.micro_header import MicroHeader
 from micro_tui.widgets.send_box import SendBox
@@ -28,14 +28,6 @@ if TYPE_CHECKING:
 __all__ = ["InvokeScreen"]
 
 DEFAULT_TIMEOUT = 10.0
-
-
-def _pretty(text: str) -> Syntax | Text:
-    try:
-        body = json.dumps(json.loads(text), indent=2)
-    except ValueError:
-        return Text(text)
-    return Syntax(body, "json", theme="ansi_dark", background_color="default", word_wrap=True)
 
 
 class InvokeScreen(Screen[None]):
@@ -284,7 +276,7 @@ class InvokeScreen(Screen[None]):
                         result = item.result
                         break
                     log.write_line(f"#{item.index + 1} " + json.dumps(json.loads(item.response)))
-                    self.query_one("#response-view", Static).update(_pretty(item.response))
+                    self.query_one("#response-view", Static).update(pretty(item.response))
         except Unsupported as exc:
             self.notify(str(exc), severity="warning")
             self.query_one("#status-view", Static).update(str(exc))
@@ -309,24 +301,16 @@ class InvokeScreen(Screen[None]):
 
     def _show(self, result: CallResult, request: str) -> None:
         self.last = result
+        cli = cli_line(self.version.name, self.endpoint.name, request, stream=self.streaming)
+        shown = render(result, cli)
+        if shown.response is not None:
+            self.query_one("#response-view", Static).update(shown.response)
         status = self.query_one("#status-view", Static)
         status.set_class(not result.ok, "-error")
-        if result.ok:
-            if result.response:
-                self.query_one("#response-view", Static).update(_pretty(result.response))
-            status.update(f"OK · {result.elapsed_ms:.1f} ms")
-        else:
-            cli = cli_line(self.version.name, self.endpoint.name, request, stream=self.streaming)
-            status.update(
-                f"{result.code} {result.status} · {result.elapsed_ms:.1f} ms\n{result.detail}\n\n{cli}"
-            )
-            self.query_one("#response-view", Static).update(
-                Text.assemble((f"{result.code} {result.status}\n", "bold red"), result.detail)
-            )
-            self.notify(f"{result.code} {result.status}: {result.detail}", severity="error")
-        lines = [f"{k}: {v}" for k, v in result.headers.items()]
-        lines += [f"{k}: {v} (trailer)" for k, v in result.trailers.items()]
-        self.query_one("#headers-view", Static).update("\n".join(lines) or "no headers")
+        status.update(shown.status)
+        self.query_one("#headers-view", Static).update(shown.headers)
+        if shown.notice:
+            self.notify(shown.notice, severity="error")
 
     def action_cancel(self) -> None:
         cancelled = False
