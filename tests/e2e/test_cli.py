@@ -103,6 +103,6 @@ def test_unknown_command_with_no_server_listening_is_quick() -> None:
     # the lookup of a service of that name fails fast and the word is simply unknown
     started = time.monotonic()
     result = run_micro("nosuch", env={"MICRO_PROXY": f"127.0.0.1:{free_port()}"}, timeout=10)
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 5
     assert (result.returncode, result.stdout) == (1, "")
     assert one_line(result.stderr) == "Unrecognized micro command: nosuch. Please refer to 'micro --help'"
