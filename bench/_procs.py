@@ -19,8 +19,11 @@ _LISTENING = re.compile(r"Listening on (\S+) \(grpc\)")
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
-    """The environment of a benchmarked process: no inherited MICRO_* settings."""
+    """The environment of a benchmarked process: no inherited MICRO_* settings, and bytecode
+    cached as on a user's machine (some CI and sandbox images set PYTHONDONTWRITEBYTECODE,
+    which makes every run compile this checkout's modules again)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MICRO_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(MICRO_HOME=str(home), NO_COLOR="1", GRPC_VERBOSITY="NONE", **extra)
     return env
 

@@ -59,6 +59,7 @@ def main() -> int:
             LINES="40",
         )
         env.pop("NO_COLOR", None)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode cached, as on a user's machine
         once(BARE, env)  # warm the OS file cache for both
         once(WORKSPACE, env)
         bare, workspace = [], []
