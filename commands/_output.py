@@ -23,6 +23,7 @@ __all__ = [
     "err",
     "globals_",
     "out",
+    "output_option",
     "table",
     "wants_json",
 ]
@@ -33,6 +34,13 @@ class OutputOption(StrEnum):
 
     text = "text"
     json = "json"
+
+
+def output_option(*names: str) -> Any:
+    """The ``--output`` option every listing, read and streaming command takes after its name."""
+    import typer
+
+    return typer.Option(None, *(names or ("--output",)), help="Output format: text or json.")
 
 
 class Failure(Exception):

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from commands._output import Failure, OutputOption, out, wants_json
+from commands._output import Failure, OutputOption, out, output_option, wants_json
 
 if TYPE_CHECKING:
     from micro.client.dynamic import Schemas
@@ -65,7 +65,7 @@ _ENDPOINT = typer.Argument(..., help="The endpoint: Handler.Method.", autocomple
 _REQUEST = typer.Argument("{}", help="The request as JSON (default {}).")
 _METADATA = typer.Option(None, "--metadata", help="Metadata k=v (repeatable).")
 _ADDRESS = typer.Option(None, "--address", help="Call this node (host:port) directly.")
-_OUTPUT = typer.Option(None, "-o", "--output", help="Output format.")
+_OUTPUT = output_option("-o", "--output")
 
 
 def parse_metadata(items: list[str] | None) -> dict[str, str]:

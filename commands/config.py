@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from commands._output import OutputOption, emit_json, out, wants_json
+from commands._output import OutputOption, emit_json, out, output_option, wants_json
 
 if TYPE_CHECKING:
     from micro.config import Change, Config
@@ -20,7 +20,7 @@ def register(root: typer.Typer) -> None:
     root.add_typer(app, name="config")
 
 
-_OUTPUT = typer.Option(None, "--output", help="Output format.")
+_OUTPUT = output_option()
 
 
 def _config(ctx: "Context") -> "Config":

@@ -2,7 +2,7 @@
 
 import typer
 
-from commands._output import emit_json, globals_, out, wants_json
+from commands._output import OutputOption, emit_json, globals_, out, output_option, wants_json
 
 app = typer.Typer(help="Manage environments (named server addresses).", invoke_without_command=True)
 
@@ -12,7 +12,7 @@ def register(root: typer.Typer) -> None:
 
 
 @app.callback()
-def env_list(ctx: typer.Context) -> None:
+def env_list(ctx: typer.Context, output: OutputOption | None = output_option()) -> None:
     """List environments; `*` marks the current one (or the one given with -e)."""
     if ctx.invoked_subcommand is not None:
         return
@@ -20,7 +20,7 @@ def env_list(ctx: typer.Context) -> None:
 
     current = environment.resolve(globals_.env).env.name
     envs = environment.environments()
-    if wants_json():
+    if wants_json(output):
         emit_json(
             [
                 {

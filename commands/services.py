@@ -2,14 +2,14 @@
 
 import typer
 
-from commands._output import emit_json, out, wants_json
+from commands._output import OutputOption, emit_json, out, output_option, wants_json
 
 
 def register(root: typer.Typer) -> None:
     root.command("services")(services)
 
 
-def services() -> None:
+def services(output: OutputOption | None = output_option()) -> None:
     """List registered services, sorted, one per line."""
     from commands import _client
 
@@ -23,7 +23,7 @@ def services() -> None:
             await registry.close()
 
     names = _client.run(body)
-    if wants_json():
+    if wants_json(output):
         emit_json(names)
     else:
         for name in names:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from commands._output import Failure, OutputOption, emit_json, out, table, wants_json
+from commands._output import Failure, OutputOption, emit_json, out, output_option, table, wants_json
 
 if TYPE_CHECKING:
     from micro.environment import Context
@@ -33,7 +33,7 @@ def _complete(incomplete: str) -> list[str]:
 
 
 _NAME = typer.Argument(..., help="The service.", autocompletion=_complete)
-_OUTPUT = typer.Option(None, "--output", help="Output format.")
+_OUTPUT = output_option()
 
 
 async def _versions(ctx: Context, name: str) -> list[Service]:

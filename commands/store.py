@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from commands._output import OutputOption, emit_json, out, table, wants_json
+from commands._output import OutputOption, emit_json, out, output_option, table, wants_json
 
 if TYPE_CHECKING:
     from micro.store import Order, Record
@@ -29,7 +29,7 @@ _DATABASE = typer.Option("", "-d", "--database", help="Database (default: the na
 _LIMIT = typer.Option(0, "-l", "--limit", min=0, help="At most N results (0 = all).")
 _OFFSET = typer.Option(0, "-o", "--offset", min=0, help="Skip the first N results.")
 _ORDER = typer.Option(OrderOption.asc, "--order", help="Key order.")
-_OUTPUT = typer.Option(None, "--output", help="Output format.")
+_OUTPUT = output_option()
 
 
 def _order(option: OrderOption) -> "Order":

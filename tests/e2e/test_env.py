@@ -75,5 +75,6 @@ def test_read_only_env_refuses_writes(shared_server: MicroServer) -> None:
     assert one_line(refused.stderr) == "Environment 'prod' is read-only"
     assert run_micro("-e", "prod", "store", "list", env=_as_admin(shared_server)).returncode == 0
     listed = json.loads(run_micro("--output", "json", "env").stdout)
+    assert json.loads(run_micro("env", "--output", "json").stdout) == listed
     prod = next(e for e in listed if e["name"] == "prod")
     assert prod["read_only"] is True and prod["color"] == "red"

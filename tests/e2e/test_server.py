@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,11 @@ def test_services_lists_the_core_services(shared_server: MicroServer) -> None:
     names = result.stdout.split()
     assert names == sorted(set(names))
     assert {"registry", "store"} <= set(names)
+    # --output after the command, like every listing, or before it (global)
+    for args in (("services", "--output", "json"), ("--output", "json", "services")):
+        assert json.loads(run_micro(*args, server=shared_server).stdout) == names
+    refused = run_micro("services", "--output", "yaml", server=shared_server)
+    assert refused.returncode == 1 and "'yaml' is not one of 'text', 'json'" in one_line(refused.stderr)
 
 
 def test_detach_status_stop(micro_home: Path) -> None:
