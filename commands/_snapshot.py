@@ -63,14 +63,23 @@ def _writer(destination: str) -> Iterator[IO[str]]:
         yield sys.stdout
         sys.stdout.flush()
         return
+    from micro.errors import BadRequest
+
     path = Path(_path(destination))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with tmp.open("w", encoding="utf-8") as f:
+        f = tmp.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise BadRequest(f"cannot write {destination}: {exc.strerror}") from exc
+    try:
+        with f:
             yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+            try:
+                f.flush()
+                os.fsync(f.fileno())
+                os.replace(tmp, path)
+            except OSError as exc:  # a full disk, a destination that is a folder
+                raise BadRequest(f"cannot write {destination}: {exc.strerror}") from exc
     finally:
         tmp.unlink(missing_ok=True)
 

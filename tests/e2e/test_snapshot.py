@@ -78,3 +78,18 @@ def test_restore_refuses_a_file_that_is_not_a_snapshot(start_server: Start, tmp_
     bogus.write_text('{"format": "micro-store-snapshot", "version": 1}\n{"key": "a", "value": "b"}\n[1]\n')
     result = run_micro("store", "restore", "--source", "bogus.txt", server=server, cwd=tmp_path)
     assert (result.returncode, one_line(result.stderr)) == (1, "Line 3 of bogus.txt is not a snapshot record")
+
+
+def test_a_destination_it_cannot_write_is_one_line(start_server: Start, tmp_path: Path) -> None:
+    server = start_server()
+    missing = tmp_path / "no-such-folder" / "snap.jsonl"
+    result = run_micro("store", "snapshot", "--destination", str(missing), server=server)
+    assert (result.returncode, one_line(result.stderr)) == (
+        1,
+        f"Cannot write {missing}: No such file or directory",
+    )
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    result = run_micro("store", "snapshot", "--destination", str(folder), server=server)
+    assert (result.returncode, one_line(result.stderr)) == (1, f"Cannot write {folder}: Is a directory")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
