@@ -59,6 +59,18 @@ class MicroApp(App[None]):
             Binding(str(number), f"area('{area}')", area, show=False, id=f"app.area.{area}")
             for area, number in [("services", 1), *((a, n) for a, (n, _) in AREAS.items())]
         ),
+        # tab moves focus before the next key is routed (priority: the app handles it in
+        # order), so a burst of keys (paste, auto-type) lands as typed; no widget here
+        # consumes tab (no TextArea uses tab_behavior="indent")
+        Binding("tab", "focus_next", "Focus next", show=False, priority=True, id="app.focus_next"),
+        Binding(
+            "shift+tab",
+            "focus_previous",
+            "Focus previous",
+            show=False,
+            priority=True,
+            id="app.focus_previous",
+        ),
         Binding("colon", "command_bar", "Command", id="app.command"),
         Binding("f2", "envs", "Envs", id="app.envs"),
         Binding("f3", "namespaces", "Namespaces", id="app.namespaces"),

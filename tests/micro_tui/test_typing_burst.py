@@ -1,0 +1,32 @@
+"""Keys that arrive in one burst (a paste, a password manager's auto-type, tmux send-keys)
+land where they would at typing speed: tab moves focus before the next key is routed."""
+
+from __future__ import annotations
+
+from textual import events
+from textual.widgets import Input
+
+from micro_tui.app import MicroApp
+from micro_tui.dialogs.login_dialog import LoginDialog
+from micro_tui.fake import FakeFacade
+from tests.micro_tui.test_pilot import until
+
+
+def burst(app: MicroApp, keys: list[str]) -> None:
+    """Post every key at once, the way a terminal delivers a burst (no waiting between)."""
+    names = {"\t": "tab", "\r": "enter"}
+    for key in keys:
+        app.post_message(events.Key(names.get(key, key), key))
+
+
+async def test_a_burst_of_username_tab_password_enter_logs_in() -> None:
+    fake = FakeFacade(logged_in=False)
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, LoginDialog))
+        await pilot.pause()
+        dialog = app.screen
+        burst(app, [*"admin", "\t", *"micro", "\r"])
+        await until(pilot, lambda: not isinstance(app.screen, LoginDialog) or bool(fake.logins))
+        assert fake.logins == [("admin", "micro")]
+        assert dialog.query_one("#login-username", Input).value == "admin"
