@@ -68,6 +68,7 @@ class FakeFacade:
         self.server_namespaces: list[str] | None = None  # what Namespaces.List answers (None: refused)
         self._account = "admin" if logged_in else ""
         self.logins: list[tuple[str, str]] = []
+        self.pings = 0  # how often the workspace checked the connection
         self._connection = Connection.CONNECTED if connected else Connection.DISCONNECTED
         self.services: dict[str, ServiceVersion] = {s.name: s for s in (_core_service(n) for n in _CORE)}
         self.services["greeter"] = greeter_service()
@@ -142,6 +143,7 @@ class FakeFacade:
         self._connection = Connection.CONNECTED if connected else Connection.DISCONNECTED
 
     async def ping(self) -> Connection:
+        self.pings += 1
         return self._connection
 
     async def ensure_server(self) -> str:

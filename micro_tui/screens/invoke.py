@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Log, Static, TabbedContent, TabPane, TextArea
+from textual.worker import Worker
 
 from micro_tui.facade import CallResult, EndpointInfo, ServiceVersion, Unsupported
 from micro_tui.forms import FormError, FormModel, JsonSyntaxError
@@ -312,19 +313,22 @@ class InvokeScreen(Screen[None]):
         if shown.notice:
             self.notify(shown.notice, severity="error")
 
+    def _running_calls(self) -> list[Worker[None]]:
+        """This screen's calls in flight (``self.workers`` holds every worker of the app: the
+        workspace's connection monitor too; Textual cancels a screen's own when it closes)."""
+        return [w for w in self.workers if w.node is self and w.group == "invoke-call" and w.is_running]
+
     def action_cancel(self) -> None:
-        cancelled = False
-        for worker in self.workers:
-            if worker.group == "invoke-call" and worker.is_running:
-                worker.cancel()
-                cancelled = True
-        if cancelled:
+        calls = self._running_calls()
+        for worker in calls:
+            worker.cancel()
+        if calls:
             self.query_one("#stream-log", Log).write_line("cancelled")
             self.query_one("#status-view", Static).update("cancelled")
             self.query_one("#cancel", Button).disabled = True
 
     def action_back(self) -> None:
-        if any(w.group == "invoke-call" and w.is_running for w in self.workers):
+        if self._running_calls():
             self.action_cancel()
             return
         self.app.pop_screen()
@@ -391,7 +395,3 @@ class InvokeScreen(Screen[None]):
             "copy-grpcurl": self.action_copy_grpcurl,
         }
         actions[event.button.id or ""]()
-
-    def on_unmount(self) -> None:
-        for worker in self.workers:
-            worker.cancel()

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from textual.widgets import Input, Log, Static, TabbedContent, TextArea
 
 from micro_tui import history
@@ -270,3 +271,22 @@ async def test_disconnected_server_shows_in_header() -> None:
         services = app.screen.query_one(ServiceList)
         await until(pilot, lambda: "greeter" in services.names, seconds=10)
         await until(pilot, lambda: "● connected" in header_text(app))
+
+
+async def test_closing_the_invoke_screen_keeps_watching_the_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Leaving the invoke screen cancels its own call, not the workspace's connection monitor."""
+    from micro_tui import app as app_module
+
+    monkeypatch.setattr(app_module, "PING_SECONDS", 0.05)
+    fake = FakeFacade()
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_endpoint(app, pilot, "Greeter.Hello")
+        await pilot.press("ctrl+j")
+        await until(pilot, lambda: "OK" in str(screen.query_one("#status-view", Static).render()))
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ServicesScreen))
+        pings = fake.pings
+        await until(pilot, lambda: fake.pings >= pings + 3)  # still pinging
