@@ -36,9 +36,14 @@ class EnvPicker(ModalScreen[str | None]):
             yield Label("enter switches · a adds · escape cancels", classes="hint")
 
     def _option(self, env: EnvInfo) -> Option:
-        text = Text("* " if env.name == self.current else "  ", style="bold")
-        text.append(f"{env.name:<12}", style=f"bold {env.color}" if env.color else "bold")
-        text.append(f" {env.address:<28}")
+        # columns as wide as the longest name and address (like `micro env`); one line each
+        name_width = max(len(e.name) for e in self.envs)
+        address_width = max(len(e.address) for e in self.envs)
+        text = Text(
+            "* " if env.name == self.current else "  ", style="bold", no_wrap=True, overflow="ellipsis"
+        )
+        text.append(f"{env.name:<{name_width}}", style=f"bold {env.color}" if env.color else "bold")
+        text.append(f"  {env.address:<{address_width}}")
         if env.read_only:
             text.append(" read-only", style="reverse")
         if env.description:
