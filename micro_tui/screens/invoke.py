@@ -62,7 +62,9 @@ class InvokeScreen(Screen[None]):
         self.model: FormModel | None = None
         self._initial = request
         self.last: CallResult | None = None
-        self._bounced = ""
+        # the tab that holds the request ("form" or "json"): the Metadata tab in front
+        # changes nothing, and a refused switch puts this tab back
+        self._source = "form"
         if version.descriptor_set and endpoint.request_type:
             from micro_tui.forms import pool_from_descriptor_set
 
@@ -71,6 +73,8 @@ class InvokeScreen(Screen[None]):
                 self.model = FormModel(pool.FindMessageTypeByName(endpoint.request_type), pool)
             except Exception:  # no usable schema: the JSON tab still works
                 self.model = None
+        if self.model is None:
+            self._source = "json"
         if request and self.model is not None:
             try:
                 self.model.from_json(request)
@@ -141,12 +145,9 @@ class InvokeScreen(Screen[None]):
 
     # --- request -------------------------------------------------------------------------
 
-    def _active_request_tab(self) -> str:
-        return self.query_one("#request-tabs", TabbedContent).active
-
     def request_json(self) -> str | None:
         """The request as JSON from the active tab, or None after pointing at the problem."""
-        if self._active_request_tab() == "json" or self.model is None:
+        if self._source == "json" or self.model is None:
             text = self.query_one("#json-editor", TextArea).text
             try:
                 value = json.loads(text or "{}")
@@ -188,9 +189,9 @@ class InvokeScreen(Screen[None]):
             return
         tabs = self.query_one("#request-tabs", TabbedContent)
         pane = event.pane.id
-        if self._bounced == pane:
-            # the tab we put back after a refused switch: keep what the user typed
-            self._bounced = ""
+        if pane not in ("form", "json") or pane == self._source:
+            # Metadata, the first activation, or the tab put back after a refused switch:
+            # nothing to carry over (rebuilding the form would drop its focus and edits)
             return
         if pane == "json":
             self.query_one(FormView).sync()
@@ -201,7 +202,8 @@ class InvokeScreen(Screen[None]):
                 self.notify(str(errors[0]), title="Fix the form first", severity="error")
                 return
             self.query_one("#json-editor", TextArea).text = self.model.to_json()
-        elif pane == "form":
+            self._source = "json"
+        else:
             text = self.query_one("#json-editor", TextArea).text
             try:
                 self.model.from_json(text)
@@ -213,10 +215,10 @@ class InvokeScreen(Screen[None]):
                 self._bounce(tabs, "json")
                 self.notify(str(exc), title="Invalid request", severity="error")
                 return
+            self._source = "form"
             await self.query_one(FormView).rebuild()
 
     def _bounce(self, tabs: TabbedContent, pane: str) -> None:
-        self._bounced = pane
         tabs.active = pane
 
     # --- actions -------------------------------------------------------------------------

@@ -1,0 +1,53 @@
+"""The invoke screen's request tabs as a user meets them: where typing lands when it opens,
+and which tab is the request when the Metadata tab is in front."""
+
+from __future__ import annotations
+
+from textual.widgets import Input, TabbedContent, TextArea
+
+from micro_tui.app import MicroApp
+from micro_tui.fake import FakeFacade
+from tests.micro_tui.test_pilot import open_endpoint, until
+
+
+async def test_typing_lands_in_the_first_field_when_the_screen_opens() -> None:
+    fake = FakeFacade()
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_endpoint(app, pilot, "Greeter.Hello")
+        await until(pilot, lambda: app.focused is screen.query_one("#f-name", Input))
+        await pilot.press(*"bob")
+        assert screen.query_one("#f-name", Input).value == "bob"
+
+
+async def test_edited_json_is_sent_from_the_metadata_tab() -> None:
+    fake = FakeFacade()
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_endpoint(app, pilot, "Greeter.Hello")
+        screen.query_one("#f-name", Input).value = "bob"
+        tabs = screen.query_one("#request-tabs", TabbedContent)
+        tabs.active = "json"
+        editor = screen.query_one("#json-editor", TextArea)
+        await until(pilot, lambda: "bob" in editor.text)
+        editor.text = '{"name": "alice"}'
+        tabs.active = "metadata"
+        await pilot.pause()
+        screen.query_one("#metadata-editor", TextArea).text = "x-trace=1"
+        await pilot.press("ctrl+j")
+        await until(pilot, lambda: len(fake.received) == 1)
+        assert fake.received[0][2] == {"name": "alice"}
+
+
+async def test_form_edits_survive_a_visit_to_the_metadata_tab() -> None:
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_endpoint(app, pilot, "Greeter.Hello")
+        screen.query_one("#f-name", Input).value = "bob"
+        tabs = screen.query_one("#request-tabs", TabbedContent)
+        tabs.active = "metadata"
+        await pilot.pause()
+        tabs.active = "form"
+        await pilot.pause()
+        await pilot.pause()
+        assert screen.query_one("#f-name", Input).value == "bob"
