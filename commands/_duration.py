@@ -8,6 +8,8 @@ __all__ = ["format_duration", "parse_duration"]
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+# Go's longest time.Duration (about 292 years); anything longer is refused, as Go does
+MAX_SECONDS = (2**63 - 1) / 1e9
 
 
 def parse_duration(text: str) -> float:
@@ -26,7 +28,7 @@ def parse_duration(text: str) -> float:
             pos = match.end()
         if pos != len(raw):
             raise ValueError(text) from None
-    if seconds < 0 or seconds != seconds or seconds == float("inf"):
+    if not 0 <= seconds <= MAX_SECONDS:  # also refuses nan and inf
         raise ValueError(text)
     return seconds
 

@@ -26,8 +26,10 @@ class OrderOption(StrEnum):
 
 _TABLE = typer.Option("", "-t", "--table", help="Table (default micro).")
 _DATABASE = typer.Option("", "-d", "--database", help="Database (default: the namespace).")
-_LIMIT = typer.Option(0, "-l", "--limit", min=0, help="At most N results (0 = all).")
-_OFFSET = typer.Option(0, "-o", "--offset", min=0, help="Skip the first N results.")
+# the wire's uint32 / uint64: a larger number is a usage error, not a failed call
+_UINT32 = 2**32 - 1
+_LIMIT = typer.Option(0, "-l", "--limit", min=0, max=_UINT32, help="At most N results (0 = all).")
+_OFFSET = typer.Option(0, "-o", "--offset", min=0, max=_UINT32, help="Skip the first N results.")
 _ORDER = typer.Option(OrderOption.asc, "--order", help="Key order.")
 _OUTPUT = output_option()
 
@@ -121,7 +123,11 @@ def write(
     value: list[str] = typer.Argument(..., help="Value: the remaining words joined by spaces."),
     expiry: str = typer.Option("", "-e", "--expiry", help="Time to live, e.g. 10s, 5m, 1h, 1d."),
     version: int | None = typer.Option(
-        None, "--version", min=0, help="Write only if the record is at version N (0 = must not exist)."
+        None,
+        "--version",
+        min=0,
+        max=2**64 - 1,
+        help="Write only if the record is at version N (0 = must not exist).",
     ),
     table_: str = _TABLE,
     database: str = _DATABASE,

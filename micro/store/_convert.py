@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from micro import errors
 from micro.proto.store import store_pb2
 from micro.store import Order, Record
 
@@ -27,18 +28,22 @@ __all__ = [
 
 # an absolute expiry already in the past still writes the record, already expired
 _ALREADY_EXPIRED = 1e-9
+# the wire's int64 seconds
+MAX_WIRE_SECONDS = 2**63 - 1
 
 
 def wire_seconds(seconds: float | None) -> int:
     """Seconds as the wire carries them: whole, rounded up, 0 for None (= never)."""
     if not seconds or seconds <= 0:
         return 0
-    return math.ceil(seconds)
+    return math.ceil(min(seconds, MAX_WIRE_SECONDS))
 
 
 def ttl_to_wire(seconds: float | None) -> int:
     """A write's time to live for ``WriteOptions.ttl``; a negative one stays negative so
-    that the server refuses it."""
+    that the server refuses it; one the wire cannot carry is refused here."""
+    if seconds is not None and not -MAX_WIRE_SECONDS <= seconds <= MAX_WIRE_SECONDS:
+        raise errors.BadRequest(f"expiry out of range: {seconds:g} seconds")
     if seconds is not None and seconds < 0:
         return math.floor(seconds)
     return wire_seconds(seconds)

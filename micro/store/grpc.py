@@ -11,12 +11,22 @@ from typing import Any
 
 import grpc
 
+from micro import errors
 from micro._grpc import CHANNEL_OPTIONS, call_metadata, rpc_errors
 from micro.proto.store import store_pb2, store_pb2_grpc
 from micro.store import Order, Record, Store
 from micro.store._convert import order_to_proto, record_from_proto, ttl_to_wire
 
 __all__ = ["GrpcStore"]
+
+_UINT32 = 2**32 - 1
+
+
+def _counts(limit: int, offset: int) -> None:
+    """``limit`` and ``offset`` as the wire carries them (uint32), else a BadRequest."""
+    for name, value in (("limit", limit), ("offset", offset)):
+        if not 0 <= value <= _UINT32:
+            raise errors.BadRequest(f"{name} out of range: {value}")
 
 
 class GrpcStore(Store):
@@ -65,6 +75,7 @@ class GrpcStore(Store):
         offset: int = 0,
         order: Order = Order.ASC,
     ) -> builtins.list[Record]:
+        _counts(limit, offset)
         request = store_pb2.ReadRequest(key=key)
         if database or table or prefix or suffix or limit or offset or order is not Order.ASC:
             request.options.CopyFrom(
@@ -94,6 +105,8 @@ class GrpcStore(Store):
             options.database, options.table = database, table
             options.ttl = ttl_to_wire(record.expiry)
             if version is not None:
+                if not 0 <= version < 2**64:
+                    raise errors.BadRequest(f"version out of range: {version}")
                 options.version = version
         with rpc_errors(self.address):
             response = await self._store().Write(request, metadata=self._metadata)
@@ -118,6 +131,7 @@ class GrpcStore(Store):
         order: Order = Order.ASC,
         start_after: str = "",
     ) -> builtins.list[str]:
+        _counts(limit, offset)
         request = store_pb2.ListRequest(
             options=store_pb2.ListOptions(
                 database=database,

@@ -78,6 +78,11 @@ def test_restore_refuses_a_file_that_is_not_a_snapshot(start_server: Start, tmp_
     bogus.write_text('{"format": "micro-store-snapshot", "version": 1}\n{"key": "a", "value": "b"}\n[1]\n')
     result = run_micro("store", "restore", "--source", "bogus.txt", server=server, cwd=tmp_path)
     assert (result.returncode, one_line(result.stderr)) == (1, "Line 3 of bogus.txt is not a snapshot record")
+    # an expiry the wire cannot carry was a ValueError from protobuf, exit 127
+    header = '{"format": "micro-store-snapshot", "version": 1}\n'
+    bogus.write_text(header + '{"key": "a", "value": "b", "expires_at": 1e300}\n')
+    result = run_micro("store", "restore", "--source", str(bogus), server=server)
+    assert (result.returncode, one_line(result.stderr)) == (1, "Expiry out of range: 1e+300 seconds")
 
 
 def test_a_destination_it_cannot_write_is_one_line(start_server: Start, tmp_path: Path) -> None:

@@ -157,6 +157,23 @@ def test_bad_input_is_one_line_and_exit_1(
     assert micro("store", "write", "-t", table, "after", "ok").returncode == 0
 
 
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["write", "-e", "99999999999999999999d", "k", "v"], "Invalid expiry: 99999999999999999999d"),
+        (["write", "-e", "106752d", "k", "v"], "Invalid expiry: 106752d"),  # Go's limit: 292 years
+        (["list", "-l", "5000000000"], "Invalid value for '-l' / '--limit': 5000000000 is larger"),
+        (["read", "-p", "k", "-o", "5000000000"], "Invalid value for '-o' / '--offset': 5000000000 is"),
+        (["write", "--version", "99999999999999999999", "k", "v"], "Invalid value for '--version'"),
+    ],
+)
+def test_numbers_the_wire_cannot_carry_are_usage_errors(micro: Runner, args: list[str], line: str) -> None:
+    # they were a ValueError from protobuf, printed as such with exit 127
+    result = micro("store", *args)
+    assert result.returncode == 1
+    assert one_line(result.stderr).startswith(line)
+
+
 def test_oversized_value_is_refused_and_the_server_keeps_serving(
     micro: Runner, table: str, shared_server: MicroServer
 ) -> None:
