@@ -51,13 +51,39 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
+def _locked() -> bool:
+    """Whether a server holds this MICRO_HOME's lock (every running server does, until it
+    exits, however it exits)."""
+    import fcntl
+
+    from micro import _paths
+
+    try:
+        fd = os.open(_paths.server_dir() / "server.lock", os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
 def running() -> tuple[int, str] | None:
-    """The pid and address of the server running on this MICRO_HOME, if any."""
+    """The pid and address of the server running on this MICRO_HOME, if any.
+
+    The pid file alone is not trusted: a server killed with ``kill -9`` leaves it behind, and
+    its pid may since belong to another process (which ``stop`` would then signal).
+    """
     try:
         pid = int(_pid_file().read_text().strip())
     except (OSError, ValueError):
         return None
-    if not _alive(pid):
+    if not _alive(pid) or not _locked():
         return None
     try:
         address = _addr_file().read_text().strip()

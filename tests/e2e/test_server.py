@@ -99,6 +99,29 @@ def test_acknowledged_writes_survive_kill_9(start_server: Start) -> None:
     assert values.stdout.split() == [f"value-{i}" for i in range(count)]
 
 
+def test_a_pid_file_left_by_kill_9_is_not_trusted(start_server: Start, micro_home: Path) -> None:
+    import subprocess
+    import sys
+
+    server = start_server()
+    server.kill9()  # leaves server.pid behind
+    # ... and its pid now belongs to another process
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (micro_home / "server" / "server.pid").write_text(f"{bystander.pid}\n")
+        status = run_micro("server", "status")
+        assert (status.returncode, one_line(status.stderr)) == (1, "No micro server is running")
+        stop = run_micro("server", "stop")
+        assert (stop.returncode, one_line(stop.stderr)) == (1, "No micro server is running")
+        assert bystander.poll() is None  # `micro server stop` used to SIGTERM it
+        started = run_micro("server", "--detach", "--address", "127.0.0.1:0")
+        assert started.returncode == 0, started.stderr  # was "already running at ... (pid <bystander>)"
+        assert run_micro("server", "stop").returncode == 0
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
 def test_sigint_stops_cleanly_and_clears_the_pid_file(start_server: Start, micro_home: Path) -> None:
     import signal
 
