@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -146,7 +148,7 @@ class InvokeScreen(Screen[None]):
     # --- request -------------------------------------------------------------------------
 
     def request_json(self) -> str | None:
-        """The request as JSON from the active tab, or None after pointing at the problem."""
+        """The request as JSON from its tab (form or JSON), or None after pointing at the problem."""
         if self._source == "json" or self.model is None:
             text = self.query_one("#json-editor", TextArea).text
             try:
@@ -262,6 +264,7 @@ class InvokeScreen(Screen[None]):
     ) -> None:
         facade, ep, v = self.micro.facade, self.endpoint, self.version
         self.query_one("#status-view", Static).update(Text("sending…", style="dim"))
+        started = time.perf_counter()
         try:
             if not self.streaming:
                 result = await facade.call(
@@ -284,23 +287,20 @@ class InvokeScreen(Screen[None]):
             self.notify(str(exc), severity="warning")
             self.query_one("#status-view", Static).update(str(exc))
             return
+        except asyncio.CancelledError:  # a cancelled call is a call: it goes to history too
+            self._record(request, metadata, "Cancelled", (time.perf_counter() - started) * 1000)
+            raise
         finally:
             self.query_one("#cancel", Button).disabled = True
             if (send_row := self._send_row()) is not None:
                 send_row.finish()
         self._show(result, request)
-        record(
-            facade.env.name,
-            Entry(
-                v.name,
-                ep.name,
-                request,
-                facade.namespace,
-                metadata,
-                status=result.status,
-                elapsed_ms=result.elapsed_ms,
-            ),
-        )
+        self._record(request, metadata, result.status, result.elapsed_ms)
+
+    def _record(self, request: str, metadata: dict[str, str], status: str, elapsed_ms: float) -> None:
+        facade, name, ep = self.micro.facade, self.version.name, self.endpoint.name
+        entry = Entry(name, ep, request, facade.namespace, metadata, status=status, elapsed_ms=elapsed_ms)
+        record(facade.env.name, entry)
 
     def _show(self, result: CallResult, request: str) -> None:
         self.last = result

@@ -1,10 +1,13 @@
-"""The invoke screen's request tabs as a user meets them: where typing lands when it opens,
-and which tab is the request when the Metadata tab is in front."""
+"""The invoke screen as a user meets it: where typing lands when it opens, which tab is the
+request when the Metadata tab is in front, what history keeps."""
 
 from __future__ import annotations
 
-from textual.widgets import Input, TabbedContent, TextArea
+import asyncio
 
+from textual.widgets import Input, Log, TabbedContent, TextArea
+
+from micro_tui import history
 from micro_tui.app import MicroApp
 from micro_tui.fake import FakeFacade
 from tests.micro_tui.test_pilot import open_endpoint, until
@@ -51,3 +54,24 @@ async def test_form_edits_survive_a_visit_to_the_metadata_tab() -> None:
         await pilot.pause()
         await pilot.pause()
         assert screen.query_one("#f-name", Input).value == "bob"
+
+
+async def test_a_cancelled_stream_is_kept_in_history() -> None:
+    fake = FakeFacade()
+    fake.stream_step = asyncio.Event()
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_endpoint(app, pilot, "Greeter.Stream")
+        screen.query_one("#f-name", Input).value = "Ann"
+        screen.query_one("#f-times", Input).value = "5"
+        await pilot.press("ctrl+j")
+        fake.stream_step.set()
+        log = screen.query_one("#stream-log", Log)
+        await until(pilot, lambda: log.line_count >= 1)
+        log.focus()
+        await pilot.press("escape")
+        await until(pilot, lambda: fake.cancelled_streams == 1)
+        await until(pilot, lambda: bool(history.load_history("local")))
+        [entry] = history.load_history("local")
+        assert (entry.endpoint, entry.status) == ("Greeter.Stream", "Cancelled")
+        assert '"Ann"' in entry.request
