@@ -114,6 +114,16 @@ def _keyring() -> Any | None:
     return backend
 
 
+def _fallback() -> dict[str, Any]:
+    """The fallback file's logins for rewriting it; a damaged file counts as empty (its
+    tokens are unreadable anyway), so a new login replaces it instead of failing."""
+    try:
+        return _read_json(_fallback_file())
+    except errors.Unauthorized:
+        log.debug("replacing the corrupted %s", _fallback_file())
+        return {}
+
+
 def _user_of(key: str) -> str:
     env, _, namespace = key.partition("/")
     return keyring_user(env, namespace)
@@ -130,7 +140,7 @@ def _store_refresh(key: str, refresh_token: str) -> str:
         else:
             _drop_fallback(key)
             return "keyring"
-    data = _read_json(_fallback_file()) if _fallback_file().exists() else {}
+    data = _fallback()
     data[key] = refresh_token
     _write_json(_fallback_file(), data)
     return "file"
@@ -154,7 +164,10 @@ def _load_refresh(key: str, where: str) -> str | None:
 def _drop_fallback(key: str) -> None:
     path = _fallback_file()
     if path.exists():
-        data = _read_json(path)
+        try:
+            data = _read_json(path)
+        except errors.Unauthorized:
+            data = {key: ""}  # damaged: rewritten without it
         if data.pop(key, None) is not None:
             _write_json(path, data)
 
@@ -213,8 +226,7 @@ def forget(env: str, namespace: str) -> None:
             if backend is not None:
                 with contextlib.suppress(Exception):
                     backend.delete_password(KEYRING_SERVICE, _user_of(key))
-        with contextlib.suppress(errors.Unauthorized):
-            _drop_fallback(key)
+        _drop_fallback(key)
 
 
 def logged_in(env: str) -> list[str]:
@@ -296,7 +308,7 @@ def access_token(env: str, namespace: str, address: str, *, refresher: Refresher
         if where == "keyring":
             where = _store_refresh(key, token.refresh_token)
         else:
-            fallback = _read_json(_fallback_file())
+            fallback = _fallback()
             fallback[key] = token.refresh_token
             _write_json(_fallback_file(), fallback)
         data[key] = {

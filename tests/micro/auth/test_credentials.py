@@ -140,3 +140,21 @@ def test_ordinary_commands_never_import_keyring(micro_home: Path) -> None:
         "assert 'keyring' not in sys.modules, 'keyring imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=dict(os.environ))
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1]"])
+def test_corrupted_fallback_file_does_not_block_a_new_login(
+    backend: str, content: str, micro_home: Path
+) -> None:
+    """A damaged credentials.json once told every ``micro login`` to run ``micro login``."""
+    micro_home.mkdir(parents=True, exist_ok=True)
+    fallback = micro_home / "credentials.json"
+    fallback.write_text(content)
+    saved = token(refresh="fresh")
+    assert credentials.save("local", "micro", saved) == backend
+    assert credentials.access_token("local", "micro", "x:1") == saved.access_token
+    if backend == "file":
+        assert json.loads(fallback.read_text()) == {"local/micro": "fresh"}
+        assert mode(fallback) == 0o600
+    credentials.forget("local", "micro")
+    assert credentials.access_token("local", "micro", "x:1") is None
