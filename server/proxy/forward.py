@@ -26,7 +26,7 @@ from typing import Any
 import grpc
 
 from micro import errors
-from micro._grpc import CHANNEL_OPTIONS, NAMESPACE_KEY, SERVICE_KEY
+from micro._grpc import CHANNEL_OPTIONS, NAMESPACE_KEY, SERVICE_KEY, abort
 from micro.registry import DEFAULT_DOMAIN, Registry, Streaming
 
 __all__ = ["ROUTE_TTL", "VIA_KEY", "Authorize", "CallInfo", "Forwarder"]
@@ -235,7 +235,6 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
             if exc.code() != grpc.StatusCode.UNAVAILABLE or _from_service(exc):
                 await _relay(context, exc)
             self._failed(namespace, service, first)
-            failure = exc
         async for address in self._addresses(namespace, service, route):
             if address == first:
                 continue
@@ -245,9 +244,8 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
                 if exc.code() != grpc.StatusCode.UNAVAILABLE or _from_service(exc):
                     await _relay(context, exc)
                 self._failed(namespace, service, address)
-                failure = exc
-        await _relay(context, failure)
-        raise AssertionError("unreachable")  # pragma: no cover - _relay raises
+        await _no_node(context, service)
+        raise AssertionError("unreachable")  # pragma: no cover - _no_node raises
 
     async def _unary_to(
         self, address: str, method: str, request: bytes, metadata: Any, timeout: float | None, context: Any
@@ -267,7 +265,6 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
         forwarded = _forwarded(metadata)
         timeout = context.time_remaining()
         replay = _Replay(request_iterator)
-        failure: grpc.aio.AioRpcError | None = None
         async for address in self._addresses(namespace, service, route):
             call = self._callable("stream_stream", address, method)(
                 replay.iterate(), metadata=forwarded, timeout=timeout
@@ -287,14 +284,13 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
                 if exc.code() == grpc.StatusCode.UNAVAILABLE and not _from_service(exc):
                     self._failed(namespace, service, address)
                     if not replied:
-                        failure = exc
                         continue
+                    await _no_node(context, service, f"node {address} went away mid-stream")
                 await _relay(context, exc)
             finally:
                 if not call.done():
                     call.cancel()
-        assert failure is not None
-        await _relay(context, failure)
+        await _no_node(context, service)
 
     async def close(self) -> None:
         watches, self._watches = dict(self._watches), {}
@@ -312,6 +308,12 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
 def _from_service(exc: grpc.aio.AioRpcError) -> bool:
     """Whether an UNAVAILABLE came from the service itself (it set ``micro-error``)."""
     return any(k == "micro-error" for k, _ in exc.trailing_metadata() or ())
+
+
+async def _no_node(context: Any, service: str, why: str = "no node answered") -> None:
+    """End the caller's RPC when no node of ``service`` answered: the service is unavailable
+    (a bare UNAVAILABLE would read as the proxy itself being unreachable)."""
+    await abort(context, errors.Unavailable(f'service "{service}" is unavailable: {why}'))
 
 
 async def _relay(context: Any, exc: grpc.aio.AioRpcError) -> None:

@@ -172,3 +172,29 @@ async def test_oversized_request_is_resource_exhausted(
         rg.pb.Feature(blob=b"y" * 1024)
     )
     assert len(ok.blob) == 1024
+
+
+async def test_every_node_dead_is_the_service_unavailable_not_the_server(
+    start_node: StartNode, stub: Any, rg: RouteGuideModules
+) -> None:
+    # the CLI printed "Failed to connect to micro server at <proxy>" while the server was fine
+    a = await start_node("a")
+    await stub.GetFeature(rg.pb.Point())
+    a._registry = None  # killed -9: the registry still lists the node until its TTL
+    await a.stop(grace=0)
+    for attempt in (
+        stub.GetFeature(rg.pb.Point()),
+        _first(stub.ListFeatures(rg.pb.Rectangle(hi=rg.pb.Point(latitude=1)))),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await attempt
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        err = from_rpc_error(caught.value, address="proxy:1")
+        assert isinstance(err, errors.Unavailable)
+        assert err.detail == 'service "routeguide" is unavailable: no node answered'
+
+
+async def _first(replies: Any) -> Any:
+    async for reply in replies:
+        return reply
+    return None
