@@ -415,9 +415,17 @@ def _metadata(
     return tuple(pairs)
 
 
+# what grpc answers for a method a server does not serve, and the proxy's own line for it
+_NO_METHOD = ("method not found!", "endpoint /")
+
+
 def _not_found_detail(exc: errors.MicroError, method: Method) -> errors.MicroError:
-    """A node or proxy without the method (grpc's "Method not found!") as micro's line."""
-    if isinstance(exc, errors.NotImplementedError_) and not exc.detail.startswith('Service "'):
+    """A node or proxy without the method (grpc's "Method not found!") as micro's line.
+
+    Any other 501 keeps its detail: the proxy's ``service "X" not found`` (a service that
+    left since its schema was cached), or one a handler raised or relayed itself.
+    """
+    if isinstance(exc, errors.NotImplementedError_) and exc.detail.lower().startswith(_NO_METHOD):
         return endpoint_not_found(method.service, method.name)
     return exc
 

@@ -200,3 +200,52 @@ async def test_bidi_stream_sends_each_request_as_it_comes_through_the_proxy(serv
     finally:
         await registry.close()
         await node.stop(0)
+
+
+async def test_a_service_gone_since_its_schema_was_cached_is_service_not_found(server: object) -> None:
+    # the CLI said "Endpoint Echo.Chat not found for service echo" for a service that had left
+    from micro.registry.grpc import GrpcRegistry
+
+    address = server.bound_address  # type: ignore[attr-defined]
+    registry = GrpcRegistry(address)
+    entry = describe("echo", [_echo_service()], address="127.0.0.1:9")  # type: ignore[list-item]
+    await registry.register(entry)
+    schemas = dynamic.Schemas(address)
+    await schemas.fetch("echo")  # cached in MICRO_HOME/cache
+    await schemas.close()
+    await registry.deregister(entry)
+    await registry.close()
+    with pytest.raises(errors.NotImplementedError_) as info:
+        async for _ in dynamic.stream(address, "echo", "Echo.Chat", "{}", timeout=5):
+            pass
+    assert info.value.detail.lower() == 'service "echo" not found'
+
+
+async def test_a_handlers_own_not_implemented_keeps_its_detail(server: object) -> None:
+    # a handler raising NotImplementedError_ (or relaying one from a call it made) was
+    # reported as "Endpoint X not found for service Y"
+    import grpc
+
+    from micro._grpc import abort
+    from micro.registry.grpc import GrpcRegistry
+
+    async def chat(requests: object, context: object) -> object:
+        await abort(context, errors.NotImplementedError_("chat is not ready yet"))
+        yield b""  # pragma: no cover - abort raises
+
+    node = grpc.aio.server()
+    handler = grpc.stream_stream_rpc_method_handler(chat)
+    node.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("echo.Echo", {"Chat": handler})])
+    port = node.add_insecure_port("127.0.0.1:0")
+    await node.start()
+    address = server.bound_address  # type: ignore[attr-defined]
+    registry = GrpcRegistry(address)
+    await registry.register(describe("echo", [_echo_service()], address=f"127.0.0.1:{port}"))  # type: ignore[list-item]
+    try:
+        with pytest.raises(errors.NotImplementedError_) as info:
+            async for _ in dynamic.stream(address, "echo", "Echo.Chat", "{}", timeout=5):
+                pass
+        assert info.value.detail == "chat is not ready yet"
+    finally:
+        await registry.close()
+        await node.stop(0)
