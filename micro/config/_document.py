@@ -47,6 +47,8 @@ def split(path: str, *, allow_root: bool = False) -> list[str]:
     keys = path.split(".")
     if any(key == "" for key in keys):
         raise errors.BadRequest(f"invalid path {path!r}: empty key")
+    if SECRET_KEY in keys:  # it would forge a secret marker
+        raise errors.BadRequest(f"invalid path {path!r}: the key {SECRET_KEY!r} is reserved")
     return keys
 
 

@@ -273,6 +273,18 @@ async def test_reserved_secret_key_is_refused(config: Config) -> None:
         await config.set("x", {"$secret": "forged"})
 
 
+@pytest.mark.parametrize("path", ["$secret", "x.$secret", "x.$secret.y"])
+async def test_reserved_secret_key_is_refused_in_a_path(config: Config, path: str) -> None:
+    """``config set x.$secret abc`` once forged a secret marker: every later ``get -s`` of
+    ``x`` or of the whole document failed (exit 127, cannot decrypt)."""
+    await config.set("db.password", "hunter2", secret=True)
+    with pytest.raises(errors.BadRequest, match=r"\$secret"):
+        await config.set(path, "abc")
+    with pytest.raises(errors.BadRequest, match=r"\$secret"):
+        await config.delete(path)
+    assert await config.get("", secret=True) == {"db": {"password": "hunter2"}}
+
+
 # -- concurrency --------------------------------------------------------------------------
 
 

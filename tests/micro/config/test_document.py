@@ -105,6 +105,11 @@ def test_reserved_key_is_refused() -> None:
         doc.check_value({"a": {"$secret": "x"}})
 
 
+def test_reserved_key_is_refused_in_a_path() -> None:
+    with pytest.raises(errors.BadRequest, match="reserved"):
+        doc.split("a.$secret")
+
+
 @given(documents, paths, trees)
 def test_set_then_lookup_reads_back_a_non_object(
     document: dict[str, Any], keys: list[str], value: Any
