@@ -2,7 +2,7 @@
 
 import typer
 
-from commands._output import OutputOption, emit_json, globals_, out, output_option, wants_json
+from commands._output import Failure, OutputOption, emit_json, globals_, out, output_option, wants_json
 
 app = typer.Typer(help="Manage environments (named server addresses).", invoke_without_command=True)
 
@@ -69,6 +69,15 @@ def env_add(
 ) -> None:
     """Add an environment."""
     from micro import environment
+
+    if color:
+        # the colour the workspace tints its header with (and the way it parses it)
+        from textual.color import Color, ColorParseError
+
+        try:
+            Color.parse(color)
+        except ColorParseError:
+            raise Failure(f"Not a colour: {color} (e.g. red, #ff0000, rgb(255,0,0))") from None
 
     environment.add(
         environment.Environment(name, address, description=description, read_only=read_only, color=color)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -106,6 +107,31 @@ def _envs(data: dict[str, Any]) -> dict[str, Environment]:
     return found
 
 
+# letters, digits, '-', '_', '.': a name is a JSON key, a keyring entry ``<env>/<namespace>``
+# and a column of ``micro env``, so no '/', no spaces, no control characters
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def _check(env: Environment) -> None:
+    """Refuse a name or address that later commands could not use."""
+    if not env.name or not env.address:
+        raise errors.BadRequest("an environment needs a name and an address")
+    if not _NAME.fullmatch(env.name):
+        raise errors.BadRequest(
+            f"Invalid environment name {env.name!r}: use letters, digits, '-', '_' and '.'"
+        )
+    address = env.address
+    invalid = errors.BadRequest(f"Invalid address {address!r}: expected host:port")
+    if not address.isprintable() or any(c.isspace() for c in address):
+        raise invalid
+    if "://" in address or address.startswith("unix:"):
+        return  # a gRPC target URI
+    _, sep, port = address.rpartition(":")
+    # a bare host is fine (grpc's default port, as v3's `env add platform proxy.m3o.com`)
+    if sep and not (port.isdigit() and 0 < int(port) <= 65535):
+        raise invalid
+
+
 def _missing(name: str) -> errors.NotFound:
     return errors.NotFound(f"Environment '{name}' does not exist")
 
@@ -139,8 +165,7 @@ def set_current(name: str) -> None:
 
 def add(env: Environment) -> None:
     """Add ``env``; an existing name is a conflict."""
-    if not env.name or not env.address:
-        raise errors.BadRequest("an environment needs a name and an address")
+    _check(env)
     data = _load()
     if env.name in _envs(data):
         raise errors.Conflict(f"Environment '{env.name}' already exists")

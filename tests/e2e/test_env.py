@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.e2e.conftest import MicroServer, one_line, run_micro
 
 
@@ -78,3 +80,40 @@ def test_read_only_env_refuses_writes(shared_server: MicroServer) -> None:
     assert json.loads(run_micro("env", "--output", "json").stdout) == listed
     prod = next(e for e in listed if e["name"] == "prod")
     assert prod["read_only"] is True and prod["color"] == "red"
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["we ird", "127.0.0.1:1"],
+            "Invalid environment name 'we ird': use letters, digits, '-', '_' and '.'",
+        ),
+        # '/' splits the keyring entry <env>/<namespace>; a newline broke `micro env`'s lines
+        (["a/b", "127.0.0.1:1"], "Invalid environment name 'a/b': use letters, digits, '-', '_' and '.'"),
+        (["a\nb", "127.0.0.1:1"], "Invalid environment name 'a\\nb': use letters, digits, '-', '_' and '.'"),
+        (["ok", ":::"], "Invalid address ':::': expected host:port"),
+        (["ok", "127.0.0.1:99999"], "Invalid address '127.0.0.1:99999': expected host:port"),
+        (["ok", "a b:1"], "Invalid address 'a b:1': expected host:port"),
+        (
+            ["ok", "127.0.0.1:1", "--color", "notacolor"],
+            "Not a colour: notacolor (e.g. red, #ff0000, rgb(255,0,0))",
+        ),
+    ],
+)
+def test_add_refuses_names_addresses_and_colours_it_cannot_use(args: list[str], line: str) -> None:
+    result = run_micro("env", "add", *args)
+    assert (result.returncode, one_line(result.stderr)) == (1, line)
+    assert [line.split()[-1] for line in run_micro("env").stdout.splitlines()] == ["environment"]
+
+
+def test_add_takes_a_bare_host_a_bracketed_ipv6_and_a_colour() -> None:
+    for args in (
+        ["platform", "proxy.example.com"],
+        ["v6", "[::1]:8081"],
+        ["prod.eu-1_a", "127.0.0.1:9", "--color", "darkred"],
+    ):
+        result = run_micro("env", "add", *args)
+        assert (result.returncode, result.stderr) == (0, ""), args
+    names = [entry["name"] for entry in json.loads(run_micro("env", "--output", "json").stdout)]
+    assert names == ["local", "platform", "prod.eu-1_a", "v6"]
