@@ -155,6 +155,9 @@ def restore(ctx: Context, source: str, database: str) -> None:
     from micro.errors import BadRequest
 
     path = None if source in ("", "-") else Path(_path(source))
+    if path is None and sys.stdin.isatty():
+        # reading a snapshot from the keyboard would wait in silence for one
+        raise BadRequest("no snapshot to restore: give --source FILE or pipe one on stdin")
     try:
         stream: IO[str] = sys.stdin if path is None else path.open(encoding="utf-8")
     except OSError as exc:

@@ -98,3 +98,25 @@ def test_a_destination_it_cannot_write_is_one_line(start_server: Start, tmp_path
     result = run_micro("store", "snapshot", "--destination", str(folder), server=server)
     assert (result.returncode, one_line(result.stderr)) == (1, f"Cannot write {folder}: Is a directory")
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
+
+
+def test_restore_from_a_terminal_says_what_it_needs_instead_of_waiting(tmp_path: Path) -> None:
+    import os
+    import pty
+    import subprocess
+
+    from tests.e2e.conftest import MICRO, free_port
+
+    leader, follower = pty.openpty()
+    try:
+        env = {**os.environ, "MICRO_PROXY": f"127.0.0.1:{free_port()}"}
+        result = subprocess.run(
+            [MICRO, "store", "restore"], stdin=follower, capture_output=True, text=True, env=env, timeout=30
+        )
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert (result.returncode, one_line(result.stderr)) == (
+        1,
+        "No snapshot to restore: give --source FILE or pipe one on stdin",
+    )
