@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -51,8 +52,8 @@ def cli_line(
         compact = json.dumps(json.loads(request or "{}"), separators=(",", ":"))
     except ValueError:
         compact = request
-    quoted = "'" + compact.replace("'", "'\\''") + "'"
-    flags = "".join(f" --metadata {k}={v}" for k, v in (metadata or {}).items())
+    quoted = _quote(compact)
+    flags = "".join(f" --metadata {shlex.quote(f'{k}={v}')}" for k, v in (metadata or {}).items())
     return f"micro {'stream' if stream else 'call'}{flags} {service} {endpoint} {quoted}"
 
 

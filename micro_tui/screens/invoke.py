@@ -294,7 +294,7 @@ class InvokeScreen(Screen[None]):
             self.query_one("#cancel", Button).disabled = True
             if (send_row := self._send_row()) is not None:
                 send_row.finish()
-        self._show(result, request)
+        self._show(result, request, metadata)
         self._record(request, metadata, result.status, result.elapsed_ms)
 
     def _record(self, request: str, metadata: dict[str, str], status: str, elapsed_ms: float) -> None:
@@ -302,9 +302,9 @@ class InvokeScreen(Screen[None]):
         entry = Entry(name, ep, request, facade.namespace, metadata, status=status, elapsed_ms=elapsed_ms)
         record(facade.env.name, entry)
 
-    def _show(self, result: CallResult, request: str) -> None:
+    def _show(self, result: CallResult, request: str, metadata: dict[str, str]) -> None:
         self.last = result
-        cli = cli_line(self.version.name, self.endpoint.name, request, stream=self.streaming)
+        cli = cli_line(self.version.name, self.endpoint.name, request, metadata, stream=self.streaming)
         shown = render(result, cli)
         if shown.response is not None:
             self.query_one("#response-view", Static).update(shown.response)

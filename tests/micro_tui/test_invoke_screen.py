@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from textual.widgets import Input, Log, TabbedContent, TextArea
+from textual.widgets import Input, Log, Static, TabbedContent, TextArea
 
 from micro_tui import history
 from micro_tui.app import MicroApp
@@ -75,3 +75,15 @@ async def test_a_cancelled_stream_is_kept_in_history() -> None:
         [entry] = history.load_history("local")
         assert (entry.endpoint, entry.status) == ("Greeter.Stream", "Cancelled")
         assert '"Ann"' in entry.request
+
+
+async def test_an_error_reply_names_the_cli_line_with_its_metadata() -> None:
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_endpoint(app, pilot, "Greeter.Hello")
+        screen.query_one("#f-name", Input).value = "error"
+        screen.query_one("#metadata-editor", TextArea).text = "x-note: two words"
+        await pilot.press("ctrl+j")
+        status = screen.query_one("#status-view", Static)
+        await until(pilot, lambda: "400 Bad Request" in str(status.render()))
+        assert "micro call --metadata 'x-note=two words' greeter Greeter.Hello" in str(status.render())
