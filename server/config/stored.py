@@ -5,7 +5,8 @@ database, holding the whole document as JSON. Every change is a read-modify-writ
 by the record's version (``Store.write(version=...)``) and retried on a conflict, so
 concurrent Sets on different paths never lose each other's writes, even between two servers
 sharing one store; within this process a lock per namespace keeps them from colliding at all.
-A document is one record, so it is bounded by the store's value limit (1 MiB).
+A document is one record, so it is bounded by the store's value limit (1 MiB): a change
+that would grow it past that is refused (413); one that shrinks it is always allowed.
 
 Secret leaves are stored as ``{"$secret": "<base64 nonce + ciphertext>"}`` (AES-256-GCM,
 the namespace as associated data) with a key generated at first start in the server's data
@@ -34,7 +35,7 @@ from micro._paths import write_private
 from micro.config import DEFAULT_NAMESPACE, Change, Config
 from micro.config import _document as doc
 from micro.config._feed import ChangeFeed
-from micro.store import Record, Store
+from micro.store import MAX_VALUE_BYTES, Record, Store
 
 __all__ = ["KEY_FILE", "TABLE", "StoreConfig", "load_key"]
 
@@ -64,6 +65,10 @@ def load_key(data_dir: Path) -> bytes:
     if len(key) != 32:
         raise errors.InternalServerError(f"config key {path} is not a 256-bit key")
     return key
+
+
+def _dump(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class StoreConfig(Config):
@@ -101,7 +106,12 @@ class StoreConfig(Config):
                 new = change(old)
                 if new is old:
                     return
-                data = json.dumps(new, ensure_ascii=False, separators=(",", ":")).encode()
+                data = _dump(new)
+                if len(data) > MAX_VALUE_BYTES and len(data) > len(_dump(old)):
+                    raise errors.TooLarge(
+                        f"config too large: the document of {namespace} would be {len(data)} bytes"
+                        f" (limit {MAX_VALUE_BYTES}); large values belong in the blob store"
+                    )
                 try:
                     await self._store.write(
                         Record(key=DOCUMENT_KEY, value=data), database=namespace, table=TABLE, version=version

@@ -400,3 +400,21 @@ async def test_server_creates_its_key_and_refuses_bad_json(server: Any) -> None:
             await stub.Get(config_pb2.GetRequest(path="k"))
         assert missing.value.code() == grpc.StatusCode.NOT_FOUND
         assert missing.value.details() == "not found"
+
+
+async def test_a_document_past_the_store_limit_is_refused(backend: Backend) -> None:
+    """The document is one store record: it once grew without bound until every read of it
+    failed ('Sent message larger than max'); now a set that would pass 1 MiB is 413."""
+    if backend.store is None:
+        pytest.skip("nothing at rest bounds this backend")
+    config = backend.config
+    chunk = "x" * (300 * 1024)
+    for i in range(3):
+        await config.set(f"big.k{i}", chunk)
+    with pytest.raises(errors.TooLarge, match="config too large"):
+        await config.set("big.k3", chunk)
+    await config.set("small", 1)  # small changes still fit
+    assert await config.get("small") == 1
+    assert sorted(await config.get("big")) == ["k0", "k1", "k2"]
+    await config.delete("big.k0")  # shrinking is always allowed
+    await config.set("big.k3", chunk)
