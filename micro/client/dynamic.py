@@ -549,7 +549,7 @@ async def call(
 
     The call goes through the server at ``address`` (its proxy) unless ``node`` names a node
     address to call directly. ``domain`` is the registry namespace holding the service
-    (default: the caller's).
+    (default: the caller's); the call is routed there (``micro-namespace``).
     """
     own = schemas is None
     schemas = schemas or Schemas(address, namespace=namespace, token=token)
@@ -562,7 +562,7 @@ async def call(
         target = node or address
         async with _channel(target) as channel:
             data = await invoke(
-                channel, method, payload, address=target, namespace=namespace,
+                channel, method, payload, address=target, namespace=domain or namespace,
                 token=token, metadata=metadata, timeout=timeout,
             )  # fmt: skip
         return await _decoded(schemas, method, data, domain)
@@ -600,7 +600,7 @@ async def stream(
         target = node or address
         async with _channel(target) as channel:
             async for data in invoke_stream(
-                channel, method, payload, address=target, namespace=namespace,
+                channel, method, payload, address=target, namespace=domain or namespace,
                 token=token, metadata=metadata, timeout=timeout, requests=encoded,
             ):  # fmt: skip
                 yield await _decoded(schemas, method, data, domain)

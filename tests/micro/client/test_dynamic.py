@@ -249,3 +249,32 @@ async def test_a_handlers_own_not_implemented_keeps_its_detail(server: object) -
     finally:
         await registry.close()
         await node.stop(0)
+
+
+async def test_a_service_found_in_the_micro_domain_is_called_there(server: object) -> None:
+    # `micro --namespace foo helloworld` finds helloworld in namespace micro (as v3 does),
+    # but the call went to namespace foo: "Endpoint Helloworld.Call not found"
+    import grpc
+
+    from micro.registry.grpc import GrpcRegistry
+
+    async def chat(requests: object, context: object) -> object:
+        async for raw in requests:  # type: ignore[attr-defined]
+            yield raw
+
+    node = grpc.aio.server()
+    handler = grpc.stream_stream_rpc_method_handler(chat)
+    node.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("echo.Echo", {"Chat": handler})])
+    port = node.add_insecure_port("127.0.0.1:0")
+    await node.start()
+    address = server.bound_address  # type: ignore[attr-defined]
+    registry = GrpcRegistry(address)
+    await registry.register(describe("echo", [_echo_service()], address=f"127.0.0.1:{port}"))  # type: ignore[list-item]
+    try:
+        replies = dynamic.stream(
+            address, "echo", "Echo.Chat", '{"text": "hi"}', namespace="foo", domain="micro", timeout=5
+        )
+        assert [r async for r in replies] == [{"text": "hi"}]
+    finally:
+        await registry.close()
+        await node.stop(0)
