@@ -130,6 +130,7 @@ class ServiceCommand(TyperCommand):
             if wants_help:
                 _endpoint_help(service, words, method)
                 return
+            flags, output = _take_output(flags, method.request_descriptor)
             try:
                 request = flags_to_request(flags, method.request_descriptor)
             except FlagError as exc:
@@ -142,13 +143,13 @@ class ServiceCommand(TyperCommand):
                     request = flags_to_request(flags, method.request_descriptor)
                 except FlagError:
                     raise exc from None
-            await self._call(method, request)
+            await self._call(method, request, output)
         except FlagError as exc:
             raise Failure(str(exc), 1) from exc
         finally:
             await self.schemas.close()
 
-    async def _call(self, method: Method, request: dict[str, Any]) -> None:
+    async def _call(self, method: Method, request: dict[str, Any], output: str | None) -> None:
         from micro.client import dynamic
         from micro.registry import Streaming
 
@@ -163,12 +164,38 @@ class ServiceCommand(TyperCommand):
             response = await dynamic.call(ctx.address, method.service, method.name, request, **kwargs)
             out(dynamic.dumps(response))
             return
-        compact = wants_json()
+        compact = wants_json(output)
         async for item in dynamic.stream(ctx.address, method.service, method.name, request, **kwargs):
             out(dynamic.dumps(item, compact=compact))
             import sys
 
             sys.stdout.flush()
+
+
+def _take_output(flags: list[str], request: Any) -> tuple[list[str], str | None]:
+    """``--output``/``-o`` after the command (as every streaming command takes it), unless the
+    request has a field of that name; returns the other flags and the format."""
+    names = [n for n in ("output", "o") if n not in request.fields_by_name]
+    rest: list[str] = []
+    output: str | None = None
+    i = 0
+    while i < len(flags):
+        arg = flags[i]
+        i += 1
+        key, eq, value = arg.lstrip("-").partition("=")
+        spelled = arg.startswith("--output") if key == "output" else arg.startswith("-o")
+        if key not in names or not spelled:
+            rest.append(arg)
+            continue
+        if not eq:
+            if i >= len(flags):
+                raise FlagError(f"Flag {arg} needs a value")
+            value = flags[i]
+            i += 1
+        if value not in ("text", "json"):
+            raise FlagError(f"Invalid value for --output: {value!r} is not one of 'text', 'json'.")
+        output = value
+    return rest, output
 
 
 def _endpoints(schemas: list[Schema]) -> list[Endpoint]:

@@ -241,6 +241,21 @@ def test_dynamic_streams_print_every_response(micro: Runner, helloworld: str) ->
     assert ping.stdout == '{"stroke":"7"}\n'
 
 
+def test_dynamic_commands_take_output_after_the_command(micro: Runner, helloworld: str) -> None:
+    # spec: every streaming command accepts --output after it; this said "Unknown flag: output"
+    result = micro("helloworld", "stream", "--count", "2", "--output", "json")
+    assert (result.returncode, result.stdout) == (0, '{"count":"0"}\n{"count":"1"}\n')
+    short = micro("helloworld", "stream", "--count=1", "-o", "json")
+    assert short.stdout == '{"count":"0"}\n'
+    unary = micro("helloworld", "call", "--name", "x", "--output=json")
+    assert _json(unary) == {"msg": "Hello x"}
+    bad = micro("helloworld", "call", "--output", "yaml")
+    assert (bad.returncode, one_line(bad.stderr)) == (
+        1,
+        "Invalid value for --output: 'yaml' is not one of 'text', 'json'.",
+    )
+
+
 def test_dynamic_help_lists_endpoints_and_flags(micro: Runner, helloworld: str) -> None:
     listing = micro("helloworld", "--help")
     assert listing.returncode == 0
