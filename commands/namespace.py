@@ -52,10 +52,10 @@ def namespace_list(output: str = typer.Option(None, "--output", help="text or js
 @app.command("set")
 def namespace_set(name: str = typer.Argument(..., help="Namespace to make current.")) -> None:
     """Make NAME the current namespace of the environment (the server judges later calls)."""
-    from micro import environment, errors
+    from micro import environment
+    from micro.auth import check_namespace
 
-    if not name or "/" in name or name.startswith("_"):
-        raise errors.BadRequest(f"invalid namespace {name!r}")
+    check_namespace(name)  # the server refuses any other name
     env = environment.resolve(globals_.env).env
     environment.set_namespace(env.name, name)
 

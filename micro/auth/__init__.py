@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import enum
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ __all__ = [
     "ADMIN_SCOPE",
     "DEFAULT_NAMESPACE",
     "DEFAULT_RULE",
+    "NAMESPACE_RE",
     "SCOPE_ACCOUNT",
     "SCOPE_ANY_NAMESPACE",
     "SCOPE_PUBLIC",
@@ -33,6 +35,7 @@ __all__ = [
     "Token",
     "account",
     "call_namespace",
+    "check_namespace",
     "parse_resource",
     "verify",
 ]
@@ -43,6 +46,17 @@ SERVICE_SCOPE = "service"
 SCOPE_PUBLIC = ""
 SCOPE_ACCOUNT = "*"  # any account of the namespace
 SCOPE_ANY_NAMESPACE = "+"  # any account of any namespace
+NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def check_namespace(name: str) -> str:
+    """``name`` when it is a valid namespace name, else :class:`~micro.errors.BadRequest`."""
+    if not NAMESPACE_RE.match(name):
+        raise errors.BadRequest(
+            f"invalid namespace {name!r}: lower-case letters, digits and dashes,"
+            " starting with a letter or digit"
+        )
+    return name
 
 
 class Access(enum.Enum):

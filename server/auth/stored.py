@@ -24,7 +24,6 @@ import hmac
 import json
 import logging
 import os
-import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -36,6 +35,7 @@ from micro.auth import (
     ADMIN_SCOPE,
     DEFAULT_NAMESPACE,
     DEFAULT_RULE,
+    NAMESPACE_RE,
     Access,
     Account,
     Auth,
@@ -43,6 +43,7 @@ from micro.auth import (
     Resource,
     Rule,
     Token,
+    check_namespace,
 )
 from micro.store import Record, Store
 from server.auth.keys import SigningKey
@@ -52,17 +53,7 @@ __all__ = ["DATABASE", "StoredAuth", "check_namespace"]
 log = logging.getLogger(__name__)
 
 DATABASE = "_auth"
-_NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 RULE_CACHE_SECONDS = 5.0
-
-
-def check_namespace(name: str) -> str:
-    if not _NAMESPACE_RE.match(name):
-        raise errors.BadRequest(
-            f"invalid namespace {name!r}: lower-case letters, digits and dashes,"
-            " starting with a letter or digit"
-        )
-    return name
 
 
 def _hash(secret: str, salt: bytes) -> bytes:
@@ -265,7 +256,7 @@ class StoredAuth(Auth):
                 raise errors.Unauthorized("invalid refresh token")
             return await self._issue(self._account(data), ttl)
         namespace = namespace or DEFAULT_NAMESPACE
-        data = await self._find(namespace, id) if id and _NAMESPACE_RE.match(namespace) else None
+        data = await self._find(namespace, id) if id and NAMESPACE_RE.match(namespace) else None
         if data is None:
             await asyncio.to_thread(_hash, secret, b"0" * 16)  # same cost whether or not it exists
             raise errors.Unauthorized("invalid credentials")

@@ -244,6 +244,16 @@ def test_namespaces_isolate_store_and_registry(cli: Cli, micro_home: Path) -> No
     assert "* micro" in ok(cli("user", "namespace", "list")).splitlines()
 
 
+@pytest.mark.parametrize("name", ["Foo", "a_b", "_auth", "a/b", "x.y", "x" * 64])
+def test_namespace_set_refuses_a_name_the_server_would_refuse(name: str) -> None:
+    """``namespace set Foo`` was accepted, after which every command failed."""
+    result = run_micro("namespace", "set", name, address="127.0.0.1:1")
+    fails(result, 1, f"Invalid namespace {name!r}: lower-case letters, digits and dashes")
+    assert ok(run_micro("namespace", address="127.0.0.1:1")) == "micro\n"
+    ok(run_micro("namespace", "set", "team-2", address="127.0.0.1:1"))
+    assert ok(run_micro("namespace", address="127.0.0.1:1")) == "team-2\n"
+
+
 def test_delete_own_account_fails(cli: Cli) -> None:
     login(cli)
     fails(cli("auth", "delete", "account", "admin"), 1, "Cannot delete your own account")
