@@ -129,7 +129,9 @@ def from_rpc_error(exc: grpc.RpcError, *, address: str = "") -> errors.MicroErro
         if err is not None:
             return err
     details = (exc.details() if hasattr(exc, "details") else None) or ""
-    if code == grpc.StatusCode.UNAVAILABLE:
+    # CANCELLED without a micro error: the server stopped while the call waited (a client's
+    # own cancellation raises CancelledError, never this)
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
         return errors.Unavailable(f"failed to connect to micro server at {address}" if address else details)
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return errors.Timeout("request timed out")

@@ -122,6 +122,51 @@ def test_a_pid_file_left_by_kill_9_is_not_trusted(start_server: Start, micro_hom
         bystander.wait()
 
 
+async def _write_until_refused(server: MicroServer, writers: int) -> tuple[list[str], list[str]]:
+    """Keys written by ``writers`` concurrent clients until the server stops taking them,
+    and each client's failure as the CLI would print it."""
+    import signal
+
+    from micro.errors import MicroError
+    from micro.store import Record
+    from micro.store.grpc import GrpcStore
+
+    acked: list[str] = []
+    failures: list[str] = []
+    token = server.token()
+
+    async def writer(i: int) -> None:
+        store = GrpcStore(server.address, token=token)
+        try:
+            for n in range(1_000_000):
+                try:
+                    await store.write(Record(key=f"inflight-{i}-{n}", value=b"v"))
+                except MicroError as exc:
+                    failures.append(f"{exc.code} {exc.detail}")
+                    return
+                acked.append(f"inflight-{i}-{n}")
+        finally:
+            await store.close()
+
+    tasks = [asyncio.create_task(writer(i)) for i in range(writers)]
+    while len(acked) < 200:
+        await asyncio.sleep(0.01)
+    server.proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(asyncio.gather(*tasks), 30)
+    return acked, failures
+
+
+def test_sigterm_with_writes_in_flight(start_server: Start) -> None:
+    server = start_server()
+    acked, failures = asyncio.run(_write_until_refused(server, 16))
+    assert server.proc.wait(15) == 0
+    # a call the stopping server dropped read 'CANCELLED' (exit 127 in the CLI)
+    assert set(failures) == {f"503 failed to connect to micro server at {server.address}"}
+    restarted = start_server()
+    listed = set(run_micro("store", "list", "inflight-", server=restarted).stdout.split())
+    assert set(acked) <= listed
+
+
 def test_sigint_stops_cleanly_and_clears_the_pid_file(start_server: Start, micro_home: Path) -> None:
     import signal
 
