@@ -223,11 +223,38 @@ def _parse(cls: type[Message], data: bytes) -> Message:
 
 
 def _to_dict(message: Message) -> dict[str, Any]:
-    return json_format.MessageToDict(
+    data = json_format.MessageToDict(
         message,
         preserving_proto_field_name=True,
         always_print_fields_with_no_presence=True,
     )
+    ordered: dict[str, Any] = _in_proto_order(message.DESCRIPTOR, data)  # type: ignore[arg-type]
+    return ordered
+
+
+def _in_proto_order(descriptor: Descriptor, data: Any) -> Any:
+    """``data`` (a message's JSON) with its keys in the .proto's field order, as Go's
+    protojson prints them (MessageToDict puts the fields that are set first, defaults after)."""
+    if not isinstance(data, dict) or descriptor.full_name.startswith("google.protobuf."):
+        return data  # well-known types have JSON forms of their own
+    ordered: dict[str, Any] = {}
+    for field in descriptor.fields:
+        if field.name not in data:
+            continue
+        value = data[field.name]
+        sub = field.message_type
+        if sub is not None and sub.GetOptions().map_entry:
+            values = sub.fields_by_name["value"].message_type
+            if values is not None and isinstance(value, dict):
+                value = {k: _in_proto_order(values, v) for k, v in value.items()}
+        elif sub is not None and field.is_repeated and isinstance(value, list):
+            value = [_in_proto_order(sub, item) for item in value]
+        elif sub is not None:
+            value = _in_proto_order(sub, value)
+        ordered[field.name] = value
+    for key, value in data.items():  # extensions and anything else, as they came
+        ordered.setdefault(key, value)
+    return ordered
 
 
 def has_unknown_fields(method: Method, data: bytes) -> bool:

@@ -31,6 +31,19 @@ def test_encode_then_decode_uses_proto_names_defaults_and_int64_strings() -> Non
     assert request.count == 3 and request.stream
 
 
+def test_decoded_fields_keep_the_order_of_the_proto() -> None:
+    # set fields came first and defaults after, so keys jumped around with the values
+    from micro.proto.store import store_pb2
+
+    stats = dynamic.find_endpoint([_debug_schema()], "Debug.Stats")
+    got = dynamic.decode(stats, debug_pb2.StatsResponse(requests=3, started=1).SerializeToString())
+    assert list(got) == [f.name for f in debug_pb2.StatsResponse.DESCRIPTOR.fields]
+    store = dynamic.Schema(describe("store", [store_pb2.DESCRIPTOR.services_by_name["Store"]], address="x:1"))
+    reply = store_pb2.ReadResponse(records=[store_pb2.Record(key="k", version=2, metadata={"a": "b"})])
+    records = dynamic.decode(store.method("Store.Read"), reply.SerializeToString())["records"]
+    assert list(records[0]) == ["key", "value", "expiry", "metadata", "version"]
+
+
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
