@@ -27,6 +27,8 @@ class Closing(Protocol):
 
 C = TypeVar("C", bound=Closing)
 
+_stored: list[Context] = []  # the context whose token came from the stored login
+
 
 def context(*, login: bool = True) -> Context:
     """Where this command goes (global options, ``MICRO_*``, then config.json), with the
@@ -43,7 +45,12 @@ def context(*, login: bool = True) -> Context:
         token = credentials.access_token(ctx.env.name, ctx.namespace, ctx.address)
         if token:
             ctx = dataclasses.replace(ctx, token=token)
+            _stored[:] = [ctx]
     return ctx
+
+
+# the server's verdicts on a token itself (as opposed to "an account is required" etc.)
+_TOKEN_REFUSED = frozenset({"invalid token", "token has expired"})
 
 
 def auth(ctx: Context) -> GrpcAuth:
@@ -71,7 +78,17 @@ def run(body: Callable[[], Awaitable[T]]) -> T:
     async def main() -> T:
         return await body()
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except Exception as exc:
+        from micro import errors
+
+        if not (_stored and isinstance(exc, errors.Unauthorized) and exc.detail in _TOKEN_REFUSED):
+            raise
+        from micro import credentials
+
+        ctx = _stored[0]
+        raise credentials.refused(ctx.env.name, ctx.namespace, exc.detail) from exc
 
 
 def using(client: Callable[[Context], C], ctx: Context, use: Callable[[C], Awaitable[T]]) -> T:

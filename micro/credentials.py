@@ -40,6 +40,7 @@ __all__ = [
     "keyring_user",
     "logged_in",
     "login",
+    "refused",
     "save",
 ]
 
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 KEYRING_SERVICE = "micro"
 CORRUPTED = "the stored login is corrupted; run 'micro login'"
 REVOKED = "your login has expired or was revoked; run 'micro login'"
+REFUSED = "the server refused the stored login ({detail}); run 'micro login'"
 Refresher = Callable[[str, str, str], Token]  # (address, namespace, refresh token) -> Token
 
 
@@ -227,6 +229,20 @@ def forget(env: str, namespace: str) -> None:
                 with contextlib.suppress(Exception):
                     backend.delete_password(KEYRING_SERVICE, _user_of(key))
         _drop_fallback(key)
+
+
+def refused(env: str, namespace: str, detail: str) -> errors.Unauthorized:
+    """The server rejected the stored access token of ``env`` + ``namespace`` (another
+    signing key: the server's data was reset, or another server answers the address): the
+    next command refreshes it first. Returns the error telling the user to log in."""
+    key = _key(env, namespace)
+    with _locked(), contextlib.suppress(errors.Unauthorized):
+        data = _read_json(_tokens_file())
+        entry = data.get(key)
+        if isinstance(entry, dict):
+            entry["expiry"] = 0
+            _write_json(_tokens_file(), data)
+    return errors.Unauthorized(REFUSED.format(detail=detail))
 
 
 def logged_in(env: str) -> list[str]:

@@ -303,6 +303,24 @@ def test_corrupted_and_revoked_logins_ask_to_log_in(
     fails(victim("store", "list"), 2, "your login has expired or was revoked; run 'micro login'")
 
 
+def test_a_login_the_server_no_longer_knows_asks_to_log_in(own_server: Callable[..., MicroServer]) -> None:
+    """A server whose data was reset (a new signing key) answered a stored login with a bare
+    'invalid token' and no hint, for the whole life of the access token."""
+    old, new = own_server(), own_server()
+    login(cli_for(old))
+    cli = cli_for(new)  # the same env + namespace, now answered by a server with another key
+    fails(
+        cli("store", "list"),
+        2,
+        "Not authorized to perform this request: the server refused the stored login (invalid token);"
+        " run 'micro login'",
+    )
+    fails(cli("store", "list"), 2, "your login has expired or was revoked; run 'micro login'")
+    login(cli)
+    ok(cli("store", "list"))
+    fails(cli("store", "list", env={"MICRO_TOKEN": "garbage"}), 2, "request: invalid token")
+
+
 # -- security ---------------------------------------------------------------------------------
 
 
