@@ -47,6 +47,10 @@ def _serialize(message: Message) -> bytes:
     return message.SerializeToString()
 
 
+def _no_endpoint(service: str, endpoint: str) -> errors.MicroError:
+    return errors.NotImplementedError_(f"endpoint {endpoint} not found for service {service}")
+
+
 def _split(endpoint: str) -> tuple[str, str]:
     handler, dot, method = endpoint.rpartition(".")
     if not dot or not handler or not method:
@@ -99,7 +103,7 @@ async def _resolve(
             try:
                 found = descriptor_pool.Default().FindMethodByName(method.strip("/").replace("/", "."))
             except KeyError:
-                raise errors.BadRequest(f"endpoint {endpoint} not found for service {service}") from None
+                raise _no_endpoint(service, endpoint) from None
             response_type = message_factory.GetMessageClass(found.output_type)
     c.cache[key] = (method, response_type)
     return method, response_type
@@ -156,7 +160,7 @@ async def stream(
         route = await client().route(service)
         ep = route.endpoints.get(endpoint)
         if ep is None:
-            raise errors.BadRequest(f"endpoint {endpoint} not found for service {service}")
+            raise _no_endpoint(service, endpoint)
         req_type = _message_class(ep.request_type, route)
     method, response_cls = await _resolve(service, endpoint, req_type, response_type)
     async for item in client().stream(

@@ -43,6 +43,17 @@ async def test_unknown_service_is_not_found_501(server: Any, rg: RouteGuideModul
     assert caught.value.detail == 'service "nosuch" not found'
 
 
+async def test_unknown_endpoint_is_not_implemented_501(start_node: StartNode, rg: RouteGuideModules) -> None:
+    # it was a 400 BadRequest: a handler relaying it made the CLI exit 1, not 4 as for a 501
+    await start_node("a")
+    with pytest.raises(errors.NotImplementedError_) as caught:
+        await micro.client.call("routeguide", "RouteGuide.Nosuch", rg.pb.Point())
+    assert caught.value.detail == "endpoint RouteGuide.Nosuch not found for service routeguide"
+    with pytest.raises(errors.NotImplementedError_):
+        async for _ in micro.client.stream("routeguide", "RouteGuide.Nosuch", [rg.pb.Point()]):
+            pass
+
+
 async def test_stream_server_and_bidi(start_node: StartNode, rg: RouteGuideModules) -> None:
     await start_node("a")
     pb = rg.pb
