@@ -41,11 +41,8 @@ def login(
     if password is None:
         password = ask("Enter password", hidden=True, missing="Missing --password (no terminal to ask)")
 
-    _client.run(
-        lambda: credentials.login(
-            ctx.env.name, ctx.namespace, ctx.address, username, password, token=ctx.token
-        )
-    )
+    # no token: Auth.Token is public, and a stale MICRO_TOKEN must not block a login
+    _client.run(lambda: credentials.login(ctx.env.name, ctx.namespace, ctx.address, username, password))
     out("Successfully logged in.")
 
 

@@ -119,6 +119,10 @@ def test_file_fallback_without_a_keyring_and_micro_token_override(cli: Cli, micr
     ok(cli("logout", env=no_keyring))
     assert ok(cli("user", env={"MICRO_TOKEN": token})) == "admin\n"
     ok(cli("store", "write", "via-env", "x", env={"MICRO_TOKEN": token}))
+    # a stale MICRO_TOKEN does not block logging in (it was sent with Auth.Token: 'invalid token')
+    stale = {**no_keyring, "MICRO_TOKEN": "stale"}
+    assert ok(cli("login", "--username", "admin", "--password", "micro", env=stale))
+    assert ok(cli("user", env=no_keyring)) == "admin\n"
 
 
 def test_accounts_rules_and_token_call(cli: Cli) -> None:
