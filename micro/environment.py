@@ -86,6 +86,15 @@ def _save(data: dict[str, Any]) -> None:
     _paths.write_private(_paths.config_file(), json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+def _section(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """``data[key]`` as an object to write into (one edited by hand into something else is
+    read as empty, so it is replaced)."""
+    if not isinstance(data.get(key), dict):
+        data[key] = {}
+    section: dict[str, Any] = data[key]
+    return section
+
+
 def _from_dict(name: str, raw: Any) -> Environment:
     raw = raw if isinstance(raw, dict) else {}
     return Environment(
@@ -170,7 +179,7 @@ def add(env: Environment) -> None:
     if env.name in _envs(data):
         raise errors.Conflict(f"Environment '{env.name}' already exists")
     stored = {k: v for k, v in asdict(env).items() if k != "name"}
-    data.setdefault("envs", {})[env.name] = stored
+    _section(data, "envs")[env.name] = stored
     _save(data)
 
 
@@ -202,7 +211,7 @@ def set_namespace(env_name: str, namespace: str) -> None:
     data = _load()
     if env_name not in _envs(data):
         raise _missing(env_name)
-    data.setdefault("namespaces", {})[env_name] = namespace
+    _section(data, "namespaces")[env_name] = namespace
     _save(data)
 
 

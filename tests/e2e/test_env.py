@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -117,3 +118,14 @@ def test_add_takes_a_bare_host_a_bracketed_ipv6_and_a_colour() -> None:
         assert (result.returncode, result.stderr) == (0, ""), args
     names = [entry["name"] for entry in json.loads(run_micro("env", "--output", "json").stdout)]
     assert names == ["local", "platform", "prod.eu-1_a", "v6"]
+
+
+def test_a_hand_edited_config_with_wrong_types_still_takes_writes(micro_home: Path) -> None:
+    micro_home.mkdir(parents=True, exist_ok=True)
+    (micro_home / "config.json").write_text('{"envs": [1, 2], "namespaces": "x", "env": "local"}')
+    added = run_micro("env", "add", "y", "127.0.0.1:1")  # was "TypeError: list indices …", exit 127
+    assert (added.returncode, added.stderr) == (0, "")
+    assert run_micro("env", "set", "y").returncode == 0
+    assert run_micro("namespace", "set", "team").returncode == 0
+    assert run_micro("namespace").stdout == "team\n"
+    assert [line.split()[:2] for line in run_micro("env").stdout.splitlines()][1] == ["*", "y"]
