@@ -41,6 +41,23 @@ def _placeholder(area: str) -> Any:
     return lambda: PlaceholderScreen(area)
 
 
+def _binding_ids() -> set[str]:
+    """The id of every binding of the workspace (its screens, dialogs and widgets)."""
+    import importlib
+    import pkgutil
+
+    ids = {b.id for b in MicroApp.BINDINGS if b.id}
+    for package in ("screens", "dialogs", "widgets"):
+        path = importlib.import_module(f"micro_tui.{package}").__path__
+        for info in pkgutil.iter_modules(path):
+            module = importlib.import_module(f"micro_tui.{package}.{info.name}")
+            for value in vars(module).values():
+                for binding in getattr(value, "BINDINGS", None) or ():
+                    if isinstance(binding, Binding) and binding.id:
+                        ids.add(binding.id)
+    return ids
+
+
 class MicroApp(App[None]):
     """Areas 1–7 as modes; ``:`` commands, ``ctrl+p`` palette, ``f2`` envs, ``f3`` namespaces."""
 
@@ -98,7 +115,8 @@ class MicroApp(App[None]):
         chosen = saved if isinstance(saved, str) and saved in self.available_themes else DEFAULT_THEME
         if chosen in self.available_themes:
             self.theme = chosen
-        self.set_keymap(settings.keymap())
+        self._user_keymap, self._keymap_problem = settings.keymap()
+        self.set_keymap(self._user_keymap)
 
     @property
     def address(self) -> str:
@@ -109,7 +127,16 @@ class MicroApp(App[None]):
         if os.environ.get(EXIT_ON_PAINT):
             self.call_after_refresh(self.exit)
             return
+        if self._user_keymap or self._keymap_problem:
+            self.call_after_refresh(self._check_keymap)
         self._startup()
+
+    def _check_keymap(self) -> None:
+        """Say once what is wrong with ``keymap.toml`` (a broken file, an unknown id)."""
+        unknown = settings.unknown_bindings(self._user_keymap, _binding_ids())
+        for problem in (self._keymap_problem, unknown):
+            if problem:
+                self.notify(problem, title="keymap.toml", severity="warning", timeout=15)
 
     def _theme_changed(self, theme: Any) -> None:
         settings.save(theme=theme.name)

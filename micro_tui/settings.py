@@ -61,26 +61,39 @@ def save(**changes: Any) -> None:
     _paths.write_private(_settings_file(), json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def keymap() -> dict[str, str]:
+def keymap() -> tuple[dict[str, str], str]:
     """Binding id → keys from ``MICRO_HOME/keymap.toml`` (a ``[keymap]`` table or top-level
-    keys), e.g. ``services.filter = "slash,f"``; unreadable files are ignored (logged)."""
+    keys), e.g. ``services.filter = "slash,f"``, and what is wrong with the file ("" when
+    nothing): an unreadable file is ignored, a value that is not a string is skipped."""
     path = _home() / "keymap.toml"
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
-        return {}
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        return {}, ""
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         log.warning("ignoring %s: %s", path, exc)
-        return {}
+        return {}, f"{path} is ignored: {exc}"
     table = data.get("keymap", data)
     out: dict[str, str] = {}
+    skipped: list[str] = []
 
     def walk(prefix: str, value: Any) -> None:
         if isinstance(value, dict):
             for key, sub in value.items():
                 walk(f"{prefix}.{key}" if prefix else key, sub)
-        elif isinstance(value, str):
+        elif isinstance(value, str) and value.strip():
             out[prefix] = value
+        else:
+            skipped.append(prefix)
 
     walk("", table)
-    return out
+    problem = f'{path}: skipped {", ".join(skipped)} (keys must be a string, e.g. "f")' if skipped else ""
+    return out, problem
+
+
+def unknown_bindings(keymap: dict[str, str], known: set[str]) -> str:
+    """What to say about ids in ``keymap`` that no binding has ("" when all are known)."""
+    unknown = sorted(set(keymap) - known)
+    if not unknown:
+        return ""
+    return f"keymap.toml: no binding has the id {', '.join(unknown)} (see ? for the ids)"
