@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from commands import _client
-from commands._output import emit_json, out, table, wants_json
+from commands._output import OutputOption, emit_json, out, output_option, table, wants_json
 
 if TYPE_CHECKING:
     from micro.auth import Account, Rule
@@ -96,12 +96,12 @@ def create_rule(
 
 
 @list_app.command("accounts")
-def list_accounts(output: str = typer.Option(None, "--output", help="text or json.")) -> None:
+def list_accounts(output: OutputOption | None = output_option()) -> None:
     """Accounts of the namespace: ID, Name, Scopes, Metadata."""
     ctx = _client.context()
 
     accounts = _client.using(_client.auth, ctx, lambda auth: auth.accounts(namespace=ctx.namespace))
-    if wants_json(output):
+    if wants_json(output and output.value):
         emit_json([account_json(a) for a in accounts])
         return
     rows = [
@@ -131,12 +131,12 @@ def rule_json(rule: "Rule") -> dict[str, object]:
 
 
 @list_app.command("rules")
-def list_rules(output: str = typer.Option(None, "--output", help="text or json.")) -> None:
+def list_rules(output: OutputOption | None = output_option()) -> None:
     """Rules of the namespace: ID, Scope, Access, Resource, Priority."""
     ctx = _client.context()
 
     rules = _client.using(_client.auth, ctx, lambda auth: auth.rules(namespace=ctx.namespace))
-    if wants_json(output):
+    if wants_json(output and output.value):
         emit_json([rule_json(r) for r in rules])
         return
     rows = [[r.id, r.scope or "<public>", r.access.value, str(r.resource), str(r.priority)] for r in rules]

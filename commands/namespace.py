@@ -4,7 +4,7 @@ namespaces a ``micro`` admin manages on the server."""
 import typer
 
 from commands import _client
-from commands._output import confirm, emit_json, globals_, out, wants_json
+from commands._output import OutputOption, confirm, emit_json, globals_, out, output_option, wants_json
 
 app = typer.Typer(help="Show, switch and manage namespaces.", invoke_without_command=True)
 
@@ -14,15 +14,19 @@ def register(root: typer.Typer) -> None:
 
 
 @app.callback()
-def namespace(ctx: typer.Context) -> None:
+def namespace(ctx: typer.Context, output: OutputOption | None = output_option()) -> None:
     """Print the current namespace."""
     if ctx.invoked_subcommand is not None:
         return
-    out(_client.context(login=False).namespace)
+    current = _client.context(login=False).namespace
+    if wants_json(output and output.value):
+        emit_json({"name": current})
+        return
+    out(current)
 
 
 @app.command("list")
-def namespace_list(output: str = typer.Option(None, "--output", help="text or json.")) -> None:
+def namespace_list(output: OutputOption | None = output_option()) -> None:
     """Namespaces: every one the server knows (for a micro admin), else the ones you
     logged into; `*` marks the current one."""
     from micro import credentials, errors
@@ -42,7 +46,7 @@ def namespace_list(output: str = typer.Option(None, "--output", help="text or js
         names = set(credentials.logged_in(ctx.env.name))
     names.add(ctx.namespace)
     ordered = sorted(names)
-    if wants_json(output):
+    if wants_json(output and output.value):
         emit_json([{"name": n, "current": n == ctx.namespace} for n in ordered])
         return
     for name in ordered:

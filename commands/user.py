@@ -7,7 +7,7 @@ from typing import Any
 import typer
 
 from commands import _client
-from commands._output import Failure, ask, out
+from commands._output import Failure, OutputOption, ask, emit_json, out, output_option, wants_json
 
 app = typer.Typer(help="The logged-in account.", invoke_without_command=True)
 config_app = typer.Typer(help="Local user settings (in MICRO_HOME/config.json).", no_args_is_help=True)
@@ -71,11 +71,22 @@ def _claims() -> dict[str, Any]:
 
 
 @app.callback()
-def user(ctx: typer.Context) -> None:
+def user(ctx: typer.Context, output: OutputOption | None = output_option()) -> None:
     """Print the logged-in account's name."""
     if ctx.invoked_subcommand is not None:
         return
     claims = _claims()
+    if wants_json(output and output.value):
+        emit_json(
+            {
+                "id": claims["sub"],
+                "type": claims.get("type", ""),
+                "issuer": claims.get("iss", ""),
+                "name": claims.get("name", ""),
+                "scopes": claims.get("scopes", []),
+            }
+        )
+        return
     out(str(claims.get("name") or claims["sub"]))
 
 

@@ -138,6 +138,20 @@ def test_accounts_rules_and_token_call(cli: Cli) -> None:
     assert isinstance(reply["token"]["expiry"], str) and int(reply["token"]["expiry"]) > time.time()
 
 
+def test_who_am_i_reads_take_output_json(cli: Cli) -> None:
+    """``micro user`` and ``micro namespace`` are reads: ``--output json`` after the command
+    was 'No such option', and the global one was ignored."""
+    login(cli)
+    me = {"id": "admin", "type": "user", "issuer": "micro", "name": "", "scopes": ["admin"]}
+    assert json.loads(ok(cli("user", "--output", "json"))) == me
+    assert json.loads(ok(cli("--output", "json", "user"))) == me
+    assert json.loads(ok(cli("namespace", "--output", "json"))) == {"name": "micro"}
+    assert json.loads(ok(cli("--output", "json", "user", "namespace"))) == {"name": "micro"}
+    for args in (("auth", "list", "rules"), ("auth", "list", "accounts"), ("namespace", "list")):
+        fails(cli(*args, "--output", "yaml"), 1, "Invalid value for '--output': 'yaml'")
+        assert isinstance(json.loads(ok(cli(*args, "--output", "json"))), list)
+
+
 def test_bad_rule_input_is_one_line(cli: Cli) -> None:
     login(cli)
     fails(
