@@ -1,8 +1,13 @@
 """``micro env``: named server addresses and the current one."""
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from commands._output import Failure, OutputOption, emit_json, globals_, out, output_option, wants_json
+
+if TYPE_CHECKING:
+    from micro.environment import Environment
 
 app = typer.Typer(help="Manage environments (named server addresses).", invoke_without_command=True)
 
@@ -21,19 +26,7 @@ def env_list(ctx: typer.Context, output: OutputOption | None = output_option()) 
     current = environment.resolve(globals_.env).env.name
     envs = environment.environments()
     if wants_json(output):
-        emit_json(
-            [
-                {
-                    "name": e.name,
-                    "address": e.address,
-                    "description": e.description,
-                    "read_only": e.read_only,
-                    "color": e.color,
-                    "current": e.name == current,
-                }
-                for e in envs
-            ]
-        )
+        emit_json([_json(e, current=e.name == current) for e in envs])
         return
     name_width = max(len(e.name) for e in envs)
     addr_width = max(len(e.address) for e in envs)
@@ -43,12 +36,27 @@ def env_list(ctx: typer.Context, output: OutputOption | None = output_option()) 
         out(line.rstrip())
 
 
+def _json(env: "Environment", *, current: bool) -> dict[str, object]:
+    return {
+        "name": env.name,
+        "address": env.address,
+        "description": env.description,
+        "read_only": env.read_only,
+        "color": env.color,
+        "current": current,
+    }
+
+
 @app.command("get")
-def env_get() -> None:
-    """Print the current environment's name."""
+def env_get(output: OutputOption | None = output_option()) -> None:
+    """Print the current environment's name (all of it with --output json)."""
     from micro import environment
 
-    out(environment.resolve(globals_.env).env.name)
+    env = environment.resolve(globals_.env).env
+    if wants_json(output):
+        emit_json(_json(env, current=True))
+    else:
+        out(env.name)
 
 
 @app.command("set")

@@ -129,3 +129,21 @@ def test_a_hand_edited_config_with_wrong_types_still_takes_writes(micro_home: Pa
     assert run_micro("namespace", "set", "team").returncode == 0
     assert run_micro("namespace").stdout == "team\n"
     assert [line.split()[:2] for line in run_micro("env").stdout.splitlines()][1] == ["*", "y"]
+
+
+def test_env_get_takes_output_json_like_every_read() -> None:
+    assert run_micro("env", "add", "qa", "127.0.0.1:9", "--read-only").returncode == 0
+    for args in (
+        ["-e", "qa", "env", "get", "--output", "json"],
+        ["--output", "json", "-e", "qa", "env", "get"],
+    ):
+        result = run_micro(*args)  # was "No such option: --output"
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == {
+            "name": "qa",
+            "address": "127.0.0.1:9",
+            "description": "",
+            "read_only": True,
+            "color": "",
+            "current": True,
+        }
