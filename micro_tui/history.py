@@ -14,6 +14,7 @@ from micro_tui import settings
 
 __all__ = [
     "Entry",
+    "UnreadableFile",
     "cli_line",
     "collection_names",
     "grpcurl_line",
@@ -102,12 +103,26 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "default"
 
 
-def _read(path: Any) -> list[dict[str, Any]]:
+class UnreadableFile(ValueError):
+    """A history or collection file that exists but is not a JSON list of requests."""
+
+
+def _read(path: Any, *, strict: bool = False) -> list[dict[str, Any]]:
+    """The entries in ``path`` (none when missing); an unreadable file reads as empty, or
+    raises :class:`UnreadableFile` when ``strict`` (before a write would replace it)."""
     try:
         data = json.loads(path.read_text())
-    except (OSError, ValueError):
+    except FileNotFoundError:
         return []
-    return [d for d in data if isinstance(d, dict)] if isinstance(data, list) else []
+    except (OSError, ValueError) as exc:
+        if strict:
+            raise UnreadableFile(f"{path} is not readable ({exc}); fix or remove it") from exc
+        return []
+    if not isinstance(data, list):
+        if strict:
+            raise UnreadableFile(f"{path} is not a JSON list; fix or remove it")
+        return []
+    return [d for d in data if isinstance(d, dict)]
 
 
 def _write(path: Any, entries: list[dict[str, Any]]) -> None:
@@ -125,7 +140,11 @@ def record(env: str, entry: Entry) -> None:
     """Append ``entry`` to ``env``'s history (newest last, bounded)."""
     entry.at = entry.at or time.time()
     path = settings.history_dir() / f"{_safe(env)}.json"
-    entries = _read(path)
+    try:
+        entries = _read(path, strict=True)
+    except UnreadableFile:  # keep the broken file for its owner; start a new one
+        path.replace(path.with_name(path.name + ".broken"))
+        entries = []
     entries.append(asdict(entry))
     _write(path, entries[-MAX_HISTORY:])
 
@@ -135,9 +154,10 @@ def load_history(env: str) -> list[Entry]:
 
 
 def save_to_collection(collection: str, entry: Entry) -> None:
-    """Save ``entry`` (replacing one of the same name) in the named collection."""
+    """Save ``entry`` (replacing one of the same name) in the named collection; raises
+    :class:`UnreadableFile` rather than write over a collection it cannot read."""
     path = settings.collections_dir() / f"{_safe(collection)}.json"
-    entries = [e for e in _read(path) if e.get("name") != entry.name]
+    entries = [e for e in _read(path, strict=True) if e.get("name") != entry.name]
     entries.append(asdict(entry))
     _write(path, entries)
 

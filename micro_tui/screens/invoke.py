@@ -300,7 +300,10 @@ class InvokeScreen(Screen[None]):
     def _record(self, request: str, metadata: dict[str, str], status: str, elapsed_ms: float) -> None:
         facade, name, ep = self.micro.facade, self.version.name, self.endpoint.name
         entry = Entry(name, ep, request, facade.namespace, metadata, status=status, elapsed_ms=elapsed_ms)
-        record(facade.env.name, entry)
+        try:
+            record(facade.env.name, entry)
+        except OSError as exc:  # a call is not lost because its history could not be written
+            self.notify(f"history not saved: {exc}", severity="warning")
 
     def _show(self, result: CallResult, request: str, metadata: dict[str, str]) -> None:
         self.last = result
@@ -373,15 +376,12 @@ class InvokeScreen(Screen[None]):
             from micro_tui.history import save_to_collection
 
             collection, name = answer
-            entry = Entry(
-                self.version.name,
-                self.endpoint.name,
-                request,
-                self.micro.facade.namespace,
-                self.metadata(),
-                name=name,
-            )
-            save_to_collection(collection, entry)
+            v, ep, ns = self.version.name, self.endpoint.name, self.micro.facade.namespace
+            try:
+                save_to_collection(collection, Entry(v, ep, request, ns, self.metadata(), name=name))
+            except (OSError, ValueError) as exc:  # a collection it cannot read is not replaced
+                self.notify(str(exc), title="Not saved", severity="error")
+                return
             self.notify(f"Saved {name!r} in {collection}")
 
         self.app.push_screen(SaveDialog(f"{self.endpoint.name}"), saved)

@@ -87,3 +87,20 @@ async def test_an_error_reply_names_the_cli_line_with_its_metadata() -> None:
         status = screen.query_one("#status-view", Static)
         await until(pilot, lambda: "400 Bad Request" in str(status.render()))
         assert "micro call --metadata 'x-note=two words' greeter Greeter.Hello" in str(status.render())
+
+
+async def test_saving_into_a_broken_collection_says_so() -> None:
+    from micro_tui import settings
+
+    path = settings.collections_dir() / "default.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("[oops")
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_endpoint(app, pilot, "Greeter.Hello")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: type(app.screen).__name__ == "SaveDialog")
+        app.screen.query_one("#name", Input).focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: any(n.title == "Not saved" for n in app._notifications))
+        assert path.read_text() == "[oops"
