@@ -16,7 +16,7 @@ def test_saving_into_an_unreadable_collection_refuses_and_keeps_it(micro_home: P
     path = settings.collections_dir() / "default.json"
     path.parent.mkdir(parents=True)
     path.write_text('[{"service": "greeter", "endpoint": "Greeter.Hello", "request": "{}"},')
-    with pytest.raises(UnreadableFile, match="default.json"):
+    with pytest.raises(UnreadableFile, match=r"default\.json"):
         history.save_to_collection("default", Entry("greeter", "Greeter.Hello", "{}", name="x"))
     assert path.read_text().endswith("},")
 
