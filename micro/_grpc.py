@@ -163,7 +163,12 @@ def _internal(exc: BaseException, method: str) -> errors.MicroError:
 def _wrap_unary(behavior: Callable[..., Awaitable[Any]], method: str) -> Callable[..., Awaitable[Any]]:
     async def wrapper(request: Any, context: Any) -> Any:
         try:
-            return await behavior(request, context)
+            reply = await behavior(request, context)
+            if reply is None and context.code() in (None, grpc.StatusCode.OK):
+                # grpc would fail to serialize it with a TypeError the caller cannot read
+                log.error("%s returned None instead of a reply", method)
+                raise errors.InternalServerError(f"{method} returned None instead of a reply")
+            return reply
         except errors.MicroError as err:
             await abort(context, err)
         except Exception as exc:

@@ -63,6 +63,8 @@ class RouteGuide(pb_grpc.RouteGuideServicer):
             raise errors.NotFound("no feature at 404")
         if request.latitude == 500:
             raise RuntimeError("boom")
+        if request.latitude == 204:
+            return None  # a handler that forgot its return
         md = dict(context.invocation_metadata())
         return pb.Feature(
             name=self.label,

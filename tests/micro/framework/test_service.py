@@ -116,6 +116,20 @@ async def test_unexpected_exception_is_500_and_the_service_keeps_serving(
         assert (await guide.GetFeature(rg.pb.Point(latitude=2))).location.latitude == 2
 
 
+async def test_a_handler_returning_none_is_a_500_naming_the_method(
+    start_node: StartNode, rg: RouteGuideModules
+) -> None:
+    # the caller got grpc's "Unexpected <class 'TypeError'>: descriptor 'SerializeToString'…"
+    service = await start_node("a")
+    async with grpc.aio.insecure_channel(service.address) as channel:
+        guide = rg.pb_grpc.RouteGuideStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await guide.GetFeature(rg.pb.Point(latitude=204))
+    assert caught.value.code() == grpc.StatusCode.INTERNAL
+    assert caught.value.details() == "/routeguide.RouteGuide/GetFeature returned None instead of a reply"
+    assert service.counters.errors == 1
+
+
 async def test_without_a_server_start_fails_fast_naming_the_address(
     monkeypatch: pytest.MonkeyPatch, rg: RouteGuideModules
 ) -> None:
