@@ -453,9 +453,10 @@ def _select(
         where.append("key > ?" if order is Order.ASC else "key < ?")
         args.append(start_after)
     if suffix:
-        # substr/length count characters on TEXT; LIKE would ignore ASCII case
-        where.append("substr(key, -?) = ?")
-        args += [len(suffix), suffix]
+        # compared as bytes: substr/length of TEXT stop at a NUL; LIKE would ignore ASCII case
+        raw = suffix.encode()
+        where.append("substr(CAST(key AS BLOB), -?) = ?")
+        args += [len(raw), raw]
     direction = "DESC" if order is Order.DESC else "ASC"
     sql = f"SELECT {columns} FROM records WHERE {' AND '.join(where)} ORDER BY key {direction}"
     if limit or offset:

@@ -145,6 +145,16 @@ async def test_list_suffix_and_prefix(store: Store) -> None:
     assert await store.list(prefix="a/", suffix=".txt") == ["a/x.txt"]
 
 
+async def test_keys_with_nul_and_non_ascii_characters_match_every_way(store: Store) -> None:
+    # SQLite's length()/substr() of TEXT stop at a NUL: the suffix once matched nothing
+    await write_all(store, "n\x00b", "n\x00c", "n", "é\x00c", "xé")
+    assert await store.list(suffix="\x00c") == ["n\x00c", "é\x00c"]
+    assert await store.list(suffix="é") == ["xé"]
+    assert await store.list(prefix="n\x00") == ["n\x00b", "n\x00c"]
+    assert [r.key for r in await store.read("\x00c", suffix=True)] == ["n\x00c", "é\x00c"]
+    assert (await store.read("n\x00b"))[0].value == b"n\x00b"
+
+
 async def test_list_limit_and_real_offset(store: Store) -> None:
     await write_all(store, *(f"k{i:02}" for i in range(10)))
     assert await store.list(limit=3) == ["k00", "k01", "k02"]
