@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from micro import errors
+
 __all__ = [
     "cache_dir",
     "config_file",
@@ -21,7 +23,14 @@ __all__ = [
 
 
 def ensure_private_dir(path: Path) -> Path:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """``path`` as a folder (created 0700 when missing); one that cannot be is a BadRequest
+    naming it (``MICRO_HOME`` pointing at a file was a FileExistsError and exit 127)."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except FileExistsError:
+        raise errors.BadRequest(f"cannot use {path}: not a folder") from None
+    except OSError as exc:
+        raise errors.BadRequest(f"cannot create the folder {path}: {exc.strerror or exc}") from exc
     return path
 
 

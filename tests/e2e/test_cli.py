@@ -106,3 +106,12 @@ def test_unknown_command_with_no_server_listening_is_quick() -> None:
     assert time.monotonic() - started < 5
     assert (result.returncode, result.stdout) == (1, "")
     assert one_line(result.stderr) == "Unrecognized micro command: nosuch. Please refer to 'micro --help'"
+
+
+@pytest.mark.parametrize("args", [["env"], ["store", "list"], ["server", "status"], ["server", "--detach"]])
+def test_a_micro_home_that_is_a_file_is_one_line(tmp_path: Path, args: list[str]) -> None:
+    home = tmp_path / "not-a-folder"
+    home.write_text("")
+    result = run_micro(*args, env={"MICRO_HOME": str(home)}, timeout=20)
+    # was "FileExistsError: [Errno 17] File exists: '…'" with exit 127
+    assert (result.returncode, one_line(result.stderr)) == (1, f"Cannot use {home}: not a folder")
