@@ -171,7 +171,7 @@ def _wrap_unary(behavior: Callable[..., Awaitable[Any]], method: str) -> Callabl
             return reply
         except errors.MicroError as err:
             await abort(context, err)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() in a handler: grpc's loop would die
             if _is_abort(exc):
                 raise
             await abort(context, _internal(exc, method))
@@ -188,7 +188,7 @@ def _wrap_stream(
                 yield item
         except errors.MicroError as err:
             await abort(context, err)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() in a handler: grpc's loop would die
             if _is_abort(exc):
                 raise
             await abort(context, _internal(exc, method))

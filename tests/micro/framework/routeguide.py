@@ -65,6 +65,8 @@ class RouteGuide(pb_grpc.RouteGuideServicer):
             raise RuntimeError("boom")
         if request.latitude == 204:
             return None  # a handler that forgot its return
+        if request.latitude == 999:
+            raise SystemExit(3)  # sys.exit() in a handler
         md = dict(context.invocation_metadata())
         return pb.Feature(
             name=self.label,

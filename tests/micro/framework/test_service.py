@@ -116,6 +116,20 @@ async def test_unexpected_exception_is_500_and_the_service_keeps_serving(
         assert (await guide.GetFeature(rg.pb.Point(latitude=2))).location.latitude == 2
 
 
+async def test_sys_exit_in_a_handler_is_a_500_and_the_service_keeps_serving(
+    start_node: StartNode, rg: RouteGuideModules
+) -> None:
+    # SystemExit escaped into grpc's loop: the process segfaulted or hung, still registered
+    service = await start_node("a")
+    async with grpc.aio.insecure_channel(service.address) as channel:
+        guide = rg.pb_grpc.RouteGuideStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await guide.GetFeature(rg.pb.Point(latitude=999))
+        assert caught.value.code() == grpc.StatusCode.INTERNAL
+        assert caught.value.details() == "SystemExit: 3"
+        assert (await guide.GetFeature(rg.pb.Point(latitude=2))).location.latitude == 2
+
+
 async def test_a_handler_returning_none_is_a_500_naming_the_method(
     start_node: StartNode, rg: RouteGuideModules
 ) -> None:
