@@ -184,6 +184,10 @@ def _detach(address: str, api_address: str, profile: str) -> None:
     found = running()
     if found:
         raise Failure(f"A micro server is already running at {found[1]} (pid {found[0]})")
+    # a stale pid file (kill -9) goes now, so the wait below never probes the lock the
+    # starting server is about to take
+    _addr_file().unlink(missing_ok=True)
+    _pid_file().unlink(missing_ok=True)
     log_path = _paths.logs_dir() / "server.log"
     with log_path.open("ab") as log:
         start_offset = log.tell()
