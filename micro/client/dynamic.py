@@ -193,7 +193,7 @@ def encode(method: Method, json_text: str | Mapping[str, Any]) -> bytes:
         raise errors.BadRequest("Error creating request: the request must be a JSON object")
     try:
         if isinstance(json_text, str):
-            json_format.Parse(json_text or "{}", message)
+            json_format.Parse(json_text if json_text.strip() else "{}", message)
         else:
             json_format.ParseDict(dict(json_text), message)
     except json_format.ParseError as exc:

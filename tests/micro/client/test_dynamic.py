@@ -60,6 +60,13 @@ def test_malformed_request_is_bad_request_naming_the_problem(text: str, needle: 
     assert needle in info.value.detail
 
 
+@pytest.mark.parametrize("text", ["", "  ", "\n"])
+def test_an_empty_or_blank_request_is_the_empty_message(text: str) -> None:
+    # "" was {} but "  " (an empty variable in a script) was "Expecting value: line 1 column 3"
+    method = dynamic.find_endpoint([_debug_schema()], "Debug.Log")
+    assert dynamic.encode(method, text) == b""
+
+
 @pytest.mark.parametrize("name", ["Call", "a.b.c", ".Call", "Debug."])
 def test_malformed_method_name(name: str) -> None:
     with pytest.raises(dynamic.InvalidMethodName) as info:
