@@ -233,9 +233,12 @@ def _scalar(key: str, field: FieldDescriptor, value: str) -> Any:
         return number
     if field.type in _FLOATS:
         try:
-            return float(value)
+            real = float(value)
         except ValueError:
             raise bad(_FLOATS[field.type]) from None
+        if real != real or real in (float("inf"), float("-inf")):
+            return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[str(real)]  # proto3 JSON
+        return real
     if field.type == FieldDescriptor.TYPE_BOOL:
         lowered = value.strip().lower()
         if lowered in _TRUE or lowered == "":

@@ -78,6 +78,16 @@ def test_values_are_coerced_to_the_field_type() -> None:
     assert got == {"count": -3, "color": "GREEN", "big": 18446744073709551615}
 
 
+def test_nan_and_infinities_become_their_proto3_json_names() -> None:
+    # float('nan') reached json_format, which refused it: "Couldn't parse NaN, use quoted..."
+    from google.protobuf import json_format
+    from google.protobuf.message_factory import GetMessageClass
+
+    got = flags_to_request(["--fs=nan,inf,-inf,1.5"], REQ)
+    assert got == {"fs": ["NaN", "Infinity", "-Infinity", 1.5]}
+    json_format.ParseDict(got, GetMessageClass(REQ)())  # what the call does with it
+
+
 def test_bare_bool_before_another_flag_and_explicit_bool_word() -> None:
     assert flags_to_request(["--b", "--name", "x"], REQ) == {"b": True, "name": "x"}
     assert flags_to_request(["--b", "false"], REQ) == {"b": False}
