@@ -1,6 +1,7 @@
 """``micro config``: get, set, delete and watch the namespace's config document."""
 
 import json
+import math
 import sys
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
@@ -35,11 +36,23 @@ def compact(value: Any) -> str:
 
 
 def parse_value(text: str) -> Any:
-    """``VALUE`` as JSON when it is JSON, else the text itself."""
+    """``VALUE`` as JSON when it is JSON, else the text itself (``NaN``, ``Infinity`` and
+    numbers beyond a double are not JSON: they stay text)."""
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except ValueError:
         return text
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite(number: str) -> float:
+    value = float(number)
+    if math.isinf(value):
+        raise ValueError(f"{number} is out of range")
+    return value
 
 
 @app.command("get")

@@ -11,6 +11,7 @@ leaves for merging, so a deep merge never looks inside (or exposes) a secret.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -130,13 +131,21 @@ def delete(doc: dict[str, Any], keys: list[str]) -> dict[str, Any]:
     return copy
 
 
-def check_value(value: Any) -> None:
-    """Refuse objects that would be mistaken for secret markers (lists are leaves)."""
-    if isinstance(value, dict):
+def check_value(value: Any, *, in_list: bool = False) -> None:
+    """Refuse objects that would be mistaken for secret markers (inside lists, which are
+    leaves, they are harmless) and numbers JSON cannot carry (NaN, Infinity)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise errors.BadRequest(
+            f"invalid value {value!r}: numbers must be finite (JSON has no NaN or Infinity)"
+        )
+    if isinstance(value, list):
+        for child in value:
+            check_value(child, in_list=True)
+    elif isinstance(value, dict):
         for key, child in value.items():
-            if key == SECRET_KEY:
+            if key == SECRET_KEY and not in_list:
                 raise errors.BadRequest(f"the key {SECRET_KEY!r} is reserved")
-            check_value(child)
+            check_value(child, in_list=in_list)
 
 
 def seal(value: Any, wrap: Callable[[Any], Any]) -> Any:

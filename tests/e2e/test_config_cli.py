@@ -56,6 +56,15 @@ def test_value_with_angle_brackets_reads_back_unescaped(micro: Runner) -> None:
     assert micro("config", "get", "signs").stdout == "Value with <> signs\n"
 
 
+@pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_values_json_cannot_carry_stay_text(micro: Runner, text: str) -> None:
+    """``config set x NaN`` stored a NaN: ``--output json`` then printed invalid JSON."""
+    assert micro("config", "set", "notjson", "--", text).returncode == 0
+    assert micro("config", "get", "notjson").stdout == f"{text}\n"
+    assert json.loads(micro("config", "get", "notjson", "--output", "json").stdout) == text
+    assert json.loads(micro("--output", "json", "config", "get", "").stdout)["notjson"] == text
+
+
 def test_secret_is_masked_unless_asked(micro: Runner) -> None:
     assert micro("config", "set", "--secret", "db.password", "hunter2").stdout == ""
     assert micro("config", "get", "db.password").stdout == "[secret]\n"

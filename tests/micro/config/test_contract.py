@@ -273,6 +273,17 @@ async def test_reserved_secret_key_is_refused(config: Config) -> None:
         await config.set("x", {"$secret": "forged"})
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), {"a": [1, float("-inf")]}])
+async def test_numbers_json_cannot_carry_are_refused(config: Config, value: Any) -> None:
+    """NaN was stored, and every later JSON read of the document was invalid JSON."""
+    with pytest.raises(errors.BadRequest, match="finite"):
+        await config.set("x", value)
+    with pytest.raises(errors.NotFound):
+        await config.get("x")
+    await config.set("x", [{"$secret": 1}])  # inside a list it is no marker
+    assert await config.get("x") == [{"$secret": 1}]
+
+
 @pytest.mark.parametrize("path", ["$secret", "x.$secret", "x.$secret.y"])
 async def test_reserved_secret_key_is_refused_in_a_path(config: Config, path: str) -> None:
     """``config set x.$secret abc`` once forged a secret marker: every later ``get -s`` of
