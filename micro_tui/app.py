@@ -181,7 +181,8 @@ class MicroApp(App[None]):
                     if before.value == "disconnected":
                         self.notify("Reconnected", title=self.facade.env.name)
                 elif now.value == "disconnected":
-                    self.notify(f"Lost the server at {self.address}", severity="warning")
+                    lost = "Lost the server" if before.value == "connected" else "No server answers"
+                    self.notify(f"{lost} at {self.address}", severity="warning")
                 before = now
 
     def switch_env(self, name: str) -> None:
@@ -224,9 +225,11 @@ class MicroApp(App[None]):
     # --- login ---------------------------------------------------------------------------
 
     def offer_login(self) -> None:
-        """Open the login dialog once per env + namespace when the server wants a login."""
+        """Open the login dialog once per env + namespace when the server wants a login (a
+        server that does not answer cannot take one)."""
         where = (self.facade.env.name, self.facade.namespace)
-        if self.facade.login_required and self._login_offered != where:
+        connected = self.facade.connection.value == "connected"
+        if connected and self.facade.login_required and self._login_offered != where:
             self._login_offered = where
             self.action_login()
 

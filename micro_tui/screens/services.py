@@ -79,7 +79,7 @@ class ServicesScreen(Screen[None]):
                 if not services.names:
                     message = (
                         "Not logged in: log in with :login (or ctrl+p › log in)."
-                        if facade.login_required
+                        if facade.login_required and facade.connection.value != "disconnected"
                         else f"Disconnected: {exc}"
                     )
                     self.query_one(ServiceDetail).show_message(message)
