@@ -25,6 +25,9 @@ def register(root: typer.Typer) -> None:
     root.add_typer(app, name="auth")
 
 
+PUBLIC = "<public>"  # how the rule listing shows the empty (public) scope
+
+
 class AccessOption(StrEnum):
     granted = "granted"
     denied = "denied"
@@ -80,7 +83,9 @@ def create_account(
 def create_rule(
     id: str = typer.Argument(..., help="Rule id."),
     resource: str = typer.Option(..., "--resource", help="type:name:endpoint, e.g. service:store:*"),
-    scope: str = typer.Option("", "--scope", help="'' public, * any account, + any namespace, or a scope."),
+    scope: str = typer.Option(
+        "", "--scope", help="'' (or <public>) public, * any account, + any namespace, or a scope."
+    ),
     access: AccessOption = typer.Option(AccessOption.granted, "--access", help="granted or denied."),
     priority: int = typer.Option(0, "--priority", help="Higher is checked first."),
 ) -> None:
@@ -89,6 +94,8 @@ def create_rule(
 
     ctx = _client.context()
     ctx.require_writable()
+    if scope == PUBLIC:  # as the listing shows it
+        scope = ""
     rule = Rule(id, scope, parse_resource(resource), Access(access.value), priority)
 
     _client.using(_client.auth, ctx, lambda auth: auth.create_rule(rule, namespace=ctx.namespace))
@@ -139,7 +146,7 @@ def list_rules(output: OutputOption | None = output_option()) -> None:
     if wants_json(output and output.value):
         emit_json([rule_json(r) for r in rules])
         return
-    rows = [[r.id, r.scope or "<public>", r.access.value, str(r.resource), str(r.priority)] for r in rules]
+    rows = [[r.id, r.scope or PUBLIC, r.access.value, str(r.resource), str(r.priority)] for r in rules]
     table(["ID", "Scope", "Access", "Resource", "Priority"], rows)
 
 

@@ -161,6 +161,11 @@ def test_bad_rule_input_is_one_line(cli: Cli) -> None:
     ok(cli("auth", "create", "rule", "dup", "--resource", "service:nosuch:*", "--scope", "admin"))
     fails(cli("auth", "create", "rule", "dup", "--resource", "a:b:c"), 1, "Rule dup already exists")
     ok(cli("auth", "delete", "rule", "dup"))
+    # the scope as the listing shows it is the public scope, not a scope named "<public>"
+    ok(cli("auth", "create", "rule", "pub", "--resource", "service:nosuch:*", "--scope", "<public>"))
+    rules = json.loads(ok(cli("auth", "list", "rules", "--output", "json")))
+    assert [r["scope"] for r in rules if r["id"] == "pub"] == [""]
+    ok(cli("auth", "delete", "rule", "pub"))
 
 
 def test_prompts_read_stdin_without_a_terminal(auth_server: MicroServer) -> None:
