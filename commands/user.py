@@ -108,6 +108,7 @@ def set_password(
     ctx = _client.context()
     if not ctx.token:
         raise Failure(NOT_LOGGED_IN)
+    ctx.require_writable()
     from micro import credentials
 
     account_id = str(credentials.claims(ctx.token)["sub"])

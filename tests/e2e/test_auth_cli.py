@@ -233,6 +233,17 @@ def test_change_password(cli: Cli) -> None:
     login(cli, "pwuser", "second")
 
 
+def test_read_only_env_refuses_a_password_change(cli: Cli, auth_server: MicroServer) -> None:
+    """``user set password`` changed the password through a read-only env."""
+    login(cli)
+    ok(cli("auth", "create", "account", "ropw", "--secret", "first"))
+    ok(run_micro("env", "add", "ro", auth_server.address, "--read-only"))
+    login(run_micro, "ropw", "first", "-e", "ro")
+    change = ("-e", "ro", "user", "set", "password", "--old-password", "first", "--new-password", "x")
+    fails(run_micro(*change), 1, "Environment 'ro' is read-only")
+    login(run_micro, "ropw", "first", "-e", "ro")
+
+
 def test_login_by_id_or_name_and_unique_names(cli: Cli) -> None:
     login(cli)
     ok(cli("auth", "create", "account", "someID", "--name", "someUsername", "--secret", "password"))
