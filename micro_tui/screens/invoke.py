@@ -48,7 +48,6 @@ class InvokeScreen(Screen[None]):
         Binding("f9", "copy_grpcurl", "Copy as grpcurl", id="invoke.copy_grpcurl", show=False),
         Binding("escape", "back", "Back / cancel", id="invoke.back"),
     ]
-
     # the first field of the form; a request whose form has nothing to type into (only
     # presence toggles, or no fields) focuses its first toggle, else Send. Focusing the JSON
     # editor would switch the tabs to JSON (a TabbedContent follows focus).

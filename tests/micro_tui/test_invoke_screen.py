@@ -104,3 +104,13 @@ async def test_saving_into_a_broken_collection_says_so() -> None:
         await pilot.press("enter")
         await until(pilot, lambda: any(n.title == "Not saved" for n in app._notifications))
         assert path.read_text() == "[oops"
+
+
+async def test_every_request_button_is_whole_at_80_columns() -> None:
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_endpoint(app, pilot, "Greeter.Cook")
+        pane = screen.query_one("#request").content_region
+        for button in screen.query("#actions Button"):
+            assert button.region.height == 1, button.id  # the label is not wrapped
+            assert pane.contains_region(button.region), button.id  # nor cut off
