@@ -115,6 +115,35 @@ class ServiceCommand(TyperCommand):
 
         return _client.run(lambda: self._run(ctx.meta.get("dynamic_args", [])))
 
+    def shell_complete(self, ctx: _click.Context, incomplete: str) -> list[Any]:
+        """The next endpoint word after those typed, or (after ``-``) the endpoint's flags."""
+        from typer._click.shell_completion import CompletionItem
+
+        from commands import _client
+
+        assert self.name is not None
+        service = self.name
+        words, _, _ = _split_args(ctx.meta.get("dynamic_args", []))
+
+        async def body() -> list[str]:
+            endpoints = _endpoints(await self.schemas.get(service, domain=self.domain))
+            if incomplete.startswith("-"):
+                name = resolve_endpoint(service, words, endpoints)
+                method = await self.schemas.method(service, name, domain=self.domain)
+                return [f"--{spec.name}" for spec in flag_specs(method.request_descriptor)]
+            following = set()
+            for endpoint in endpoints:
+                path = endpoint_words(service, endpoint).split()
+                if len(path) > len(words) and path[: len(words)] == words:
+                    following.add(path[len(words)])
+            return sorted(following)
+
+        try:
+            names = _client.run(body)
+        except Exception:  # completion never fails loudly
+            return []
+        return [CompletionItem(name) for name in names if name.startswith(incomplete)]
+
     async def _run(self, args: list[str]) -> None:
         assert self.name is not None
         service = self.name

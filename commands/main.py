@@ -83,10 +83,31 @@ class RootGroup(TyperGroup):
         finally:
             self._help_only = False
 
+    def shell_complete(self, ctx: _click.Context, incomplete: str) -> list[Any]:
+        """Builtin commands, then registered services (each is a command too)."""
+        items: list[Any] = super().shell_complete(ctx, incomplete)
+        if incomplete.startswith("-"):
+            return items
+        from typer._click.shell_completion import CompletionItem
+
+        from commands.call import complete_service
+
+        services = [name for name in complete_service(incomplete) if name not in COMMANDS]
+        return items + [CompletionItem(name) for name in services]
+
     def resolve_command(
         self, ctx: _click.Context, args: list[str]
     ) -> tuple[str | None, _click.Command | None, list[str]]:
         name = args[0]
+        if ctx.resilient_parsing and self.get_command(ctx, name) is None and not name.startswith("-"):
+            # shell completion after a service's name: its endpoints and flags, never a failure
+            try:
+                command = dynamic_command(ctx, name)
+            except Exception:
+                command = None
+            if command is None:  # an unknown word: nothing follows it (not the builtins)
+                command = TyperCommand(name, context_settings={"ignore_unknown_options": True})
+            return name, command, args[1:]
         if self.get_command(ctx, name) is None and not ctx.resilient_parsing and not name.startswith("-"):
             import shutil
 

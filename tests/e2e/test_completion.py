@@ -47,4 +47,20 @@ def test_completion_needs_no_login_for_the_default_namespace(shared_server: Micr
 def test_completion_with_the_server_down_offers_nothing_quickly() -> None:
     started = time.monotonic()
     assert complete("micro call he", address=f"127.0.0.1:{free_port()}") == []
-    assert time.monotonic() - started < 5
+    assert complete("micro se", address=f"127.0.0.1:{free_port()}") == ["server", "services"]
+    assert complete("micro nosuch ", address=f"127.0.0.1:{free_port()}") == []
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.usefixtures("helloworld")
+def test_a_registered_service_completes_as_a_command(shared_server: MicroServer) -> None:
+    """Services are commands (micro helloworld call …): the first word completes to them too,
+    and the words after a service's name are its endpoints."""
+    assert complete("micro hel", server=shared_server) == ["helloworld"]
+    offered = complete("micro st", server=shared_server)
+    assert "store" in offered and "stream" in offered  # builtins, each once
+    assert len(offered) == len(set(offered))
+    endpoints = complete("micro helloworld ", server=shared_server)
+    assert "call" in endpoints and "store" not in endpoints
+    assert complete("micro helloworld ca", server=shared_server) == ["call"]
+    assert "--name" in complete("micro helloworld call --", server=shared_server)
