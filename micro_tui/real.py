@@ -207,8 +207,13 @@ class RealFacade:
         return self._registry
 
     async def ping(self) -> Connection:
-        if self._token is None:
+        if self._token is None or not self._context.token:
+            # every ping: an access token close to expiry is refreshed (a workspace outlives
+            # it), a login made meanwhile with `micro login` is picked up
+            before = self._token
             await self._load_token()
+            if before is not None and self._token != before:
+                self._reset_registry()
         from micro import errors
 
         try:
@@ -286,6 +291,13 @@ class RealFacade:
         try:
             async for result in watcher:
                 yield ServiceChange(result.action, result.service.name)
+        except asyncio.CancelledError:
+            # grpc cancels the read when the registry client is closed under it (a renewed
+            # login, a failed ping): the watch ends and the caller watches again; the
+            # caller's own cancellation still propagates
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise
         finally:
             await watcher.aclose()
 

@@ -1,0 +1,78 @@
+"""A workspace left open longer than an access token lives keeps working: the facade renews
+the token (with the stored refresh token) before it lapses."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from micro_tui.facade import Connection
+from micro_tui.real import RealFacade
+
+TTL = 3
+
+
+@pytest.fixture
+async def short_tokens(micro_home: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
+    """A real server (auth on) handing out access tokens that live TTL seconds."""
+    from micro import environment
+    from server.app import Server
+
+    monkeypatch.setenv("MICRO_AUTH_TOKEN_TTL", str(TTL))
+    srv = Server(data_dir=micro_home / "server", address="127.0.0.1:0", profile="test", auth=True)
+    await srv.start()
+    environment.add(environment.Environment("test", srv.bound_address))
+    environment.set_current("test")
+    try:
+        yield srv.bound_address
+    finally:
+        await srv.stop(grace=0)
+
+
+async def test_the_access_token_is_renewed_before_it_lapses(short_tokens: str) -> None:
+    facade = RealFacade()
+    await facade.login("admin", "micro")
+    first = facade._token
+    deadline = time.monotonic() + TTL + 5
+    # the workspace pings every few seconds; past the first token's expiry it still answers
+    while time.monotonic() < deadline and facade._token == first:
+        assert await facade.ping() is Connection.CONNECTED
+        await asyncio.sleep(0.2)
+    assert facade._token != first, "the token was never renewed"
+    assert not facade.login_required
+    assert "registry" in await facade.list_services()
+    result = await facade.call("registry", "Registry.ListServices", "{}", metadata={}, timeout=5)
+    assert result.ok, result.detail
+
+
+async def test_the_services_list_stays_live_across_a_renewal(
+    short_tokens: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from micro.registry import Node, Service
+    from micro.registry.grpc import GrpcRegistry
+    from micro_tui import app as app_module
+    from micro_tui.app import MicroApp
+    from micro_tui.widgets.service_list import ServiceList
+    from tests.micro_tui.test_pilot import until
+    from tests.micro_tui.test_real import logged_in
+
+    monkeypatch.setattr(app_module, "PING_SECONDS", 0.2)
+    app = MicroApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await logged_in(app, pilot)
+        facade = app.facade
+        assert isinstance(facade, RealFacade)
+        services = app.screen.query_one(ServiceList)
+        await until(pilot, lambda: "registry" in services.names, seconds=10)
+        first = facade._token
+        await until(pilot, lambda: facade._token != first, seconds=TTL + 5)
+        registry = GrpcRegistry(short_tokens, namespace="micro", token=facade._token)
+        try:
+            await registry.register(Service("late", nodes=[Node("late-1", "127.0.0.1:1")]))
+            await until(pilot, lambda: "late" in services.names, seconds=10)
+        finally:
+            await registry.close()
