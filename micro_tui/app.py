@@ -91,7 +91,7 @@ class MicroApp(App[None]):
         Binding("colon", "command_bar", "Command", id="app.command"),
         Binding("f2", "envs", "Envs", id="app.envs"),
         Binding("f3", "namespaces", "Namespaces", id="app.namespaces"),
-        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("question_mark,f1", "help", "Help", id="app.help"),
     ]
 
     status_version: reactive[int] = reactive(0)

@@ -114,3 +114,14 @@ async def test_every_request_button_is_whole_at_80_columns() -> None:
         for button in screen.query("#actions Button"):
             assert button.region.height == 1, button.id  # the label is not wrapped
             assert pane.contains_region(button.region), button.id  # nor cut off
+
+
+async def test_f1_opens_help_while_typing_in_a_field() -> None:
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_endpoint(app, pilot, "Greeter.Hello")
+        screen.query_one("#f-name", Input).focus()
+        await pilot.press("question_mark")  # typed: "?" is text in a field
+        assert screen.query_one("#f-name", Input).value == "?"
+        await pilot.press("f1")
+        await until(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
