@@ -14,13 +14,12 @@ from pathlib import Path
 import typer
 
 from commands._output import Failure, out
+from micro.registry import RESERVED_NAMES
 
 __all__ = ["CORE_SERVICES", "generate_code", "names_for", "new", "register", "scaffold"]
 
 # reserved: the core services' names (semantics.md §Names)
-CORE_SERVICES = frozenset(
-    {"registry", "store", "config", "auth", "broker", "events", "runtime", "network", "proxy", "api", "debug"}
-)
+CORE_SERVICES = RESERVED_NAMES
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
 

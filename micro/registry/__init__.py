@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "DEFAULT_DOMAIN",
     "DEFAULT_TTL",
+    "RESERVED_NAMES",
     "Endpoint",
     "Node",
     "Registry",
@@ -25,6 +26,10 @@ __all__ = [
 
 DEFAULT_DOMAIN = "micro"
 DEFAULT_TTL = 90.0
+# the core services' names (spec: Names): only the server itself registers these
+RESERVED_NAMES = frozenset(
+    {"registry", "store", "config", "auth", "broker", "events", "runtime", "network", "proxy", "api", "debug"}
+)
 
 
 class Streaming(enum.Enum):

@@ -13,7 +13,7 @@ from typing import Any
 from micro import errors
 from micro._grpc import NAMESPACE_KEY, metadata_value
 from micro.proto.registry import registry_pb2, registry_pb2_grpc
-from micro.registry import DEFAULT_DOMAIN, DEFAULT_TTL, Registry, Service
+from micro.registry import DEFAULT_DOMAIN, DEFAULT_TTL, RESERVED_NAMES, Registry, Service
 from micro.registry._convert import result_to_proto, service_from_proto, service_to_proto
 from server.auth.context import authorize_account, authorize_admin
 
@@ -27,7 +27,15 @@ def valid_name(name: str) -> bool:
     return _NAME.fullmatch(name) is not None
 
 
+def _check_reserved(service: Service) -> None:
+    """Core services register in-process; nobody registers or removes them over the wire (a
+    node registered as ``store`` would take calls meant for the store)."""
+    if service.name in RESERVED_NAMES:
+        raise errors.Forbidden(f"service name {service.name!r} is reserved for the core service")
+
+
 def _check_service(service: Service) -> None:
+    _check_reserved(service)
     if not valid_name(service.name):
         raise errors.BadRequest(
             f"invalid service name {service.name!r}: use lower-case letters, digits, '-' and '.',"
@@ -78,7 +86,9 @@ class RegistryHandler(registry_pb2_grpc.RegistryServicer):
 
     async def Deregister(self, request: registry_pb2.Service, context: Any) -> registry_pb2.EmptyResponse:
         domain = self._domain(context, request.options.domain, write=True)
-        await self.registry.deregister(service_from_proto(request), domain=domain)
+        service = service_from_proto(request)
+        _check_reserved(service)
+        await self.registry.deregister(service, domain=domain)
         return registry_pb2.EmptyResponse()
 
     async def ListServices(

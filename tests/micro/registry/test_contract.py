@@ -297,6 +297,22 @@ async def test_grpc_register_rejects_bad_input(server: Any) -> None:
         await client.close()
 
 
+@pytest.mark.parametrize("name", ["store", "registry", "auth", "events", "api"])
+async def test_grpc_refuses_to_register_or_remove_a_core_services_name(server: Any, name: str) -> None:
+    """A node registered as ``store`` would take calls meant for the store."""
+    client = GrpcRegistry(server.bound_address)
+    try:
+        with pytest.raises(errors.Forbidden, match=f"'{name}' is reserved"):
+            await client.register(svc(name))
+        with pytest.raises(errors.Forbidden, match=f"'{name}' is reserved"):
+            await client.deregister(svc(name))
+        if name in ("store", "registry", "auth"):  # the core service is still there, untouched
+            [core] = await client.get_service(name)
+            assert [n.address for n in core.nodes] == [server.bound_address]
+    finally:
+        await client.close()
+
+
 async def test_grpc_domain_defaults_to_the_callers_namespace(server: Any) -> None:
     mine = GrpcRegistry(server.bound_address, namespace="team")
     try:
