@@ -19,6 +19,7 @@ from micro_tui.widgets.service_list import ServiceList
 
 if TYPE_CHECKING:
     from micro_tui.app import MicroApp
+    from micro_tui.facade import EndpointInfo, ServiceVersion
 
 __all__ = ["ServicesScreen"]
 
@@ -110,6 +111,12 @@ class ServicesScreen(Screen[None]):
     def _highlighted(self, event: ServiceList.Highlighted) -> None:
         self.describe(event.name)
 
+    @on(ServiceList.NoMatch)
+    def _no_match(self, event: ServiceList.NoMatch) -> None:
+        # a describe still in flight would bring the filtered-out service back
+        self.workers.cancel_group(self, "services-describe")
+        self.query_one(ServiceDetail).show_message(f"No service matches '{event.filter_text}'")
+
     @work(exclusive=True, group="services-describe")
     async def describe(self, name: str) -> None:
         detail = self.query_one(ServiceDetail)
@@ -119,6 +126,8 @@ class ServicesScreen(Screen[None]):
             detail.show_message(f"{name}: {exc}")
             return
         try:
+            if name != self.query_one(ServiceList).highlighted_name:
+                return  # filtered out (or another one chosen) while the registry answered
             detail.show(versions)
         except NoMatches:  # the app closed while the registry answered
             return
@@ -127,19 +136,29 @@ class ServicesScreen(Screen[None]):
     def _invoked(self, event: ServiceDetail.Invoked) -> None:
         self.micro.open_invoke(event.version, event.endpoint)
 
-    def action_invoke(self) -> None:
+    def _chosen(self) -> tuple[ServiceVersion, EndpointInfo] | None:
+        """The selected endpoint, or ``None`` after saying why there is none."""
         chosen = self.query_one(ServiceDetail).selected
         if chosen is None:
-            self.notify("Select an endpoint first", severity="warning")
-            return
-        self.micro.open_invoke(*chosen)
+            services = self.query_one(ServiceList)
+            if services.filter_text and not services.option_count:
+                self.notify(
+                    f"Nothing selected: no service matches '{services.filter_text}'", severity="warning"
+                )
+            else:
+                self.notify("Select an endpoint first", severity="warning")
+        return chosen
+
+    def action_invoke(self) -> None:
+        chosen = self._chosen()
+        if chosen is not None:
+            self.micro.open_invoke(*chosen)
 
     def action_copy_cli(self) -> None:
         from micro_tui.history import cli_line
 
-        chosen = self.query_one(ServiceDetail).selected
+        chosen = self._chosen()
         if chosen is None:
-            self.notify("Select an endpoint first", severity="warning")
             return
         version, endpoint = chosen
         line = cli_line(version.name, endpoint.name, "{}", stream=endpoint.streaming != "unary")

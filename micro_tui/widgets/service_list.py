@@ -25,12 +25,18 @@ def compile_filter(text: str) -> Any:
 
 
 class ServiceList(OptionList):
-    """Service names; ``Highlighted`` says which one to describe."""
+    """Service names; ``Highlighted`` says which one to describe, ``NoMatch`` that the
+    filter hides them all (nothing is selected then)."""
 
     class Highlighted(Message):
         def __init__(self, name: str) -> None:
             super().__init__()
             self.name = name
+
+    class NoMatch(Message):
+        def __init__(self, filter_text: str) -> None:
+            super().__init__()
+            self.filter_text = filter_text
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -62,6 +68,8 @@ class ServiceList(OptionList):
         self.border_title = f"services ({len(shown)}/{len(self.names)}){suffix}"
         if shown:
             self.highlighted = shown.index(current) if current in shown else 0
+        elif self.filter_text and self.names:
+            self.post_message(self.NoMatch(self.filter_text))
 
     @property
     def highlighted_name(self) -> str | None:

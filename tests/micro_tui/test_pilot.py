@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from textual.widgets import Input, Log, Static, TabbedContent, TextArea
+from textual.widgets import DataTable, Input, Log, Static, TabbedContent, TextArea
 
 from micro_tui import history
 from micro_tui.app import MicroApp
@@ -15,6 +15,7 @@ from micro_tui.fake import FakeFacade, greeter_service
 from micro_tui.screens.invoke import InvokeScreen
 from micro_tui.screens.services import ServicesScreen
 from micro_tui.widgets.micro_header import MicroHeader
+from micro_tui.widgets.service_detail import ServiceDetail
 from micro_tui.widgets.service_list import ServiceList
 
 
@@ -66,6 +67,32 @@ async def test_filter_regex_and_inverse() -> None:
         await until(pilot, lambda: services.shown_names() == ["auth", "config"])
         await pilot.press("enter", "escape")
         await until(pilot, lambda: services.option_count == 9)
+
+
+async def test_filter_without_match_clears_the_selection_until_it_matches_again() -> None:
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        services = app.screen.query_one(ServiceList)
+        detail = app.screen.query_one(ServiceDetail)
+        await until(pilot, lambda: "greeter" in services.names)
+        services.focus()
+        services.highlighted = services.shown_names().index("greeter")
+        await until(pilot, lambda: bool(detail.versions) and detail.versions[0].name == "greeter")
+        table = detail.query_one(DataTable)
+        summary = detail.query_one("#summary", Static)
+        await pilot.press("slash", *"zzz")
+        await until(pilot, lambda: "No service matches 'zzz'" in str(summary.render()))
+        assert table.row_count == 0 and detail.versions == [] and detail.selected is None
+        await pilot.press("enter")  # back in the (empty) list
+        for key in ("i", "enter", "tab", "enter", "i"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert isinstance(app.screen, ServicesScreen), f"{key} opened a filtered-out service"
+        await pilot.press("slash", *["backspace"] * 3, *"greet")
+        await until(pilot, lambda: bool(detail.versions) and detail.versions[0].name == "greeter")
+        assert table.row_count == 4 and services.highlighted_name == "greeter"
+        await pilot.press("enter", "i")
+        await until(pilot, lambda: isinstance(app.screen, InvokeScreen))
 
 
 async def test_live_watch_adds_and_removes() -> None:
