@@ -112,8 +112,20 @@ def _rich_ok() -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
+# control characters shown as escapes in table cells: a stored "\x1b[31m" or newline must not
+# restyle the terminal or break the table's lines
+_VISIBLE = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)]}
+_VISIBLE.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+def _cell(text: str) -> str:
+    return text.translate(_VISIBLE)
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """A table: rich on a terminal, plain aligned columns otherwise."""
+    """A table: rich on a terminal, plain aligned columns otherwise. Cells are text (never
+    rich markup), with control characters escaped."""
+    rows = [[_cell(cell) for cell in row] for row in rows]
     if _rich_ok():
         from rich import box
         from rich.console import Console
@@ -122,8 +134,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for header in headers:
             grid.add_column(header, overflow="fold")
+        from rich.text import Text
+
         for row in rows:
-            grid.add_row(*row)
+            grid.add_row(*(Text(cell) for cell in row))
         Console().print(grid)
         return
     widths = [len(h) for h in headers]
