@@ -88,11 +88,14 @@ class MicroApp(App[None]):
             priority=True,
             id="app.focus_previous",
         ),
+        # in footer order: help before the pickers, so a narrow footer cuts those first
         Binding("colon", "command_bar", "Command", id="app.command"),
+        Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("f2", "envs", "Envs", id="app.envs"),
         Binding("f3", "namespaces", "Namespaces", id="app.namespaces"),
-        Binding("question_mark,f1", "help", "Help", id="app.help"),
     ]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    """Screens narrower than 100 columns get ``-narrow`` (see app.tcss)."""
 
     status_version: reactive[int] = reactive(0)
     """Bumped when env, namespace or connection change: headers re-render."""

@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Log, Static, TabbedContent, TabPane, TextArea
+from textual.widgets import Button, Log, Static, TabbedContent, TabPane, TextArea
 from textual.worker import Worker
 
 from micro_tui.facade import CallResult, EndpointInfo, ServiceVersion, Unsupported
@@ -22,6 +22,7 @@ from micro_tui.forms import FormError, FormModel, JsonSyntaxError
 from micro_tui.history import Entry, cli_line, record
 from micro_tui.reply import pretty, render
 from micro_tui.widgets.form_view import FormView
+from micro_tui.widgets.micro_footer import MicroFooter
 from micro_tui.widgets.micro_header import MicroHeader
 from micro_tui.widgets.send_box import SendBox
 
@@ -142,7 +143,7 @@ class InvokeScreen(Screen[None]):
                             yield SendBox(
                                 self.model, echo=self._echo, send_form=self.action_send, id="send-row"
                             )
-        yield Footer()
+        yield MicroFooter()
 
     # --- request -------------------------------------------------------------------------
 

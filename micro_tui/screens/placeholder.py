@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
+from micro_tui.widgets.micro_footer import MicroFooter
 from micro_tui.widgets.micro_header import MicroHeader
 
 __all__ = ["AREAS", "PlaceholderScreen"]
@@ -36,4 +37,4 @@ class PlaceholderScreen(Screen[None]):
             f"Until then use the CLI: [b]micro {self.area} --help[/b]. Press [b]1[/b] for services.",
             id="placeholder",
         )
-        yield Footer()
+        yield MicroFooter()

@@ -11,8 +11,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
+from micro_tui.widgets.micro_footer import MicroFooter
 from micro_tui.widgets.micro_header import MicroHeader
 from micro_tui.widgets.service_detail import ServiceDetail
 from micro_tui.widgets.service_list import ServiceList
@@ -44,11 +45,11 @@ class ServicesScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield MicroHeader("services")
         with Horizontal(id="services-body"):
-            with Vertical(id="list-pane", classes="-narrow"):
+            with Vertical(id="list-pane"):
                 yield ServiceList(id="services")
                 yield Input(placeholder="filter: regex, !x inverts", id="filter")
             yield ServiceDetail(id="detail")
-        yield Footer()
+        yield MicroFooter()
 
     def on_mount(self) -> None:
         self.watch(self.app, "context_version", self._context_changed, init=False)

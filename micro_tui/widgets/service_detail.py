@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -72,16 +73,21 @@ class ServiceDetail(Vertical):
         self.query_one("#summary", Static).update(
             summary if summary.plain else Text("no versions", style="dim")
         )
-        table = self.query_one(DataTable)
-        table.clear(columns=True)
-        table.add_columns(*COLUMNS)
+        rows: list[tuple[str, Text, str, str]] = []
         self._rows = []
         for version in versions:
             for endpoint in version.endpoints:
                 label = endpoint.name if len(versions) == 1 else f"{endpoint.name} ({version.version})"
                 kind = Text(endpoint.streaming, style="dim" if endpoint.streaming == "unary" else "bold")
-                table.add_row(label, kind, endpoint.request_type, endpoint.response_type)
+                rows.append((label, kind, endpoint.request_type, endpoint.response_type))
                 self._rows.append((version, endpoint))
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        # widths given, not measured: DataTable measures auto-width columns when idle, and a
+        # row painted before that keeps its cells cut to the header's widths
+        for i, name in enumerate(COLUMNS):
+            table.add_column(name, width=max([len(name), *(cell_len(str(row[i])) for row in rows)]))
+        table.add_rows(rows)
 
     @property
     def selected(self) -> tuple[ServiceVersion, EndpointInfo] | None:

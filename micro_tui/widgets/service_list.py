@@ -65,7 +65,8 @@ class ServiceList(OptionList):
         self.clear_options()
         self.add_options([Option(name, id=name) for name in shown])
         suffix = f" /{self.filter_text}" if self.filter_text else ""
-        self.border_title = f"services ({len(shown)}/{len(self.names)}){suffix}"
+        # short: whole in the 18 columns the list gets at 80
+        self.border_title = f"services {len(shown)}/{len(self.names)}{suffix}"
         if shown:
             self.highlighted = shown.index(current) if current in shown else 0
         elif self.filter_text and self.names:

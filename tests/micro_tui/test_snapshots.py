@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from textual.widgets import Input, TextArea
+from textual.widgets import DataTable, Input, TextArea
 
 from micro_tui.app import MicroApp
 from micro_tui.fake import FakeFacade, greeter_service
@@ -34,10 +34,19 @@ async def _services_ready(pilot: Any) -> None:
     services.focus()
     detail = app.screen.query_one("#detail")
     for _ in range(200):
-        if detail.versions and detail.versions[0].name == "greeter":
+        if detail.versions and detail.versions[0].name == "greeter" and _columns_settled(detail):
             break
         await pilot.pause(0.02)
     await pilot.pause()
+
+
+def _columns_settled(detail: Any) -> bool:
+    """The endpoints table has sized its columns to its cells (it does so when idle)."""
+    table = detail.query_one(DataTable)
+    return table.row_count > 0 and all(
+        column.content_width >= max(len(str(cell)) for cell in table.get_column(key))
+        for key, column in table.columns.items()
+    )
 
 
 def _invoke(endpoint: str, fill: dict[str, str] | None = None, send: bool = False) -> Any:
