@@ -6,12 +6,13 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from textual import on, work
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Input
+from textual.widgets import Input, TextArea
 
 from micro_tui.widgets.micro_footer import MicroFooter
 from micro_tui.widgets.micro_header import MicroHeader
@@ -31,7 +32,9 @@ class ServicesScreen(Screen[None]):
     """Services: ``/`` filters (regex, ``!`` inverts), ``enter`` on an endpoint invokes it."""
 
     BINDINGS = [
-        Binding("slash", "filter", "Filter", id="services.filter"),
+        # priority: handled in order with the keys after it, so that a burst ("/zzz" from
+        # tmux send-keys or typing ahead) lands in the filter (tab does the same)
+        Binding("slash", "filter", "Filter", priority=True, id="services.filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="services.clear_filter"),
         Binding("r", "refresh", "Refresh", id="services.refresh"),
         Binding("i", "invoke", "Invoke", id="services.invoke"),
@@ -170,9 +173,11 @@ class ServicesScreen(Screen[None]):
         self.reload()
 
     def action_filter(self) -> None:
+        if isinstance(self.focused, (Input, TextArea)):
+            raise SkipAction()  # "/" is text there (a regex in the filter itself)
         box = self.query_one("#filter", Input)
         box.add_class("-visible")
-        box.focus()
+        self.set_focus(box)  # now, not after a refresh like focus(): the burst's next keys
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)

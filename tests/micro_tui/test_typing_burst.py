@@ -9,12 +9,13 @@ from textual.widgets import Input
 from micro_tui.app import MicroApp
 from micro_tui.dialogs.login_dialog import LoginDialog
 from micro_tui.fake import FakeFacade
+from micro_tui.widgets.service_list import ServiceList
 from tests.micro_tui.test_pilot import until
 
 
 def burst(app: MicroApp, keys: list[str]) -> None:
     """Post every key at once, the way a terminal delivers a burst (no waiting between)."""
-    names = {"\t": "tab", "\r": "enter"}
+    names = {"\t": "tab", "\r": "enter", "/": "slash"}
     for key in keys:
         app.post_message(events.Key(names.get(key, key), key))
 
@@ -30,3 +31,16 @@ async def test_a_burst_of_username_tab_password_enter_logs_in() -> None:
         await until(pilot, lambda: not isinstance(app.screen, LoginDialog) or bool(fake.logins))
         assert fake.logins == [("admin", "micro")]
         assert dialog.query_one("#login-username", Input).value == "admin"
+
+
+async def test_a_burst_of_slash_and_a_filter_filters() -> None:
+    """``/zzz/`` sent at once (tmux send-keys) types zzz/ into the filter, not into the list."""
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(80, 24)) as pilot:
+        services = app.screen.query_one(ServiceList)
+        await until(pilot, lambda: "greeter" in services.names)
+        services.focus()
+        await pilot.pause()
+        burst(app, [*"/zzz/"])
+        box = app.screen.query_one("#filter", Input)
+        await until(pilot, lambda: box.value == "zzz/" and services.option_count == 0)
