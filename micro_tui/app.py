@@ -121,6 +121,20 @@ class MicroApp(App[None]):
         self._user_keymap, self._keymap_problem = settings.keymap()
         self.set_keymap(self._user_keymap)
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Notifications carry server and user text (error details, names): never markup, so
+        a detail holding "[/bold]" shows as written instead of failing the workspace."""
+        kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        super().notify(message, title=title, severity=severity, markup=False, **kwargs)
+
     @property
     def address(self) -> str:
         return str(getattr(self.facade, "address", self.facade.env.address))

@@ -51,9 +51,10 @@ def _core_service(name: str) -> ServiceVersion:
 class FakeFacade:
     """Fixed envs, namespaces and services; records every call it receives.
 
-    ``Greeter.Hello`` answers ``{"message": "Hello <name>"}`` (a 400 error for the name
-    ``error``); ``Greeter.Stream`` sends ``times`` replies, each after ``stream_step`` is set
-    when a test wants to pace it; ``Greeter.Cook`` echoes its request.
+    ``Greeter.Hello`` answers ``{"message": "Hello <name>"}`` (a 400 error naming the name
+    for a name starting with ``error``); ``Greeter.Stream`` sends ``times`` replies, each
+    after ``stream_step`` is set when a test wants to pace it; ``Greeter.Cook`` echoes its
+    request.
     """
 
     def __init__(self, *, extra_services: int = 0, connected: bool = True, logged_in: bool = True) -> None:
@@ -192,8 +193,8 @@ class FakeFacade:
         self.received.append((service, endpoint, data, dict(metadata)))
         headers = {"content-type": "application/grpc"}
         if endpoint == "Greeter.Hello":
-            if data.get("name") == "error":
-                detail = "name must not be 'error'"
+            if str(data.get("name", "")).startswith("error"):
+                detail = f"name must not be {data['name']!r}"
                 trailers = {"micro-error": json.dumps({"id": "greeter", "code": 400, "detail": detail})}
                 return CallResult(False, "", 400, "Bad Request", detail, 12.5, headers, trailers)
             return CallResult(

@@ -25,8 +25,8 @@ def pretty(text: str) -> Syntax | Text:
 @dataclass(frozen=True)
 class Rendered:
     response: Syntax | Text | None  # None: keep what the response pane shows (an empty OK reply)
-    status: str
-    headers: str
+    status: Text  # Text, never markup: server text may hold "[/bold]"
+    headers: Text
     notice: str  # for a notification: "" when the call succeeded
 
 
@@ -34,14 +34,14 @@ def render(result: CallResult, cli: str) -> Rendered:
     """The panes of ``result``; an error names its code, detail and the equivalent ``cli`` line."""
     lines = [f"{k}: {v}" for k, v in result.headers.items()]
     lines += [f"{k}: {v} (trailer)" for k, v in result.trailers.items()]
-    headers = "\n".join(lines) or "no headers"
+    headers = Text("\n".join(lines) or "no headers")
     if result.ok:
         response = pretty(result.response) if result.response else None
-        return Rendered(response, f"OK · {result.elapsed_ms:.1f} ms", headers, "")
+        return Rendered(response, Text(f"OK · {result.elapsed_ms:.1f} ms"), headers, "")
     title = f"{result.code} {result.status}"
     return Rendered(
         Text.assemble((f"{title}\n", "bold red"), result.detail),
-        f"{title} · {result.elapsed_ms:.1f} ms\n{result.detail}\n\n{cli}",
+        Text(f"{title} · {result.elapsed_ms:.1f} ms\n{result.detail}\n\n{cli}"),
         headers,
         f"{title}: {result.detail}",
     )

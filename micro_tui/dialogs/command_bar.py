@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -29,7 +30,7 @@ class CommandBar(ModalScreen[Command | None]):
             command = parse(event.value)
         except CommandError as exc:
             error = self.query_one("#command-error", Static)
-            error.update(str(exc))
+            error.update(Text(str(exc)))  # it quotes what was typed: text, not markup
             error.display = True
             return
         self.dismiss(command)

@@ -285,7 +285,7 @@ class InvokeScreen(Screen[None]):
                     self.query_one("#response-view", Static).update(pretty(item.response))
         except Unsupported as exc:
             self.notify(str(exc), severity="warning")
-            self.query_one("#status-view", Static).update(str(exc))
+            self.query_one("#status-view", Static).update(Text(str(exc)))
             return
         except asyncio.CancelledError:  # a cancelled call is a call: it goes to history too
             self._record(request, metadata, "Cancelled", (time.perf_counter() - started) * 1000)

@@ -92,7 +92,7 @@ class FieldRow(Vertical):
             self.node.set(text)
 
     def show_error(self, message: str) -> None:
-        self.query_one(".field-error", Static).update(message)
+        self.query_one(".field-error", Static).update(Text(message))  # it may quote the input
         self.set_class(bool(message), "-error")
 
     def _sync_presence(self) -> None:

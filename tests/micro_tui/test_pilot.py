@@ -236,6 +236,24 @@ async def test_error_reply_shows_code_detail_and_cli() -> None:
         assert """micro call greeter Greeter.Hello '{"name":"error"}'""" in text
 
 
+async def test_an_error_detail_with_markup_is_shown_as_text() -> None:
+    """Server text is never markup: '[/bold]' would raise MarkupError, '[b]…[/b]' would vanish."""
+    fake = FakeFacade()
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_endpoint(app, pilot, "Greeter.Hello")
+        screen.query_one("#f-name", Input).value = "error [/bold] [b]x[/b]"
+        await pilot.press("ctrl+j")
+        status = screen.query_one("#status-view", Static)
+        await until(pilot, lambda: "400 Bad Request" in str(status.render()))
+        await pilot.pause(0.2)  # the notification renders too
+        assert app.is_running
+        assert "name must not be 'error [/bold] [b]x[/b]'" in str(status.render())
+        screen.query_one("#reply-tabs", TabbedContent).active = "headers"
+        await pilot.pause()
+        assert "[/bold]" in str(screen.query_one("#headers-view", Static).render())  # the trailer
+
+
 async def test_stream_in_order_and_cancellable() -> None:
     import asyncio
 

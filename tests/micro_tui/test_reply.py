@@ -18,8 +18,8 @@ def test_json_is_indented_and_anything_else_is_shown_as_it_came() -> None:
 def test_an_ok_reply_shows_timing_headers_and_trailers() -> None:
     result = CallResult(True, '{"x":1}', elapsed_ms=3.25, headers={"h": "1"}, trailers={"t": "2"})
     shown = render(result, "micro call s E.m '{}'")
-    assert shown.status == "OK · 3.2 ms" and shown.notice == ""
-    assert shown.headers == "h: 1\nt: 2 (trailer)"
+    assert shown.status.plain == "OK · 3.2 ms" and shown.notice == ""
+    assert shown.headers.plain == "h: 1\nt: 2 (trailer)"
     assert isinstance(shown.response, Syntax)
     assert render(CallResult(True), "").response is None  # an empty reply keeps the pane
 
@@ -28,8 +28,8 @@ def test_an_error_names_code_detail_and_the_equivalent_cli() -> None:
     result = CallResult(False, code=404, status="Not Found", detail="no such key", elapsed_ms=1.0)
     shown = render(result, 'micro call store Store.Read \'{"key":"k"}\'')
     assert (
-        shown.status == '404 Not Found · 1.0 ms\nno such key\n\nmicro call store Store.Read \'{"key":"k"}\''
+        shown.status.plain == '404 Not Found · 1.0 ms\nno such key\n\nmicro call store Store.Read \'{"key":"k"}\''
     )
     assert shown.notice == "404 Not Found: no such key"
     assert isinstance(shown.response, Text) and shown.response.plain == "404 Not Found\nno such key"
-    assert shown.headers == "no headers"
+    assert shown.headers.plain == "no headers"
