@@ -27,9 +27,8 @@ def test_an_ok_reply_shows_timing_headers_and_trailers() -> None:
 def test_an_error_names_code_detail_and_the_equivalent_cli() -> None:
     result = CallResult(False, code=404, status="Not Found", detail="no such key", elapsed_ms=1.0)
     shown = render(result, 'micro call store Store.Read \'{"key":"k"}\'')
-    assert (
-        shown.status.plain == '404 Not Found · 1.0 ms\nno such key\n\nmicro call store Store.Read \'{"key":"k"}\''
-    )
+    cli = 'micro call store Store.Read \'{"key":"k"}\''
+    assert shown.status.plain == f"404 Not Found · 1.0 ms\nno such key\n\n{cli}"
     assert shown.notice == "404 Not Found: no such key"
     assert isinstance(shown.response, Text) and shown.response.plain == "404 Not Found\nno such key"
     assert shown.headers.plain == "no headers"
