@@ -39,7 +39,7 @@ class TypeOption(StrEnum):
 
 
 def account_json(account: "Account") -> dict[str, object]:
-    return {
+    shown: dict[str, object] = {
         "id": account.id,
         "type": account.type,
         "metadata": account.metadata,
@@ -48,6 +48,9 @@ def account_json(account: "Account") -> dict[str, object]:
         "secret": account.secret,
         "name": account.name,
     }
+    if account.service:
+        shown["service"] = account.service
+    return shown
 
 
 @create_app.command("account")
@@ -58,6 +61,9 @@ def create_account(
     scopes: str = typer.Option("admin", "--scopes", help="Comma-separated scopes (as v3: admin)."),
     namespace: str = typer.Option("", "--namespace", help="Namespace (created if needed)."),
     type: TypeOption = typer.Option(TypeOption.user, "--type", help="Account type."),
+    service: str = typer.Option(
+        "", "--service", help="Bind a service account to this service (it may register its nodes)."
+    ),
 ) -> None:
     """Create an account; prints it, with its secret."""
     ctx = _client.context()
@@ -74,6 +80,7 @@ def create_account(
             type=type.value,
             scopes=scope_list,
             namespace=namespace or ctx.namespace,
+            service=service,
         ),
     )
     out(f"Account created: {json.dumps(account_json(account), separators=(',', ':'))}")

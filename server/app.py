@@ -11,7 +11,7 @@ import contextlib
 import fcntl
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from micro import errors
 from micro._grpc import SERVER_OPTIONS, ErrorInterceptor
 from server import profiles
+from server.auth.context import Permission
 
 log = logging.getLogger("micro.server")
 
@@ -35,11 +36,13 @@ class ServerError(Exception):
 
 @dataclass
 class CoreService:
-    """One core service: its name, the servicers it adds and their proto descriptors."""
+    """One core service: its name, the servicers it adds, their proto descriptors and the
+    permission of each method (who may call it; see :mod:`server.auth.context`)."""
 
     name: str
     add: list[Callable[[grpc.aio.Server], None]]
     descriptors: list[Any] = field(default_factory=list)  # ServiceDescriptor
+    permissions: Mapping[str, Permission] = field(default_factory=dict)
 
 
 def core_services(backends: profiles.Backends) -> list[CoreService]:
@@ -116,7 +119,7 @@ class Server:
         interceptors: list[Any] = [ErrorInterceptor(), debug.interceptor]
         if self.auth_enabled:
             # inside the error boundary, so its errors become gRPC status like any handler's
-            interceptors.append(auth_service.interceptor(self.auth, self.services))
+            interceptors.append(await auth_service.interceptor(self.auth, self.services))
         server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS)
         debug.add(server)
         for svc in self.services:
@@ -127,7 +130,8 @@ class Server:
         # the proxy: every method not served above goes to a service's node (so it comes last)
         from server.proxy import Forwarder
 
-        self.proxy = Forwarder(self._backends.registry)
+        mint = auth_service.CallTokens(self.auth.key).mint if self.auth_enabled else None
+        self.proxy = Forwarder(self._backends.registry, mint=mint)
         server.add_generic_rpc_handlers((self.proxy,))
         try:
             port = server.add_insecure_port(self.address)

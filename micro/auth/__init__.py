@@ -91,7 +91,8 @@ DEFAULT_RULE = Rule("default", SCOPE_PUBLIC, Resource("*", "*", "*"), Access.GRA
 @dataclass(slots=True)
 class Account:
     """A user or service account; ``issuer`` is its namespace. ``secret`` is only ever
-    filled right after creation (it is stored hashed)."""
+    filled right after creation (it is stored hashed). ``service`` binds a service account
+    to the one service whose nodes it may register ("" for none)."""
 
     id: str
     type: str = "user"
@@ -100,6 +101,7 @@ class Account:
     scopes: list[str] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
     secret: str = ""
+    service: str = ""
 
     @property
     def is_admin(self) -> bool:
@@ -238,8 +240,10 @@ class Auth(ABC):
         scopes: builtins.list[str] | None = None,
         metadata: dict[str, str] | None = None,
         namespace: str = "",
+        service: str = "",
     ) -> Account:
-        """Create an account (and its namespace if needed); the result carries the secret."""
+        """Create an account (and its namespace if needed); the result carries the secret.
+        ``service`` binds a service account to the service whose nodes it may register."""
 
     @abstractmethod
     async def token(
@@ -276,6 +280,16 @@ class Auth(ABC):
     @abstractmethod
     async def delete_rule(self, id: str, *, namespace: str = "") -> None:
         """Remove a rule; a missing one is not an error."""
+
+    @abstractmethod
+    async def public_key(self) -> str:
+        """The PEM of the key access tokens are verified with."""
+
+    async def valid_after(self, namespace: str, account_id: str) -> float | None:
+        """The unix time before which tokens of ``account_id`` in ``namespace`` are dead
+        (revoked: deleted, password changed…; 0 when never), or None when the namespace
+        does not exist."""
+        raise errors.NotImplementedError_("revocation records are kept by the auth service")
 
     @abstractmethod
     async def namespaces(self) -> builtins.list[Namespace]: ...

@@ -29,6 +29,7 @@ def account_to_proto(account: Account) -> auth_pb2.Account:
         scopes=account.scopes,
         metadata=account.metadata,
         secret=account.secret,
+        service=account.service,
     )
 
 
@@ -41,6 +42,7 @@ def account_from_proto(pb: auth_pb2.Account) -> Account:
         scopes=list(pb.scopes),
         metadata=dict(pb.metadata),
         secret=pb.secret,
+        service=pb.service,
     )
 
 

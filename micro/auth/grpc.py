@@ -82,9 +82,11 @@ class GrpcAuth(Auth):
         scopes: builtins.list[str] | None = None,
         metadata: dict[str, str] | None = None,
         namespace: str = "",
+        service: str = "",
     ) -> Account:
         request = auth_pb2.GenerateRequest(
             id=id,
+            service=service,
             secret=secret,
             name=name,
             type=type,

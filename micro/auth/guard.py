@@ -2,14 +2,18 @@
 every service"), and the pieces the server's interceptor shares with it.
 
 For each call to one of the service's own endpoints (everything but gRPC health, reflection
-and ``debug.Debug/Health``) :class:`ServiceGuard` reads ``authorization: Bearer <jwt>``,
-verifies the token locally (:class:`~micro.auth.jwt.TokenVerifier`, cached per token) and
-applies :func:`micro.auth.verify` to ``service:<service name>:<Handler.Method>`` with the
-rules of the service's namespace (read through the proxy with the service's own
-credentials, cached :data:`RULES_SECONDS`). So a call made straight to a node's address is
-checked exactly as the proxy checks it; calls the proxy forwards carry the caller's token
-and are checked again. A ``micro`` admin passes the rules of every other namespace, as on
-the server.
+and ``debug.Debug/Health``) :class:`ServiceGuard` admits the call through the one call
+boundary (:mod:`micro.auth.boundary`): it verifies ``authorization: Bearer <jwt>`` locally
+(:class:`~micro.auth.jwt.TokenVerifier`, cached per token) and applies
+:func:`micro.auth.verify` to ``service:<service name>:<Handler.Method>`` with the rules of the
+service's namespace (read through the proxy with the service's own credentials, cached
+:data:`RULES_SECONDS`). So a call made straight to a node's address is checked exactly as
+the proxy checks it. Calls the proxy forwards carry a call token minted for this service
+(audience ``<namespace>/<service>``, subject the caller), never the caller's own token, and
+are checked again; a token minted for another service is refused. Whether a token was
+revoked (account or namespace deleted, password changed) is asked of the auth service
+(``Auth.Inspect``) at most every few seconds per token. A ``micro`` admin passes the rules
+of every other namespace, as on the server.
 
 Decisions:
 
@@ -37,7 +41,8 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from micro import errors
-from micro.auth import ADMIN_SCOPE, DEFAULT_NAMESPACE, Account, Resource, Rule, verify
+from micro.auth import Account, Resource, Rule
+from micro.auth.boundary import bearer, is_micro_admin
 
 __all__ = [
     "KEY_RETRY_SECONDS",
@@ -74,29 +79,16 @@ def resource_of(method: str) -> Resource:
     return Resource("service", package or handler.lower(), f"{handler}.{name}")
 
 
-def bearer(value: str) -> str:
-    """The token of an ``authorization`` value ``Bearer <token>``.
-
-    Raises:
-        Unauthorized: another scheme, or no token.
-    """
-    scheme, _, raw = value.partition(" ")
-    if scheme.lower() != "bearer" or not raw.strip():
-        raise errors.Unauthorized("invalid token")
-    return raw.strip()
-
-
-def is_micro_admin(account: Account | None) -> bool:
-    """An admin of ``micro`` may act in every namespace."""
-    return account is not None and account.issuer == DEFAULT_NAMESPACE and ADMIN_SCOPE in account.scopes
-
-
 class AuthSource(Protocol):
     """Where a guard reads the public key and its namespace's rules."""
 
     async def public_key(self) -> str: ...
 
     async def rules(self) -> list[Rule]: ...
+
+    async def inspect(self, token: str) -> None:
+        """Raise Unauthorized when the server no longer accepts ``token`` (revoked)."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -147,6 +139,14 @@ class PlatformAuth:
             reply = await stub.List(request, metadata=metadata, timeout=SOURCE_TIMEOUT)
         return [rule_from_proto(r) for r in reply.rules]
 
+    async def inspect(self, token: str) -> None:
+        from micro._grpc import rpc_errors
+        from micro.proto.auth import auth_pb2
+
+        stub = self._stub("Auth")
+        with rpc_errors(self._address):
+            await stub.Inspect(auth_pb2.InspectRequest(token=token), timeout=SOURCE_TIMEOUT)
+
     async def close(self) -> None:
         if self._channel is not None:
             await self._channel.close()
@@ -154,7 +154,13 @@ class PlatformAuth:
 
 
 class ServiceGuard:
-    """Checks the callers of one service; see the module docstring.
+    """Checks the callers of one service through the one call boundary
+    (:class:`~micro.auth.boundary.Boundary`); see the module docstring.
+
+    It is the boundary's :class:`~micro.auth.boundary.AuthSource` in a service: the public
+    key (read again on a bad token, at most every ``key_retry_seconds``), the namespace's
+    rules (cached ``rule_seconds``) and revocation checks (``Auth.Inspect``), all read
+    through ``source``.
 
     Args:
         service: the registered name (the ``name`` of checked resources).
@@ -174,15 +180,18 @@ class ServiceGuard:
         rule_seconds: float | None = None,
         key_retry_seconds: float | None = None,
     ) -> None:
+        from micro.auth.boundary import Boundary, audience_of
+
         self.service = service
         self.namespace = namespace
         self.source: AuthSource = source if source is not None else PlatformAuth(namespace)
         self.rule_seconds = RULES_SECONDS if rule_seconds is None else rule_seconds
         self.key_retry_seconds = KEY_RETRY_SECONDS if key_retry_seconds is None else key_retry_seconds
         self.enforcing = False
+        self.boundary = Boundary(self, audience=audience_of(namespace, service), namespace=namespace)
         self._verifier: Any = None  # micro.auth.jwt.TokenVerifier once the key is known
         self._public_key = ""
-        self._key_fetched = 0.0
+        self._key_fetched: float | None = None  # time.monotonic() of the last fetch
         self._key_lock = asyncio.Lock()
         self._rules: list[Rule] | None = None
         self._rules_expiry = 0.0
@@ -205,7 +214,7 @@ class ServiceGuard:
         else:
             self.enforcing = True
             try:
-                await self._current_rules()
+                await self.rules(self.namespace)
             except errors.MicroError as exc:  # retried on the first call
                 log.warning("cannot read the rules of %s yet: %s", self.namespace, exc.detail)
         self._ready = True
@@ -238,37 +247,35 @@ class ServiceGuard:
             await self._started.wait()
         if not self.enforcing:
             return None
-        token = namespace = None
-        for key, value in metadata or ():
-            if key == "authorization":
-                token = value
-            elif key == "micro-namespace":
-                namespace = value
-        if namespace and namespace != self.namespace:
-            raise errors.Forbidden("access denied to namespace")
-        account = await self._account(bearer(token)) if token else None
-        if is_micro_admin(account) and self.namespace != DEFAULT_NAMESPACE:
-            return account
-        verify(await self._current_rules(), account, resource, namespace=self.namespace)
-        return account
+        caller = await self.boundary.admit(metadata, resource)
+        return caller.account
 
-    async def _account(self, token: str) -> Account:
+    # -- the boundary's AuthSource --------------------------------------------------------
+
+    def verify(self, token: str, *, audience: str | None) -> tuple[Account, float, float]:
+        checked: tuple[Account, float, float] = self._verifier.check(token, audience=audience)
+        return checked
+
+    async def reverify(self, token: str, *, audience: str | None) -> tuple[Account, float, float]:
+        # the server's key may have changed: read it again, at most every few seconds (with
+        # the same key, this fails again with the first answer: expired, invalid…)
+        await self._refetch_key()
+        return self.verify(token, audience=audience)
+
+    async def check_valid(self, token: str, account: Account, issued_at: float) -> None:
         try:
-            account: Account = self._verifier.verify(token)
-            return account
-        except errors.Unauthorized:
-            # the server's key may have changed: read it again, at most every few seconds
-            if not await self._refetch_key():
-                raise
-        account = self._verifier.verify(token)
-        return account
+            await self.source.inspect(token)
+        except errors.Unavailable as exc:
+            # the server restarting must not stop every service: the signature still holds
+            log.warning("cannot ask the auth service whether a token was revoked: %s", exc.detail)
 
     async def _refetch_key(self) -> bool:
         """Whether a new public key was loaded."""
         async with self._key_lock:
-            if time.monotonic() - self._key_fetched < self.key_retry_seconds:
+            now = time.monotonic()
+            if self._key_fetched is not None and now - self._key_fetched < self.key_retry_seconds:
                 return False
-            self._key_fetched = time.monotonic()
+            self._key_fetched = now
             try:
                 pem = await self.source.public_key()
             except errors.MicroError as exc:
@@ -290,7 +297,7 @@ class ServiceGuard:
         self._public_key = pem
         self._key_fetched = time.monotonic()
 
-    async def _current_rules(self) -> list[Rule]:
+    async def rules(self, namespace: str) -> list[Rule]:
         if self._rules is not None and time.monotonic() < self._rules_expiry:
             return self._rules
         async with self._rules_lock:

@@ -9,16 +9,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from micro.auth import Auth
+from micro.auth.boundary import Boundary
 from micro.proto.auth import auth_pb2, auth_pb2_grpc
-from server.auth.handler import AccountsHandler, AuthHandler, NamespacesHandler, RulesHandler
-from server.auth.interceptor import AuthInterceptor
+from server.auth.calls import CallTokens
+from server.auth.handler import (
+    PERMISSIONS,
+    AccountsHandler,
+    AuthHandler,
+    NamespacesHandler,
+    RulesHandler,
+)
+from server.auth.interceptor import AuthInterceptor, ServerAuthSource
 from server.auth.stored import StoredAuth
 
 if TYPE_CHECKING:
     from server.app import CoreService
     from server.profiles import Backends
 
-__all__ = ["AuthInterceptor", "StoredAuth", "build", "core", "interceptor"]
+__all__ = ["AuthInterceptor", "CallTokens", "ServerAuthSource", "StoredAuth", "build", "core", "interceptor"]
 
 # served by the server itself besides the core services
 _LOCAL_PREFIXES = ("/grpc.", "/debug.Debug/")
@@ -51,23 +60,23 @@ def core(auth: StoredAuth) -> CoreService:
         descriptors=[
             auth_pb2.DESCRIPTOR.services_by_name[name] for name in ("Auth", "Accounts", "Rules", "Namespaces")
         ],
+        permissions=PERMISSIONS,
     )
 
 
-def interceptor(auth: StoredAuth, services: list[CoreService]) -> AuthInterceptor:
-    """The auth interceptor of a server hosting ``auth`` and ``services`` (rules read
-    in-process); any other method is one the proxy forwards."""
+async def interceptor(auth: Auth, services: list[CoreService]) -> AuthInterceptor:
+    """The auth interceptor of a server hosting ``services`` (the boundary reads keys, rules
+    and revocation records through ``auth``); any other method is one the proxy forwards."""
     local = {
         f"/{svc.full_name}/{method.name}"
         for core in services
         for svc in core.descriptors
         for method in svc.methods
     }
-
-    async def rules(namespace: str) -> list:  # type: ignore[type-arg]
-        return await auth.rules(namespace=namespace)
+    permissions = {method: p for core in services for method, p in core.permissions.items()}
 
     def is_local(method: str) -> bool:
         return method in local or method.startswith(_LOCAL_PREFIXES)
 
-    return AuthInterceptor(auth.key.verifier, rules, local=is_local)
+    boundary = Boundary(await ServerAuthSource.create(auth))
+    return AuthInterceptor(boundary, permissions, local=is_local)

@@ -1,37 +1,47 @@
-"""Who is calling: the account and namespace of the current RPC, and the handler-level
-checks of the spec's permission matrix.
+"""Who is calling: the caller and namespace of the current RPC, as the one call boundary
+decided them, and the permission each core method declares.
 
-The auth interceptor sets the caller in a contextvar inside the handler's task; handlers
-call :func:`authorize_admin` / :func:`authorize_account` with the namespace they are about
-to touch. When no interceptor runs (a server started with auth off, used by unit tests of
-single services) there is no caller and the checks pass.
+The auth interceptor admits every call through :class:`micro.auth.boundary.Boundary` and
+sets the resulting :class:`Caller` in a contextvar inside the handler's task; handlers read
+the namespace they act in with :func:`namespace` and never decide it again. Each core
+service declares a :class:`Permission` per method (its policy and the request field that
+names a namespace). When no interceptor runs (a server started with auth off, used by unit
+tests of single services) there is no caller: the namespace is resolved the same way
+without a token, and nothing is checked.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
-from micro import errors
-from micro.auth import ADMIN_SCOPE, DEFAULT_NAMESPACE, SERVICE_SCOPE, Account
-from micro.auth.guard import is_micro_admin
+from micro.auth import DEFAULT_NAMESPACE, Account
+from micro.auth.boundary import Caller, Policy, check_policy, is_micro_admin, read_metadata
 
 __all__ = [
     "Caller",
-    "authorize_account",
-    "authorize_admin",
+    "Permission",
+    "Policy",
+    "account",
+    "authorize",
     "current",
     "is_micro_admin",
-    "require_micro_admin",
-    "reset",
+    "namespace",
     "set_caller",
 ]
 
 
 @dataclass(frozen=True, slots=True)
-class Caller:
-    account: Account | None
-    namespace: str
+class Permission:
+    """Who may call a core method (``policy``) and which request field, if any, names the
+    namespace it acts in (``field`` returns "" when the request names none). ``creates``:
+    a ``micro`` admin's call brings a missing namespace into being (creating an account)."""
+
+    policy: Policy
+    field: Callable[[Any], str] | None = None
+    creates: bool = False
 
 
 _caller: ContextVar[Caller | None] = ContextVar("micro_caller", default=None)
@@ -46,47 +56,29 @@ def set_caller(caller: Caller) -> object:
     return _caller.set(caller)
 
 
-def reset(token: object) -> None:
-    _caller.reset(token)  # type: ignore[arg-type]
-
-
-def require_micro_admin() -> None:
-    """Only a ``micro`` admin (namespaces are managed across the server)."""
+def account() -> Account | None:
     caller = _caller.get()
-    if caller is None:
-        return
-    if caller.account is None:
-        raise errors.Unauthorized("an account is required")
-    if not is_micro_admin(caller.account):
-        raise errors.Forbidden("access denied to namespace")
+    return caller.account if caller is not None else None
 
 
-def _check(namespace: str, *, admin: bool, services: bool = True) -> Account | None:
+def namespace(context: Any, field: str = "") -> str:
+    """The namespace the current call acts in, as the boundary decided it; without a
+    boundary (auth off) ``field``, else ``micro-namespace``, else ``micro``."""
+    caller = _caller.get()
+    if caller is not None:
+        return caller.namespace
+    return field or read_metadata(context.invocation_metadata()).namespace or DEFAULT_NAMESPACE
+
+
+def authorize(policy: Policy, namespace: str) -> Account | None:
+    """Apply ``policy`` to the current caller in ``namespace`` (for handlers whose rule
+    depends on the request, e.g. changing one's own secret); returns the account.
+
+    Raises:
+        Unauthorized, Forbidden: as :func:`micro.auth.boundary.check_policy`.
+    """
     caller = _caller.get()
     if caller is None:
         return None
-    account = caller.account
-    if account is None:
-        raise errors.Unauthorized("an account is required")
-    if namespace.startswith("_"):
-        raise errors.Forbidden("access denied to namespace")
-    if is_micro_admin(account):
-        return account
-    if account.issuer != (namespace or DEFAULT_NAMESPACE):
-        raise errors.Forbidden("access denied to namespace")
-    service = SERVICE_SCOPE in account.scopes or account.type == "service"
-    if admin and not (ADMIN_SCOPE in account.scopes or (services and service)):
-        raise errors.Forbidden("access denied to namespace")
-    return account
-
-
-def authorize_account(namespace: str) -> Account | None:
-    """Any account of ``namespace`` (or a ``micro`` admin); returns it."""
-    return _check(namespace, admin=False)
-
-
-def authorize_admin(namespace: str, *, services: bool = True) -> Account | None:
-    """An admin or (unless ``services`` is false) service account of ``namespace``, or a
-    ``micro`` admin; v3's ``AuthorizeAdmin``. Namespaces starting with ``_`` (the server's own databases) are
-    refused to everyone."""
-    return _check(namespace, admin=True, services=services)
+    check_policy(policy, caller.account, namespace)
+    return caller.account

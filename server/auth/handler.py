@@ -12,23 +12,47 @@ from __future__ import annotations
 from typing import Any
 
 from micro import errors
-from micro._grpc import NAMESPACE_KEY, metadata_value
-from micro.auth import DEFAULT_NAMESPACE, Auth
+from micro.auth import Auth
 from micro.auth._convert import account_to_proto, rule_from_proto, rule_to_proto, token_to_proto
 from micro.proto.auth import auth_pb2, auth_pb2_grpc
 from server.auth import context as ctx
+from server.auth.context import Permission, Policy
 from server.auth.keys import SigningKey
 
-__all__ = ["AccountsHandler", "AuthHandler", "NamespacesHandler", "RulesHandler"]
+__all__ = ["PERMISSIONS", "AccountsHandler", "AuthHandler", "NamespacesHandler", "RulesHandler"]
+
+
+def _options_namespace(request: Any) -> str:
+    return str(request.options.namespace)
+
+
+_PUBLIC = Permission(Policy.PUBLIC, _options_namespace)
+_ADMIN = Permission(Policy.ADMIN, _options_namespace)
+_ACCOUNT = Permission(Policy.ACCOUNT, _options_namespace)
+_MICRO_ADMIN = Permission(Policy.MICRO_ADMIN)
+
+# Token, Inspect and PublicKey are public; Rules.List any account of the namespace (and
+# ChangeSecret, which the handler holds to your own account unless you are an admin);
+# everything else on accounts and rules an admin of the namespace; namespaces micro admins
+PERMISSIONS = {
+    "/auth.Auth/Generate": Permission(Policy.ADMIN, _options_namespace, creates=True),
+    "/auth.Auth/Token": _PUBLIC,
+    "/auth.Auth/Inspect": Permission(Policy.PUBLIC),
+    "/auth.Auth/PublicKey": Permission(Policy.PUBLIC),
+    "/auth.Accounts/List": _ADMIN,
+    "/auth.Accounts/Delete": _ADMIN,
+    "/auth.Accounts/ChangeSecret": _ACCOUNT,
+    "/auth.Rules/Create": _ADMIN,
+    "/auth.Rules/Delete": _ADMIN,
+    "/auth.Rules/List": _ACCOUNT,
+    "/auth.Namespaces/Create": _MICRO_ADMIN,
+    "/auth.Namespaces/Delete": _MICRO_ADMIN,
+    "/auth.Namespaces/List": _MICRO_ADMIN,
+}
 
 
 def _namespace(context: Any, options: auth_pb2.Options | None = None) -> str:
-    if options is not None and options.namespace:
-        return options.namespace
-    caller = ctx.current()
-    if caller is not None:
-        return caller.namespace
-    return metadata_value(context.invocation_metadata(), NAMESPACE_KEY) or DEFAULT_NAMESPACE
+    return ctx.namespace(context, options.namespace if options is not None else "")
 
 
 class AuthHandler(auth_pb2_grpc.AuthServicer):
@@ -38,7 +62,6 @@ class AuthHandler(auth_pb2_grpc.AuthServicer):
 
     async def Generate(self, request: auth_pb2.GenerateRequest, context: Any) -> auth_pb2.GenerateResponse:
         namespace = _namespace(context, request.options)
-        ctx.authorize_admin(namespace, services=False)
         account = await self.auth.generate(
             request.id,
             secret=request.secret,
@@ -47,6 +70,7 @@ class AuthHandler(auth_pb2_grpc.AuthServicer):
             scopes=list(request.scopes),
             metadata=dict(request.metadata),
             namespace=namespace,
+            service=request.service,
         )
         return auth_pb2.GenerateResponse(account=account_to_proto(account))
 
@@ -78,7 +102,6 @@ class AccountsHandler(auth_pb2_grpc.AccountsServicer):
         self, request: auth_pb2.ListAccountsRequest, context: Any
     ) -> auth_pb2.ListAccountsResponse:
         namespace = _namespace(context, request.options)
-        ctx.authorize_admin(namespace, services=False)
         accounts = await self.auth.accounts(namespace=namespace)
         return auth_pb2.ListAccountsResponse(accounts=[account_to_proto(a) for a in accounts])
 
@@ -86,7 +109,7 @@ class AccountsHandler(auth_pb2_grpc.AccountsServicer):
         self, request: auth_pb2.DeleteAccountRequest, context: Any
     ) -> auth_pb2.DeleteAccountResponse:
         namespace = _namespace(context, request.options)
-        me = ctx.authorize_admin(namespace, services=False)
+        me = ctx.account()
         if me is not None and me.id == request.id and me.issuer == namespace:
             raise errors.BadRequest("cannot delete your own account")
         await self.auth.delete_account(request.id, namespace=namespace)
@@ -96,10 +119,10 @@ class AccountsHandler(auth_pb2_grpc.AccountsServicer):
         self, request: auth_pb2.ChangeSecretRequest, context: Any
     ) -> auth_pb2.ChangeSecretResponse:
         namespace = _namespace(context, request.options)
-        me = ctx.authorize_account(namespace)
+        me = ctx.account()
         self_service = me is not None and me.id == request.id and me.issuer == namespace
         if not self_service:
-            ctx.authorize_admin(namespace, services=False)
+            ctx.authorize(Policy.ADMIN, namespace)
         # your own secret needs the old one; an admin may reset someone else's without it
         old: str | None = request.old_secret if (self_service or request.old_secret) else None
         await self.auth.change_secret(request.id, old, request.new_secret, namespace=namespace)
@@ -112,19 +135,16 @@ class RulesHandler(auth_pb2_grpc.RulesServicer):
 
     async def Create(self, request: auth_pb2.CreateRequest, context: Any) -> auth_pb2.CreateResponse:
         namespace = _namespace(context, request.options)
-        ctx.authorize_admin(namespace, services=False)
         await self.auth.create_rule(rule_from_proto(request.rule), namespace=namespace)
         return auth_pb2.CreateResponse()
 
     async def Delete(self, request: auth_pb2.DeleteRequest, context: Any) -> auth_pb2.DeleteResponse:
         namespace = _namespace(context, request.options)
-        ctx.authorize_admin(namespace, services=False)
         await self.auth.delete_rule(request.id, namespace=namespace)
         return auth_pb2.DeleteResponse()
 
     async def List(self, request: auth_pb2.ListRequest, context: Any) -> auth_pb2.ListResponse:
         namespace = _namespace(context, request.options)
-        ctx.authorize_account(namespace)
         rules = await self.auth.rules(namespace=namespace)
         return auth_pb2.ListResponse(rules=[rule_to_proto(r) for r in sorted(rules, key=lambda r: r.id)])
 
@@ -136,21 +156,18 @@ class NamespacesHandler(auth_pb2_grpc.NamespacesServicer):
     async def Create(
         self, request: auth_pb2.CreateNamespaceRequest, context: Any
     ) -> auth_pb2.CreateNamespaceResponse:
-        ctx.require_micro_admin()
         await self.auth.create_namespace(request.name)
         return auth_pb2.CreateNamespaceResponse()
 
     async def Delete(
         self, request: auth_pb2.DeleteNamespaceRequest, context: Any
     ) -> auth_pb2.DeleteNamespaceResponse:
-        ctx.require_micro_admin()
         await self.auth.delete_namespace(request.name)
         return auth_pb2.DeleteNamespaceResponse()
 
     async def List(
         self, request: auth_pb2.ListNamespacesRequest, context: Any
     ) -> auth_pb2.ListNamespacesResponse:
-        ctx.require_micro_admin()
         found = await self.auth.namespaces()
         return auth_pb2.ListNamespacesResponse(
             namespaces=[auth_pb2.Namespace(name=n.name, created=n.created) for n in found]

@@ -1,54 +1,91 @@
-"""The one auth boundary of every gRPC server micro runs (core services, proxy, gateway).
+"""The auth interceptor of every gRPC server micro runs: the server's side of the one call
+boundary (:mod:`micro.auth.boundary`).
 
-For each call: read ``authorization: Bearer <jwt>`` and ``micro-namespace``, verify the
-token locally with the public key, check the namespace's rules for
-``service:<svc>:<Handler.Method>`` and expose the caller to handlers through
-:mod:`server.auth.context`. Public methods (token issue/inspection, public key, gRPC health
-and reflection) always pass. Errors are raised as MicroError inside the handler wrapper, so
-the ErrorInterceptor (placed before this one) turns them into gRPC status.
+For each call it admits the caller through :class:`~micro.auth.boundary.Boundary` — the
+namespace the call acts in, the verified account, the method's :class:`Permission` and the
+namespace's rules — and exposes the result to handlers through :mod:`server.auth.context`.
+Core methods declare their permission (policy and the request field naming a namespace);
+methods the proxy forwards are checked as ``service:<micro-service>:<Handler.Method>`` under
+the rules alone; gRPC health and reflection are public. Errors are raised as MicroError
+inside the handler wrapper, so the ErrorInterceptor (placed before this one) turns them into
+gRPC status.
 
-The namespace of a call is ``micro-namespace``, else the token's issuer, else ``micro``.
-A ``micro`` admin passes the rules of every namespace (handlers still check).
+:class:`ServerAuthSource` is the boundary's source on the server: the key, rules and
+revocation records, all through the :class:`~micro.auth.Auth` interface.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
 
-from micro._grpc import NAMESPACE_KEY, SERVICE_KEY, map_handler
-from micro.auth import DEFAULT_NAMESPACE, Resource, Rule, verify
-from micro.auth.guard import PUBLIC_PREFIXES, bearer, resource_of
+from micro import errors
+from micro._grpc import map_handler
+from micro.auth import Account, Auth, Resource, Rule
+from micro.auth.boundary import Boundary, Caller, Policy, read_metadata
+from micro.auth.guard import PUBLIC_PREFIXES, resource_of
 from micro.auth.jwt import TokenVerifier
-from server.auth.context import Caller, is_micro_admin, set_caller
+from server.auth.context import Permission, set_caller
 
-__all__ = ["PUBLIC_METHODS", "PUBLIC_PREFIXES", "AuthInterceptor", "resource_of"]
+__all__ = ["PUBLIC_PREFIXES", "AuthInterceptor", "ServerAuthSource", "resource_of"]
 
-PUBLIC_METHODS = frozenset({"/auth.Auth/Token", "/auth.Auth/Inspect", "/auth.Auth/PublicKey"})
 _CACHE_LIMIT = 4096
+_RULES_ONLY = Permission(Policy.RULES)
+_PUBLIC = Permission(Policy.PUBLIC)
+
+
+class ServerAuthSource:
+    """The call boundary's :class:`~micro.auth.boundary.AuthSource` inside the server.
+
+    Args:
+        auth: the auth service (its rules and revocation records are cached by it).
+        verifier: checks tokens against the auth service's public key.
+    """
+
+    def __init__(self, auth: Auth, verifier: TokenVerifier) -> None:
+        self.auth = auth
+        self.verifier = verifier
+
+    @classmethod
+    async def create(cls, auth: Auth) -> ServerAuthSource:
+        return cls(auth, TokenVerifier(await auth.public_key()))
+
+    def verify(self, token: str, *, audience: str | None) -> tuple[Account, float, float]:
+        return self.verifier.check(token, audience=audience)
+
+    async def reverify(self, token: str, *, audience: str | None) -> tuple[Account, float, float]:
+        return self.verifier.check(token, audience=audience)  # one key for the server's life
+
+    async def rules(self, namespace: str) -> list[Rule]:
+        return await self.auth.rules(namespace=namespace)
+
+    async def check_valid(self, token: str, account: Account, issued_at: float) -> None:
+        after = await self.auth.valid_after(account.issuer, account.id)
+        if after is None or issued_at < after:
+            raise errors.Unauthorized("token has been revoked")
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Verifies callers and applies rules; see the module docstring.
+    """Admits every call through the boundary; see the module docstring.
 
     Args:
-        verifier: checks access tokens (built from the auth service's public key).
-        rules: the rules of a namespace (cached by the provider).
+        boundary: the call boundary (no audience: core services refuse call tokens).
+        permissions: each local method's permission (methods not listed: rules only).
         local: says whether a method is served by this server; other methods are forwarded
             by the proxy and checked against their ``micro-service`` target (None: all local).
     """
 
     def __init__(
         self,
-        verifier: TokenVerifier,
-        rules: Callable[[str], Awaitable[list[Rule]]],
+        boundary: Boundary,
+        permissions: Mapping[str, Permission],
         *,
         local: Callable[[str], bool] | None = None,
     ) -> None:
-        self.verifier = verifier
-        self.rules = rules
+        self.boundary = boundary
+        self.permissions = permissions
         self._local = local
         self._wrapped: dict[str, Any] = {}
 
@@ -64,56 +101,52 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             # forwarded by the proxy: the target is micro-service (else the path), per call
             return self._wrap(handler, method, forwarded=True)
         wrapped = self._wrap(handler, method)
-        if len(self._wrapped) >= _CACHE_LIMIT:
+        if len(self._wrapped) >= _CACHE_LIMIT:  # local methods only: a fixed set
             self._wrapped.clear()
         self._wrapped[method] = wrapped
         return wrapped
 
-    async def authenticate(
-        self, context: Any, method: str, resource: Resource | None, *, forwarded: bool = False
-    ) -> Caller:
-        """The caller of this RPC, after the rule check (``resource`` None = public)."""
-        token = namespace = service = None
-        for key, value in context.invocation_metadata() or ():
-            if key == "authorization":
-                token = value
-            elif key == NAMESPACE_KEY:
-                namespace = value
-            elif key == SERVICE_KEY:
-                service = value
-        if forwarded and service and resource is not None:
-            resource = Resource(resource.type, service, resource.endpoint)
-        account = None
-        if token:
-            account = self.verifier.verify(bearer(token))
-        ns = namespace or (account.issuer if account is not None else DEFAULT_NAMESPACE)
-        caller = Caller(account, ns)
-        if resource is not None and not (is_micro_admin(account) and ns != DEFAULT_NAMESPACE):
-            verify(await self.rules(ns), account, resource, namespace=ns)
-        set_caller(caller)
-        return caller
+    def _permission(self, method: str) -> Permission:
+        if method.startswith(PUBLIC_PREFIXES):
+            return _PUBLIC
+        return self.permissions.get(method, _RULES_ONLY)
 
     def _wrap(self, handler: Any, method: str, *, forwarded: bool = False) -> Any:
-        public = not forwarded and (method in PUBLIC_METHODS or method.startswith(PUBLIC_PREFIXES))
-        resource = None if public else resource_of(method)
-        authenticate = self.authenticate
+        permission = _RULES_ONLY if forwarded else self._permission(method)
+        resource = None if permission.policy is Policy.PUBLIC else resource_of(method)
+        boundary = self.boundary
 
-        async def check(context: Any, method: str, resource: Resource | None) -> Caller:
-            return await authenticate(context, method, resource, forwarded=forwarded)
+        async def admit(context: Any, request: Any) -> Caller:
+            metadata = context.invocation_metadata()
+            checked = resource
+            if forwarded and checked is not None:
+                target = read_metadata(metadata).service
+                if target:
+                    checked = Resource(checked.type, target, checked.endpoint)
+            field = permission.field(request) if permission.field is not None and request is not None else ""
+            caller = await boundary.admit(
+                metadata, checked, policy=permission.policy, field=field, creates=permission.creates
+            )
+            set_caller(caller)
+            return caller
 
-        def unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        def unary(behavior: Callable[..., Awaitable[Any]], *, streamed_request: bool) -> Any:
             async def wrapper(request: Any, context: Any) -> Any:
-                await check(context, method, resource)
+                await admit(context, None if streamed_request else request)
                 return await behavior(request, context)
 
             return wrapper
 
-        def stream(behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+        def stream(behavior: Callable[..., AsyncIterator[Any]], *, streamed_request: bool) -> Any:
             async def wrapper(request: Any, context: Any) -> AsyncIterator[Any]:
-                await check(context, method, resource)
+                await admit(context, None if streamed_request else request)
                 async for item in behavior(request, context):
                     yield item
 
             return wrapper
 
-        return map_handler(handler, unary, stream)
+        return map_handler(
+            handler,
+            lambda b: unary(b, streamed_request=handler.request_streaming),
+            lambda b: stream(b, streamed_request=handler.request_streaming),
+        )

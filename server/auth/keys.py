@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -59,6 +60,10 @@ class SigningKey:
         if not isinstance(loaded, Ed25519PrivateKey):
             raise errors.InternalServerError(f"the auth key {path} is not an Ed25519 key")
         return cls(loaded)
+
+    def sign_claims(self, claims: dict[str, Any]) -> str:
+        """A token carrying ``claims`` as they are (call tokens: see server.auth.calls)."""
+        return jwt.encode(claims, self._private, algorithm=ALGORITHM)
 
     def sign(self, account: Account, *, ttl: int) -> tuple[str, int, int]:
         """An access token for ``account``: (token, created, expiry) in unix seconds."""

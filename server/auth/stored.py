@@ -45,6 +45,7 @@ from micro.auth import (
     Token,
     check_namespace,
 )
+from micro.auth.jwt import ANY_AUDIENCE
 from micro.store import Record, Store
 from server.auth.keys import SigningKey
 
@@ -114,7 +115,7 @@ class StoredAuth(Auth):
             disable_admin = os.environ.get("MICRO_AUTH_DISABLE_ADMIN", "").lower() in ("1", "true", "yes")
         self.disable_admin = disable_admin
         self._busy = busy
-        self._rules: dict[str, tuple[list[Rule], float]] = {}
+        self._rules: dict[str, tuple[list[Rule] | None, float]] = {}
         self._lock = asyncio.Lock()
 
     # -- helpers ---------------------------------------------------------------------------
@@ -165,6 +166,7 @@ class StoredAuth(Auth):
             name=data.get("name", ""),
             scopes=list(data.get("scopes", [])),
             metadata=dict(data.get("metadata", {})),
+            service=data.get("service", ""),
         )
 
     async def _find(self, namespace: str, id_or_name: str) -> dict[str, Any] | None:
@@ -199,6 +201,7 @@ class StoredAuth(Auth):
         scopes: builtins.list[str] | None = None,
         metadata: dict[str, str] | None = None,
         namespace: str = "",
+        service: str = "",
     ) -> Account:
         namespace = namespace or DEFAULT_NAMESPACE
         check_namespace(namespace)
@@ -206,6 +209,8 @@ class StoredAuth(Auth):
             raise errors.BadRequest("an account needs an id without '/'")
         if type not in ("user", "service"):
             raise errors.BadRequest(f"invalid account type {type!r}: user or service")
+        if service and type != "service":
+            raise errors.BadRequest("only a service account can be bound to a service")
         secret = secret or secrets.token_urlsafe(24)
         salt = os.urandom(16)
         digest = await asyncio.to_thread(_hash, secret, salt)
@@ -217,7 +222,9 @@ class StoredAuth(Auth):
                     raise errors.Conflict(f"account {id} already exists")
                 if name and (other.get("name") == name or other["id"] == name):
                     raise errors.Conflict(f"an account named {name} already exists")
-            account = Account(id, type, namespace, name, list(scopes or []), dict(metadata or {}))
+            account = Account(
+                id, type, namespace, name, list(scopes or []), dict(metadata or {}), service=service
+            )
             data = {
                 "id": id,
                 "type": type,
@@ -225,6 +232,7 @@ class StoredAuth(Auth):
                 "name": name,
                 "scopes": account.scopes,
                 "metadata": account.metadata,
+                "service": service,
                 "salt": salt.hex(),
                 "hash": digest.hex(),
                 "created": int(time.time()),
@@ -266,7 +274,16 @@ class StoredAuth(Auth):
         return await self._issue(self._account(data), ttl)
 
     async def inspect(self, token: str) -> Account:
-        return self.key.verifier.verify(token)
+        # a service asks whether a call token minted for it still holds: any audience
+        return self.key.verifier.verify(token, audience=ANY_AUDIENCE)
+
+    async def public_key(self) -> str:
+        return self.key.public_pem
+
+    async def valid_after(self, namespace: str, account_id: str) -> float | None:
+        if await self._get("namespaces", namespace) is None:
+            return None
+        return 0.0
 
     async def accounts(self, *, namespace: str = "") -> builtins.list[Account]:
         stored = await self._stored_accounts(namespace or DEFAULT_NAMESPACE)
@@ -298,20 +315,26 @@ class StoredAuth(Auth):
     # -- rules -----------------------------------------------------------------------------
 
     async def rules(self, *, namespace: str = "") -> builtins.list[Rule]:
-        """The rules of ``namespace`` (cached briefly; a namespace never recorded has only
-        the ``default`` rule)."""
+        """The rules of ``namespace`` (cached briefly).
+
+        Raises:
+            NotFound: the namespace does not exist (it is never "public").
+        """
         namespace = namespace or DEFAULT_NAMESPACE
         hit = self._rules.get(namespace)
         now = time.monotonic()
         if hit is not None and now - hit[1] < RULE_CACHE_SECONDS:
+            if hit[0] is None:
+                raise errors.NotFound(f"namespace {namespace} not found")
             return hit[0]
-        if await self._get("namespaces", namespace) is None:
-            found = [DEFAULT_RULE]
-        else:
+        found: builtins.list[Rule] | None = None
+        if await self._get("namespaces", namespace) is not None:
             found = [_rule_from_json(r.value) for r in await self._scan("rules", f"{namespace}/")]
         if len(self._rules) > 1024:
             self._rules.clear()
         self._rules[namespace] = (found, now)
+        if found is None:
+            raise errors.NotFound(f"namespace {namespace} not found")
         return found
 
     async def create_rule(self, rule: Rule, *, namespace: str = "") -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from micro.proto.config import config_pb2, config_pb2_grpc
-from server.config.handler import ConfigHandler
+from server.config.handler import PERMISSIONS, ConfigHandler
 from server.config.stored import StoreConfig, load_key
 
 if TYPE_CHECKING:
@@ -27,5 +27,6 @@ def core(backends: Backends) -> CoreService:
     return CoreService(
         name="config",
         add=[lambda server: config_pb2_grpc.add_ConfigServicer_to_server(handler, server)],
+        permissions=PERMISSIONS,
         descriptors=[config_pb2.DESCRIPTOR.services_by_name["Config"]],
     )

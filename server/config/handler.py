@@ -13,12 +13,23 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from micro import errors
-from micro._grpc import NAMESPACE_KEY, metadata_value
-from micro.config import DEFAULT_NAMESPACE, Change, Config
+from micro.config import Change, Config
 from micro.proto.config import config_pb2, config_pb2_grpc
-from server.auth.context import authorize_admin
+from server.auth import context as ctx
+from server.auth.context import Permission, Policy
 
-__all__ = ["ConfigHandler"]
+__all__ = ["PERMISSIONS", "ConfigHandler"]
+
+
+def _request_namespace(request: Any) -> str:
+    return str(request.namespace)
+
+
+# every config call needs an admin or a service account of the namespace; rules narrow it
+PERMISSIONS = {
+    f"/config.Config/{method}": Permission(Policy.ADMIN_OR_SERVICE, _request_namespace)
+    for method in ("Get", "Set", "Delete", "Read", "Watch")
+}
 
 
 def _encode(value: Any) -> config_pb2.Value:
@@ -54,15 +65,9 @@ class ConfigHandler(config_pb2_grpc.ConfigServicer):
         self.config = config
 
     def _namespace(self, context: Any, requested: str) -> str:
-        """The namespace a call works on: the requested one, else the caller's, else ``micro``.
-
-        It needs an admin or service account of that namespace (or a ``micro`` admin).
-        """
-        namespace = (
-            requested or metadata_value(context.invocation_metadata(), NAMESPACE_KEY) or DEFAULT_NAMESPACE
-        )
-        authorize_admin(namespace)
-        return namespace
+        """The namespace a call works on: the requested one, else the caller's, else ``micro``
+        (decided and checked by the call boundary)."""
+        return ctx.namespace(context, requested)
 
     async def Get(self, request: config_pb2.GetRequest, context: Any) -> config_pb2.GetResponse:
         value = await self.config.get(

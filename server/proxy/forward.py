@@ -1,12 +1,16 @@
 """The proxy's catch-all: any method the server does not serve itself goes to a service node.
 
 The target service is the ``micro-service`` metadata, else the method path's package
-(``/helloworld.Helloworld/Call`` → ``helloworld``); the namespace is ``micro-namespace``
-(default ``micro``) and names the registry domain. Nodes are taken round robin; a node that
-refuses the connection (``UNAVAILABLE`` before any reply) is marked down for a few seconds
-and the next one is tried. Messages pass as raw bytes, with the caller's deadline and
-metadata (hop-by-hop and gRPC-internal keys stripped); replies, errors and their trailing
-metadata (``micro-error``) come back unchanged.
+(``/helloworld.Helloworld/Call`` → ``helloworld``); the namespace is the one the call
+boundary decided (``micro-namespace``, else the caller's token's, else ``micro``: the auth
+interceptor checked that namespace's rules before this runs) and names the registry domain.
+Nodes are taken round robin; a node that refuses the connection (``UNAVAILABLE`` before any
+reply) is marked down for a few seconds and the next one is tried. Messages pass as raw
+bytes, with the caller's deadline and metadata (hop-by-hop and gRPC-internal keys stripped);
+replies, errors and their trailing metadata (``micro-error``) come back unchanged.
+
+The caller's own ``authorization`` is never forwarded: a node gets a call token minted for
+it (``mint``; see :mod:`server.auth.calls`), or nothing for an anonymous caller.
 
 Endpoints the registry knows as unary get a unary handler (cheaper per call); everything
 else goes through a stream-stream handler, which carries every streaming kind.
@@ -19,7 +23,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,9 +31,11 @@ import grpc
 
 from micro import errors
 from micro._grpc import CHANNEL_OPTIONS, NAMESPACE_KEY, SERVICE_KEY, abort
+from micro.auth.boundary import Caller
 from micro.registry import DEFAULT_DOMAIN, Registry, Streaming
+from server.auth import context as ctx
 
-__all__ = ["ROUTE_TTL", "VIA_KEY", "Authorize", "CallInfo", "Forwarder"]
+__all__ = ["ROUTE_TTL", "VIA_KEY", "Forwarder", "Mint"]
 
 log = logging.getLogger(__name__)
 
@@ -38,21 +44,12 @@ DOWN_SECONDS = 5.0
 MAX_CACHED_HANDLERS = 10_000
 VIA_KEY = "micro-via"  # set on forwarded calls, so a call routed back to the proxy ends there
 _DROP_PREFIXES = (":", "grpc-")
-_DROP_KEYS = frozenset({"user-agent", "content-type", "te", "host", "connection", VIA_KEY})
+_DROP_KEYS = frozenset(
+    {"user-agent", "content-type", "te", "host", "connection", VIA_KEY, "authorization", NAMESPACE_KEY}
+)
 
-
-@dataclass(frozen=True, slots=True)
-class CallInfo:
-    """What the edge knows about a call before forwarding it (given to the auth hook)."""
-
-    namespace: str
-    service: str
-    method: str
-    metadata: tuple[tuple[str, Any], ...]
-
-
-# Auth at the edge: the auth feature passes a hook that raises MicroError to refuse a call.
-Authorize = Callable[[CallInfo], Awaitable[None]]
+# the token forwarded for a caller's call to (namespace, service); None: none
+Mint = Callable[[Caller, str, str], "str | None"]
 
 
 @dataclass
@@ -63,8 +60,13 @@ class _Route:
     counter: itertools.count[int] = field(default_factory=itertools.count)
 
 
-def _forwarded(metadata: Sequence[Any]) -> tuple[tuple[str, Any], ...]:
+def _forwarded(metadata: Sequence[Any], namespace: str, token: str | None) -> tuple[tuple[str, Any], ...]:
+    """What a node receives: the caller's metadata less hop-by-hop keys and its token, with
+    the namespace the call acts in and the hop's own token."""
     kept = [(k, v) for k, v in metadata if k not in _DROP_KEYS and not k.startswith(_DROP_PREFIXES)]
+    kept.append((NAMESPACE_KEY, namespace))
+    if token:
+        kept.append(("authorization", f"Bearer {token}"))
     kept.append((VIA_KEY, "proxy"))
     return tuple(kept)
 
@@ -90,9 +92,9 @@ def target_of(method: str, metadata: Sequence[Any]) -> tuple[str, str]:
 class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
     """A generic handler forwarding every method it is asked about (add it last)."""
 
-    def __init__(self, registry: Registry, *, authorize: Authorize | None = None) -> None:
+    def __init__(self, registry: Registry, *, mint: Mint | None = None) -> None:
         self.registry = registry
-        self.authorize = authorize
+        self.mint = mint
         self._routes: dict[tuple[str, str], _Route] = {}
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._callables: dict[tuple[str, str, str], Any] = {}
@@ -130,15 +132,22 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
 
         return grpc.stream_stream_rpc_method_handler(forward_stream)
 
-    async def _route(self, method: str, metadata: Sequence[Any]) -> tuple[str, str, _Route]:
-        """(namespace, service, route) of a call."""
+    async def _route(
+        self, method: str, metadata: Sequence[Any]
+    ) -> tuple[str, str, _Route, tuple[tuple[str, Any], ...]]:
+        """(namespace, service, route, metadata to forward) of a call."""
         namespace, service = target_of(method, metadata)
         if any(k == VIA_KEY for k, _ in metadata):
             # routed back to us: the server serves this service but not this method
             raise errors.NotImplementedError_(f"endpoint {method} not found")
-        if self.authorize is not None:
-            await self.authorize(CallInfo(namespace, service, method, tuple(metadata)))
-        return await self._route_of(namespace, service)
+        caller = ctx.current()
+        token = None
+        if caller is not None:
+            namespace = caller.namespace  # the one the boundary checked
+            if self.mint is not None:
+                token = self.mint(caller, namespace, service)
+        namespace, service, route = await self._route_of(namespace, service)
+        return namespace, service, route, _forwarded(metadata, namespace, token)
 
     async def _route_of(self, namespace: str, service: str) -> tuple[str, str, _Route]:
         key = (namespace, service)
@@ -197,6 +206,8 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
                 channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
                 self._channels[address] = channel
             mc = getattr(channel, kind)(method)
+            if len(self._callables) >= MAX_CACHED_HANDLERS:  # method names are the caller's choice
+                self._callables.clear()
             self._callables[key] = mc
         return mc
 
@@ -224,8 +235,7 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
 
     async def _unary(self, method: str, request: bytes, context: Any) -> bytes:
         metadata = context.invocation_metadata() or ()
-        namespace, service, route = await self._route(method, metadata)
-        forwarded = _forwarded(metadata)
+        namespace, service, route, forwarded = await self._route(method, metadata)
         timeout = context.time_remaining()
         # the usual case without the generator below: the next node answers
         first = self._candidates(route)[0]
@@ -261,8 +271,7 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
         self, method: str, request_iterator: AsyncIterator[bytes], context: Any
     ) -> AsyncIterator[bytes]:
         metadata = context.invocation_metadata() or ()
-        namespace, service, route = await self._route(method, metadata)
-        forwarded = _forwarded(metadata)
+        namespace, service, route, forwarded = await self._route(method, metadata)
         timeout = context.time_remaining()
         replay = _Replay(request_iterator)
         async for address in self._addresses(namespace, service, route):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from micro.proto.registry import registry_pb2, registry_pb2_grpc
-from server.registry.handler import RegistryHandler
+from server.registry.handler import PERMISSIONS, RegistryHandler
 
 if TYPE_CHECKING:
     from server.app import CoreService
@@ -22,5 +22,6 @@ def core(backends: Backends) -> CoreService:
     return CoreService(
         name="registry",
         add=[lambda server: registry_pb2_grpc.add_RegistryServicer_to_server(handler, server)],
+        permissions=PERMISSIONS,
         descriptors=[registry_pb2.DESCRIPTOR.services_by_name["Registry"]],
     )

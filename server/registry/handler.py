@@ -11,13 +11,31 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from micro import errors
-from micro._grpc import NAMESPACE_KEY, metadata_value
 from micro.proto.registry import registry_pb2, registry_pb2_grpc
-from micro.registry import DEFAULT_DOMAIN, DEFAULT_TTL, RESERVED_NAMES, Registry, Service
+from micro.registry import DEFAULT_TTL, RESERVED_NAMES, Registry, Service
 from micro.registry._convert import result_to_proto, service_from_proto, service_to_proto
-from server.auth.context import authorize_account, authorize_admin
+from server.auth import context as ctx
+from server.auth.context import Permission, Policy
 
-__all__ = ["RegistryHandler", "valid_name"]
+__all__ = ["OWNER_KEY", "PERMISSIONS", "RegistryHandler", "valid_name"]
+
+# node metadata naming the account that registered the node (``<namespace>/<id>``)
+OWNER_KEY = "registered-by"
+
+
+def _options_domain(request: Any) -> str:
+    return str(request.options.domain)
+
+
+# reads of micro are public, other domains need an account of the namespace; writes need an
+# admin or a service account (and the handler holds them to the service's owner)
+PERMISSIONS = {
+    "/registry.Registry/GetService": Permission(Policy.READ, _options_domain),
+    "/registry.Registry/ListServices": Permission(Policy.READ, _options_domain),
+    "/registry.Registry/Watch": Permission(Policy.READ, _options_domain),
+    "/registry.Registry/Register": Permission(Policy.ADMIN_OR_SERVICE, _options_domain),
+    "/registry.Registry/Deregister": Permission(Policy.ADMIN_OR_SERVICE, _options_domain),
+}
 
 # lower-case words joined by dashes or dots ("helloworld", "user-api", v3's "go.micro.api")
 _NAME = re.compile(r"[a-z][a-z0-9.-]{0,254}")
@@ -50,24 +68,32 @@ def _check_service(service: Service) -> None:
             raise errors.BadRequest(f"node {node.id} has no address")
 
 
+def _check_owner(name: str, domain: str) -> str:
+    """Only an admin of the namespace or a service account bound to ``name`` registers,
+    replaces or removes nodes of ``name``: another service's account could otherwise take
+    the calls (and tokens) meant for it. Returns who the caller is (``<namespace>/<id>``;
+    "" without auth)."""
+    account = ctx.account()
+    if account is None:
+        return ""
+    bound = account.type == "service" and account.service == name
+    if not (ctx.is_micro_admin(account) or (account.is_admin and account.issuer == domain) or bound):
+        raise errors.Forbidden(
+            f"only an admin or a service account bound to {name} may register or deregister it"
+        )
+    return f"{account.issuer}/{account.id}"
+
+
 class RegistryHandler(registry_pb2_grpc.RegistryServicer):
     """Serves :class:`~micro.registry.Registry` ``registry`` as the ``registry.Registry`` service."""
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
 
-    def _domain(self, context: Any, requested: str, *, write: bool = False) -> str:
-        """The domain a call works on: the requested one, else the caller's namespace.
-
-        Reads of ``micro`` are public, other domains need an account of that namespace;
-        writes (Register/Deregister) need a service account or an admin.
-        """
-        domain = requested or metadata_value(context.invocation_metadata(), NAMESPACE_KEY) or DEFAULT_DOMAIN
-        if write:
-            authorize_admin(domain)
-        elif domain != DEFAULT_DOMAIN:
-            authorize_account(domain)
-        return domain
+    def _domain(self, context: Any, requested: str) -> str:
+        """The domain a call works on: the namespace the call acts in (the requested domain,
+        else the caller's namespace; checked by the call boundary)."""
+        return ctx.namespace(context, requested)
 
     async def GetService(self, request: registry_pb2.GetRequest, context: Any) -> registry_pb2.GetResponse:
         domain = self._domain(context, request.options.domain)
@@ -75,9 +101,14 @@ class RegistryHandler(registry_pb2_grpc.RegistryServicer):
         return registry_pb2.GetResponse(services=[service_to_proto(s) for s in services])
 
     async def Register(self, request: registry_pb2.Service, context: Any) -> registry_pb2.EmptyResponse:
-        domain = self._domain(context, request.options.domain, write=True)
+        domain = self._domain(context, request.options.domain)
         service = service_from_proto(request)
         _check_service(service)
+        owner = _check_owner(service.name, domain)
+        for node in service.nodes:
+            node.metadata.pop(OWNER_KEY, None)
+            if owner:
+                node.metadata[OWNER_KEY] = owner
         if request.options.ttl < 0:
             raise errors.BadRequest("ttl must not be negative")
         ttl = float(request.options.ttl) if request.options.ttl else DEFAULT_TTL
@@ -85,9 +116,10 @@ class RegistryHandler(registry_pb2_grpc.RegistryServicer):
         return registry_pb2.EmptyResponse()
 
     async def Deregister(self, request: registry_pb2.Service, context: Any) -> registry_pb2.EmptyResponse:
-        domain = self._domain(context, request.options.domain, write=True)
+        domain = self._domain(context, request.options.domain)
         service = service_from_proto(request)
         _check_reserved(service)
+        _check_owner(service.name, domain)
         await self.registry.deregister(service, domain=domain)
         return registry_pb2.EmptyResponse()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from micro.proto.store import store_pb2, store_pb2_grpc
-from server.store.handler import StoreHandler
+from server.store.handler import PERMISSIONS, StoreHandler
 
 if TYPE_CHECKING:
     from server.app import CoreService
@@ -22,5 +22,6 @@ def core(backends: Backends) -> CoreService:
     return CoreService(
         name="store",
         add=[lambda server: store_pb2_grpc.add_StoreServicer_to_server(handler, server)],
+        permissions=PERMISSIONS,
         descriptors=[store_pb2.DESCRIPTOR.services_by_name["Store"]],
     )

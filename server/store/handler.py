@@ -11,18 +11,18 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from micro import errors
-from micro._grpc import NAMESPACE_KEY
 from micro.proto.store import store_pb2, store_pb2_grpc
-from micro.store import DEFAULT_DATABASE, DEFAULT_TABLE, MAX_KEY_BYTES, MAX_VALUE_BYTES, Record, Store
+from micro.store import DEFAULT_TABLE, MAX_KEY_BYTES, MAX_VALUE_BYTES, Record, Store
 from micro.store._convert import (
     order_from_proto,
     record_to_proto,
     write_ttl,
     write_version,
 )
-from server.auth.context import authorize_admin, current, is_micro_admin
+from server.auth import context as ctx
+from server.auth.context import Permission, Policy
 
-__all__ = ["LIST_BATCH", "StoreHandler"]
+__all__ = ["LIST_BATCH", "PERMISSIONS", "StoreHandler"]
 
 # keys per ListResponse message
 LIST_BATCH = 1000
@@ -36,11 +36,20 @@ def _check_key(key: str) -> None:
         raise errors.BadRequest(f"key too long: {size} bytes (limit {MAX_KEY_BYTES})")
 
 
-def _namespace(context: Any) -> str:
-    for key, value in context.invocation_metadata() or ():
-        if key == NAMESPACE_KEY:
-            return str(value) or DEFAULT_DATABASE
-    return DEFAULT_DATABASE
+def _options_database(request: Any) -> str:
+    return str(request.options.database)
+
+
+# every store call needs an admin or a service account of the database's namespace
+# (v3's AuthorizeAdmin); the rules can only narrow it
+PERMISSIONS = {
+    "/store.Store/Read": Permission(Policy.ADMIN_OR_SERVICE, _options_database),
+    "/store.Store/Write": Permission(Policy.ADMIN_OR_SERVICE, _options_database),
+    "/store.Store/Delete": Permission(Policy.ADMIN_OR_SERVICE, _options_database),
+    "/store.Store/List": Permission(Policy.ADMIN_OR_SERVICE, _options_database),
+    "/store.Store/Databases": Permission(Policy.ADMIN_OR_SERVICE),
+    "/store.Store/Tables": Permission(Policy.ADMIN_OR_SERVICE, lambda request: str(request.database)),
+}
 
 
 class StoreHandler(store_pb2_grpc.StoreServicer):
@@ -50,13 +59,9 @@ class StoreHandler(store_pb2_grpc.StoreServicer):
         self.store = store
 
     def _database(self, context: Any, requested: str) -> str:
-        """The database a call works on: the requested one, else the caller's namespace.
-
-        It needs an admin or service account of that namespace (or a ``micro`` admin).
-        """
-        database = requested or _namespace(context)
-        authorize_admin(database)
-        return database
+        """The database a call works on: the namespace the call acts in (the requested
+        database, else the caller's namespace; checked by the call boundary)."""
+        return ctx.namespace(context, requested)
 
     async def Read(self, request: store_pb2.ReadRequest, context: Any) -> store_pb2.ReadResponse:
         opts = request.options
@@ -123,10 +128,10 @@ class StoreHandler(store_pb2_grpc.StoreServicer):
         self, request: store_pb2.DatabasesRequest, context: Any
     ) -> store_pb2.DatabasesResponse:
         own = self._database(context, "")
-        caller = current()
+        caller = ctx.current()
         # the server's own databases (``_auth``) are never listed; others see their own
         found = [db for db in await self.store.databases() if not db.startswith("_")]
-        if caller is not None and not is_micro_admin(caller.account):
+        if caller is not None and not ctx.is_micro_admin(caller.account):
             found = [db for db in found if db == own]
         return store_pb2.DatabasesResponse(databases=found)
 

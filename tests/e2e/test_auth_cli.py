@@ -414,3 +414,30 @@ def test_secrets_and_tokens_stay_out_of_logs_ps_and_key_files_are_private(
     assert "s3cr3t" not in cmdline and "micro\x00--password" not in cmdline
     for name in ("auth.key", "config.key"):
         assert stat.S_IMODE((auth_server.home / "server" / name).stat().st_mode) == 0o600
+
+
+def test_a_service_account_bound_to_its_service(cli: Cli) -> None:
+    """Only the account bound to a service (or an admin) registers its nodes: the binding is
+    made with --service and shown with the account."""
+    login(cli)
+    out = ok(
+        cli(
+            "auth",
+            "create",
+            "account",
+            "--type",
+            "service",
+            "--scopes",
+            "service",
+            "--service",
+            "hello",
+            "hello-svc",
+        )
+    )
+    assert '"service":"hello"' in out and '"type":"service"' in out
+    fails(
+        cli("auth", "create", "account", "--service", "hello", "not-a-service"),
+        1,
+        "Only a service account can be bound to a service",
+    )
+    ok(cli("auth", "delete", "account", "hello-svc"))

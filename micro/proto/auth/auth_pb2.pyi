@@ -117,6 +117,7 @@ class Account(_message.Message):
     ISSUER_FIELD_NUMBER: _builtins.int
     SECRET_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
+    SERVICE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     type: _builtins.str
     """user | service"""
@@ -125,6 +126,8 @@ class Account(_message.Message):
     secret: _builtins.str
     """only returned by Generate"""
     name: _builtins.str
+    service: _builtins.str
+    """a service account bound to this service registers its nodes"""
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
@@ -139,10 +142,11 @@ class Account(_message.Message):
         issuer: _builtins.str = ...,
         secret: _builtins.str = ...,
         name: _builtins.str = ...,
+        service: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "issuer", b"issuer", "metadata", b"metadata", "name", b"name", "scopes", b"scopes", "secret", b"secret", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "issuer", b"issuer", "metadata", b"metadata", "name", b"name", "scopes", b"scopes", "secret", b"secret", "service", b"service", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -205,11 +209,14 @@ class GenerateRequest(_message.Message):
     PROVIDER_FIELD_NUMBER: _builtins.int
     OPTIONS_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
+    SERVICE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     secret: _builtins.str
     type: _builtins.str
     provider: _builtins.str
     name: _builtins.str
+    service: _builtins.str
+    """bind a service account to this service"""
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
@@ -227,10 +234,11 @@ class GenerateRequest(_message.Message):
         provider: _builtins.str = ...,
         options: Global___Options | None = ...,
         name: _builtins.str = ...,
+        service: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["options", b"options"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "metadata", b"metadata", "name", b"name", "options", b"options", "provider", b"provider", "scopes", b"scopes", "secret", b"secret", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "metadata", b"metadata", "name", b"name", "options", b"options", "provider", b"provider", "scopes", b"scopes", "secret", b"secret", "service", b"service", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

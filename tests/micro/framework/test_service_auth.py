@@ -68,7 +68,9 @@ async def platform(micro_home: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIt
     pair = await admin_login.token(id="admin", secret="micro", namespace="micro")
     await admin_login.close()
     admin = GrpcAuth(srv.bound_address, namespace="micro", token=pair.access_token)
-    await admin.generate("routeguide-svc", secret="svc-secret", type="service", scopes=["service"])
+    await admin.generate(
+        "routeguide-svc", secret="svc-secret", type="service", scopes=["service"], service="routeguide"
+    )
     monkeypatch.setenv("MICRO_PROXY", srv.bound_address)
     monkeypatch.setenv("MICRO_AUTH_ID", "routeguide-svc")
     monkeypatch.setenv("MICRO_AUTH_SECRET", "svc-secret")
@@ -173,6 +175,9 @@ class _Source:
     async def rules(self) -> list[Rule]:
         return self.rule_list
 
+    async def inspect(self, token: str) -> None:
+        pass
+
     async def close(self) -> None:
         pass
 
@@ -204,7 +209,7 @@ async def test_the_public_key_is_read_again_on_a_bad_token_at_most_every_few_sec
     guard = ServiceGuard("routeguide", "micro", source=source, key_retry_seconds=3600)
     assert await guard.start() is True
     source.key = _pem(new)  # the server's key changed
-    guard._key_fetched = 0.0  # the last fetch is long ago
+    guard._key_fetched = None  # as if never fetched (not 0.0: time.monotonic() may be near 0 after boot)
     claims = claims_for(Account("u1", issuer="micro"), now=int(time.time()), ttl=600)
     signed_new = jwt.encode(claims, new, algorithm=ALGORITHM)
     account = await guard.check([("authorization", f"Bearer {signed_new}")], GET_FEATURE)

@@ -1,0 +1,322 @@
+"""The permission table, written out: every caller kind × target namespace × service × where
+the namespace is named, against a real server (auth on), each cell's outcome written
+literally here — not computed by the code under test.
+
+Namespaces: ``alpha`` (the callers' own), ``beta`` (another, locked down: its public
+``default`` rule is replaced by one for its own accounts), ``gamma`` (does not exist).
+Callers: anonymous; ``user`` (a plain account of alpha); ``svc`` (a service account of alpha
+bound to ``echo``); ``nsadmin`` (an admin of alpha); ``madmin`` (the ``micro`` admin).
+Columns: the namespace named in the ``micro-namespace`` metadata (``md``) or in the request
+field (``f``) for alpha, beta and gamma, then ``tok``: nothing named, so the call acts in the
+token's namespace (alpha for alpha's accounts, micro for the micro admin and anonymous).
+Outcomes: ``ok`` or the HTTP-like code of the error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from micro import errors
+from micro._grpc import from_rpc_error
+from micro.auth import Access, Resource, Rule
+from micro.auth.grpc import GrpcAuth
+from micro.proto.auth import auth_pb2
+from micro.proto.config import config_pb2
+from micro.proto.registry import registry_pb2
+from micro.proto.store import store_pb2
+from micro.registry import Endpoint, Node, Service, Streaming
+from micro.registry.grpc import GrpcRegistry
+
+CALLERS = ("anon", "user", "svc", "nsadmin", "madmin")
+COLUMNS = ("alpha-md", "alpha-f", "beta-md", "beta-f", "gamma-md", "gamma-f", "tok")
+
+# store and config: an admin or a service account of the namespace (rules can only narrow)
+ADMIN_OR_SERVICE = {
+    "anon":    ("401", "401", "401", "401", "401", "401", "401"),
+    "user":    ("403", "403", "403", "403", "403", "403", "403"),
+    "svc":     ("ok",  "ok",  "403", "403", "403", "403", "ok"),
+    "nsadmin": ("ok",  "ok",  "403", "403", "403", "403", "ok"),
+    "madmin":  ("ok",  "ok",  "ok",  "ok",  "404", "404", "ok"),
+}  # fmt: skip
+# registry reads: public in micro, else any account of the namespace
+REGISTRY_READ = {
+    "anon":    ("401", "401", "401", "401", "401", "401", "ok"),
+    "user":    ("ok",  "ok",  "403", "403", "403", "403", "ok"),
+    "svc":     ("ok",  "ok",  "403", "403", "403", "403", "ok"),
+    "nsadmin": ("ok",  "ok",  "403", "403", "403", "403", "ok"),
+    "madmin":  ("ok",  "ok",  "ok",  "ok",  "404", "404", "ok"),
+}  # fmt: skip
+# auth Rules.List: any account of the namespace
+RULES_LIST = {
+    "anon":    ("401", "401", "401", "401", "401", "401", "401"),
+    "user":    ("ok",  "ok",  "403", "403", "403", "403", "ok"),
+    "svc":     ("ok",  "ok",  "403", "403", "403", "403", "ok"),
+    "nsadmin": ("ok",  "ok",  "403", "403", "403", "403", "ok"),
+    "madmin":  ("ok",  "ok",  "ok",  "ok",  "404", "404", "ok"),
+}  # fmt: skip
+# a user service through the proxy: the rules of the namespace the call is routed to (alpha
+# keeps its public default rule; beta admits only its own accounts; a micro admin passes the
+# rules of other namespaces); no request field names a namespace ("-")
+PROXY = {
+    "anon":    ("ok",  "-", "401", "-", "404", "-", "ok"),
+    "user":    ("ok",  "-", "403", "-", "404", "-", "ok"),
+    "svc":     ("ok",  "-", "403", "-", "404", "-", "ok"),
+    "nsadmin": ("ok",  "-", "403", "-", "404", "-", "ok"),
+    "madmin":  ("ok",  "-", "ok",  "-", "404", "-", "ok"),
+}  # fmt: skip
+
+
+@dataclass
+class Table:
+    address: str
+    tokens: dict[str, str | None]
+    channel: grpc.aio.Channel
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+async def _echo_node(namespace: str) -> tuple[grpc.aio.Server, str]:
+    """A node of ``echo`` that answers with its namespace and the authorization it got."""
+
+    async def call(request: bytes, context: Any) -> bytes:
+        auth = dict(context.invocation_metadata()).get("authorization", "")
+        return f"{namespace}|{auth}".encode()
+
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "echo.Echo",
+                {"Call": grpc.unary_unary_rpc_method_handler(call, _identity, _identity)},
+            ),
+        )
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, f"127.0.0.1:{port}"
+
+
+@pytest.fixture
+async def table(micro_home: Path) -> AsyncIterator[Table]:
+    from server.app import Server
+
+    srv = Server(data_dir=micro_home / "server", address="127.0.0.1:0", profile="test", auth=True)
+    await srv.start()
+    address = srv.bound_address
+    login = GrpcAuth(address)
+    madmin = (await login.token(id="admin", secret="micro", namespace="micro")).access_token
+    admin = GrpcAuth(address, token=madmin)
+    await admin.create_namespace("alpha")
+    await admin.create_namespace("beta")
+    await admin.generate("user", secret="pw", namespace="alpha")
+    await admin.generate(
+        "svc", secret="pw", type="service", scopes=["service"], service="echo", namespace="alpha"
+    )
+    await admin.generate("nsadmin", secret="pw", scopes=["admin"], namespace="alpha")
+    await admin.create_rule(Rule("members", "*", Resource("*", "*", "*"), Access.GRANTED), namespace="beta")
+    await admin.delete_rule("default", namespace="beta")
+    tokens: dict[str, str | None] = {"anon": None, "madmin": madmin}
+    for id in ("user", "svc", "nsadmin"):
+        tokens[id] = (await login.token(id=id, secret="pw", namespace="alpha")).access_token
+    nodes = []
+    registry = GrpcRegistry(address, token=madmin)
+    for ns in ("micro", "alpha", "beta"):
+        node, node_address = await _echo_node(ns)
+        nodes.append(node)
+        endpoint = Endpoint("Echo.Call", method="/echo.Echo/Call", streaming=Streaming.UNARY)
+        await registry.register(
+            Service("echo", endpoints=[endpoint], nodes=[Node(f"echo-{ns}", node_address)]), domain=ns
+        )
+    await registry.close()
+    await admin.close()
+    await login.close()
+    channel = grpc.aio.insecure_channel(address)
+    try:
+        yield Table(address, tokens, channel)
+    finally:
+        await channel.close()
+        for node in nodes:
+            await node.stop(0)
+        await srv.stop(grace=0)
+
+
+Request = Callable[[str], Any]  # the namespace named in the field ("" none) → request
+
+
+async def _outcome(
+    table: Table, caller: str, column: str, method: str, request: Request, reply: type[Any]
+) -> str:
+    if column == "tok":
+        named_md = named_field = ""
+    else:
+        namespace, where = column.split("-")
+        named_md, named_field = (namespace, "") if where == "md" else ("", namespace)
+    metadata: list[tuple[str, str]] = []
+    if named_md:
+        metadata.append(("micro-namespace", named_md))
+    token = table.tokens[caller]
+    if token:
+        metadata.append(("authorization", f"Bearer {token}"))
+    call = table.channel.unary_unary(
+        method, request_serializer=lambda m: m.SerializeToString(), response_deserializer=reply.FromString
+    )
+    try:
+        await call(request(named_field), metadata=tuple(metadata), timeout=10)
+    except grpc.aio.AioRpcError as exc:
+        return str(from_rpc_error(exc).code)
+    return "ok"
+
+
+async def _check(
+    table: Table, expected: dict[str, tuple[str, ...]], method: str, request: Request, reply: type[Any]
+) -> None:
+    found: dict[str, tuple[str, ...]] = {}
+    for caller in CALLERS:
+        row = []
+        for column, want in zip(COLUMNS, expected[caller], strict=True):
+            row.append("-" if want == "-" else await _outcome(table, caller, column, method, request, reply))
+        found[caller] = tuple(row)
+    assert found == expected
+
+
+async def test_store(table: Table) -> None:
+    def request(ns: str) -> store_pb2.ReadRequest:
+        return store_pb2.ReadRequest(key="k", options=store_pb2.ReadOptions(database=ns, prefix=True))
+
+    await _check(table, ADMIN_OR_SERVICE, "/store.Store/Read", request, store_pb2.ReadResponse)
+
+
+async def test_config(table: Table) -> None:
+    await _check(
+        table,
+        ADMIN_OR_SERVICE,
+        "/config.Config/Read",
+        lambda ns: config_pb2.ReadRequest(namespace=ns),
+        config_pb2.ReadResponse,
+    )
+
+
+async def test_registry(table: Table) -> None:
+    def request(ns: str) -> registry_pb2.ListRequest:
+        return registry_pb2.ListRequest(options=registry_pb2.Options(domain=ns))
+
+    await _check(table, REGISTRY_READ, "/registry.Registry/ListServices", request, registry_pb2.ListResponse)
+
+
+async def test_auth(table: Table) -> None:
+    def request(ns: str) -> auth_pb2.ListRequest:
+        return auth_pb2.ListRequest(options=auth_pb2.Options(namespace=ns))
+
+    await _check(table, RULES_LIST, "/auth.Rules/List", request, auth_pb2.ListResponse)
+
+
+class _Raw:
+    @staticmethod
+    def FromString(data: bytes) -> bytes:
+        return data
+
+
+class _Empty:
+    def SerializeToString(self) -> bytes:
+        return b""
+
+
+async def test_a_user_service_through_the_proxy(table: Table) -> None:
+    await _check(table, PROXY, "/echo.Echo/Call", lambda ns: _Empty(), _Raw)
+
+
+async def _echo(table: Table, caller: str, namespace: str = "") -> tuple[str, str]:
+    metadata = [("micro-namespace", namespace)] if namespace else []
+    token = table.tokens[caller]
+    if token:
+        metadata.append(("authorization", f"Bearer {token}"))
+    call = table.channel.unary_unary(
+        "/echo.Echo/Call", request_serializer=_identity, response_deserializer=_identity
+    )
+    served, _, auth = (await call(b"", metadata=tuple(metadata), timeout=10)).decode().partition("|")
+    return served, auth
+
+
+async def test_the_proxy_routes_to_the_namespace_it_checked(table: Table) -> None:
+    # no namespace named: the call acts in the token's namespace, routed and checked there
+    assert (await _echo(table, "user"))[0] == "alpha"
+    assert (await _echo(table, "madmin"))[0] == "micro"
+    assert (await _echo(table, "anon"))[0] == "micro"
+    assert (await _echo(table, "madmin", "beta"))[0] == "beta"
+
+
+async def test_a_node_never_gets_the_callers_token(table: Table) -> None:
+    import jwt
+
+    for caller in ("user", "svc", "nsadmin", "madmin"):
+        served, auth = await _echo(table, caller, "alpha")
+        assert served == "alpha"
+        forwarded = auth.removeprefix("Bearer ")
+        assert forwarded and forwarded != table.tokens[caller]
+        claims = jwt.decode(forwarded, options={"verify_signature": False})
+        assert claims["aud"] == "alpha/echo"
+        assert claims["sub"] == ("admin" if caller == "madmin" else caller)
+        own = jwt.decode(table.tokens[caller] or "", options={"verify_signature": False})
+        assert claims["exp"] <= own["exp"] and claims["exp"] - claims["iat"] <= 60 + 1
+    assert (await _echo(table, "anon", "alpha"))[1] == ""
+
+
+async def _raw(
+    table: Table, method: str, request: Any, reply: type[Any], metadata: list[tuple[str, str]]
+) -> str:
+    call = table.channel.unary_unary(
+        method, request_serializer=lambda m: m.SerializeToString(), response_deserializer=reply.FromString
+    )
+    try:
+        await call(request, metadata=tuple(metadata), timeout=10)
+    except grpc.aio.AioRpcError as exc:
+        err = from_rpc_error(exc)
+        return f"{err.code} {err.detail}"
+    return "ok"
+
+
+async def test_a_request_field_is_checked_against_its_own_namespace(table: Table) -> None:
+    """The lockdown bypass: naming an open namespace in the metadata while the request field
+    names the locked-down one used to check the open one's rules."""
+    for caller in ("anon", "user", "nsadmin"):
+        token = table.tokens[caller]
+        md = [("micro-namespace", "alpha")] + ([("authorization", f"Bearer {token}")] if token else [])
+        request = store_pb2.ReadRequest(key="k", options=store_pb2.ReadOptions(database="beta", prefix=True))
+        outcome = await _raw(table, "/store.Store/Read", request, store_pb2.ReadResponse, md)
+        assert outcome.split()[0] in ("401", "403"), (caller, outcome)
+
+
+async def test_a_repeated_namespace_is_a_bad_request(table: Table) -> None:
+    md = [
+        ("micro-namespace", "alpha"),
+        ("micro-namespace", "beta"),
+        ("authorization", f"Bearer {table.tokens['madmin']}"),
+    ]
+    request = store_pb2.ReadRequest(key="k", options=store_pb2.ReadOptions(prefix=True))
+    outcome = await _raw(table, "/store.Store/Read", request, store_pb2.ReadResponse, md)
+    assert outcome == "400 micro-namespace given more than once"
+    outcome = await _raw(table, "/echo.Echo/Call", _Empty(), _Raw, md)
+    assert outcome == "400 micro-namespace given more than once"
+
+
+async def test_a_missing_namespace_is_not_found_never_public(table: Table) -> None:
+    outcome = await _raw(table, "/echo.Echo/Call", _Empty(), _Raw, [("micro-namespace", "gamma")])
+    assert outcome == "404 namespace gamma not found"
+
+
+async def test_a_login_to_a_missing_namespace_is_invalid_credentials(table: Table) -> None:
+    login = GrpcAuth(table.address)
+    try:
+        with pytest.raises(errors.Unauthorized) as caught:
+            await login.token(id="admin", secret="micro", namespace="gamma")
+    finally:
+        await login.close()
+    assert caught.value.detail == "invalid credentials"

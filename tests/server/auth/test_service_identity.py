@@ -1,0 +1,207 @@
+"""Service identity: only an admin or a service account bound to S registers nodes of S,
+and a node never receives a caller's own token — it gets a call token minted for it, which
+is worthless anywhere else (the node-injection attack, end to end against a real server)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from micro import _platform, errors
+from micro._grpc import rpc_errors
+from micro.auth import Account, Resource
+from micro.auth.boundary import Caller
+from micro.auth.grpc import GrpcAuth
+from micro.auth.guard import PlatformAuth, ServiceGuard
+from micro.registry import Endpoint, Node, Service, Streaming
+from micro.registry.grpc import GrpcRegistry
+
+HELLO = Resource("service", "helloworld", "Helloworld.Call")
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+@dataclass
+class Setup:
+    server: Any
+    address: str
+    admin_token: str
+    tokens: dict[str, str]
+    captured: list[str]
+    node_address: str
+
+
+async def _capturing_node(captured: list[str]) -> tuple[grpc.aio.Server, str]:
+    """A node that records the authorization of every call it gets."""
+
+    async def call(request: bytes, context: Any) -> bytes:
+        captured.append(dict(context.invocation_metadata()).get("authorization", ""))
+        return b""
+
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "helloworld.Helloworld",
+                {"Call": grpc.unary_unary_rpc_method_handler(call, _identity, _identity)},
+            ),
+        )
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, f"127.0.0.1:{port}"
+
+
+def _hello(node_address: str) -> Service:
+    endpoint = Endpoint("Helloworld.Call", method="/helloworld.Helloworld/Call", streaming=Streaming.UNARY)
+    return Service("helloworld", endpoints=[endpoint], nodes=[Node("hello-rogue", node_address)])
+
+
+@pytest.fixture
+async def setup(micro_home: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Setup]:
+    from server.app import Server
+
+    srv = Server(data_dir=micro_home / "server", address="127.0.0.1:0", profile="test", auth=True)
+    await srv.start()
+    address = srv.bound_address
+    monkeypatch.setenv("MICRO_PROXY", address)
+    # guards read their namespace's rules with the service's own credentials
+    monkeypatch.setenv("MICRO_AUTH_ID", "hello-svc")
+    monkeypatch.setenv("MICRO_AUTH_SECRET", "pw")
+    monkeypatch.setattr(_platform, "_session", _platform._Session())
+    login = GrpcAuth(address)
+    admin_token = (await login.token(id="admin", secret="micro")).access_token
+    admin = GrpcAuth(address, token=admin_token)
+    await admin.generate("hello-svc", secret="pw", type="service", scopes=["service"], service="helloworld")
+    await admin.generate("other-svc", secret="pw", type="service", scopes=["service"], service="other")
+    await admin.generate("loose-svc", secret="pw", type="service", scopes=["service"])
+    await admin.generate("plain", secret="pw")
+    tokens = {
+        id: (await login.token(id=id, secret="pw")).access_token
+        for id in ("hello-svc", "other-svc", "loose-svc", "plain")
+    }
+    await admin.close()
+    await login.close()
+    captured: list[str] = []
+    node, node_address = await _capturing_node(captured)
+    try:
+        yield Setup(srv, address, admin_token, tokens, captured, node_address)
+    finally:
+        await node.stop(0)
+        await srv.stop(grace=0)
+
+
+async def _register(setup: Setup, token: str, *, deregister: bool = False) -> None:
+    registry = GrpcRegistry(setup.address, token=token)
+    try:
+        if deregister:
+            await registry.deregister(_hello(setup.node_address))
+        else:
+            await registry.register(_hello(setup.node_address))
+    finally:
+        await registry.close()
+
+
+async def test_only_the_bound_account_or_an_admin_registers_a_service(setup: Setup) -> None:
+    for intruder in ("other-svc", "loose-svc", "plain"):
+        with pytest.raises(errors.Forbidden):
+            await _register(setup, setup.tokens[intruder])
+    await _register(setup, setup.tokens["hello-svc"])
+    registry = GrpcRegistry(setup.address, token=setup.admin_token)
+    try:
+        [service] = await registry.get_service("helloworld")
+    finally:
+        await registry.close()
+    assert service.nodes[0].metadata["registered-by"] == "micro/hello-svc"
+    # nobody else removes it either
+    with pytest.raises(errors.Forbidden):
+        await _register(setup, setup.tokens["other-svc"], deregister=True)
+    await _register(setup, setup.admin_token, deregister=True)
+
+
+async def _call_hello(setup: Setup, token: str) -> None:
+    async with grpc.aio.insecure_channel(setup.address) as channel:
+        call = channel.unary_unary("/helloworld.Helloworld/Call", _identity, _identity)
+        with rpc_errors(setup.address):
+            await call(b"", metadata=(("authorization", f"Bearer {token}"),), timeout=10)
+
+
+async def _guard(setup: Setup, service: str) -> ServiceGuard:
+    guard = ServiceGuard(service, "micro", source=PlatformAuth("micro"))
+    assert await guard.start() is True
+    return guard
+
+
+async def test_a_captured_call_token_is_worthless_elsewhere(setup: Setup) -> None:
+    await _register(setup, setup.tokens["hello-svc"])
+    await _call_hello(setup, setup.admin_token)
+    await _call_hello(setup, setup.admin_token)
+    [first, second] = setup.captured
+    assert first == second  # reused for the same caller and target, not minted per call
+    captured = first.removeprefix("Bearer ")
+    assert captured and captured != setup.admin_token
+
+    # replayed at the auth service (to make itself an admin), at the store, through the proxy
+    auth = GrpcAuth(setup.address, token=captured)
+    try:
+        with pytest.raises(errors.Unauthorized):
+            await auth.generate("evil", secret="pw", scopes=["admin"])
+    finally:
+        await auth.close()
+    with pytest.raises(errors.Unauthorized):
+        await _call_hello(setup, captured)
+
+    # at another service's guard: refused; at helloworld's own: the caller, as the proxy sent it
+    other, hello = await _guard(setup, "other"), await _guard(setup, "helloworld")
+    try:
+        with pytest.raises(errors.Unauthorized):
+            await other.check([("authorization", first)], Resource("service", "other", "Other.Call"))
+        account = await hello.check([("authorization", first)], HELLO)
+        assert account is not None and account.id == "admin"
+    finally:
+        await other.close()
+        await hello.close()
+
+
+async def test_an_expired_call_token_is_refused(setup: Setup) -> None:
+    from server.auth.calls import CallTokens
+
+    long_ago = time.time() - 3600
+    minted = CallTokens(setup.server.auth.key, clock=lambda: long_ago).mint(
+        Caller(Account("admin", scopes=["admin"]), "micro", "caller-token", long_ago, long_ago + 900),
+        "micro",
+        "helloworld",
+    )
+    assert minted is not None
+    hello = await _guard(setup, "helloworld")
+    try:
+        with pytest.raises(errors.Unauthorized) as caught:
+            await hello.check([("authorization", f"Bearer {minted}")], HELLO)
+    finally:
+        await hello.close()
+    assert caught.value.detail == "token has expired"
+
+
+async def test_a_call_token_lives_at_most_a_minute_and_never_past_the_callers(setup: Setup) -> None:
+    import jwt
+
+    from server.auth.calls import CallTokens
+
+    now = time.time()
+    tokens = CallTokens(setup.server.auth.key, clock=lambda: now)
+    account = Account("admin", scopes=["admin"])
+    long_lived = tokens.mint(Caller(account, "micro", "t1", now, now + 900), "micro", "helloworld")
+    short_lived = tokens.mint(Caller(account, "micro", "t2", now, now + 20), "micro", "helloworld")
+    anonymous = tokens.mint(Caller(None, "micro"), "micro", "helloworld")
+    assert anonymous is None
+    claims = [jwt.decode(t or "", options={"verify_signature": False}) for t in (long_lived, short_lived)]
+    assert claims[0]["exp"] == int(now + 60) and claims[1]["exp"] == int(now + 20)
+    assert all(c["aud"] == "micro/helloworld" and c["sub"] == "admin" for c in claims)
