@@ -11,8 +11,6 @@ import contextlib
 import fcntl
 import logging
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +19,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from micro import errors
 from micro._grpc import SERVER_OPTIONS, ErrorInterceptor
-from server import profiles
-from server.auth.context import Permission
+from server import core, profiles
 
 log = logging.getLogger("micro.server")
 
@@ -32,26 +29,6 @@ CORE_TTL = 90.0
 
 class ServerError(Exception):
     """The server cannot start; the message is the one line to show."""
-
-
-@dataclass
-class CoreService:
-    """One core service: its name, the servicers it adds, their proto descriptors and the
-    permission of each method (who may call it; see :mod:`server.auth.context`)."""
-
-    name: str
-    add: list[Callable[[grpc.aio.Server], None]]
-    descriptors: list[Any] = field(default_factory=list)  # ServiceDescriptor
-    permissions: Mapping[str, Permission] = field(default_factory=dict)
-
-
-def core_services(backends: profiles.Backends) -> list[CoreService]:
-    """Every core service of this server, wired to its backends."""
-    from server.config import core as config_core
-    from server.registry import core as registry_core
-    from server.store import core as store_core
-
-    return [registry_core(backends), store_core(backends), config_core(backends)]
 
 
 def _lock(path: Path) -> int:
@@ -89,7 +66,7 @@ class Server:
         self._lock_fd: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
-        self.services: list[CoreService] = []
+        self.services: list[core.CoreService] = []
         self.proxy: Any = None  # server.proxy.Forwarder, once started
 
     @property
@@ -109,13 +86,14 @@ class Server:
         from server.debug import DebugService
 
         debug = DebugService()  # debug.Debug/Health and Stats of this process
-        self.services = core_services(self._backends)
+        self.services = core.build(self._backends)
         try:
-            self.auth = auth_service.build(self._backends)
-            await self.auth.start()
+            for svc in self.services:
+                if svc.start is not None:
+                    await svc.start()
         except errors.MicroError as exc:
             raise ServerError(exc.detail[:1].upper() + exc.detail[1:]) from exc
-        self.services.append(auth_service.core(self.auth))
+        self.auth = next(svc.auth for svc in self.services if svc.auth is not None)
         interceptors: list[Any] = [ErrorInterceptor(), debug.interceptor]
         if self.auth_enabled:
             # inside the error boundary, so its errors become gRPC status like any handler's

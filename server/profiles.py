@@ -2,19 +2,59 @@
 
 ``local`` (default): SQLite store, memory registry — state under ``MICRO_HOME/server``.
 ``test``: everything in memory, in-process. Individual overrides: ``MICRO_STORE=memory|sqlite``.
+
+Both are tables: :data:`PROFILES` says which backend each concern uses per profile, and
+:data:`BACKENDS` how to build each; a new backend (PostgreSQL, NATS, etcd for ``platform``)
+or concern (events, broker) is a row in each.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from micro import errors
 from micro.registry import Registry
 from micro.store import Store
 
-PROFILES = ("local", "test")
+__all__ = ["BACKENDS", "PROFILES", "Backends", "build"]
+
+
+def _memory_store(data_dir: Path) -> Store:
+    from micro.store.memory import MemoryStore
+
+    return MemoryStore()
+
+
+def _sqlite_store(data_dir: Path) -> Store:
+    from server.store.sqlite import SqliteStore
+
+    return SqliteStore(data_dir / "store.db")
+
+
+def _memory_registry(data_dir: Path) -> Registry:
+    from micro.registry.memory import MemoryRegistry
+
+    return MemoryRegistry()
+
+
+# concern → backend name → factory(data_dir)
+BACKENDS: dict[str, dict[str, Callable[[Path], Any]]] = {
+    "store": {"memory": _memory_store, "sqlite": _sqlite_store},
+    "registry": {"memory": _memory_registry},
+}
+
+# profile → concern → backend name
+PROFILES: dict[str, dict[str, str]] = {
+    "local": {"store": "sqlite", "registry": "memory"},
+    "test": {"store": "memory", "registry": "memory"},
+}
+
+# concern → the variable that overrides the profile's choice
+_OVERRIDES = {"store": "MICRO_STORE"}
 
 
 @dataclass
@@ -30,26 +70,17 @@ class Backends:
         await self.registry.close()
 
 
-def _store(kind: str, data_dir: Path) -> Store:
-    if kind == "memory":
-        from micro.store.memory import MemoryStore
-
-        return MemoryStore()
-    if kind == "sqlite":
-        from server.store.sqlite import SqliteStore
-
-        return SqliteStore(data_dir / "store.db")
-    raise errors.BadRequest(f"unknown store backend {kind!r} (memory, sqlite)")
+def _backend(concern: str, kind: str, data_dir: Path) -> Any:
+    choices = BACKENDS[concern]
+    factory = choices.get(kind)
+    if factory is None:
+        raise errors.BadRequest(f"unknown {concern} backend {kind!r} ({', '.join(choices)})")
+    return factory(data_dir)
 
 
 def build(profile: str, data_dir: Path) -> Backends:
-    if profile not in PROFILES:
+    chosen = PROFILES.get(profile)
+    if chosen is None:
         raise errors.BadRequest(f"unknown profile {profile!r} (one of {', '.join(PROFILES)})")
-    default_store = "memory" if profile == "test" else "sqlite"
-    from micro.registry.memory import MemoryRegistry
-
-    return Backends(
-        data_dir=data_dir,
-        store=_store(os.environ.get("MICRO_STORE", default_store), data_dir),
-        registry=MemoryRegistry(),
-    )
+    kinds = {c: os.environ.get(_OVERRIDES.get(c, ""), "") or kind for c, kind in chosen.items()}
+    return Backends(data_dir=data_dir, **{c: _backend(c, kind, data_dir) for c, kind in kinds.items()})

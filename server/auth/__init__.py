@@ -24,7 +24,7 @@ from server.auth.interceptor import AuthInterceptor, ServerAuthSource
 from server.auth.stored import StoredAuth
 
 if TYPE_CHECKING:
-    from server.app import CoreService
+    from server.core import CoreService
     from server.profiles import Backends
 
 __all__ = ["AuthInterceptor", "CallTokens", "ServerAuthSource", "StoredAuth", "build", "core", "interceptor"]
@@ -46,7 +46,7 @@ def build(backends: Backends, *, disable_admin: bool | None = None) -> StoredAut
 def core(auth: StoredAuth) -> CoreService:
     """The auth service of the server: ``auth.Auth``, ``auth.Accounts``, ``auth.Rules`` and
     ``auth.Namespaces``."""
-    from server.app import CoreService
+    from server.core import CoreService
 
     handlers = (
         (AuthHandler(auth, auth.key), auth_pb2_grpc.add_AuthServicer_to_server),
@@ -61,6 +61,8 @@ def core(auth: StoredAuth) -> CoreService:
             auth_pb2.DESCRIPTOR.services_by_name[name] for name in ("Auth", "Accounts", "Rules", "Namespaces")
         ],
         permissions=PERMISSIONS,
+        start=auth.start,
+        auth=auth,
     )
 
 

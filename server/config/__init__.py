@@ -12,7 +12,7 @@ from server.config.handler import PERMISSIONS, ConfigHandler
 from server.config.stored import StoreConfig, load_key
 
 if TYPE_CHECKING:
-    from server.app import CoreService
+    from server.core import CoreService
     from server.profiles import Backends
 
 __all__ = ["ConfigHandler", "StoreConfig", "core"]
@@ -20,7 +20,7 @@ __all__ = ["ConfigHandler", "StoreConfig", "core"]
 
 def core(backends: Backends) -> CoreService:
     """The config service of the server, backed by ``backends.store``."""
-    from server.app import CoreService
+    from server.core import CoreService
 
     config = StoreConfig(backends.store, key=load_key(backends.data_dir))
     handler = ConfigHandler(config)

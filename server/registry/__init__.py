@@ -8,7 +8,7 @@ from micro.proto.registry import registry_pb2, registry_pb2_grpc
 from server.registry.handler import PERMISSIONS, RegistryHandler
 
 if TYPE_CHECKING:
-    from server.app import CoreService
+    from server.core import CoreService
     from server.profiles import Backends
 
 __all__ = ["RegistryHandler", "core"]
@@ -16,7 +16,7 @@ __all__ = ["RegistryHandler", "core"]
 
 def core(backends: Backends) -> CoreService:
     """The registry service of the server, wired to ``backends.registry``."""
-    from server.app import CoreService
+    from server.core import CoreService
 
     handler = RegistryHandler(backends.registry)
     return CoreService(

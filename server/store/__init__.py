@@ -8,7 +8,7 @@ from micro.proto.store import store_pb2, store_pb2_grpc
 from server.store.handler import PERMISSIONS, StoreHandler
 
 if TYPE_CHECKING:
-    from server.app import CoreService
+    from server.core import CoreService
     from server.profiles import Backends
 
 __all__ = ["StoreHandler", "core"]
@@ -16,7 +16,7 @@ __all__ = ["StoreHandler", "core"]
 
 def core(backends: Backends) -> CoreService:
     """The store service of the server, wired to ``backends.store``."""
-    from server.app import CoreService
+    from server.core import CoreService
 
     handler = StoreHandler(backends.store)
     return CoreService(
