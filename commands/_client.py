@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from micro.registry import Registry
     from micro.store import Store
 
-__all__ = ["auth", "context", "registry", "run", "store", "using"]
+__all__ = ["auth", "context", "parse_timeout", "registry", "run", "store", "using"]
 
 T = TypeVar("T")
 
@@ -30,13 +30,29 @@ C = TypeVar("C", bound=Closing)
 _stored: list[Context] = []  # the context whose token came from the stored login
 
 
+def parse_timeout(text: str) -> float | None:
+    """``--timeout``: ``15s``, ``2m``, ``500ms``, plain seconds; ``0`` for no deadline."""
+    from commands._duration import parse_duration
+    from commands._output import Failure
+
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        raise Failure(f"Invalid timeout {text!r}: expected a duration such as 10s") from None
+    return seconds or None
+
+
 def context(*, login: bool = True) -> Context:
     """Where this command goes (global options, ``MICRO_*``, then config.json), with the
     access token of the env + namespace's login (``MICRO_TOKEN`` wins; refreshed silently
-    when close to expiry). ``login=False`` leaves stored credentials alone."""
+    when close to expiry). ``login=False`` leaves stored credentials alone.
+
+    Every unary call made from here on has the ``--timeout`` deadline (streams none)."""
     import dataclasses
 
-    from micro import environment
+    from micro import _platform, environment
+
+    _platform.set_call_deadline(globals_.timeout)
 
     ctx = environment.resolve(globals_.env, globals_.namespace)
     if login and ctx.token is None:

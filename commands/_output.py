@@ -60,6 +60,8 @@ class Globals:
         self.namespace: str | None = None
         self.output = "text"
         self.debug = False
+        # the deadline of each unary call to the server, in seconds (None: none)
+        self.timeout: float | None = 10.0
 
 
 globals_ = Globals()

@@ -80,15 +80,15 @@ def parse_metadata(items: list[str] | None) -> dict[str, str]:
 
 
 def _timeout(text: str | None) -> float | None:
-    from commands._duration import parse_duration
+    """``--timeout`` after ``call``/``stream``: the global option given late (it wins over
+    ``micro --timeout``); None when not given."""
+    from commands._client import parse_timeout
+    from commands._output import globals_
 
     if text is None:
         return None
-    try:
-        seconds = parse_duration(text)
-    except ValueError:
-        raise Failure(f"Invalid timeout {text!r}: expected a duration such as 5s") from None
-    return seconds or None
+    globals_.timeout = parse_timeout(text)
+    return globals_.timeout
 
 
 def _schemas(ctx: Context) -> Schemas:
@@ -107,7 +107,9 @@ def call(
     endpoint: str = _ENDPOINT,
     request: str = _REQUEST,
     metadata: list[str] | None = _METADATA,
-    timeout: str = typer.Option("5s", "--timeout", help="Deadline of the call."),
+    timeout: str | None = typer.Option(
+        None, "--timeout", "--request_timeout", help="Deadline of the call (default: micro --timeout, 10s)."
+    ),
     address: str | None = _ADDRESS,
     output: OutputOption | None = _OUTPUT,
 ) -> None:
@@ -115,14 +117,14 @@ def call(
     from commands import _client
     from micro.client import dynamic
 
-    ctx = _client.context()
+    _timeout(timeout)
+    ctx = _client.context()  # unary calls get the deadline from here
     headers = parse_metadata(metadata)
-    deadline = _timeout(timeout)
 
     async def body() -> dict[str, Any]:
         return await dynamic.call(
             ctx.address, service, endpoint, request, namespace=ctx.namespace, token=ctx.token,
-            metadata=headers, timeout=deadline, node=address,
+            metadata=headers, node=address,
         )  # fmt: skip
 
     try:
@@ -137,7 +139,9 @@ def stream(
     endpoint: str = _ENDPOINT,
     request: str = _REQUEST,
     metadata: list[str] | None = _METADATA,
-    timeout: str | None = typer.Option(None, "--timeout", help="Deadline of the whole stream."),
+    timeout: str | None = typer.Option(
+        None, "--timeout", "--request_timeout", help="Deadline of the whole stream (default: none)."
+    ),
     address: str | None = _ADDRESS,
     output: OutputOption | None = _OUTPUT,
 ) -> None:
@@ -145,9 +149,9 @@ def stream(
     from commands import _client
     from micro.client import dynamic
 
+    deadline = _timeout(timeout)
     ctx = _client.context()
     headers = parse_metadata(metadata)
-    deadline = _timeout(timeout)
     compact = wants_json(output.value if output else None)
 
     async def body() -> None:

@@ -29,11 +29,16 @@ def env_list(ctx: typer.Context, output: OutputOption | None = output_option()) 
         emit_json([_json(e, current=e.name == current) for e in envs])
         return
     name_width = max(len(e.name) for e in envs)
-    addr_width = max(len(e.address) for e in envs)
+    addr_width = max(len(_where(e)) for e in envs)
     for e in envs:
         mark = "*" if e.name == current else " "
-        line = f"{mark} {e.name.ljust(name_width)}  {e.address.ljust(addr_width)}  {e.description}"
+        line = f"{mark} {e.name.ljust(name_width)}  {_where(e).ljust(addr_width)}  {e.description}"
         out(line.rstrip())
+
+
+def _where(env: "Environment") -> str:
+    """The address, marked when the server is reached over TLS."""
+    return f"{env.address} (tls)" if env.tls else env.address
 
 
 def _json(env: "Environment", *, current: bool) -> dict[str, object]:
@@ -43,6 +48,8 @@ def _json(env: "Environment", *, current: bool) -> dict[str, object]:
         "description": env.description,
         "read_only": env.read_only,
         "color": env.color,
+        "tls": env.tls,
+        "ca": env.ca,
         "current": current,
     }
 
@@ -74,6 +81,10 @@ def env_add(
     description: str = typer.Option("", "--description", help="A short description."),
     read_only: bool = typer.Option(False, "--read-only", help="Refuse mutating commands."),
     color: str = typer.Option("", "--color", help="Colour of the workspace header."),
+    tls: bool = typer.Option(False, "--tls", help="The server serves TLS (micro server --tls-cert)."),
+    ca: str = typer.Option(
+        "", "--ca", help="PEM file of the CA to trust for --tls (default: the system's); implies --tls."
+    ),
 ) -> None:
     """Add an environment."""
     from micro import environment
@@ -88,7 +99,15 @@ def env_add(
             raise Failure(f"Not a colour: {color} (e.g. red, #ff0000, rgb(255,0,0))") from None
 
     environment.add(
-        environment.Environment(name, address, description=description, read_only=read_only, color=color)
+        environment.Environment(
+            name,
+            address,
+            description=description,
+            read_only=read_only,
+            color=color,
+            tls=tls or bool(ca),
+            ca=ca,
+        )
     )
 
 

@@ -51,6 +51,10 @@ def dynamic_command(ctx: _click.Context, name: str) -> _click.Command | None:
     """
     from commands.dynamic import command_for
 
+    if ctx.params.get("timeout") is not None:  # the lookup has the deadline of the call
+        from commands._client import parse_timeout
+
+        globals_.timeout = parse_timeout(str(ctx.params["timeout"]))
     return command_for(ctx, name)
 
 
@@ -166,6 +170,14 @@ def root(
         None, "--home", envvar="MICRO_HOME", help="State folder (default ~/.micro)."
     ),
     debug: bool = typer.Option(False, "--debug", envvar="MICRO_DEBUG", help="Show tracebacks."),
+    timeout: str | None = typer.Option(
+        None,
+        "--timeout",
+        "--request_timeout",
+        envvar="MICRO_TIMEOUT",
+        metavar="DURATION",
+        help="Deadline of each call to the server: 15s, 2m, plain seconds; 0 for none (default 10s).",
+    ),
 ) -> None:
     """micro: a cloud operating system for microservices.
 
@@ -177,6 +189,10 @@ def root(
         raise typer.BadParameter(f"'{output}' is not one of 'text', 'json'.", param_hint="'--output'")
     globals_.output = output or "text"
     globals_.debug = bool(debug)
+    if timeout is not None:
+        from commands._client import parse_timeout
+
+        globals_.timeout = parse_timeout(timeout)
     if home:
         os.environ["MICRO_HOME"] = home
     if profile:
@@ -191,6 +207,9 @@ def _no_command() -> None:
     from micro import environment
 
     context = environment.resolve(globals_.env, globals_.namespace)
+    from micro import _platform
+
+    _platform.set_call_deadline(globals_.timeout)  # the workspace's unary calls, as the CLI's
     try:
         tui = importlib.import_module("micro_tui.app")
     except ImportError as exc:

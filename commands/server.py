@@ -126,6 +126,12 @@ def server(
     disable_admin: bool = typer.Option(
         False, "--disable-admin", help="Do not create the default admin account (admin/micro)."
     ),
+    tls_cert: str = typer.Option(
+        "", "--tls-cert", envvar="MICRO_TLS_CERT", help="Serve gRPC over TLS: the certificate (PEM)."
+    ),
+    tls_key: str = typer.Option(
+        "", "--tls-key", envvar="MICRO_TLS_KEY", help="The private key (PEM) of --tls-cert."
+    ),
 ) -> None:
     """Run the micro server in the foreground (Ctrl-C stops it), or in the background with --detach."""
     if ctx.invoked_subcommand is not None:
@@ -133,13 +139,19 @@ def server(
     profile = profile or os.environ.get("MICRO_PROFILE") or "local"
     if disable_admin:
         os.environ["MICRO_AUTH_DISABLE_ADMIN"] = "1"  # read by the auth service; inherited by --detach
+    if bool(tls_cert) != bool(tls_key):
+        raise Failure("--tls-cert and --tls-key go together: give both, or neither")
+    if tls_cert:
+        # absolute, and inherited by --detach (whose working directory may differ)
+        os.environ["MICRO_TLS_CERT"] = tls_cert = os.path.abspath(tls_cert)
+        os.environ["MICRO_TLS_KEY"] = tls_key = os.path.abspath(tls_key)
     if detach:
         _detach(address, api_address, profile)
     else:
-        _foreground(address, api_address, profile)
+        _foreground(address, api_address, profile, (tls_cert, tls_key) if tls_cert else None)
 
 
-def _foreground(address: str, api_address: str, profile: str) -> None:
+def _foreground(address: str, api_address: str, profile: str, tls: tuple[str, str] | None) -> None:
     import asyncio
     import logging
 
@@ -147,19 +159,21 @@ def _foreground(address: str, api_address: str, profile: str) -> None:
     from server.app import ServerError
 
     try:
-        asyncio.run(_serve(address, api_address, profile))
+        asyncio.run(_serve(address, api_address, profile, tls))
     except ServerError as exc:
         raise Failure(str(exc)) from exc
 
 
-async def _serve(address: str, api_address: str, profile: str) -> None:
+async def _serve(address: str, api_address: str, profile: str, tls: tuple[str, str] | None) -> None:
     import asyncio
     import logging
 
     from micro import _paths
     from server.app import Server
 
-    srv = Server(data_dir=_paths.server_dir(), address=address, api_address=api_address, profile=profile)
+    srv = Server(
+        data_dir=_paths.server_dir(), address=address, api_address=api_address, profile=profile, tls=tls
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, srv.request_stop)
@@ -168,6 +182,8 @@ async def _serve(address: str, api_address: str, profile: str) -> None:
         _write_state(bound)
         # announced only once the state files exist: whoever waits for this line may read them
         logger = logging.getLogger("micro.server")
+        if tls:
+            logger.info("Serving TLS with the certificate %s", tls[0])
         logger.info("Listening on %s (grpc)", bound)
         await srv.wait()
         logger.info("Stopping")

@@ -2,8 +2,10 @@
 
 Servers raise :class:`~micro.errors.MicroError` from handlers; :class:`ErrorInterceptor`
 turns it into a gRPC status whose message is the detail (readable by grpcurl) and puts the
-whole error JSON in the ``micro-error`` trailing metadata. Clients wrap calls in
-:func:`rpc_errors`, which turns an ``AioRpcError`` back into the same error class.
+whole error JSON in the ``micro-error`` trailing metadata. Clients open channels with
+:func:`aio_channel` / :func:`sync_channel` (TLS where :func:`micro._platform.tls_for` says so;
+the deadline of :func:`micro._platform.call_deadline` on unary calls that set none) and wrap
+calls in :func:`rpc_errors`, which turns an ``AioRpcError`` back into the same error class.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import grpc
 
-from micro import errors
+from micro import _platform, errors
 
 __all__ = [
     "CHANNEL_OPTIONS",
@@ -26,12 +28,15 @@ __all__ = [
     "ErrorInterceptor",
     "MethodCache",
     "abort",
+    "aio_channel",
     "call_metadata",
     "from_rpc_error",
+    "hung",
     "map_handler",
     "metadata_value",
     "rpc_errors",
     "status_for",
+    "sync_channel",
     "wrap_handler",
 ]
 
@@ -93,6 +98,99 @@ _CODE_FOR_STATUS: dict[grpc.StatusCode, int] = {
 }
 
 
+def _credentials(ca: str) -> grpc.ChannelCredentials:
+    """TLS credentials trusting ``ca`` (a PEM file), or the system's roots when empty."""
+    if not ca:
+        return grpc.ssl_channel_credentials()
+    try:
+        with open(ca, "rb") as f:
+            roots = f.read()
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise errors.BadRequest(f"cannot read the CA file {ca}: {reason}") from exc
+    if b"-----BEGIN CERTIFICATE-----" not in roots:
+        raise errors.BadRequest(f"the CA file {ca} holds no PEM certificate")
+    return grpc.ssl_channel_credentials(root_certificates=roots)
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:g}s"
+
+
+def hung(address: str, seconds: float | None) -> errors.MicroError:
+    """The server at ``address`` took the connection but did not answer in time (it is
+    stopped, overloaded or not a gRPC server): the CLI's exit 4, as for a server that is down."""
+    waited = f" after {_seconds(seconds)}" if seconds is not None else ""
+    return errors.Unavailable(f"timed out{waited} waiting for micro server at {address}")
+
+
+class _Deadline(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """Gives unary calls without a deadline ``seconds``, and tells a server that never
+    answered (the channel never became ready: no HTTP/2 settings, no TLS handshake) from a
+    call the server took and did not finish in time (``Request timed out``)."""
+
+    def __init__(self, address: str, seconds: float | None) -> None:
+        self.address = address
+        self.seconds = seconds
+        self.channel: grpc.aio.Channel | None = None
+
+    async def intercept_unary_unary(
+        self, continuation: Callable[..., Awaitable[Any]], details: Any, request: Any
+    ) -> Any:
+        if details.timeout is None and self.seconds is not None:
+            details = details._replace(timeout=self.seconds)
+        call = await continuation(details, request)
+        try:
+            await call
+        except grpc.aio.AioRpcError as exc:
+            if (
+                exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+                and metadata_value(exc.trailing_metadata(), ERROR_KEY) is None
+                and self.channel is not None
+                and self.channel.get_state() != grpc.ChannelConnectivity.READY
+            ):
+                err = hung(self.address, details.timeout)
+                raise grpc.aio.AioRpcError(
+                    exc.code(),
+                    exc.initial_metadata(),
+                    grpc.aio.Metadata((ERROR_KEY, err.to_json())),
+                    details=err.detail,
+                ) from None
+            raise
+        return call
+
+
+def aio_channel(address: str, *, options: list[tuple[str, Any]] | None = None) -> grpc.aio.Channel:
+    """A ``grpc.aio`` channel to a micro server (or the proxy) at ``address``: TLS when
+    :func:`micro._platform.tls_for` says so; with a client deadline set
+    (:func:`micro._platform.set_call_deadline`) unary calls get it and a server that never
+    answers is told apart (:func:`hung`). Services' channels carry no interceptor (hot path).
+
+    Raises:
+        micro.errors.BadRequest: the CA file to trust cannot be read.
+    """
+    opts = options if options is not None else CHANNEL_OPTIONS
+    ca = _platform.tls_for(address)
+    seconds = _platform.call_deadline()
+    deadline = _Deadline(address, seconds) if seconds is not None else None
+    interceptors = [deadline] if deadline is not None else None
+    if ca is None:
+        channel = grpc.aio.insecure_channel(address, options=opts, interceptors=interceptors)
+    else:
+        channel = grpc.aio.secure_channel(address, _credentials(ca), options=opts, interceptors=interceptors)
+    if deadline is not None:
+        deadline.channel = channel
+    return channel
+
+
+def sync_channel(address: str) -> grpc.Channel:
+    """A synchronous channel to ``address`` (TLS as for :func:`aio_channel`)."""
+    ca = _platform.tls_for(address)
+    if ca is None:
+        return grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+    return grpc.secure_channel(address, _credentials(ca), options=CHANNEL_OPTIONS)
+
+
 def status_for(err: errors.MicroError) -> grpc.StatusCode:
     return _STATUS_FOR_CODE.get(err.code, grpc.StatusCode.UNKNOWN)
 
@@ -141,12 +239,37 @@ def from_rpc_error(exc: grpc.RpcError, *, address: str = "") -> errors.MicroErro
 
 
 @contextmanager
-def rpc_errors(address: str = "") -> Iterator[None]:
-    """Translate gRPC failures raised inside the block into MicroError."""
+def rpc_errors(
+    address: str = "", *, channel: grpc.Channel | None = None, timeout: float | None = None
+) -> Iterator[None]:
+    """Translate gRPC failures raised inside the block into MicroError.
+
+    ``channel``: the synchronous channel of the calls (``timeout`` their deadline), so that a
+    server that never answered is told apart as on :func:`aio_channel`'s channels.
+    """
     try:
         yield
     except grpc.RpcError as exc:
+        if (
+            channel is not None
+            and exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            and metadata_value(exc.trailing_metadata(), ERROR_KEY) is None
+            and not _sync_ready(channel)
+        ):
+            raise hung(address, timeout) from exc
         raise from_rpc_error(exc, address=address) from exc
+
+
+def _sync_ready(channel: grpc.Channel) -> bool:
+    """Whether a synchronous channel is connected (grpc has no public, non-blocking check;
+    without one the call counts as answered)."""
+    inner = getattr(channel, "_channel", None)
+    check = getattr(inner, "check_connectivity_state", None)
+    if check is None:
+        return True
+    from grpc._cython import cygrpc
+
+    return bool(check(False) == cygrpc.ConnectivityState.ready)
 
 
 async def abort(context: Any, err: errors.MicroError) -> None:

@@ -4,7 +4,12 @@ A service learns everything from ``MICRO_*`` variables (set by the runtime, or b
 ``MICRO_PROXY`` (the server's gRPC address), ``MICRO_NAMESPACE``, ``MICRO_SERVICE_NAME`` /
 ``MICRO_SERVICE_VERSION`` and its credentials (``MICRO_AUTH_FILE``, ``MICRO_AUTH_ID`` +
 ``MICRO_AUTH_SECRET`` or ``MICRO_TOKEN``; the auth feature plugs in through
-:data:`token_provider`).
+:data:`token_provider`). A server serving TLS is reached with ``MICRO_PROXY_TLS=1``, and
+``MICRO_PROXY_CA`` (a PEM file) when its certificate is not signed by a system-trusted CA.
+
+Clients ask :func:`tls_for` how to dial an address (the CLI and workspace register their
+environment's address with :func:`use_tls`) and :func:`call_deadline` for the deadline of
+unary calls that set none (the CLI's ``--timeout``; services set none).
 
 gRPC channels belong to the event loop that created them, so module-level clients keep
 theirs in :func:`loop_state`: one bag per running loop, closed when that loop shuts down
@@ -30,12 +35,16 @@ __all__ = [
     "DEFAULT_PROXY",
     "LoopState",
     "authenticate",
+    "call_deadline",
     "loop_state",
     "namespace",
     "proxy_address",
     "service_name",
+    "set_call_deadline",
+    "tls_for",
     "token",
     "token_provider",
+    "use_tls",
 ]
 
 log = logging.getLogger(__name__)
@@ -54,6 +63,49 @@ _current_service = ""
 
 def proxy_address() -> str:
     return os.environ.get("MICRO_PROXY") or DEFAULT_PROXY
+
+
+_TRUE = ("1", "true", "yes", "on")
+
+# addresses to dial over TLS, each with the CA file to trust ("" = the system's roots)
+_tls: dict[str, str] = {}
+
+
+def use_tls(address: str, ca: str = "") -> None:
+    """Dial ``address`` over TLS from now on, trusting ``ca`` (a PEM file; "" = system roots)."""
+    _tls[address] = ca
+
+
+def tls_for(address: str) -> str | None:
+    """How to dial ``address``: None for plaintext, else the CA file to trust ("" = system roots).
+
+    Addresses registered with :func:`use_tls` first; then the proxy's address when
+    ``MICRO_PROXY_TLS`` is true or ``MICRO_PROXY_CA`` names a file. Nodes of services are
+    always dialled in plaintext (they listen on loopback or a private network).
+    """
+    if address in _tls:
+        return _tls[address]
+    ca = os.environ.get("MICRO_PROXY_CA", "")
+    wanted = os.environ.get("MICRO_PROXY_TLS", "").strip().lower() in _TRUE or bool(ca)
+    if wanted and address == proxy_address():
+        return ca
+    return None
+
+
+# the deadline of unary calls that set none, in seconds (None: no deadline)
+_call_deadline: float | None = None
+
+
+def set_call_deadline(seconds: float | None) -> None:
+    """Give every unary call made from now on without a deadline of its own this one (the
+    CLI's ``--timeout``; channels opened before keep theirs)."""
+    global _call_deadline
+    _call_deadline = seconds
+
+
+def call_deadline(fallback: float | None = None) -> float | None:
+    """The deadline set with :func:`set_call_deadline`, else ``fallback``."""
+    return _call_deadline if _call_deadline is not None else fallback
 
 
 def namespace() -> str:

@@ -339,17 +339,17 @@ def access_token(env: str, namespace: str, address: str, *, refresher: Refresher
 
 def _refresh(address: str, namespace: str, refresh_token: str) -> Token:
     """Auth.Token with a refresh token, over a short-lived synchronous channel."""
-    import grpc
-
-    from micro._grpc import CHANNEL_OPTIONS, call_metadata, rpc_errors
+    from micro import _platform
+    from micro._grpc import call_metadata, rpc_errors, sync_channel
     from micro.proto.auth import auth_pb2, auth_pb2_grpc
 
     request = auth_pb2.TokenRequest(
         refresh_token=refresh_token, options=auth_pb2.Options(namespace=namespace)
     )
-    with grpc.insecure_channel(address, options=CHANNEL_OPTIONS) as channel, rpc_errors(address):
+    timeout = _platform.call_deadline(30.0)
+    with sync_channel(address) as channel, rpc_errors(address, channel=channel, timeout=timeout):
         response = auth_pb2_grpc.AuthStub(channel).Token(
-            request, metadata=call_metadata(namespace=namespace), timeout=30
+            request, metadata=call_metadata(namespace=namespace), timeout=timeout
         )
     pb = response.token
     return Token(pb.access_token, pb.refresh_token, pb.created, pb.expiry)

@@ -4,12 +4,15 @@ Shared by the CLI and the workspace, so it imports nothing heavy. Everything liv
 ``MICRO_HOME/config.json``::
 
     {"env": "local",
-     "envs": {"staging": {"address": "…", "description": "…", "read_only": false, "color": ""}},
+     "envs": {"staging": {"address": "…", "description": "…", "read_only": false, "color": "",
+                          "tls": true, "ca": "/path/to/ca.pem"}},
      "namespaces": {"local": "micro"}}
 
 Keys this module does not know are kept when it rewrites the file, so other features can
 store their own settings there. ``resolve`` applies ``MICRO_ENV``, ``MICRO_NAMESPACE`` and
-``MICRO_PROXY`` (which overrides the environment's address).
+``MICRO_PROXY`` (which overrides the environment's address; ``MICRO_PROXY_TLS`` /
+``MICRO_PROXY_CA`` then say whether it serves TLS, as for services), and has a TLS
+environment's address dialled over TLS (:func:`micro._platform.use_tls`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from micro import _paths, errors
@@ -50,6 +53,9 @@ class Environment:
     description: str = ""
     read_only: bool = False
     color: str = ""
+    # the server serves TLS; ``ca`` is the PEM file of the CA to trust ("" = the system's)
+    tls: bool = False
+    ca: str = ""
 
 
 LOCAL = Environment("local", "127.0.0.1:8081", "Local environment")
@@ -103,6 +109,8 @@ def _from_dict(name: str, raw: Any) -> Environment:
         description=str(raw.get("description", "")),
         read_only=bool(raw.get("read_only", False)),
         color=str(raw.get("color", "")),
+        tls=bool(raw.get("tls", False)),
+        ca=str(raw.get("ca", "")),
     )
 
 
@@ -133,6 +141,15 @@ def _check(env: Environment) -> None:
     invalid = errors.BadRequest(f"Invalid address {address!r}: expected host:port")
     if not address.isprintable() or any(c.isspace() for c in address):
         raise invalid
+    if env.ca:
+        try:
+            with open(env.ca, "rb") as f:
+                pem = f.read()
+        except OSError as exc:
+            reason = (exc.strerror or str(exc)).lower()
+            raise errors.BadRequest(f"Cannot read the CA file {env.ca}: {reason}") from None
+        if b"-----BEGIN CERTIFICATE-----" not in pem:
+            raise errors.BadRequest(f"The CA file {env.ca} holds no PEM certificate")
     if "://" in address or address.startswith("unix:"):
         return  # a gRPC target URI
     _, sep, port = address.rpartition(":")
@@ -173,7 +190,10 @@ def set_current(name: str) -> None:
 
 
 def add(env: Environment) -> None:
-    """Add ``env``; an existing name is a conflict."""
+    """Add ``env``; an existing name is a conflict. A CA file makes it TLS and is kept as an
+    absolute path (commands run from anywhere)."""
+    if env.ca:
+        env = replace(env, tls=True, ca=os.path.abspath(env.ca))
     _check(env)
     data = _load()
     if env.name in _envs(data):
@@ -227,5 +247,9 @@ def resolve(env: str | None = None, namespace: str | None = None) -> Context:
         chosen = LOCAL  # the stored current env was deleted by hand
     ns = namespace or os.environ.get("MICRO_NAMESPACE") or namespace_of(chosen.name)
     address = os.environ.get("MICRO_PROXY") or chosen.address
+    if chosen.tls and not os.environ.get("MICRO_PROXY"):
+        from micro import _platform
+
+        _platform.use_tls(address, chosen.ca)
     token = os.environ.get("MICRO_TOKEN") or None
     return Context(env=chosen, address=address, namespace=ns, token=token)

@@ -52,6 +52,7 @@ class Server:
         api_address: str = "127.0.0.1:8080",
         profile: str = "local",
         auth: bool = True,
+        tls: tuple[str, str] | None = None,
     ) -> None:
         self.data_dir = data_dir
         # auth=False serves without the auth interceptor (unit tests of single services only)
@@ -60,6 +61,9 @@ class Server:
         self.address = _normalise(address)
         self.api_address = api_address
         self.profile = profile
+        # (certificate, private key) PEM files: serve gRPC over TLS; checked before anything starts
+        self.tls = tls
+        self._credentials = _server_credentials(*tls) if tls else None
         self.bound_address = ""
         self._grpc: grpc.aio.Server | None = None
         self._backends: profiles.Backends | None = None
@@ -112,7 +116,10 @@ class Server:
         self.proxy = Forwarder(self._backends.registry, mint=mint)
         server.add_generic_rpc_handlers((self.proxy,))
         try:
-            port = server.add_insecure_port(self.address)
+            if self._credentials is not None:
+                port = server.add_secure_port(self.address, self._credentials)
+            else:
+                port = server.add_insecure_port(self.address)
         except RuntimeError as exc:
             port = 0
             cause: Exception | None = exc
@@ -124,6 +131,12 @@ class Server:
         self._grpc = server
         host = self.address.rsplit(":", 1)[0]
         self.bound_address = f"{host}:{port}"
+        if self._credentials is None and not _loopback(self.address):
+            log.warning(
+                "Warning: serving %s without TLS: access tokens, passwords and secrets travel in "
+                "clear text to anyone on the network; use --tls-cert and --tls-key",
+                self.bound_address,
+            )
         for svc in self.services:
             await health_servicer.set(svc.name, health_pb2.HealthCheckResponse.SERVING)
         await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
@@ -174,6 +187,46 @@ class Server:
             os.close(self._lock_fd)
             self._lock_fd = None
         self._stopped.set()
+
+
+def _server_credentials(cert: str, key: str) -> grpc.ServerCredentials:
+    """gRPC's credentials for the PEM pair; a missing, unreadable or mismatched file is a
+    one-line :class:`ServerError` now (grpc would only fail each handshake later)."""
+    import ssl
+
+    pair: list[bytes] = []
+    for what, path in (("certificate", cert), ("private key", key)):
+        try:
+            with open(path, "rb") as f:
+                pair.append(f.read())
+        except OSError as exc:
+            reason = (exc.strerror or str(exc)).lower()
+            raise ServerError(f"Cannot read the TLS {what} {path}: {reason}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in pair[0]:
+        raise ServerError(f"The TLS certificate {cert} holds no PEM certificate")
+    if b"PRIVATE KEY-----" not in pair[1]:
+        raise ServerError(f"The TLS private key {key} holds no PEM private key")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key, password=lambda: b"")  # never a prompt on the terminal
+    except (ssl.SSLError, OSError, ValueError) as exc:  # mismatched, corrupt, with a passphrase
+        reason = getattr(exc, "reason", None)
+        why = str(reason).replace("_", " ").lower() if reason and reason != "PEM_LIB" else "invalid PEM"
+        raise ServerError(f"Cannot use the TLS certificate {cert} with the key {key}: {why}") from None
+    return grpc.ssl_server_credentials([(pair[1], pair[0])])
+
+
+def _loopback(address: str) -> bool:
+    """Whether ``address`` (host:port) is reachable from this machine only."""
+    import ipaddress
+
+    host = address.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to any interface
 
 
 def _normalise(address: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import grpc
 
-from micro._grpc import CHANNEL_OPTIONS, call_metadata, rpc_errors
+from micro._grpc import aio_channel, call_metadata, rpc_errors
 from micro.auth import Account, Auth, Namespace, Rule, Token
 from micro.auth._convert import (
     account_from_proto,
@@ -59,7 +59,7 @@ class GrpcAuth(Auth):
         stub = self._stubs.get(name)
         if stub is None:
             if self._channel is None:
-                self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+                self._channel = aio_channel(self.address)
             stub = getattr(auth_pb2_grpc, f"{name}Stub")(self._channel)
             self._stubs[name] = stub
         return stub

@@ -103,15 +103,14 @@ class PlatformAuth:
         self._address = ""
 
     def _stub(self, name: str) -> Any:
-        import grpc
 
         from micro import _platform
-        from micro._grpc import CHANNEL_OPTIONS
+        from micro._grpc import aio_channel
         from micro.proto.auth import auth_pb2_grpc
 
         if self._channel is None:
             self._address = _platform.proxy_address()
-            self._channel = grpc.aio.insecure_channel(self._address, options=CHANNEL_OPTIONS)
+            self._channel = aio_channel(self._address)
         return getattr(auth_pb2_grpc, f"{name}Stub")(self._channel)
 
     async def public_key(self) -> str:

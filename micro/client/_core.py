@@ -22,11 +22,11 @@ import grpc
 
 from micro import _context, _platform, errors
 from micro._grpc import (
-    CHANNEL_OPTIONS,
     ERROR_KEY,
     FROM_SERVICE_KEY,
     NAMESPACE_KEY,
     SERVICE_KEY,
+    aio_channel,
     from_rpc_error,
     metadata_value,
 )
@@ -134,7 +134,7 @@ class Client:
     def channel(self, address: str) -> grpc.aio.Channel:
         channel = self._channels.get(address)
         if channel is None:
-            channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+            channel = aio_channel(address)
             self._channels[address] = channel
         return channel
 

@@ -528,11 +528,9 @@ async def invoke_stream(
 
 
 def _channel(address: str) -> Any:
-    import grpc
+    from micro._grpc import aio_channel
 
-    from micro._grpc import CHANNEL_OPTIONS
-
-    return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+    return aio_channel(address)
 
 
 async def _prepare(

@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 
 from micro import errors
-from micro._grpc import CHANNEL_OPTIONS, call_metadata, rpc_errors
+from micro._grpc import aio_channel, call_metadata, rpc_errors
 from micro.config import Change, Config
 from micro.proto.config import config_pb2, config_pb2_grpc
 
@@ -47,7 +47,7 @@ class GrpcConfig(Config):
             del self._owned[stale]
         entry = self._owned.get(loop)
         if entry is None:
-            channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+            channel = aio_channel(self.address)
             entry = (channel, config_pb2_grpc.ConfigStub(channel))
             self._owned[loop] = entry
         return entry[1]

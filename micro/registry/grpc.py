@@ -8,8 +8,8 @@ from typing import Any, Self
 
 import grpc
 
-from micro import errors
-from micro._grpc import CHANNEL_OPTIONS, call_metadata, rpc_errors
+from micro import _platform, errors
+from micro._grpc import aio_channel, call_metadata, rpc_errors
 from micro.proto.registry import registry_pb2, registry_pb2_grpc
 from micro.registry import DEFAULT_TTL, Registry, Result, Service
 from micro.registry._convert import result_from_proto, service_from_proto, service_to_proto
@@ -77,7 +77,8 @@ class GrpcRegistry(Registry):
         namespace: sent as ``micro-namespace`` with every call.
         token: an access token, sent as ``authorization: Bearer``.
         channel: a channel to use instead of opening one (not closed by :meth:`close`).
-        timeout: the deadline of each unary call, in seconds.
+        timeout: the deadline of each unary call, in seconds (a client deadline set with
+            :func:`micro._platform.set_call_deadline`, the CLI's ``--timeout``, wins).
     """
 
     def __init__(
@@ -94,13 +95,13 @@ class GrpcRegistry(Registry):
         self._channel = channel
         self._owns_channel = channel is None
         self._stub: Any = None
-        self._timeout = timeout
+        self._timeout = _platform.call_deadline(timeout)
 
     @property
     def stub(self) -> Any:
         if self._stub is None:
             if self._channel is None:
-                self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+                self._channel = aio_channel(self.address)
             self._stub = registry_pb2_grpc.RegistryStub(self._channel)
         return self._stub
 

@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 
 from micro import errors
-from micro._grpc import CHANNEL_OPTIONS, call_metadata, rpc_errors
+from micro._grpc import aio_channel, call_metadata, rpc_errors
 from micro.proto.store import store_pb2, store_pb2_grpc
 from micro.store import Order, Record, Store
 from micro.store._convert import order_to_proto, record_from_proto, ttl_to_wire
@@ -59,7 +59,7 @@ class GrpcStore(Store):
     def _store(self) -> Any:
         if self._stub is None:
             if self._channel is None:
-                self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+                self._channel = aio_channel(self.address)
             self._stub = store_pb2_grpc.StoreStub(self._channel)
         return self._stub
 
