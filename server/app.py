@@ -210,8 +210,8 @@ def _server_credentials(cert: str, key: str) -> grpc.ServerCredentials:
     try:
         context.load_cert_chain(cert, key, password=lambda: b"")  # never a prompt on the terminal
     except (ssl.SSLError, OSError, ValueError) as exc:  # mismatched, corrupt, with a passphrase
-        reason = getattr(exc, "reason", None)
-        why = str(reason).replace("_", " ").lower() if reason and reason != "PEM_LIB" else "invalid PEM"
+        code = getattr(exc, "reason", None)  # OpenSSL's, e.g. KEY_VALUES_MISMATCH
+        why = str(code).replace("_", " ").lower() if code and code != "PEM_LIB" else "invalid PEM"
         raise ServerError(f"Cannot use the TLS certificate {cert} with the key {key}: {why}") from None
     return grpc.ssl_server_credentials([(pair[1], pair[0])])
 

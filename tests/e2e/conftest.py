@@ -77,12 +77,14 @@ def _drain(proc: subprocess.Popen[str], sink: list[str]) -> None:
         sink.append(line)
 
 
-def launch_server(home: Path, address: str = "127.0.0.1:0", *, wait: bool = True) -> MicroServer:
-    """Start ``micro server`` on ``home``; with ``wait``, return once it listens."""
+def launch_server(
+    home: Path, address: str = "127.0.0.1:0", *, wait: bool = True, args: tuple[str, ...] = ()
+) -> MicroServer:
+    """Start ``micro server`` on ``home`` (``args`` after it); with ``wait``, return once it listens."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MICRO_")}
     env.update(MICRO_HOME=str(home), GRPC_VERBOSITY="NONE", NO_COLOR="1")
     proc = subprocess.Popen(
-        [MICRO, "server", "--address", address],
+        [MICRO, "server", "--address", address, *args],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -115,8 +117,10 @@ def start_server(micro_home: Path) -> Iterator[Callable[..., MicroServer]]:
     """Start servers for one test (on the test's MICRO_HOME unless told); stopped after it."""
     started: list[MicroServer] = []
 
-    def start(home: Path | None = None, address: str = "127.0.0.1:0", wait: bool = True) -> MicroServer:
-        server = launch_server(home or micro_home, address, wait=wait)
+    def start(
+        home: Path | None = None, address: str = "127.0.0.1:0", wait: bool = True, args: tuple[str, ...] = ()
+    ) -> MicroServer:
+        server = launch_server(home or micro_home, address, wait=wait, args=args)
         started.append(server)
         return server
 
