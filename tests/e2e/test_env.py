@@ -145,5 +145,7 @@ def test_env_get_takes_output_json_like_every_read() -> None:
             "description": "",
             "read_only": True,
             "color": "",
+            "tls": False,
+            "ca": "",
             "current": True,
         }
