@@ -3,6 +3,9 @@ after ``call``) and the deadline it gives the calls of the command."""
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
+
 import pytest
 
 from commands import _client
@@ -63,3 +66,37 @@ def test_the_timeout_after_call_is_the_global_one(
     assert run(["--timeout", "9s", "call", "svc", "Svc.Call", "--request_timeout=3s"]) == 4
     assert globals_.timeout == 3.0
     assert _platform.call_deadline() == 3.0
+
+
+@pytest.fixture
+def silent_address() -> Iterator[str]:
+    """An address whose socket takes connections and never answers (a stopped server)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+async def test_a_silent_server_is_told_apart_on_async_and_sync_channels(silent_address: str) -> None:
+    from micro import errors
+    from micro._grpc import rpc_errors, sync_channel
+    from micro.proto.auth import auth_pb2, auth_pb2_grpc
+    from micro.store.grpc import GrpcStore
+
+    expected = f"timed out after 0.3s waiting for micro server at {silent_address}"
+    _platform.set_call_deadline(0.3)
+    store = GrpcStore(silent_address)  # no deadline of its own: the client's applies
+    try:
+        with pytest.raises(errors.Unavailable) as raised:
+            await store.read("k")
+    finally:
+        await store.close()
+    assert raised.value.detail == expected
+
+    with (
+        pytest.raises(errors.Unavailable) as raised,
+        sync_channel(silent_address) as channel,
+        rpc_errors(silent_address, channel=channel, timeout=0.3),
+    ):
+        auth_pb2_grpc.AuthStub(channel).Token(auth_pb2.TokenRequest(), timeout=0.3)
+    assert raised.value.detail == expected
