@@ -1,9 +1,13 @@
 """The config service's backend: documents kept in the store, secrets sealed with AES-256-GCM.
 
-Layout: one record per namespace, key ``document`` in table ``config`` of the namespace's
-database, holding the whole document as JSON. Every change is a read-modify-write guarded
-by the record's version (``Store.write(version=...)``) and retried on a conflict, so
-concurrent Sets on different paths never lose each other's writes, even between two servers
+Layout: one record per namespace, key ``document`` in table ``_config`` of the namespace's
+database, holding the whole document as JSON. Tables starting with ``_`` are internal: the
+store service neither lists nor serves them, so store snapshots never carry the document
+(0.1.0 kept it in table ``config``; the store's schema migration moved it).
+
+Every change is a read-modify-write guarded by the record's version
+(``Store.write(version=...)``) and retried on a conflict, so concurrent
+Sets on different paths never lose each other's writes, even between two servers
 sharing one store; within this process a lock per namespace keeps them from colliding at all.
 A document is one record, so it is bounded by the store's value limit (1 MiB): a change
 that would grow it past that is refused (413); one that shrinks it is always allowed.
@@ -41,7 +45,7 @@ __all__ = ["KEY_FILE", "TABLE", "StoreConfig", "load_key"]
 
 log = logging.getLogger(__name__)
 
-TABLE = "config"
+TABLE = "_config"  # internal: hidden from the store API (server/store/handler.py)
 DOCUMENT_KEY = "document"
 KEY_FILE = "config.key"
 MAX_ATTEMPTS = 50

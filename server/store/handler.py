@@ -2,6 +2,12 @@
 
 Errors are raised as :class:`~micro.errors.MicroError`; the server's ErrorInterceptor turns
 them into gRPC status codes with the ``micro-error`` trailer.
+
+Internal tables: a table whose name starts with ``_`` belongs to the server (config keeps
+each namespace's document, with its sealed secrets, in ``_config``). Callers never see them:
+they are not listed, and reading, listing, writing or deleting one is refused (403), so a
+store snapshot holds store data only. The server's own code reaches them in-process through
+the :class:`~micro.store.Store` it shares; the check is here, at the wire.
 """
 
 from __future__ import annotations
@@ -22,10 +28,23 @@ from micro.store._convert import (
 from server.auth import context as ctx
 from server.auth.context import Permission, Policy
 
-__all__ = ["LIST_BATCH", "PERMISSIONS", "StoreHandler"]
+__all__ = ["INTERNAL_PREFIX", "LIST_BATCH", "PERMISSIONS", "StoreHandler", "is_internal"]
 
 # keys per ListResponse message
 LIST_BATCH = 1000
+INTERNAL_PREFIX = "_"
+
+
+def is_internal(table: str) -> bool:
+    """Whether ``table`` is one the server keeps for itself."""
+    return table.startswith(INTERNAL_PREFIX)
+
+
+def _table(requested: str) -> str:
+    """The table a call works on; internal ones are refused."""
+    if is_internal(requested):
+        raise errors.Forbidden(f"tables starting with {INTERNAL_PREFIX} are internal to the server")
+    return requested or DEFAULT_TABLE
 
 
 def _check_key(key: str) -> None:
@@ -67,10 +86,11 @@ class StoreHandler(store_pb2_grpc.StoreServicer):
         opts = request.options
         if not (opts.prefix or opts.suffix):
             _check_key(request.key)
+        table = _table(opts.table)
         records = await self.store.read(
             request.key,
             database=self._database(context, opts.database),
-            table=opts.table or DEFAULT_TABLE,
+            table=table,
             prefix=opts.prefix,
             suffix=opts.suffix,
             limit=opts.limit,
@@ -89,21 +109,23 @@ class StoreHandler(store_pb2_grpc.StoreServicer):
             )
         if opts.ttl < 0 or opts.expiry < 0 or record.expiry < 0:
             raise errors.BadRequest("expiry must not be negative")
+        table = _table(opts.table)
         ttl = write_ttl(record, opts, time.time())
         version = await self.store.write(
             _domain_record(record, ttl),
             database=self._database(context, opts.database),
-            table=opts.table or DEFAULT_TABLE,
+            table=table,
             version=write_version(opts),
         )
         return store_pb2.WriteResponse(version=version)
 
     async def Delete(self, request: store_pb2.DeleteRequest, context: Any) -> store_pb2.DeleteResponse:
         _check_key(request.key)
+        table = _table(request.options.table)
         await self.store.delete(
             request.key,
             database=self._database(context, request.options.database),
-            table=request.options.table or DEFAULT_TABLE,
+            table=table,
         )
         return store_pb2.DeleteResponse()
 
@@ -111,9 +133,10 @@ class StoreHandler(store_pb2_grpc.StoreServicer):
         self, request: store_pb2.ListRequest, context: Any
     ) -> AsyncIterator[store_pb2.ListResponse]:
         opts = request.options
+        table = _table(opts.table)
         keys = await self.store.list(
             database=self._database(context, opts.database),
-            table=opts.table or DEFAULT_TABLE,
+            table=table,
             prefix=opts.prefix,
             suffix=opts.suffix,
             limit=opts.limit,
@@ -133,11 +156,17 @@ class StoreHandler(store_pb2_grpc.StoreServicer):
         found = [db for db in await self.store.databases() if not db.startswith("_")]
         if caller is not None and not ctx.is_micro_admin(caller.account):
             found = [db for db in found if db == own]
-        return store_pb2.DatabasesResponse(databases=found)
+        # a namespace with config but no records holds only internal tables: not listed
+        listed = []
+        for db in found:
+            if any(not is_internal(table) for table in await self.store.tables(db)):
+                listed.append(db)
+        return store_pb2.DatabasesResponse(databases=listed)
 
     async def Tables(self, request: store_pb2.TablesRequest, context: Any) -> store_pb2.TablesResponse:
         database = self._database(context, request.database)
-        return store_pb2.TablesResponse(tables=await self.store.tables(database))
+        tables = [t for t in await self.store.tables(database) if not is_internal(t)]
+        return store_pb2.TablesResponse(tables=tables)
 
 
 def _domain_record(pb: store_pb2.Record, ttl: float | None) -> Record:

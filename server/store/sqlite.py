@@ -16,6 +16,9 @@ call and lowered throughput (the hop and its wake-ups cost more than the query).
 used from one thread also needs no locking, and a conditional write is trivially atomic.
 Exact reads of recently written or read small records come from a write-through cache.
 ``bench/store_throughput.py`` measures the whole path.
+
+Schema: the file carries its layout's version and is migrated when opened
+(:mod:`server.store._schema`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from typing import Any
 from micro import errors
 from micro.store import DEFAULT_DATABASE, DEFAULT_TABLE, Order, Record, Store
 from micro.store.memory import prefix_successor, stale_detail
+from server.store import _schema
 
 __all__ = ["SqliteStore"]
 
@@ -52,20 +56,6 @@ CACHE_VALUE_BYTES = 4096
 # (database, table, key) -> (value, expires_at, metadata, version) of a committed record
 _Cached = tuple[bytes, float | None, dict[str, str], int]
 _SWEEP_BATCH = 1000
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS records (
-    db TEXT NOT NULL,
-    tbl TEXT NOT NULL,
-    key TEXT NOT NULL,
-    value BLOB NOT NULL,
-    expires_at REAL,
-    metadata TEXT,
-    version INTEGER NOT NULL,
-    PRIMARY KEY (db, tbl, key)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS records_expiry ON records (expires_at) WHERE expires_at IS NOT NULL;
-"""
 
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
 
@@ -151,15 +141,22 @@ class SqliteStore(Store):
         os.close(fd)
         try:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise errors.InternalServerError(f"cannot open the store at {self.path}: {exc}") from exc
+        try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=5000")
             # checkpoints fsync: on the event loop they stalled every call for up to tens of
             # milliseconds, so they run in a worker thread on a connection of their own
             db.execute("PRAGMA wal_autocheckpoint=0")
-            db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise errors.InternalServerError(f"cannot open the store at {self.path}: {exc}") from exc
+            # a file of an older layout is brought up to date; a newer one is refused
+            _schema.migrate(db, self.path)
+        except BaseException as exc:
+            db.close()
+            if isinstance(exc, sqlite3.Error):
+                raise errors.InternalServerError(f"cannot open the store at {self.path}: {exc}") from exc
+            raise
         return db
 
     # -- records ---------------------------------------------------------------------------

@@ -127,5 +127,5 @@ async def test_module_functions_reach_the_server_from_the_environment(
             await task
     assert seen[0].path == "feature.enabled"
     assert isinstance(seen[0].value, bool)
-    stored = await server.backends.store.read("document", database="micro", table="config")
+    stored = await server.backends.store.read("document", database="micro", table="_config")
     assert b'"feature"' in stored[0].value

@@ -122,3 +122,52 @@ async def test_list_streams_keys_in_batches(stub: Any, server: Any) -> None:
     batches = [list(r.keys) async for r in stub.List(store_pb2.ListRequest())]
     assert [len(b) for b in batches] == [LIST_BATCH, LIST_BATCH, 5]
     assert [k for batch in batches for k in batch] == [f"k{i:05}" for i in range(n)]
+
+
+async def test_internal_tables_are_hidden_and_refused(stub: Any, server: Any) -> None:
+    from micro.proto.config import config_pb2, config_pb2_grpc
+
+    async with grpc.aio.insecure_channel(server.bound_address) as channel:
+        config = config_pb2_grpc.ConfigStub(channel)
+        value = config_pb2.Value(data='"s3cret"', format="json")
+        secret = config_pb2.Options(secret=True)
+        # 'quiet' holds config only, 'busy' config and records
+        for namespace in ("quiet", "busy"):
+            await config.Set(
+                config_pb2.SetRequest(namespace=namespace, path="db.pw", value=value, options=secret)
+            )
+        await stub.Write(write("k"), metadata=((NAMESPACE_KEY, "busy"),))
+        tables = await stub.Tables(store_pb2.TablesRequest(database="busy"))
+        assert list(tables.tables) == ["micro"]
+        assert list((await stub.Tables(store_pb2.TablesRequest(database="quiet"))).tables) == []
+        databases = await stub.Databases(store_pb2.DatabasesRequest())
+        assert "busy" in databases.databases and "quiet" not in databases.databases
+
+        refused = "tables starting with _ are internal to the server"
+        calls = [
+            stub.Read(store_pb2.ReadRequest(key="document", options=store_pb2.ReadOptions(table="_config"))),
+            stub.Read(
+                store_pb2.ReadRequest(key="", options=store_pb2.ReadOptions(table="_config", prefix=True))
+            ),
+            stub.Write(write("document", b"{}", table="_config", database="busy")),
+            stub.Delete(
+                store_pb2.DeleteRequest(key="document", options=store_pb2.DeleteOptions(table="_other"))
+            ),
+        ]
+        for call in calls:
+            code, err, details = await rpc_error(call)
+            assert (code, err["code"], details) == (grpc.StatusCode.PERMISSION_DENIED, 403, refused)
+        listing = stub.List(store_pb2.ListRequest(options=store_pb2.ListOptions(table="_config")))
+        code, err, details = await rpc_error(_drain(listing))
+        assert (code, err["code"], details) == (grpc.StatusCode.PERMISSION_DENIED, 403, refused)
+
+        # the server's own config still reaches its document, secret intact
+        got = await config.Get(config_pb2.GetRequest(namespace="busy", path="db.pw", options=secret))
+        assert json.loads(got.value.data) == "s3cret"
+    [document] = await server.backends.store.read("document", database="busy", table="_config")
+    assert b"s3cret" not in document.value
+
+
+async def _drain(stream: Any) -> None:
+    async for _ in stream:
+        pass
