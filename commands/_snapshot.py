@@ -1,11 +1,20 @@
 """``micro store snapshot`` / ``restore``: every record of a database as JSON lines.
 
 The file starts with a header line
-``{"format": "micro-store-snapshot", "version": 1, "database": …, "created": …}``; then one
+``{"format": "micro-store-snapshot", "version": 2, "database": …, "created": …}``; then one
 record per line: ``{"table", "key", "value", ["encoding": "base64"], "expires_at", "metadata",
 "version"}`` where ``expires_at`` is a unix time (null = never), so a restore later keeps the
 original deadline and skips what has expired since. Keys are paged with ``start_after``, so
 a snapshot never holds all keys at once.
+
+A snapshot holds store data only: the server's internal tables (names starting with ``_``,
+such as config's documents) are neither listed to it nor restored from a file. Version 1
+files (micro 0.1.0) carried the namespace's config document as table ``config``, key
+``document``, its secrets sealed with that server's key; a restore skips it.
+
+A snapshot file is private (0600, whatever the umask) and appears only when complete: it is
+written as ``.NAME.partial-PID`` beside the destination and renamed; an error, Ctrl-C or
+SIGTERM removes it, and one left by a killed snapshot is removed by the next.
 """
 
 from __future__ import annotations
@@ -13,15 +22,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import glob
 import json
 import os
+import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from commands import _client
+from commands._output import Failure, err
 
 if TYPE_CHECKING:
     from micro.environment import Context
@@ -30,7 +42,12 @@ if TYPE_CHECKING:
 __all__ = ["FORMAT", "VERSION", "restore", "snapshot"]
 
 FORMAT = "micro-store-snapshot"
-VERSION = 1
+VERSION = 2
+READABLE = (1, VERSION)
+INTERNAL_PREFIX = "_"  # the server's own tables (server/store/handler.py)
+# what version 1 files carried besides store data: config's document (table, key)
+OLD_CONFIG_DOCUMENT = ("config", "document")
+PARTIAL = ".partial-"
 PAGE = 256
 BATCH = 64
 
@@ -56,9 +73,35 @@ def _progress(label: str, total: float | None) -> Iterator[Callable[[int], None]
         yield lambda n: progress.advance(task, n)
 
 
+def _partial(path: Path) -> Path:
+    """Where a snapshot to ``path`` is written until it is complete."""
+    return path.with_name(f".{path.name}{PARTIAL}{os.getpid()}")
+
+
+def _remove_stale(path: Path) -> None:
+    """Remove partial files of ``path`` left by snapshots that were killed (their process is
+    gone); a snapshot still running keeps its own."""
+    with contextlib.suppress(OSError):
+        for partial in path.parent.glob(f".{glob.escape(path.name)}{PARTIAL}*"):
+            pid = partial.name.rsplit(PARTIAL, 1)[1]
+            if not pid.isdigit() or int(pid) == os.getpid() or not _alive(int(pid)):
+                partial.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def _writer(destination: str) -> Iterator[IO[str]]:
-    """stdout for ``-``; else a temporary file renamed over the destination when complete."""
+    """stdout for ``-``; else a private partial file renamed over the destination when
+    complete, and removed when not."""
     if destination in ("", "-"):
         yield sys.stdout
         sys.stdout.flush()
@@ -66,13 +109,15 @@ def _writer(destination: str) -> Iterator[IO[str]]:
     from micro.errors import BadRequest
 
     path = Path(_path(destination))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    _remove_stale(path)
+    tmp = _partial(path)
     try:
-        f = tmp.open("w", encoding="utf-8")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as exc:
         raise BadRequest(f"cannot write {destination}: {exc.strerror}") from exc
     try:
-        with f:
+        os.fchmod(fd, 0o600)  # the umask only takes bits away; a snapshot is 0600 exactly
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             yield f
             try:
                 f.flush()
@@ -82,6 +127,31 @@ def _writer(destination: str) -> Iterator[IO[str]]:
                 raise BadRequest(f"cannot write {destination}: {exc.strerror}") from exc
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.asynccontextmanager
+async def _sigterm_cancels() -> AsyncIterator[None]:
+    """SIGTERM stops the command as Ctrl-C does, by cancelling its task, so every cleanup
+    runs (the partial file goes); the command then exits 143."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    terminated = False
+
+    def stop() -> None:
+        nonlocal terminated
+        terminated = True
+        task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, stop)
+    try:
+        yield
+    except asyncio.CancelledError:
+        if terminated:
+            raise SystemExit(128 + signal.SIGTERM) from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 def _line(table: str, record: Record, now: float) -> dict[str, Any]:
@@ -111,25 +181,29 @@ def snapshot(ctx: Context, destination: str, database: str) -> None:
     async def body() -> None:
         store = _client.store(ctx)
         try:
-            tables = await store.tables(database)
-            header = {"format": FORMAT, "version": VERSION, "database": database, "created": time.time()}
-            with _writer(destination) as f, _progress("Snapshot", None) as advance:
-                f.write(json.dumps(header) + "\n")
-                for table in tables:
-                    after = ""
-                    while True:
-                        keys = await store.list(database=database, table=table, limit=PAGE, start_after=after)
-                        if not keys:
-                            break
-                        records = await asyncio.gather(*(_read_one(store, k, database, table) for k in keys))
-                        now = time.time()
-                        for record in records:
-                            if record is not None:
-                                f.write(json.dumps(_line(table, record, now), ensure_ascii=False) + "\n")
-                        advance(len(keys))
-                        after = keys[-1]
+            async with _sigterm_cancels():
+                await dump(store)
         finally:
             await store.close()
+
+    async def dump(store: Store) -> None:
+        tables = await store.tables(database)  # store data only: internal tables are not listed
+        header = {"format": FORMAT, "version": VERSION, "database": database, "created": time.time()}
+        with _writer(destination) as f, _progress("Snapshot", None) as advance:
+            f.write(json.dumps(header) + "\n")
+            for table in tables:
+                after = ""
+                while True:
+                    keys = await store.list(database=database, table=table, limit=PAGE, start_after=after)
+                    if not keys:
+                        break
+                    records = await asyncio.gather(*(_read_one(store, k, database, table) for k in keys))
+                    now = time.time()
+                    for record in records:
+                        if record is not None:
+                            f.write(json.dumps(_line(table, record, now), ensure_ascii=False) + "\n")
+                    advance(len(keys))
+                    after = keys[-1]
 
     _client.run(body)
 
@@ -151,8 +225,77 @@ def _record(item: dict[str, Any], now: float) -> tuple[str, Record] | None:
     )
 
 
-def restore(ctx: Context, source: str, database: str) -> None:
+def _records_word(n: int) -> str:
+    return f"{n} record" if n == 1 else f"{n} records"
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a restore stopped, as the end of a sentence."""
+    from commands.main import render_error
+    from micro.errors import MicroError
+
+    if isinstance(exc, asyncio.CancelledError):  # Ctrl-C
+        return "interrupted"
+    if isinstance(exc, SystemExit):  # SIGTERM, see _sigterm_cancels
+        return "terminated"
+    line = render_error(exc)[0]
+    return line[:1].lower() + line[1:] if isinstance(exc, MicroError) else line
+
+
+class _Restore:
+    """Writes the records of a snapshot in concurrent batches, counting those written."""
+
+    def __init__(self, store: Store, database: str) -> None:
+        self.store = store
+        self.database = database
+        self.batch: list[tuple[str, Record]] = []
+        self.written = 0
+        self.refused: dict[str, int] = {}  # internal table -> records not restored
+
+    async def add(self, table: str, record: Record) -> None:
+        if table.startswith(INTERNAL_PREFIX):
+            self.refused[table] = self.refused.get(table, 0) + 1
+            return
+        self.batch.append((table, record))
+        if len(self.batch) >= BATCH:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write the batch; every write finishes (and is counted) before an error is raised."""
+        batch, self.batch = self.batch, []
+        results = await asyncio.gather(
+            *(self.store.write(r, database=self.database, table=t) for t, r in batch), return_exceptions=True
+        )
+        failed = [r for r in results if isinstance(r, BaseException)]
+        self.written += len(results) - len(failed)
+        if failed:
+            raise failed[0]
+
+    def check_refused(self) -> None:
+        """Fail naming the records of internal tables the file held (none were written)."""
+        if not self.refused:
+            return
+        names = sorted(self.refused)
+        tables = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+        refused = sum(self.refused.values())
+        raise Failure(
+            f"Restored {_records_word(self.written)}; refused {_records_word(refused)}"
+            f" of the server's internal tables ({tables})"
+        )
+
+
+def _lines(stream: IO[str], source: str) -> Iterator[tuple[int, str]]:
+    """The numbered lines of the snapshot after the header."""
     from micro.errors import BadRequest
+
+    try:
+        yield from enumerate(stream, start=2)
+    except UnicodeDecodeError:
+        raise BadRequest(f"{source} is not UTF-8 text") from None
+
+
+def restore(ctx: Context, source: str, database: str) -> None:
+    from micro.errors import BadRequest, Unauthorized
 
     path = None if source in ("", "-") else Path(_path(source))
     if path is None and sys.stdin.isatty():
@@ -164,18 +307,38 @@ def restore(ctx: Context, source: str, database: str) -> None:
         raise BadRequest(f"cannot read {source}: {exc.strerror}") from exc
     total = path.stat().st_size if path is not None else None
 
-    async def write_batch(store: Store, batch: list[tuple[str, Record]]) -> None:
-        await asyncio.gather(*(store.write(r, database=database, table=t) for t, r in batch))
-
     async def body() -> None:
         store = _client.store(ctx)
         try:
-            with stream, _progress("Restore", total) as advance:
-                header = _parse(stream.readline(), source)
-                if header.get("format") != FORMAT or header.get("version") != VERSION:
+            with stream:
+                try:
+                    header = _parse(stream.readline(), source)
+                except UnicodeDecodeError:
+                    header = {}
+                version = header.get("version")
+                if header.get("format") != FORMAT or version not in READABLE:
                     raise BadRequest(f"not a micro store snapshot: {source}")
-                batch: list[tuple[str, Record]] = []
-                for number, line in enumerate(stream, start=2):
+                restoring = _Restore(store, database)
+                try:
+                    async with _sigterm_cancels():
+                        await load(restoring, skip_config=version == 1)
+                except (Exception, asyncio.CancelledError, SystemExit) as exc:
+                    if isinstance(exc, Unauthorized) and not restoring.written:
+                        raise  # a login to renew: said as every command says it
+                    # how far it got, so the user knows what the database now holds
+                    line = f"Restored {_records_word(restoring.written)}, then stopped: {_reason(exc)}"
+                    if isinstance(exc, Exception):
+                        raise Failure(line) from exc
+                    err(line)
+                    raise
+            restoring.check_refused()
+        finally:
+            await store.close()
+
+    async def load(restoring: _Restore, *, skip_config: bool) -> None:
+        with _progress("Restore", total) as advance:
+            try:
+                for number, line in _lines(stream, source):
                     advance(len(line.encode("utf-8")) if total is not None else 1)
                     if not line.strip():
                         continue
@@ -183,14 +346,15 @@ def restore(ctx: Context, source: str, database: str) -> None:
                         parsed = _record(_parse(line, source, number), time.time())
                     except (KeyError, ValueError, TypeError, AttributeError) as exc:
                         raise BadRequest(f"line {number} of {source} is not a snapshot record") from exc
-                    if parsed is not None:
-                        batch.append(parsed)
-                    if len(batch) >= BATCH:
-                        await write_batch(store, batch)
-                        batch = []
-                await write_batch(store, batch)
-        finally:
-            await store.close()
+                    if parsed is None:
+                        continue
+                    if skip_config and (parsed[0], parsed[1].key) == OLD_CONFIG_DOCUMENT:
+                        continue  # 0.1.0's config document, sealed with that server's key
+                    await restoring.add(*parsed)
+            except BadRequest:
+                await restoring.flush()  # a line it cannot use: the lines before it are written
+                raise
+            await restoring.flush()
 
     _client.run(body)
 

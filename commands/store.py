@@ -241,7 +241,7 @@ def snapshot(
     destination: str = typer.Option("-", "--destination", help="File to write (default stdout)."),
     database: str = _DATABASE,
 ) -> None:
-    """Dump every record of the namespace (all tables, with expiry and metadata)."""
+    """Dump every record of the namespace (all tables, with expiry and metadata; not config)."""
     from commands import _client, _snapshot
 
     ctx = _client.context()

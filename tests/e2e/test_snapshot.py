@@ -1,13 +1,27 @@
-"""``micro store snapshot`` / ``restore`` round-trip every record of the namespace."""
+"""``micro store snapshot`` / ``restore`` round-trip every record of the namespace: store data
+only (never config), in a private file that appears only when complete; a restore that
+stops says how many records it wrote."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+import os
+import signal
+import stat
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent import futures
 from pathlib import Path
+from typing import Any
 
-from tests.e2e.conftest import MicroServer, one_line, run_micro
+import grpc
+import pytest
+
+from micro.proto.store import store_pb2, store_pb2_grpc
+from tests.e2e.conftest import MICRO, MicroServer, one_line, run_micro
 
 Start = Callable[..., MicroServer]
 
@@ -48,22 +62,38 @@ async def _check(server: MicroServer) -> None:
         await store.close()
 
 
+def ok(*args: str, server: MicroServer) -> str:
+    result = run_micro(*args, server=server)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def test_snapshot_and_restore_round_trip(start_server: Start, tmp_path: Path) -> None:
     source = start_server(home=tmp_path / "source")
     asyncio.run(_fill(source))
+    ok("config", "set", "--secret", "db.password", "source-secret", server=source)
     dump = tmp_path / "snap.jsonl"
-    taken = run_micro("store", "snapshot", "--destination", str(dump), server=source)
+    umask = os.umask(0)  # the snapshot is private whatever the umask
+    try:
+        taken = run_micro("store", "snapshot", "--destination", str(dump), server=source)
+    finally:
+        os.umask(umask)
     assert (taken.returncode, taken.stdout, taken.stderr) == (0, "", "")
+    assert stat.S_IMODE(dump.stat().st_mode) == 0o600
     lines = dump.read_text().splitlines()
     header = json.loads(lines[0])
-    assert header["format"] == "micro-store-snapshot" and header["version"] == 1
+    assert header["format"] == "micro-store-snapshot" and header["version"] == 2
     assert header["database"] == "micro"
-    assert len(lines) == 1 + 605
+    assert len(lines) == 1 + 605  # store records only: no config document
+    assert {json.loads(line)["table"] for line in lines[1:]} == {"bulk", "micro", "other"}
 
     target = start_server(home=tmp_path / "target")
+    ok("config", "set", "--secret", "db.password", "target-secret", server=target)
     restored = run_micro("store", "restore", "--source", str(dump), server=target)
     assert (restored.returncode, restored.stdout, restored.stderr) == (0, "", "")
     asyncio.run(_check(target))
+    # the target's config is its own, its secret still readable
+    assert ok("config", "get", "--secret", "db.password", server=target) == "target-secret\n"
 
 
 def test_restore_refuses_a_file_that_is_not_a_snapshot(start_server: Start, tmp_path: Path) -> None:
@@ -75,14 +105,29 @@ def test_restore_refuses_a_file_that_is_not_a_snapshot(start_server: Start, tmp_
     assert one_line(result.stderr) == f"Not a micro store snapshot: {bogus}"
     # a relative name keeps its spelling (the line's first letter is upper-cased), and a
     # broken record names its line
-    bogus.write_text('{"format": "micro-store-snapshot", "version": 1}\n{"key": "a", "value": "b"}\n[1]\n')
+    bogus.write_text('{"format": "micro-store-snapshot", "version": 2}\n{"key": "a", "value": "b"}\n[1]\n')
     result = run_micro("store", "restore", "--source", "bogus.txt", server=server, cwd=tmp_path)
-    assert (result.returncode, one_line(result.stderr)) == (1, "Line 3 of bogus.txt is not a snapshot record")
+    assert (result.returncode, one_line(result.stderr)) == (
+        1,
+        "Restored 1 record, then stopped: line 3 of bogus.txt is not a snapshot record",
+    )
+    assert ok("store", "read", "a", server=server) == "b\n"  # the lines before it are written
     # an expiry the wire cannot carry was a ValueError from protobuf, exit 127
-    header = '{"format": "micro-store-snapshot", "version": 1}\n'
+    header = '{"format": "micro-store-snapshot", "version": 2}\n'
     bogus.write_text(header + '{"key": "a", "value": "b", "expires_at": 1e300}\n')
     result = run_micro("store", "restore", "--source", str(bogus), server=server)
-    assert (result.returncode, one_line(result.stderr)) == (1, "Expiry out of range: 1e+300 seconds")
+    assert (result.returncode, one_line(result.stderr)) == (
+        1,
+        "Restored 0 records, then stopped: expiry out of range: 1e+300 seconds",
+    )
+    # text is decoded a chunk ahead: the bad byte comes well after the first record
+    big = [json.dumps({"key": f"big{i}", "value": "x" * 20_000}) + "\n" for i in range(2)]
+    bogus.write_bytes((header + "".join(big)).encode() + b'{"key": "a", "value": "\xff"}\n')
+    result = run_micro("store", "restore", "--source", str(bogus), server=server)
+    assert (result.returncode, one_line(result.stderr)) == (
+        1,
+        f"Restored 1 record, then stopped: {bogus} is not UTF-8 text",
+    )
 
 
 def test_a_destination_it_cannot_write_is_one_line(start_server: Start, tmp_path: Path) -> None:
@@ -119,4 +164,148 @@ def test_restore_from_a_terminal_says_what_it_needs_instead_of_waiting(tmp_path:
     assert (result.returncode, one_line(result.stderr)) == (
         1,
         "No snapshot to restore: give --source FILE or pipe one on stdin",
+    )
+
+
+def test_restore_never_writes_the_servers_internal_tables(start_server: Start, tmp_path: Path) -> None:
+    server = start_server()
+    ok("config", "set", "--secret", "db.password", "mine", server=server)
+    snap = tmp_path / "snap.jsonl"
+    # a version 1 file (micro 0.1.0) carried its server's config document: skipped
+    sealed = '{"db": {"password": {"$secret": "c2VhbGVkIGJ5IGFub3RoZXIga2V5"}}}'
+    old_config = {"table": "config", "key": "document", "value": sealed, "metadata": {}}
+    lines = [
+        {"format": "micro-store-snapshot", "version": 1, "database": "micro"},
+        {"table": "micro", "key": "one", "value": "1"},
+        old_config,
+        {"table": "config", "key": "other", "value": "2"},
+    ]
+    snap.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = run_micro("store", "restore", "--source", str(snap), server=server)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert ok("store", "list", "-t", "config", server=server) == "other\n"
+    assert ok("config", "get", "--secret", "db.password", server=server) == "mine\n"
+
+    # a file naming an internal table: those records are refused, the others restored
+    lines[0]["version"] = 2
+    lines[2] = {**old_config, "table": "_config"}
+    lines.append({"table": "_config", "key": "x", "value": "3"})
+    snap.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = run_micro("store", "restore", "--source", str(snap), server=server)
+    assert (result.returncode, one_line(result.stderr)) == (
+        1,
+        "Restored 2 records; refused 2 records of the server's internal tables (_config)",
+    )
+    assert ok("config", "get", "--secret", "db.password", server=server) == "mine\n"
+
+
+class FakeStore(store_pb2_grpc.StoreServicer):
+    """A store service that lists one table and then holds every List (a snapshot caught in
+    the middle), and accepts ``accept`` writes, then answers UNAVAILABLE (a server gone)."""
+
+    def __init__(self, accept: int) -> None:
+        self.accept = accept
+        self.writes = 0
+        self.lock = threading.Lock()
+        self.release = threading.Event()
+
+    def Tables(self, request: Any, context: Any) -> Any:
+        return store_pb2.TablesResponse(tables=["t"])
+
+    def List(self, request: Any, context: Any) -> Iterator[Any]:
+        self.release.wait(60)
+        yield from ()
+
+    def Write(self, request: Any, context: Any) -> Any:
+        with self.lock:
+            self.writes += 1
+            n = self.writes
+        if n > self.accept:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "gone")
+        return store_pb2.WriteResponse(version=1)
+
+
+@pytest.fixture
+def fake() -> Iterator[tuple[FakeStore, str]]:
+    servicer = FakeStore(accept=100)
+    server = grpc.server(futures.ThreadPoolExecutor(8))
+    store_pb2_grpc.add_StoreServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield servicer, f"127.0.0.1:{port}"
+    finally:
+        servicer.release.set()
+        server.stop(0)
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def partials(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".partial-" in p.name)
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stopped_snapshot_leaves_no_file(
+    fake: tuple[FakeStore, str], tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    dest = folder / "backup.jsonl"
+    proc = subprocess.Popen(
+        [MICRO, "store", "snapshot", "--destination", str(dest)],
+        env={**os.environ, "MICRO_PROXY": fake[1]},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: bool(partials(folder)) or proc.poll() is not None, "the partial snapshot file")
+        assert partials(folder) == [f".backup.jsonl.partial-{proc.pid}"]
+        assert stat.S_IMODE((folder / partials(folder)[0]).stat().st_mode) == 0o600
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert (proc.returncode, stderr) == (code, "")
+    assert list(folder.iterdir()) == []
+
+
+def test_partial_files_of_killed_snapshots_are_removed_by_the_next(
+    start_server: Start, tmp_path: Path
+) -> None:
+    server = start_server()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    dest = tmp_path / "backup.jsonl"
+    stale = tmp_path / f".backup.jsonl.partial-{dead.pid}"
+    running = tmp_path / f".backup.jsonl.partial-{os.getpid()}"  # a snapshot still at work
+    other = tmp_path / f".other.jsonl.partial-{dead.pid}"
+    for path in (stale, running, other):
+        path.write_text("{}\n")
+    ok("store", "snapshot", "--destination", str(dest), server=server)
+    assert partials(tmp_path) == sorted([running.name, other.name])
+    assert json.loads(dest.read_text().splitlines()[0])["format"] == "micro-store-snapshot"
+
+
+def test_a_restore_that_loses_its_server_says_how_many_records_it_wrote(
+    fake: tuple[FakeStore, str], tmp_path: Path
+) -> None:
+    snap = tmp_path / "snap.jsonl"
+    lines = [json.dumps({"format": "micro-store-snapshot", "version": 2, "database": "micro"})]
+    lines += [json.dumps({"table": "t", "key": f"k{i:04d}", "value": "v"}) for i in range(1000)]
+    snap.write_text("\n".join(lines) + "\n")
+    result = run_micro("store", "restore", "--source", str(snap), address=fake[1])
+    assert (result.returncode, one_line(result.stderr)) == (
+        1,
+        f"Restored 100 records, then stopped: failed to connect to micro server at {fake[1]}",
     )

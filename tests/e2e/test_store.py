@@ -128,6 +128,26 @@ def test_databases_and_tables(micro: Runner, table: str) -> None:
     assert "micro" in databases.stdout.split()
 
 
+def test_the_servers_internal_tables_are_hidden_and_refused(micro: Runner, table: str) -> None:
+    # config keeps each namespace's document (secrets sealed with this server's key) in _config
+    assert micro("config", "set", "--secret", "internal.pw", "hidden").returncode == 0
+    micro("store", "write", "-t", table, "k", "v")
+    listed = micro("store", "tables").stdout.split()
+    assert table in listed and not [t for t in listed if t.startswith("_")]
+    forbidden = "Forbidden: tables starting with _ are internal to the server"
+    for args in (
+        ["read", "-t", "_config", "document"],
+        ["read", "-t", "_config", "-p", ""],
+        ["list", "-t", "_config"],
+        ["write", "-t", "_config", "document", "{}"],
+        ["delete", "-t", "_config", "document"],
+        ["write", "-t", "_mine", "k", "v"],
+    ):
+        result = micro("store", *args)
+        assert (result.returncode, result.stdout, one_line(result.stderr)) == (2, "", forbidden), args
+    assert micro("config", "get", "--secret", "internal.pw").stdout == "hidden\n"
+
+
 def test_stale_version_is_a_conflict(micro: Runner, table: str) -> None:
     assert micro("store", "write", "-t", table, "--version", "0", "v", "first").returncode == 0
     again = micro("store", "write", "-t", table, "--version", "0", "v", "again")
