@@ -87,6 +87,7 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
     the file at the same time waits and then finds the work done.
     """
     adopted = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'records'").fetchone() is not None
+    start: int | None = None
     while True:
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -98,12 +99,13 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
                 )
             if current == VERSION:
                 db.execute("COMMIT")
-                return
+                break
             MIGRATIONS[current + 1](db)
             db.execute(f"PRAGMA user_version = {current + 1}")
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
-        if adopted:
-            log.info("migrated the store %s to schema version %d", path, current + 1)
+        start = current if start is None else start
+    if adopted and start is not None:
+        log.info("migrated the store %s from schema version %d to %d", path, start, VERSION)

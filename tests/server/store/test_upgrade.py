@@ -41,6 +41,10 @@ def upgraded(micro_home: Path) -> Iterator[MicroServer]:
 def test_a_0_1_0_home_keeps_its_records_config_secrets_and_accounts(
     upgraded: MicroServer, tmp_path: Path
 ) -> None:
+    from server.store._schema import VERSION
+
+    data = upgraded.home / "server"
+    assert f"migrated the store {data / 'store.db'} from schema version 0 to {VERSION}\n" in upgraded.stderr
     assert upgraded.token() is not None, "the admin login of 0.1.0 failed"
 
     def micro(*args: str, **kwargs: object) -> str:
@@ -67,8 +71,8 @@ def test_a_0_1_0_home_keeps_its_records_config_secrets_and_accounts(
     assert (token.returncode, token.stdout) == (0, "t0ken\n"), token.stderr
 
     upgraded.stop()
-    with sqlite3.connect(upgraded.home / "server" / "store.db") as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] >= 2
+    with sqlite3.connect(data / "store.db") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == VERSION
 
 
 def test_a_store_from_a_newer_micro_is_refused_in_one_line(micro_home: Path) -> None:
