@@ -25,13 +25,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x63onfig/config.proto\x12\x06\x63onfig\"%\n\x05Value\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"\x19\n\x07Options\x12\x0e\n\x06secret\x18\x01 \x01(\x08\"O\n\nGetRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12 \n\x07options\x18\x03 \x01(\x0b\x32\x0f.config.Options\"+\n\x0bGetResponse\x12\x1c\n\x05value\x18\x01 \x01(\x0b\x32\r.config.Value\"m\n\nSetRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x1c\n\x05value\x18\x03 \x01(\x0b\x32\r.config.Value\x12 \n\x07options\x18\x04 \x01(\x0b\x32\x0f.config.Options\"\r\n\x0bSetResponse\"0\n\rDeleteRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\"\x10\n\x0e\x44\x65leteResponse\".\n\x0bReadRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\"^\n\tChangeSet\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\t\x12\x10\n\x08\x63hecksum\x18\x02 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x11\n\ttimestamp\x18\x05 \x01(\x03\"5\n\x0cReadResponse\x12%\n\nchange_set\x18\x01 \x01(\x0b\x32\x11.config.ChangeSet\"/\n\x0cWatchRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\"_\n\rWatchResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x1c\n\x05value\x18\x02 \x01(\x0b\x32\r.config.Value\x12\x0f\n\x07\x64\x65leted\x18\x03 \x01(\x08\x12\x11\n\ttimestamp\x18\x04 \x01(\x03\x32\x96\x02\n\x06\x43onfig\x12\x30\n\x03Get\x12\x12.config.GetRequest\x1a\x13.config.GetResponse\"\x00\x12\x30\n\x03Set\x12\x12.config.SetRequest\x1a\x13.config.SetResponse\"\x00\x12\x39\n\x06\x44\x65lete\x12\x15.config.DeleteRequest\x1a\x16.config.DeleteResponse\"\x00\x12\x33\n\x04Read\x12\x13.config.ReadRequest\x1a\x14.config.ReadResponse\"\x00\x12\x38\n\x05Watch\x12\x14.config.WatchRequest\x1a\x15.config.WatchResponse\"\x00\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x63onfig/config.proto\x12\x06\x63onfig\"%\n\x05Value\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"\x19\n\x07Options\x12\x0e\n\x06secret\x18\x01 \x01(\x08\"O\n\nGetRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12 \n\x07options\x18\x03 \x01(\x0b\x32\x0f.config.Options\"+\n\x0bGetResponse\x12\x1c\n\x05value\x18\x01 \x01(\x0b\x32\r.config.Value\"m\n\nSetRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x1c\n\x05value\x18\x03 \x01(\x0b\x32\r.config.Value\x12 \n\x07options\x18\x04 \x01(\x0b\x32\x0f.config.Options\"\r\n\x0bSetResponse\"0\n\rDeleteRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\"\x10\n\x0e\x44\x65leteResponse\".\n\x0bReadRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\"^\n\tChangeSet\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\t\x12\x10\n\x08\x63hecksum\x18\x02 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x11\n\ttimestamp\x18\x05 \x01(\x03\"5\n\x0cReadResponse\x12%\n\nchange_set\x18\x01 \x01(\x0b\x32\x11.config.ChangeSet\"/\n\x0cWatchRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\"_\n\rWatchResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x1c\n\x05value\x18\x02 \x01(\x0b\x32\r.config.Value\x12\x0f\n\x07\x64\x65leted\x18\x03 \x01(\x08\x12\x11\n\ttimestamp\x18\x04 \x01(\x03\x32\x9f\x02\n\x06\x43onfig\x12\x33\n\x03Get\x12\x12.config.GetRequest\x1a\x13.config.GetResponse\"\x03\x90\x02\x01\x12\x30\n\x03Set\x12\x12.config.SetRequest\x1a\x13.config.SetResponse\"\x00\x12\x39\n\x06\x44\x65lete\x12\x15.config.DeleteRequest\x1a\x16.config.DeleteResponse\"\x00\x12\x36\n\x04Read\x12\x13.config.ReadRequest\x1a\x14.config.ReadResponse\"\x03\x90\x02\x01\x12;\n\x05Watch\x12\x14.config.WatchRequest\x1a\x15.config.WatchResponse\"\x03\x90\x02\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'config.config_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CONFIG'].methods_by_name['Get']._loaded_options = None
+  _globals['_CONFIG'].methods_by_name['Get']._serialized_options = b'\220\002\001'
+  _globals['_CONFIG'].methods_by_name['Read']._loaded_options = None
+  _globals['_CONFIG'].methods_by_name['Read']._serialized_options = b'\220\002\001'
+  _globals['_CONFIG'].methods_by_name['Watch']._loaded_options = None
+  _globals['_CONFIG'].methods_by_name['Watch']._serialized_options = b'\220\002\001'
   _globals['_VALUE']._serialized_start=31
   _globals['_VALUE']._serialized_end=68
   _globals['_OPTIONS']._serialized_start=70
@@ -59,5 +65,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WATCHRESPONSE']._serialized_start=665
   _globals['_WATCHRESPONSE']._serialized_end=760
   _globals['_CONFIG']._serialized_start=763
-  _globals['_CONFIG']._serialized_end=1041
+  _globals['_CONFIG']._serialized_end=1050
 # @@protoc_insertion_point(module_scope)

@@ -25,13 +25,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15network/network.proto\x12\x07network\"\x1c\n\x07Options\x12\x11\n\tnamespace\x18\x01 \x01(\t\"4\n\x0fServicesRequest\x12!\n\x07options\x18\x01 \x01(\x0b\x32\x10.network.Options\"$\n\x10ServicesResponse\x12\x10\n\x08services\x18\x01 \x03(\t\"D\n\x04Node\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0f\n\x07service\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\"B\n\x0cNodesRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\x12!\n\x07options\x18\x02 \x01(\x0b\x32\x10.network.Options\"-\n\rNodesResponse\x12\x1c\n\x05nodes\x18\x01 \x03(\x0b\x32\r.network.Node\"z\n\x05Route\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\r\n\x05\x63\x61lls\x18\x04 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x05 \x01(\x04\x12\x0e\n\x06p50_ms\x18\x06 \x01(\x01\x12\x0e\n\x06p99_ms\x18\x07 \x01(\x01\"C\n\rRoutesRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\x12!\n\x07options\x18\x02 \x01(\x0b\x32\x10.network.Options\"0\n\x0eRoutesResponse\x12\x1e\n\x06routes\x18\x01 \x03(\x0b\x32\x0e.network.Route2\xc3\x01\n\x07Network\x12\x41\n\x08Services\x12\x18.network.ServicesRequest\x1a\x19.network.ServicesResponse\"\x00\x12\x38\n\x05Nodes\x12\x15.network.NodesRequest\x1a\x16.network.NodesResponse\"\x00\x12;\n\x06Routes\x12\x16.network.RoutesRequest\x1a\x17.network.RoutesResponse\"\x00\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15network/network.proto\x12\x07network\"\x1c\n\x07Options\x12\x11\n\tnamespace\x18\x01 \x01(\t\"4\n\x0fServicesRequest\x12!\n\x07options\x18\x01 \x01(\x0b\x32\x10.network.Options\"$\n\x10ServicesResponse\x12\x10\n\x08services\x18\x01 \x03(\t\"D\n\x04Node\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0f\n\x07service\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\"B\n\x0cNodesRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\x12!\n\x07options\x18\x02 \x01(\x0b\x32\x10.network.Options\"-\n\rNodesResponse\x12\x1c\n\x05nodes\x18\x01 \x03(\x0b\x32\r.network.Node\"z\n\x05Route\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\r\n\x05\x63\x61lls\x18\x04 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x05 \x01(\x04\x12\x0e\n\x06p50_ms\x18\x06 \x01(\x01\x12\x0e\n\x06p99_ms\x18\x07 \x01(\x01\"C\n\rRoutesRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\x12!\n\x07options\x18\x02 \x01(\x0b\x32\x10.network.Options\"0\n\x0eRoutesResponse\x12\x1e\n\x06routes\x18\x01 \x03(\x0b\x32\x0e.network.Route2\xcc\x01\n\x07Network\x12\x44\n\x08Services\x12\x18.network.ServicesRequest\x1a\x19.network.ServicesResponse\"\x03\x90\x02\x01\x12;\n\x05Nodes\x12\x15.network.NodesRequest\x1a\x16.network.NodesResponse\"\x03\x90\x02\x01\x12>\n\x06Routes\x12\x16.network.RoutesRequest\x1a\x17.network.RoutesResponse\"\x03\x90\x02\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'network.network_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_NETWORK'].methods_by_name['Services']._loaded_options = None
+  _globals['_NETWORK'].methods_by_name['Services']._serialized_options = b'\220\002\001'
+  _globals['_NETWORK'].methods_by_name['Nodes']._loaded_options = None
+  _globals['_NETWORK'].methods_by_name['Nodes']._serialized_options = b'\220\002\001'
+  _globals['_NETWORK'].methods_by_name['Routes']._loaded_options = None
+  _globals['_NETWORK'].methods_by_name['Routes']._serialized_options = b'\220\002\001'
   _globals['_OPTIONS']._serialized_start=34
   _globals['_OPTIONS']._serialized_end=62
   _globals['_SERVICESREQUEST']._serialized_start=64
@@ -51,5 +57,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ROUTESRESPONSE']._serialized_start=534
   _globals['_ROUTESRESPONSE']._serialized_end=582
   _globals['_NETWORK']._serialized_start=585
-  _globals['_NETWORK']._serialized_end=780
+  _globals['_NETWORK']._serialized_end=789
 # @@protoc_insertion_point(module_scope)
