@@ -13,6 +13,11 @@ PROTO = """syntax = "proto3";
 package {package};
 
 service {service} {{
+  // A read-only environment (micro env add NAME ADDR --read-only) calls only endpoints
+  // marked side-effect free; mark the ones that only read:
+  //   rpc Get(GetRequest) returns (GetResponse) {{
+  //     option idempotency_level = NO_SIDE_EFFECTS;
+  //   }}
   rpc Call(CallRequest) returns (CallResponse) {{}}
   rpc Stream(StreamingRequest) returns (stream StreamingResponse) {{}}
   rpc PingPong(stream Ping) returns (stream Pong) {{}}

@@ -9,7 +9,7 @@ import typer
 from commands._output import Failure, OutputOption, out, output_option, wants_json
 
 if TYPE_CHECKING:
-    from micro.client.dynamic import Schemas
+    from micro.client.dynamic import Guard, Schemas
     from micro.environment import Context
 
 __all__ = ["complete_endpoint", "complete_service", "parse_metadata", "register"]
@@ -97,6 +97,16 @@ def _schemas(ctx: Context) -> Schemas:
     return Schemas(ctx.address, namespace=ctx.namespace, token=ctx.token)
 
 
+def read_only_guard(ctx: Context) -> Guard:
+    """Refuses, before anything is sent, a call a read-only environment must not take: one
+    whose endpoint is not marked side-effect free (nor a session call)."""
+    from functools import partial
+
+    from micro.environment import refuse_unless_side_effect_free
+
+    return partial(refuse_unless_side_effect_free, ctx)
+
+
 def method_name_failure(exc: Exception) -> Failure:
     """The CLI's exit 3 for a malformed ``Handler.Method``."""
     return Failure(str(getattr(exc, "detail", exc)), 3)
@@ -125,6 +135,7 @@ def call(
         return await dynamic.call(
             ctx.address, service, endpoint, request, namespace=ctx.namespace, token=ctx.token,
             metadata=headers, node=address,
+            guard=read_only_guard(ctx),
         )  # fmt: skip
 
     try:
@@ -158,6 +169,7 @@ def stream(
         responses = dynamic.stream(
             ctx.address, service, endpoint, request, namespace=ctx.namespace, token=ctx.token,
             metadata=headers, timeout=deadline, node=address,
+            guard=read_only_guard(ctx),
         )  # fmt: skip
         async for item in responses:
             out(dynamic.dumps(item, compact=compact))

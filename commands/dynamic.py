@@ -179,6 +179,7 @@ class ServiceCommand(TyperCommand):
             await self.schemas.close()
 
     async def _call(self, method: Method, request: dict[str, Any], output: str | None) -> None:
+        from commands.call import read_only_guard
         from micro.client import dynamic
         from micro.registry import Streaming
 
@@ -188,6 +189,7 @@ class ServiceCommand(TyperCommand):
             "token": ctx.token,
             "domain": self.domain,
             "schemas": self.schemas,
+            "guard": read_only_guard(ctx),
         }
         if method.streaming is Streaming.UNARY:
             response = await dynamic.call(ctx.address, method.service, method.name, request, **kwargs)

@@ -21,9 +21,12 @@ import json
 import os
 import re
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from micro import _paths, errors
+
+if TYPE_CHECKING:
+    from micro.registry import Endpoint
 
 __all__ = [
     "DEFAULT_NAMESPACE",
@@ -36,6 +39,7 @@ __all__ = [
     "environments",
     "get",
     "namespace_of",
+    "refuse_unless_side_effect_free",
     "resolve",
     "set_current",
     "set_namespace",
@@ -75,6 +79,21 @@ class Context:
         """Refuse a mutating command in a read-only environment."""
         if self.env.read_only:
             raise errors.BadRequest(f"Environment '{self.env.name}' is read-only")
+
+
+# the session calls: login, silent refresh and logout work in a read-only environment too
+SESSION_METHODS = frozenset(
+    {"/auth.Auth/Token", "/auth.Auth/Inspect", "/auth.Auth/PublicKey", "/auth.Auth/Revoke"}
+)
+
+
+def refuse_unless_side_effect_free(ctx: Context, endpoint: Endpoint) -> None:
+    """Refuse a call of ``endpoint`` in a read-only environment unless its .proto marks it
+    side-effect free (``option idempotency_level = NO_SIDE_EFFECTS;``, carried by the
+    registry) or it is a session call; an endpoint without the mark counts as mutating."""
+    if endpoint.side_effect_free or endpoint.method in SESSION_METHODS:
+        return
+    ctx.require_writable()
 
 
 def _load() -> dict[str, Any]:

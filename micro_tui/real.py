@@ -312,6 +312,15 @@ class RealFacade:
                 continue
         raise Unsupported("calls need the framework (not yet available)")
 
+    def _guard(self) -> Any:
+        """A read-only env refuses, before anything is sent, every call whose endpoint is not
+        marked side-effect free (as the CLI does): ``Environment 'X' is read-only``."""
+        from functools import partial
+
+        from micro.environment import refuse_unless_side_effect_free
+
+        return partial(refuse_unless_side_effect_free, self._context)
+
     async def call(
         self, service: str, endpoint: str, request: str, *, metadata: dict[str, str], timeout: float
     ) -> CallResult:
@@ -320,7 +329,7 @@ class RealFacade:
         try:
             reply = await dynamic.call(
                 self.address, service, endpoint, request or "{}", namespace=self.namespace,
-                token=self._token, metadata=metadata, timeout=timeout or None,
+                token=self._token, metadata=metadata, timeout=timeout or None, guard=self._guard(),
             )  # fmt: skip
         except Exception as exc:
             return _error_result(exc, (time.perf_counter() - started) * 1000)
@@ -344,6 +353,7 @@ class RealFacade:
             async for reply in dynamic.stream(
                 self.address, service, endpoint, request or "{}", namespace=self.namespace,
                 token=self._token, metadata=metadata, timeout=timeout or None, requests=requests,
+                guard=self._guard(),
             ):  # fmt: skip
                 yield StreamItem(count, json.dumps(reply, indent=2))
                 count += 1

@@ -8,6 +8,10 @@ bytes and response bytes into proto3 JSON (``.proto`` field names, default value
 int64 as strings), and :func:`call` / :func:`stream` make the call as raw bytes through the
 proxy. Used by the CLI, the HTTP gateway and the workspace.
 
+A ``guard`` given to :func:`call` / :func:`stream` sees the endpoint before anything is sent
+and raises to refuse it: a read-only environment lets through only endpoints marked
+side-effect free (:func:`micro.environment.refuse_unless_side_effect_free`).
+
 Schemas are cached per service version in ``MICRO_HOME/cache`` (:class:`Schemas`), so a
 repeated command does not fetch them again; a cached schema that no longer fits (an unknown
 endpoint, request field or response field) is refreshed from the registry.
@@ -18,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +35,7 @@ from micro import errors
 from micro.registry import Endpoint, Service, Streaming
 
 __all__ = [
+    "Guard",
     "InvalidMethodName",
     "Method",
     "Schema",
@@ -50,6 +55,9 @@ log = logging.getLogger(__name__)
 _ENDPOINT_KEY = "micro-endpoint"
 # how long a cached schema is trusted before the registry is asked again (seconds)
 CACHE_SECONDS = 600.0
+
+# sees the endpoint of a call before anything is sent; raises a MicroError to refuse it
+Guard = Callable[[Endpoint], None]
 
 
 class InvalidMethodName(errors.BadRequest):
@@ -534,9 +542,16 @@ def _channel(address: str) -> Any:
 
 
 async def _prepare(
-    schemas: Schemas, service: str, endpoint: str, request: str | Mapping[str, Any], domain: str
+    schemas: Schemas,
+    service: str,
+    endpoint: str,
+    request: str | Mapping[str, Any],
+    domain: str,
+    guard: Guard | None = None,
 ) -> tuple[Method, bytes]:
     method = await schemas.method(service, endpoint, domain=domain)
+    if guard is not None:
+        method = await _guarded(schemas, method, guard, domain)
     try:
         return method, encode(method, request)
     except errors.BadRequest:
@@ -545,7 +560,24 @@ async def _prepare(
     # the cached schema may predate a field the request uses
     await schemas.get(service, domain=domain, refresh=True)
     method = await schemas.method(service, endpoint, domain=domain)
+    if guard is not None:
+        guard(method.endpoint)
     return method, encode(method, request)
+
+
+async def _guarded(schemas: Schemas, method: Method, guard: Guard, domain: str) -> Method:
+    """``method`` once ``guard`` lets it through; a cached schema it refuses is replaced by
+    the registry's first (it may predate the endpoint's side-effect-free mark)."""
+    try:
+        guard(method.endpoint)
+        return method
+    except errors.MicroError:
+        if schemas.is_fresh(method.service, domain=domain):
+            raise
+    await schemas.get(method.service, domain=domain, refresh=True)
+    method = await schemas.method(method.service, method.name, domain=domain)
+    guard(method.endpoint)
+    return method
 
 
 async def _decoded(schemas: Schemas, method: Method, data: bytes, domain: str) -> dict[str, Any]:
@@ -569,17 +601,19 @@ async def call(
     node: str | None = None,
     domain: str = "",
     schemas: Schemas | None = None,
+    guard: Guard | None = None,
 ) -> dict[str, Any]:
     """Call ``service``'s unary ``endpoint`` with a JSON request; returns the JSON response.
 
     The call goes through the server at ``address`` (its proxy) unless ``node`` names a node
     address to call directly. ``domain`` is the registry namespace holding the service
-    (default: the caller's); the call is routed there (``micro-namespace``).
+    (default: the caller's); the call is routed there (``micro-namespace``). ``guard`` may
+    refuse the endpoint before anything is sent.
     """
     own = schemas is None
     schemas = schemas or Schemas(address, namespace=namespace, token=token)
     try:
-        method, payload = await _prepare(schemas, service, endpoint, request, domain)
+        method, payload = await _prepare(schemas, service, endpoint, request, domain, guard)
         if method.streaming is not Streaming.UNARY:
             raise errors.BadRequest(
                 f"Endpoint {method.name} is a {method.streaming.value} stream: use micro stream"
@@ -610,17 +644,19 @@ async def stream(
     domain: str = "",
     schemas: Schemas | None = None,
     requests: AsyncIterable[str | Mapping[str, Any]] | None = None,
+    guard: Guard | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
     """Call a streaming ``endpoint``; yields each JSON response as it arrives.
 
     For a client or bidi stream, ``requests`` (JSON objects, as text or parsed) are sent
     one by one as they come, and the sending side is closed when they end; without it,
-    ``request`` is the only message.
+    ``request`` is the only message. ``guard`` may refuse the endpoint before anything is
+    sent.
     """
     own = schemas is None
     schemas = schemas or Schemas(address, namespace=namespace, token=token)
     try:
-        method, payload = await _prepare(schemas, service, endpoint, request, domain)
+        method, payload = await _prepare(schemas, service, endpoint, request, domain, guard)
         encoded = None if requests is None else _encoded(method, requests)
         target = node or address
         async with _channel(target) as channel:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 __all__ = [
     "DEFAULT_DOMAIN",
     "DEFAULT_TTL",
+    "IDEMPOTENCY",
+    "NO_SIDE_EFFECTS",
     "RESERVED_NAMES",
     "Endpoint",
     "Node",
@@ -30,6 +32,11 @@ DEFAULT_TTL = 90.0
 RESERVED_NAMES = frozenset(
     {"registry", "store", "config", "auth", "broker", "events", "runtime", "network", "proxy", "api", "debug"}
 )
+
+# endpoint metadata: the method's ``option idempotency_level`` (``NO_SIDE_EFFECTS`` or
+# ``IDEMPOTENT``; absent when the .proto says nothing), so clients can tell reads from writes
+IDEMPOTENCY = "idempotency"
+NO_SIDE_EFFECTS = "NO_SIDE_EFFECTS"
 
 
 class Streaming(enum.Enum):
@@ -58,6 +65,12 @@ class Endpoint:
     request: Value | None = None
     response: Value | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def side_effect_free(self) -> bool:
+        """Marked ``option idempotency_level = NO_SIDE_EFFECTS;`` in its .proto: calling it
+        changes nothing, so a read-only environment lets it through."""
+        return self.metadata.get(IDEMPOTENCY) == NO_SIDE_EFFECTS
 
 
 @dataclass(slots=True)

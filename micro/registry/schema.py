@@ -26,7 +26,7 @@ from google.protobuf.descriptor import (
 from google.protobuf.message import DecodeError
 
 from micro import errors
-from micro.registry import Endpoint, Node, Service, Streaming, Value
+from micro.registry import IDEMPOTENCY, Endpoint, Node, Service, Streaming, Value
 
 __all__ = ["describe", "descriptor_set", "endpoint_for", "message_value", "pool_from_descriptor_set"]
 
@@ -70,8 +70,17 @@ def describe(
 
 
 def endpoint_for(method: MethodDescriptor) -> Endpoint:
-    """The endpoint ``Handler.Method`` of a protobuf method."""
+    """The endpoint ``Handler.Method`` of a protobuf method.
+
+    Its ``option idempotency_level`` goes into the endpoint's metadata (``idempotency``):
+    clients read it from the registry to let only side-effect-free calls through to a
+    read-only environment.
+    """
     service = method.containing_service
+    level = method.GetOptions().idempotency_level
+    metadata = {}
+    if level != descriptor_pb2.MethodOptions.IDEMPOTENCY_UNKNOWN:
+        metadata[IDEMPOTENCY] = descriptor_pb2.MethodOptions.IdempotencyLevel.Name(level)
     return Endpoint(
         name=f"{service.name}.{method.name}",
         method=f"/{service.full_name}/{method.name}",
@@ -80,6 +89,7 @@ def endpoint_for(method: MethodDescriptor) -> Endpoint:
         streaming=_streaming(client=method.client_streaming, server=method.server_streaming),
         request=message_value(method.input_type),
         response=message_value(method.output_type),
+        metadata=metadata,
     )
 
 
