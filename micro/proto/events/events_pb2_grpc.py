@@ -58,6 +58,7 @@ class StreamServicer:
 
     def Consume(self, request_iterator, context):
         """The first request subscribes; later requests ack or nack delivered events.
+        Not side-effect free: a group's acks move its position.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

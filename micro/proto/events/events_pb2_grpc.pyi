@@ -36,14 +36,18 @@ class StreamStub:
     def __new__(cls, channel: _aio.Channel) -> StreamAsyncStub: ...
     Publish: _grpc.UnaryUnaryMultiCallable[_events_pb2.PublishRequest, _events_pb2.PublishResponse]
     Consume: _grpc.StreamStreamMultiCallable[_events_pb2.ConsumeRequest, _events_pb2.Event]
-    """The first request subscribes; later requests ack or nack delivered events."""
+    """The first request subscribes; later requests ack or nack delivered events.
+    Not side-effect free: a group's acks move its position.
+    """
 
 @_typing.type_check_only
 class StreamAsyncStub(StreamStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Publish: _aio.UnaryUnaryMultiCallable[_events_pb2.PublishRequest, _events_pb2.PublishResponse]  # type: ignore[assignment]
     Consume: _aio.StreamStreamMultiCallable[_events_pb2.ConsumeRequest, _events_pb2.Event]  # type: ignore[assignment]
-    """The first request subscribes; later requests ack or nack delivered events."""
+    """The first request subscribes; later requests ack or nack delivered events.
+    Not side-effect free: a group's acks move its position.
+    """
 
 class StreamServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -59,7 +63,9 @@ class StreamServicer(metaclass=_abc_1.ABCMeta):
         request_iterator: _MaybeAsyncIterator[_events_pb2.ConsumeRequest],
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_events_pb2.Event], _abc.AsyncIterator[_events_pb2.Event]]:
-        """The first request subscribes; later requests ack or nack delivered events."""
+        """The first request subscribes; later requests ack or nack delivered events.
+        Not side-effect free: a group's acks move its position.
+        """
 
 def add_StreamServicer_to_server(servicer: StreamServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

@@ -158,7 +158,7 @@ async def test_node_without_the_method_is_endpoint_not_found(server: object) -> 
     assert info.value.detail == "Endpoint Debug.Health not found for service store"
 
 
-def _echo_service() -> object:
+def _echo_service(*, side_effect_free: bool = False) -> object:
     """``echo.Echo/Chat``: a bidi stream over a tiny hand-built proto (no codegen)."""
     from google.protobuf import descriptor_pb2, descriptor_pool
 
@@ -167,9 +167,10 @@ def _echo_service() -> object:
     msg = fdp.message_type.add(name="Msg")
     msg.field.add(name="text", number=1, type=f.TYPE_STRING, label=f.LABEL_OPTIONAL)
     svc = fdp.service.add(name="Echo")
-    svc.method.add(
-        name="Chat", input_type=".echo.Msg", output_type=".echo.Msg", client_streaming=True
-    ).server_streaming = True
+    chat = svc.method.add(name="Chat", input_type=".echo.Msg", output_type=".echo.Msg", client_streaming=True)
+    chat.server_streaming = True
+    if side_effect_free:
+        chat.options.idempotency_level = descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS
     pool = descriptor_pool.DescriptorPool()
     pool.Add(fdp)
     return pool.FindServiceByName("echo.Echo")
@@ -294,6 +295,49 @@ async def test_a_service_found_in_the_micro_domain_is_called_there(server: objec
         replies = dynamic.stream(
             address, "echo", "Echo.Chat", '{"text": "hi"}', namespace="foo", domain="micro", timeout=5
         )
+        assert [r async for r in replies] == [{"text": "hi"}]
+    finally:
+        await registry.close()
+        await node.stop(0)
+
+
+async def test_a_read_only_env_sends_only_side_effect_free_calls_rechecking_a_cached_schema(
+    server: object,
+) -> None:
+    from functools import partial
+
+    import grpc
+
+    from micro import environment
+    from micro.registry.grpc import GrpcRegistry
+
+    received: list[bytes] = []
+
+    async def chat(requests: object, context: object) -> object:
+        async for raw in requests:  # type: ignore[attr-defined]
+            received.append(raw)
+            yield raw
+
+    node = grpc.aio.server()
+    handler = grpc.stream_stream_rpc_method_handler(chat)
+    node.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("echo.Echo", {"Chat": handler})])
+    port = node.add_insecure_port("127.0.0.1:0")
+    await node.start()
+    address = server.bound_address  # type: ignore[attr-defined]
+    prod = environment.Environment("prod", address, read_only=True)
+    guard = partial(environment.refuse_unless_side_effect_free, environment.Context(prod, address, "micro"))
+    registry = GrpcRegistry(address)
+    await registry.register(describe("echo", [_echo_service()], address=f"127.0.0.1:{port}"))  # type: ignore[list-item]
+    try:
+        with pytest.raises(errors.BadRequest) as info:
+            async for _ in dynamic.stream(address, "echo", "Echo.Chat", '{"text": "hi"}', guard=guard):
+                pass
+        assert info.value.detail == "Environment 'prod' is read-only"
+        assert received == []  # refused before anything was sent
+        # the service now marks Chat side-effect free; the cached schema predates the mark
+        marked = _echo_service(side_effect_free=True)
+        await registry.register(describe("echo", [marked], address=f"127.0.0.1:{port}"))  # type: ignore[list-item]
+        replies = dynamic.stream(address, "echo", "Echo.Chat", '{"text": "hi"}', guard=guard, timeout=5)
         assert [r async for r in replies] == [{"text": "hi"}]
     finally:
         await registry.close()

@@ -9,6 +9,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from micro import errors
 from micro.proto.registry import registry_pb2
 from micro.registry import Streaming, Value
+from micro.registry._convert import service_from_proto, service_to_proto
 from micro.registry.schema import describe, pool_from_descriptor_set
 
 F = descriptor_pb2.FieldDescriptorProto
@@ -72,6 +73,9 @@ def _demo_files() -> list[descriptor_pb2.FileDescriptorProto]:
             client_streaming=client,
             server_streaming=server,
         )
+    levels = descriptor_pb2.MethodOptions
+    svc.method[0].options.idempotency_level = levels.NO_SIDE_EFFECTS
+    svc.method[2].options.idempotency_level = levels.IDEMPOTENT
     other = descriptor_pb2.FileDescriptorProto(
         name="demo/other.proto", package="other", syntax="proto3", dependency=["demo/demo.proto"]
     )
@@ -209,3 +213,56 @@ def test_describe_real_generated_service() -> None:
     assert (watch.method, watch.streaming) == ("/registry.Registry/Watch", Streaming.SERVER)
     pool = pool_from_descriptor_set(svc.descriptor_set)
     assert pool.FindMessageTypeByName("registry.Service").fields_by_name["descriptor_set"].type == 12
+
+
+def test_describe_carries_each_methods_idempotency_level_through_the_registry(
+    services: list[ServiceDescriptor],
+) -> None:
+    # what a registry client gets back, after the registry proto
+    svc = service_from_proto(service_to_proto(describe("demo", services, address="h:1")))
+    marks = {e.name: (e.metadata, e.side_effect_free) for e in svc.endpoints}
+    assert marks == {
+        "Demo.Unary": ({"idempotency": "NO_SIDE_EFFECTS"}, True),
+        "Demo.Server": ({}, False),
+        "Demo.Client": ({"idempotency": "IDEMPOTENT"}, False),  # idempotent still changes state
+        "Demo.Bidi": ({}, False),
+        "Other.Echo": ({}, False),
+    }
+
+
+def test_core_reads_are_marked_side_effect_free_and_nothing_else() -> None:
+    import importlib
+
+    from micro.registry.schema import endpoint_for
+
+    unmarked = set()
+    for package in ("auth", "broker", "config", "debug", "events", "network", "registry", "runtime", "store"):
+        module = importlib.import_module(f"micro.proto.{package}.{package}_pb2")
+        for service in module.DESCRIPTOR.services_by_name.values():
+            unmarked |= {e.method for e in map(endpoint_for, service.methods) if not e.side_effect_free}
+    # each changes state (or issues a token: Auth.Token, a session call clients exempt by name)
+    assert unmarked == {
+        "/auth.Auth/Generate",
+        "/auth.Auth/Token",
+        "/auth.Accounts/Delete",
+        "/auth.Accounts/ChangeSecret",
+        "/auth.Rules/Create",
+        "/auth.Rules/Delete",
+        "/auth.Namespaces/Create",
+        "/auth.Namespaces/Delete",
+        "/broker.Broker/Publish",
+        "/config.Config/Set",
+        "/config.Config/Delete",
+        "/events.Stream/Publish",
+        "/events.Stream/Consume",
+        "/registry.Registry/Register",
+        "/registry.Registry/Deregister",
+        "/runtime.Runtime/Create",
+        "/runtime.Runtime/Delete",
+        "/runtime.Runtime/Update",
+        "/runtime.Source/Upload",
+        "/store.Store/Write",
+        "/store.Store/Delete",
+        "/store.BlobStore/Write",
+        "/store.BlobStore/Delete",
+    }
