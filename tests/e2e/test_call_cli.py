@@ -25,7 +25,9 @@ service Helloworld {
   rpc Call(CallRequest) returns (CallResponse) {}
   rpc Stream(StreamingRequest) returns (stream StreamingResponse) {}
   rpc PingPong(stream Ping) returns (stream Pong) {}
-  rpc Echo(EchoMessage) returns (EchoMessage) {}
+  rpc Echo(EchoMessage) returns (EchoMessage) {
+    option idempotency_level = NO_SIDE_EFFECTS;  // a read-only env may call it
+  }
   rpc Fail(CallRequest) returns (CallResponse) {}
 }
 
@@ -123,6 +125,63 @@ def helloworld(shared_server: MicroServer, tmp_path_factory: pytest.TempPathFact
 def _json(result: subprocess.CompletedProcess[str]) -> object:
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+# --- read-only environments ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["call", "store", "Store.Write", '{"record":{"key":"ro-key","value":"YWZ0ZXI="}}'],
+        ["call", "config", "Config.Set", '{"path":"ro.path","value":{"data":"1"}}'],
+        ["call", "helloworld", "Helloworld.Fail", '{"name":"x"}'],  # sent, it would be "no greeting…"
+        ["stream", "helloworld", "Helloworld.Stream", '{"count":1}'],
+        ["helloworld", "call", "--name", "x"],  # a dynamic command to a user service
+        ["helloworld", "fail", "--name", "x"],
+        ["registry", "deregister", "--name", "helloworld"],  # a dynamic command to a core service
+    ],
+)
+def test_read_only_env_sends_no_call_that_is_not_side_effect_free(
+    micro: Runner, shared_server: MicroServer, helloworld: str, args: list[str]
+) -> None:
+    assert _json(micro("call", "store", "Store.Write", '{"record":{"key":"ro-key","value":"YmVmb3Jl"}}'))
+    assert micro("env", "add", "prod", shared_server.address, "--read-only").returncode == 0
+    refused = micro("-e", "prod", *args)
+    assert refused.returncode == 1
+    assert one_line(refused.stderr) == "Environment 'prod' is read-only"
+    assert refused.stdout == ""
+    # nothing changed on the server
+    assert micro("store", "read", "ro-key").stdout == "before\n"
+    assert micro("config", "get", "ro.path").returncode == 1
+    assert _json(micro("call", "helloworld", "Helloworld.Call", '{"name":"x"}')) == {"msg": "Hello x"}
+
+
+def test_read_only_env_still_reads_and_keeps_its_session(shared_server: MicroServer, helloworld: str) -> None:
+    from tests.e2e.conftest import run_micro
+
+    assert run_micro("env", "add", "prod", shared_server.address, "--read-only").returncode == 0
+    assert run_micro("env", "set", "prod").returncode == 0
+    # no MICRO_TOKEN: login (Auth.Token) and the calls below use this env's own session
+    login = run_micro("login", "--username", "admin", "--password", "micro")
+    assert login.returncode == 0, login.stderr
+    admin = run_micro("--output", "json", "user")
+    assert admin.returncode == 0, admin.stderr
+    assert run_micro("store", "write", "ro-read", "v").returncode == 1  # a built-in write: refused
+    written = run_micro("-e", "local", "store", "write", "ro-read", "v", address=shared_server.address,
+                        env={"MICRO_TOKEN": shared_server.token() or ""})  # fmt: skip
+    assert written.returncode == 0, written.stderr
+    read = run_micro("call", "store", "Store.Read", '{"key":"ro-read"}')
+    assert _json(read)["records"][0]["value"] == "dg=="  # type: ignore[index]
+    assert run_micro("store", "read", "ro-read").stdout == "v\n"
+    listed = run_micro("stream", "store", "Store.List", '{"options":{"prefix":"ro-read"}}')
+    assert _json(listed) == {"keys": ["ro-read"]}
+    # a user service's endpoint marked NO_SIDE_EFFECTS in its .proto, as a dynamic command
+    echoed = run_micro("helloworld", "echo", "--count", "7")
+    assert _json(echoed)["count"] == 7  # type: ignore[index]
+    logout = run_micro("logout")
+    assert logout.returncode == 0, logout.stderr
+    assert run_micro("call", "store", "Store.Read", '{"key":"ro-read"}').returncode == 2  # logged out
 
 
 # --- micro call / stream -----------------------------------------------------------------
