@@ -154,3 +154,26 @@ async def test_bidi_send_box_on_a_real_stream(greeter: Greeter) -> None:
         status = screen.query_one("#status-view", Static)
         await until(pilot, lambda: "OK" in str(status.render()), seconds=10)
         assert [(m, r.name) for m, r in greeter.received] == [("Chat", "one"), ("Chat", "two")]
+
+
+async def test_read_only_env_refuses_invoke_before_anything_is_sent(greeter: Greeter) -> None:
+    # the greeter's endpoints are not marked side-effect free: on a read-only env the
+    # workspace sent them anyway
+    from micro import environment
+
+    environment.add(environment.Environment("prod", environment.get("test").address, read_only=True))
+    environment.set_current("prod")
+    app = MicroApp(RealFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await logged_in(app, pilot)  # logging in (Auth.Token) works on a read-only env
+        for endpoint in ("Greeter.Cook", "Greeter.Stream"):
+            screen = await invoke(app, pilot, endpoint)
+            assert screen.endpoint.name == endpoint
+            screen.query_one("#f-name", Input).value = "Alice"
+            await pilot.press("ctrl+j")
+            shown = screen.query_one("#status-view", Static)
+            await until(
+                pilot, lambda s=shown: "Environment 'prod' is read-only" in str(s.render()), seconds=10
+            )
+            app.pop_screen()
+        assert greeter.received == []
