@@ -567,15 +567,20 @@ async def _prepare(
 
 async def _guarded(schemas: Schemas, method: Method, guard: Guard, domain: str) -> Method:
     """``method`` once ``guard`` lets it through; a cached schema it refuses is replaced by
-    the registry's first (it may predate the endpoint's side-effect-free mark)."""
+    the registry's first (it may predate the endpoint's side-effect-free mark). When the
+    registry cannot say, the refusal stands."""
     try:
         guard(method.endpoint)
         return method
-    except errors.MicroError:
+    except errors.MicroError as exc:
         if schemas.is_fresh(method.service, domain=domain):
             raise
-    await schemas.get(method.service, domain=domain, refresh=True)
-    method = await schemas.method(method.service, method.name, domain=domain)
+        refused = exc
+    try:
+        await schemas.get(method.service, domain=domain, refresh=True)
+        method = await schemas.method(method.service, method.name, domain=domain)
+    except errors.MicroError:
+        raise refused from None
     guard(method.endpoint)
     return method
 

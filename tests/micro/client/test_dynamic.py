@@ -342,3 +342,35 @@ async def test_a_read_only_env_sends_only_side_effect_free_calls_rechecking_a_ca
     finally:
         await registry.close()
         await node.stop(0)
+
+
+async def test_a_read_only_refusal_stands_when_the_registry_cannot_recheck_the_cached_schema(
+    micro_home: object,
+) -> None:
+    from functools import partial
+    from pathlib import Path
+
+    from micro import environment
+    from micro.registry.grpc import GrpcRegistry
+    from server.app import Server
+
+    srv = Server(
+        data_dir=Path(str(micro_home)) / "server", address="127.0.0.1:0", profile="local", auth=False
+    )
+    await srv.start()
+    address = srv.bound_address
+    try:
+        registry = GrpcRegistry(address)
+        await registry.register(describe("echo", [_echo_service()], address="127.0.0.1:9"))  # type: ignore[list-item]
+        await registry.close()
+        schemas = dynamic.Schemas(address)
+        await schemas.fetch("echo")  # cached in MICRO_HOME/cache
+        await schemas.close()
+    finally:
+        await srv.stop(grace=0)
+    prod = environment.Context(environment.Environment("prod", address, read_only=True), address, "micro")
+    guard = partial(environment.refuse_unless_side_effect_free, prod)
+    with pytest.raises(errors.BadRequest) as info:  # not "cannot reach the server"
+        async for _ in dynamic.stream(address, "echo", "Echo.Chat", "{}", guard=guard, timeout=5):
+            pass
+    assert info.value.detail == "Environment 'prod' is read-only"
