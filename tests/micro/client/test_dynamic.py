@@ -374,3 +374,34 @@ async def test_a_read_only_refusal_stands_when_the_registry_cannot_recheck_the_c
         async for _ in dynamic.stream(address, "echo", "Echo.Chat", "{}", guard=guard, timeout=5):
             pass
     assert info.value.detail == "Environment 'prod' is read-only"
+
+
+@pytest.mark.parametrize(
+    ("method", "metadata", "refused"),
+    [
+        ("/store.Store/Write", {}, True),
+        ("/demo.Demo/Put", {"idempotency": "IDEMPOTENT"}, True),  # idempotent still changes state
+        ("/demo.Demo/Get", {"idempotency": "NO_SIDE_EFFECTS"}, False),
+        # the session calls: login, silent refresh, logout
+        ("/auth.Auth/Token", {}, False),
+        ("/auth.Auth/Inspect", {}, False),
+        ("/auth.Auth/PublicKey", {}, False),
+        ("/auth.Auth/Revoke", {}, False),
+        ("/auth.Auth/Generate", {}, True),
+    ],
+)
+def test_a_read_only_env_lets_through_side_effect_free_and_session_calls_only(
+    method: str, metadata: dict[str, str], refused: bool
+) -> None:
+    from micro import environment
+    from micro.registry import Endpoint
+
+    endpoint = Endpoint(name="X.Y", method=method, metadata=metadata)
+    prod = environment.Environment("prod", "h:1", read_only=True)
+    check = environment.refuse_unless_side_effect_free
+    if refused:
+        with pytest.raises(errors.BadRequest, match=r"^Environment 'prod' is read-only$"):
+            check(environment.Context(prod, "h:1", "micro"), endpoint)
+    else:
+        check(environment.Context(prod, "h:1", "micro"), endpoint)
+    check(environment.Context(replace(prod, read_only=False), "h:1", "micro"), endpoint)  # writable: all go
