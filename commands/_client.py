@@ -66,7 +66,7 @@ def context(*, login: bool = True) -> Context:
 
 
 # the server's verdicts on a token itself (as opposed to "an account is required" etc.)
-_TOKEN_REFUSED = frozenset({"invalid token", "token has expired"})
+_TOKEN_REFUSED = frozenset({"invalid token", "token has expired", "token has been revoked"})
 
 
 def auth(ctx: Context) -> GrpcAuth:

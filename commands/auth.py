@@ -58,7 +58,7 @@ def create_account(
     id: str = typer.Argument(..., help="Account id."),
     name: str = typer.Option("", "--name", help="A name to log in with (unique)."),
     secret: str = typer.Option("", "--secret", help="The secret (generated when empty)."),
-    scopes: str = typer.Option("admin", "--scopes", help="Comma-separated scopes (as v3: admin)."),
+    scopes: str = typer.Option("", "--scopes", help="Comma-separated scopes, e.g. admin (default: none)."),
     namespace: str = typer.Option("", "--namespace", help="Namespace (created if needed)."),
     type: TypeOption = typer.Option(TypeOption.user, "--type", help="Account type."),
     service: str = typer.Option(

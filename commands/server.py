@@ -185,6 +185,8 @@ async def _serve(address: str, api_address: str, profile: str, tls: tuple[str, s
         if tls:
             logger.info("Serving TLS with the certificate %s", tls[0])
         logger.info("Listening on %s (grpc)", bound)
+        if srv.auth is not None and await srv.auth.default_password():
+            logger.warning("The admin password is still the default: change it with micro user set password")
         await srv.wait()
         logger.info("Stopping")
     finally:

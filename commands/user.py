@@ -2,12 +2,13 @@
 namespace, your token, your password and local user settings."""
 
 import json
+import os
 from typing import Any
 
 import typer
 
 from commands import _client
-from commands._output import Failure, OutputOption, ask, emit_json, out, output_option, wants_json
+from commands._output import Failure, OutputOption, ask, emit_json, err, out, output_option, wants_json
 
 app = typer.Typer(help="The logged-in account.", invoke_without_command=True)
 config_app = typer.Typer(help="Local user settings (in MICRO_HOME/config.json).", no_args_is_help=True)
@@ -16,6 +17,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(set_app, name="set")
 
 NOT_LOGGED_IN = "You are not logged in"
+DEFAULT_PASSWORD = "The admin password is still the default: change it with micro user set password"
 
 
 def register(root: typer.Typer) -> None:
@@ -42,8 +44,13 @@ def login(
         password = ask("Enter password", hidden=True, missing="Missing --password (no terminal to ask)")
 
     # no token: Auth.Token is public, and a stale MICRO_TOKEN must not block a login
-    _client.run(lambda: credentials.login(ctx.env.name, ctx.namespace, ctx.address, username, password))
+    token = _client.run(
+        lambda: credentials.login(ctx.env.name, ctx.namespace, ctx.address, username, password)
+    )
     out("Successfully logged in.")
+    claims = credentials.claims(token.access_token)
+    if password == "micro" and (claims.get("sub"), claims.get("iss")) == ("admin", "micro"):
+        err(DEFAULT_PASSWORD)  # it worked, so it still is the default
 
 
 def logout() -> None:
@@ -51,12 +58,11 @@ def logout() -> None:
     from micro import credentials
 
     ctx = _client.context(login=False)
-    credentials.forget(ctx.env.name, ctx.namespace)
+    if not credentials.logout(ctx.env.name, ctx.namespace, ctx.address):
+        err(f"Logged out here, but the server at {ctx.address} could not end the session")
 
 
 def _claims() -> dict[str, Any]:
-    import os
-
     from micro import credentials, errors
 
     ctx = _client.context()
@@ -111,7 +117,8 @@ def set_password(
     ctx.require_writable()
     from micro import credentials
 
-    account_id = str(credentials.claims(ctx.token)["sub"])
+    claims = credentials.claims(ctx.token)
+    account_id = str(claims["sub"])
     if old_password is None:
         old_password = ask(
             "Enter current password", hidden=True, missing="Missing --old-password (no terminal to ask)"
@@ -129,6 +136,11 @@ def set_password(
         ctx,
         lambda auth: auth.change_secret(account_id, old_password, new_password, namespace=ctx.namespace),
     )
+    # the change ended every session of the account, this one too: log in again with it
+    if not os.environ.get("MICRO_TOKEN") and str(claims.get("iss")) == ctx.namespace:
+        _client.run(
+            lambda: credentials.login(ctx.env.name, ctx.namespace, ctx.address, account_id, new_password)
+        )
 
 
 def _settings() -> tuple[dict[str, Any], dict[str, Any]]:

@@ -40,6 +40,7 @@ __all__ = [
     "keyring_user",
     "logged_in",
     "login",
+    "logout",
     "refused",
     "save",
 ]
@@ -229,6 +230,42 @@ def forget(env: str, namespace: str) -> None:
                 with contextlib.suppress(Exception):
                     backend.delete_password(KEYRING_SERVICE, _user_of(key))
         _drop_fallback(key)
+
+
+def logout(
+    env: str, namespace: str, address: str, *, revoker: Callable[[str, str], None] | None = None
+) -> bool:
+    """End the login of ``env`` + ``namespace``: its session on the server (Auth.Revoke with
+    the refresh token, so neither it nor any token rotated from it works again), then
+    :func:`forget`. The local login is forgotten even when the server cannot be reached;
+    returns whether the server ended the session (True when there was nothing to end)."""
+    key = _key(env, namespace)
+    refresh_token = None
+    with contextlib.suppress(errors.Unauthorized):  # a damaged login has nothing to revoke
+        entry = _entry(_read_json(_tokens_file()), key)
+        if entry is not None:
+            refresh_token = _load_refresh(key, str(entry.get("where", "file")))
+    ended = True
+    if refresh_token:
+        try:
+            (revoker or _revoke)(address, refresh_token)
+        except errors.MicroError as exc:
+            log.debug("could not revoke the refresh token: %s", exc)
+            ended = False
+    forget(env, namespace)
+    return ended
+
+
+def _revoke(address: str, refresh_token: str) -> None:
+    """Auth.Revoke over a short-lived synchronous channel (no token: it is public)."""
+    import grpc
+
+    from micro._grpc import CHANNEL_OPTIONS, rpc_errors
+    from micro.proto.auth import auth_pb2, auth_pb2_grpc
+
+    request = auth_pb2.RevokeRequest(refresh_token=refresh_token)
+    with grpc.insecure_channel(address, options=CHANNEL_OPTIONS) as channel, rpc_errors(address):
+        auth_pb2_grpc.AuthStub(channel).Revoke(request, timeout=10)
 
 
 def refused(env: str, namespace: str, detail: str) -> errors.Unauthorized:

@@ -254,12 +254,26 @@ class Auth(ABC):
         refresh_token: str = "",
         expiry: int = 0,
         namespace: str = "",
+        client: str = "",
     ) -> Token:
-        """A token pair for ``id`` (or name) + ``secret``, or for a refresh token (rotated)."""
+        """A token pair for ``id`` (or name) + ``secret``, or for a refresh token (rotated:
+        using a rotated one again ends the whole session it belongs to).
+
+        ``client``: the caller's network address, which failed logins are throttled by
+        (set by the auth service from the connection; clients leave it empty). Raises
+        Unauthorized (``invalid credentials``, the same for an account that does not exist)
+        or TooManyRequests after repeated failures.
+        """
+
+    @abstractmethod
+    async def revoke(self, refresh_token: str) -> None:
+        """End the session of ``refresh_token`` (every token rotated from the same login);
+        an unknown or already revoked token is not an error (it gives nothing away)."""
 
     @abstractmethod
     async def inspect(self, token: str) -> Account:
-        """The account an access token stands for; Unauthorized when it is not valid."""
+        """The account an access token stands for; Unauthorized when it is not valid,
+        expired, or revoked (issued before :meth:`valid_after` of its account)."""
 
     @abstractmethod
     async def accounts(self, *, namespace: str = "") -> builtins.list[Account]: ...
@@ -288,7 +302,16 @@ class Auth(ABC):
     async def valid_after(self, namespace: str, account_id: str) -> float | None:
         """The unix time before which tokens of ``account_id`` in ``namespace`` are dead
         (revoked: deleted, password changed…; 0 when never), or None when the namespace
-        does not exist."""
+        does not exist (deleted, or never created): the later of the account's and the
+        namespace's records, cached briefly (at most 2 s).
+
+        The rule, exact to the millisecond: a token is dead when its issue time — its
+        ``iat_ms`` claim / 1000 (every token the auth service signs has it; ``iat`` for
+        others) — is < this. The auth service records a revocation as the millisecond
+        *after* it happened (and after any earlier record), and never dates a token before
+        its account's records: a token issued before a password change, even within the
+        same millisecond, is dead; a login right after it works.
+        """
         raise errors.NotImplementedError_("revocation records are kept by the auth service")
 
     @abstractmethod

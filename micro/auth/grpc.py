@@ -105,7 +105,9 @@ class GrpcAuth(Auth):
         refresh_token: str = "",
         expiry: int = 0,
         namespace: str = "",
+        client: str = "",
     ) -> Token:
+        # ``client`` is what the server sees of this connection, never what a client says
         request = auth_pb2.TokenRequest(
             id=id,
             secret=secret,
@@ -116,7 +118,11 @@ class GrpcAuth(Auth):
         response = await self._call("Auth", "Token", request)
         return token_from_proto(response.token)
 
+    async def revoke(self, refresh_token: str) -> None:
+        await self._call("Auth", "Revoke", auth_pb2.RevokeRequest(refresh_token=refresh_token))
+
     async def inspect(self, token: str) -> Account:
+        """Asked of the auth service, which also checks the revocation records."""
         response = await self._call("Auth", "Inspect", auth_pb2.InspectRequest(token=token))
         return account_from_proto(response.account)
 

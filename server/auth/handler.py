@@ -1,10 +1,11 @@
 """The auth service's gRPC servicers: protobuf ⇄ domain and the permission matrix.
 
-``Auth.Token``, ``Auth.Inspect`` and ``Auth.PublicKey`` are public; ``Rules.List`` needs any
-account of the namespace; everything else on accounts and rules needs an admin of the
-namespace; namespaces are managed by ``micro`` admins. A ``micro`` admin may act in every
-namespace. A request's namespace is ``options.namespace``, else the caller's
-``micro-namespace``.
+``Auth.Token``, ``Auth.Inspect``, ``Auth.Revoke`` and ``Auth.PublicKey`` are public;
+``Rules.List`` needs any account of the namespace; everything else on accounts and rules
+needs an admin of the namespace; namespaces are managed by ``micro`` admins. A ``micro``
+admin may act in every namespace. A request's namespace is ``options.namespace``, else the
+caller's ``micro-namespace``. Creating an account in a namespace that does not exist
+(re)creates it, which only a ``micro`` admin may do.
 """
 
 from __future__ import annotations
@@ -31,14 +32,15 @@ _ADMIN = Permission(Policy.ADMIN, _options_namespace)
 _ACCOUNT = Permission(Policy.ACCOUNT, _options_namespace)
 _MICRO_ADMIN = Permission(Policy.MICRO_ADMIN)
 
-# Token, Inspect and PublicKey are public; Rules.List any account of the namespace (and
-# ChangeSecret, which the handler holds to your own account unless you are an admin);
+# Token, Inspect, PublicKey and Revoke are public; Rules.List any account of the namespace
+# (and ChangeSecret, which the handler holds to your own account unless you are an admin);
 # everything else on accounts and rules an admin of the namespace; namespaces micro admins
 PERMISSIONS = {
     "/auth.Auth/Generate": Permission(Policy.ADMIN, _options_namespace, creates=True),
     "/auth.Auth/Token": _PUBLIC,
     "/auth.Auth/Inspect": Permission(Policy.PUBLIC),
     "/auth.Auth/PublicKey": Permission(Policy.PUBLIC),
+    "/auth.Auth/Revoke": Permission(Policy.PUBLIC),  # a session call: the refresh token is the proof
     "/auth.Accounts/List": _ADMIN,
     "/auth.Accounts/Delete": _ADMIN,
     "/auth.Accounts/ChangeSecret": _ACCOUNT,
@@ -53,6 +55,17 @@ PERMISSIONS = {
 
 def _namespace(context: Any, options: auth_pb2.Options | None = None) -> str:
     return ctx.namespace(context, options.namespace if options is not None else "")
+
+
+def client_address(peer: str) -> str:
+    """The host of a gRPC peer (``ipv4:1.2.3.4:5678`` → ``1.2.3.4``, ``ipv6:[::1]:5678`` →
+    ``::1``): failed logins are throttled per address, whatever port a client opens."""
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv6" and rest.startswith("["):
+        return rest[1:].partition("]")[0]
+    if kind == "ipv4":
+        return rest.rpartition(":")[0] or rest
+    return kind  # unix sockets and the like: one local client
 
 
 class AuthHandler(auth_pb2_grpc.AuthServicer):
@@ -83,8 +96,13 @@ class AuthHandler(auth_pb2_grpc.AuthServicer):
             refresh_token=request.refresh_token,
             expiry=request.token_expiry,
             namespace=_namespace(context, request.options),
+            client=client_address(str(context.peer() or "")),
         )
         return auth_pb2.TokenResponse(token=token_to_proto(token))
+
+    async def Revoke(self, request: auth_pb2.RevokeRequest, context: Any) -> auth_pb2.RevokeResponse:
+        await self.auth.revoke(request.refresh_token)
+        return auth_pb2.RevokeResponse()
 
     async def Inspect(self, request: auth_pb2.InspectRequest, context: Any) -> auth_pb2.InspectResponse:
         account = await self.auth.inspect(request.token)

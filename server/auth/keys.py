@@ -65,8 +65,18 @@ class SigningKey:
         """A token carrying ``claims`` as they are (call tokens: see server.auth.calls)."""
         return jwt.encode(claims, self._private, algorithm=ALGORITHM)
 
-    def sign(self, account: Account, *, ttl: int) -> tuple[str, int, int]:
-        """An access token for ``account``: (token, created, expiry) in unix seconds."""
-        now = int(time.time())
-        token = jwt.encode(claims_for(account, now=now, ttl=ttl), self._private, algorithm=ALGORITHM)
-        return token, now, now + ttl
+    def sign(
+        self, account: Account, *, ttl: int, now: float | None = None, issued_ms: int = 0
+    ) -> tuple[str, int, int]:
+        """An access token for ``account``: (token, created, expiry) in unix seconds.
+
+        ``iat_ms`` (what revocation records are compared with, see
+        :meth:`micro.auth.Auth.valid_after`) is ``now`` in milliseconds, or ``issued_ms`` when later
+        (the issuer never dates a token before its account's last revocation).
+        """
+        moment = time.time() if now is None else now
+        seconds = int(moment)
+        claims = claims_for(account, now=seconds, ttl=ttl)
+        claims["iat_ms"] = max(int(moment * 1000), issued_ms)
+        token = jwt.encode(claims, self._private, algorithm=ALGORITHM)
+        return token, seconds, seconds + ttl

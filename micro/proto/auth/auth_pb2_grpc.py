@@ -55,6 +55,11 @@ class AuthStub:
                 request_serializer=auth_dot_auth__pb2.PublicKeyRequest.SerializeToString,
                 response_deserializer=auth_dot_auth__pb2.PublicKeyResponse.FromString,
                 _registered_method=True)
+        self.Revoke = channel.unary_unary(
+                '/auth.Auth/Revoke',
+                request_serializer=auth_dot_auth__pb2.RevokeRequest.SerializeToString,
+                response_deserializer=auth_dot_auth__pb2.RevokeResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServicer:
@@ -85,6 +90,13 @@ class AuthServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Revoke(self, request, context):
+        """ends the session of a refresh token (micro logout); an unknown token is not an error
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -107,6 +119,11 @@ def add_AuthServicer_to_server(servicer, server):
                     servicer.PublicKey,
                     request_deserializer=auth_dot_auth__pb2.PublicKeyRequest.FromString,
                     response_serializer=auth_dot_auth__pb2.PublicKeyResponse.SerializeToString,
+            ),
+            'Revoke': grpc.unary_unary_rpc_method_handler(
+                    servicer.Revoke,
+                    request_deserializer=auth_dot_auth__pb2.RevokeRequest.FromString,
+                    response_serializer=auth_dot_auth__pb2.RevokeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -217,6 +234,33 @@ class Auth:
             '/auth.Auth/PublicKey',
             auth_dot_auth__pb2.PublicKeyRequest.SerializeToString,
             auth_dot_auth__pb2.PublicKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Revoke(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/auth.Auth/Revoke',
+            auth_dot_auth__pb2.RevokeRequest.SerializeToString,
+            auth_dot_auth__pb2.RevokeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,6 +37,8 @@ class AuthStub:
     Token: _grpc.UnaryUnaryMultiCallable[_auth_pb2.TokenRequest, _auth_pb2.TokenResponse]
     PublicKey: _grpc.UnaryUnaryMultiCallable[_auth_pb2.PublicKeyRequest, _auth_pb2.PublicKeyResponse]
     """the public key that verifies access tokens"""
+    Revoke: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RevokeRequest, _auth_pb2.RevokeResponse]
+    """ends the session of a refresh token (micro logout); an unknown token is not an error"""
 
 @_typing.type_check_only
 class AuthAsyncStub(AuthStub):
@@ -46,6 +48,8 @@ class AuthAsyncStub(AuthStub):
     Token: _aio.UnaryUnaryMultiCallable[_auth_pb2.TokenRequest, _auth_pb2.TokenResponse]  # type: ignore[assignment]
     PublicKey: _aio.UnaryUnaryMultiCallable[_auth_pb2.PublicKeyRequest, _auth_pb2.PublicKeyResponse]  # type: ignore[assignment]
     """the public key that verifies access tokens"""
+    Revoke: _aio.UnaryUnaryMultiCallable[_auth_pb2.RevokeRequest, _auth_pb2.RevokeResponse]  # type: ignore[assignment]
+    """ends the session of a refresh token (micro logout); an unknown token is not an error"""
 
 class AuthServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -76,6 +80,14 @@ class AuthServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.PublicKeyResponse, _abc.Awaitable[_auth_pb2.PublicKeyResponse]]:
         """the public key that verifies access tokens"""
+
+    @_abc_1.abstractmethod
+    def Revoke(
+        self,
+        request: _auth_pb2.RevokeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.RevokeResponse, _abc.Awaitable[_auth_pb2.RevokeResponse]]:
+        """ends the session of a refresh token (micro logout); an unknown token is not an error"""
 
 def add_AuthServicer_to_server(servicer: AuthServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
