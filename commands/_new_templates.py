@@ -141,10 +141,12 @@ A micro service, created with `micro new {name}`.
 ## Run
 
     micro server            # in another terminal, if none runs yet
-    MICRO_AUTH_ID=admin MICRO_AUTH_SECRET=micro python main.py
+    micro auth create account --type service --service {name} {name}-svc   # prints its secret
+    MICRO_AUTH_ID={name}-svc MICRO_AUTH_SECRET=<its secret> python main.py
 
-The service logs in with `MICRO_AUTH_ID`/`MICRO_AUTH_SECRET` (or `MICRO_TOKEN`) and
-registers itself through the server at `MICRO_PROXY` (default `127.0.0.1:8081`).
+The service logs in with `MICRO_AUTH_ID`/`MICRO_AUTH_SECRET` (or `MICRO_TOKEN`) of a
+service account bound to it (not an admin's password), and registers itself through the
+server at `MICRO_PROXY` (default `127.0.0.1:8081`).
 
 ## Call
 

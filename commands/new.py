@@ -123,6 +123,7 @@ def new(name: str = typer.Argument(..., help="Service name: lower-case letters, 
     out("")
     out("Next steps:")
     out(f"  cd {name}")
-    out("  MICRO_AUTH_ID=admin MICRO_AUTH_SECRET=micro python main.py   # any account with access works")
+    out(f"  micro auth create account --type service --service {name} {name}-svc   # prints its secret")
+    out(f"  MICRO_AUTH_ID={name}-svc MICRO_AUTH_SECRET=<its secret> python main.py")
     out(f'  micro call {name} {fields["service"]}.Call \'{{"name": "John"}}\'')
     out("  python -m pytest")
