@@ -179,14 +179,15 @@ async def _serve(address: str, api_address: str, profile: str, tls: tuple[str, s
         loop.add_signal_handler(sig, srv.request_stop)
     try:
         bound = await srv.start()
+        default_password = srv.auth is not None and await srv.auth.default_password()
         _write_state(bound)
         # announced only once the state files exist: whoever waits for this line may read them
         logger = logging.getLogger("micro.server")
         if tls:
             logger.info("Serving TLS with the certificate %s", tls[0])
-        logger.info("Listening on %s (grpc)", bound)
-        if srv.auth is not None and await srv.auth.default_password():
+        if default_password:
             logger.warning("The admin password is still the default: change it with micro user set password")
+        logger.info("Listening on %s (grpc)", bound)
         await srv.wait()
         logger.info("Stopping")
     finally:

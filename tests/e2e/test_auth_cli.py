@@ -261,7 +261,7 @@ def test_login_by_id_or_name_and_unique_names(cli: Cli) -> None:
 def test_namespaces_isolate_store_and_registry(cli: Cli, micro_home: Path) -> None:
     login(cli)
     ok(cli("namespace", "create", "random"))
-    ok(cli("auth", "create", "account", "--secret", "micro", "--namespace", "random", "--scopes", "admin", "admin"))
+    ok(cli("auth", "create", "account", "--secret=micro", "--namespace=random", "--scopes=admin", "admin"))
     ok(cli("store", "write", "inmicro", "m"))
     ok(cli("namespace", "set", "random"))
     assert ok(cli("namespace")) == "random\n"
@@ -381,7 +381,8 @@ def test_forged_expired_and_unsigned_tokens_are_rejected(cli: Cli, auth_server: 
 def test_namespace_tokens_never_cross(cli: Cli, auth_server: MicroServer, micro_home: Path) -> None:
     login(cli)
     for ns in ("nsa", "nsb"):
-        ok(cli("auth", "create", "account", "--secret", "pw", "--namespace", ns, "--scopes", "admin", f"{ns}-admin"))
+        account = ("--secret=pw", "--scopes=admin", f"--namespace={ns}", f"{ns}-admin")
+        ok(cli("auth", "create", "account", *account))
     tokens = {}
     for ns in ("nsa", "nsb"):
         login(cli, f"{ns}-admin", "pw", "--namespace", ns)
