@@ -313,7 +313,8 @@ class StoredAuth(Auth):
                 session = f"{found.get('namespace')}/{found.get('account')}/{secrets.token_hex(12)}"
                 account = await self._get("accounts", f"{found.get('namespace')}/{found.get('account')}")
                 if account is not None:
-                    await self._put("sessions", session, {"generation": account.get("generation", "")})
+                    generation = {"generation": account.get("generation", "")}
+                    await self._put("sessions", session, generation, ttl=self.refresh_ttl)
             namespace, id, _ = session.split("/", 2)
             if found.get("used"):
                 await self._delete("sessions", session)

@@ -6,6 +6,7 @@ defaults. Time is an injected clock: nothing sleeps."""
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -446,3 +447,18 @@ def test_client_address_drops_the_port() -> None:
     assert client_address("ipv6:[::1]:54321") == "::1"
     assert client_address("unix:/tmp/sock") == "unix"
     assert client_address("") == ""
+
+
+async def test_a_refresh_token_stored_before_sessions_still_works_once(backend: Backend) -> None:
+    """A server upgraded in place keeps its users logged in; the token still rotates."""
+    from micro.store import Record
+
+    await backend.auth.generate("old-timer", secret="pw")
+    legacy = "a-refresh-token-of-the-old-format"
+    value = json.dumps({"namespace": "micro", "account": "old-timer"}).encode()
+    key = hashlib.sha256(legacy.encode()).hexdigest()
+    await backend.stored.store.write(Record(key, value), database="_auth", table="refresh")
+    pair = await backend.auth.token(refresh_token=legacy)
+    assert (await backend.auth.inspect(pair.access_token)).id == "old-timer"
+    await refused(backend.auth.token(refresh_token=legacy))
+    await refused(backend.auth.token(refresh_token=pair.refresh_token))  # reuse ended the session
