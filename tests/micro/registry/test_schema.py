@@ -244,6 +244,7 @@ def test_core_reads_are_marked_side_effect_free_and_nothing_else() -> None:
     assert unmarked == {
         "/auth.Auth/Generate",
         "/auth.Auth/Token",
+        "/auth.Auth/Revoke",
         "/auth.Accounts/Delete",
         "/auth.Accounts/ChangeSecret",
         "/auth.Rules/Create",
