@@ -29,6 +29,7 @@ from micro.store import Store
 from micro.store.memory import MemoryStore
 from server.config.stored import KEY_FILE, TABLE, StoreConfig, load_key
 from server.store.sqlite import SqliteStore
+from tests._poll import eventually
 
 
 class _Interleaving:
@@ -94,11 +95,7 @@ def config(backend: Backend) -> Config:
 
 
 async def until(predicate: Callable[[], bool], *, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail("condition not met before the deadline")
-        await asyncio.sleep(0.005)
+    await eventually(predicate, "the config change arriving", timeout=timeout, interval=0.005)
 
 
 class Watching:

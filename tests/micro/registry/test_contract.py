@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from micro.registry import Endpoint, Node, Registry, Result, Service, Streaming,
 from micro.registry.grpc import GrpcRegistry
 from micro.registry.memory import MemoryRegistry
 from micro.registry.schema import pool_from_descriptor_set
+from tests._poll import eventually
 
 DOMAIN = "contract"
 
@@ -86,11 +86,8 @@ def svc(name: str = "greeter", version: str = "latest", *nodes: str, **metadata:
     )
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
+async def settled(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+    await eventually(check, "the registry reaching the expected state", timeout=timeout)
 
 
 async def gone(registry: Registry, name: str) -> bool:
@@ -177,7 +174,7 @@ async def test_node_lapses_after_its_ttl(env: Env) -> None:
     await env.registry.register(svc("greeter"), ttl=env.short_ttl, domain=DOMAIN)
     assert (await env.registry.get_service("greeter", domain=DOMAIN))[0].nodes
     env.lapse()
-    await eventually(lambda: gone(env.registry, "greeter"))
+    await settled(lambda: gone(env.registry, "greeter"))
     assert await env.registry.list_services(domain=DOMAIN) == []
 
 
@@ -192,7 +189,7 @@ async def test_only_the_lapsed_node_goes_and_watchers_get_update_then_delete(env
         [got] = await env.registry.get_service("greeter", domain=DOMAIN)
         return [n.id for n in got.nodes] == ["long"]
 
-    await eventually(only_long)
+    await settled(only_long)
     lapsed = await next_result(watcher)
     assert (lapsed.action, [n.id for n in lapsed.service.nodes]) == ("update", ["long"])
     await env.registry.deregister(svc("greeter", "latest", "long"), domain=DOMAIN)
@@ -272,7 +269,7 @@ async def test_closing_a_watch_ends_it_and_frees_it(env: Env) -> None:
     async def freed() -> bool:
         return not env.backend._watchers
 
-    await eventually(freed)
+    await settled(freed)
 
 
 async def test_a_slow_watcher_never_blocks_register() -> None:

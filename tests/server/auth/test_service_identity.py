@@ -21,6 +21,7 @@ from micro.auth.grpc import GrpcAuth
 from micro.auth.guard import PlatformAuth, ServiceGuard
 from micro.registry import Endpoint, Node, Service, Streaming
 from micro.registry.grpc import GrpcRegistry
+from tests._poll import eventually
 
 HELLO = Resource("service", "helloworld", "Helloworld.Call")
 
@@ -205,3 +206,28 @@ async def test_a_call_token_lives_at_most_a_minute_and_never_past_the_callers(se
     claims = [jwt.decode(t or "", options={"verify_signature": False}) for t in (long_lived, short_lived)]
     assert claims[0]["exp"] == int(now + 60) and claims[1]["exp"] == int(now + 20)
     assert all(c["aud"] == "micro/helloworld" and c["sub"] == "admin" for c in claims)
+
+
+async def test_a_deleted_accounts_token_stops_working_at_a_service_within_seconds(setup: Setup) -> None:
+    hello = await _guard(setup, "helloworld")
+    metadata = [("authorization", f"Bearer {setup.tokens['plain']}")]
+    try:
+        account = await hello.check(metadata, HELLO)
+        assert account is not None and account.id == "plain"
+        admin = GrpcAuth(setup.address, token=setup.admin_token)
+        try:
+            await admin.delete_account("plain")
+        finally:
+            await admin.close()
+
+        async def refused() -> bool:
+            try:
+                await hello.check(metadata, HELLO)
+            except errors.Unauthorized as exc:
+                assert exc.detail == "token has been revoked"
+                return True
+            return False
+
+        await eventually(refused, "the guard refusing a deleted account's token", timeout=15)
+    finally:
+        await hello.close()

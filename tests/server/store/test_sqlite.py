@@ -13,7 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ from micro import errors
 from micro.store import Order, Record
 from server.store import sqlite as sqlite_module
 from server.store.sqlite import SqliteStore, _select
+from tests._poll import eventually
 
 
 class FakeClock:
@@ -44,11 +45,8 @@ def count_rows(path: Path) -> int:
         return int(db.execute("SELECT count(*) FROM records").fetchone()[0])
 
 
-async def poll(condition: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
+async def poll(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    await eventually(condition, "the store's background work", timeout=timeout, interval=0.01)
 
 
 _WRITER = textwrap.dedent(
