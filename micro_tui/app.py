@@ -7,18 +7,22 @@ protobuf: the first paint comes from the cache, the network answers in workers.
 from __future__ import annotations
 
 import os
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App
 from textual.binding import Binding
 from textual.reactive import reactive
 
 from micro_tui import settings
-from micro_tui.commands import Command
-from micro_tui.facade import EndpointInfo, Facade, ServiceVersion
-from micro_tui.screens.placeholder import AREAS, PlaceholderScreen
-from micro_tui.screens.services import ServicesScreen
+from micro_tui.areas import AREAS, screen_factory
+from micro_tui.facade import EndpointInfo, EnvInfo, Facade, ServiceVersion
+from micro_tui.session import Session
 from micro_tui.themes import DEFAULT_THEME, load_themes, stylesheet
+
+if TYPE_CHECKING:
+    from micro_tui.commands import Command
+    from micro_tui.dialogs.namespace_picker import NamespacePicker
+    from micro_tui.screens.services import ServicesScreen
 
 __all__ = ["MicroApp", "run"]
 
@@ -35,10 +39,6 @@ def _provider(name: str) -> Any:
         return getattr(palette, name)
 
     return load
-
-
-def _placeholder(area: str) -> Any:
-    return lambda: PlaceholderScreen(area)
 
 
 def _binding_ids() -> set[str]:
@@ -63,18 +63,15 @@ class MicroApp(App[None]):
 
     TITLE = "micro"
     CSS_PATH = str(stylesheet())
-    MODES: ClassVar[dict[str, Any]] = {
-        "services": ServicesScreen,
-        **{area: _placeholder(area) for area in AREAS},
-    }
+    MODES: ClassVar[dict[str, Any]] = {area.key: screen_factory(area) for area in AREAS}
     DEFAULT_MODE = "services"
     COMMANDS = App.COMMANDS | {
         _provider(n) for n in ("WorkspaceCommands", "EndpointCommands", "RequestCommands")
     }
     BINDINGS: ClassVar[list[Any]] = [
         *(
-            Binding(str(number), f"area('{area}')", area, show=False, id=f"app.area.{area}")
-            for area, number in [("services", 1), *((a, n) for a, (n, _) in AREAS.items())]
+            Binding(str(a.number), f"area('{a.key}')", a.title, show=False, id=f"app.area.{a.key}")
+            for a in AREAS
         ),
         # tab moves focus before the next key is routed (priority: the app handles it in
         # order), so a burst of keys (paste, auto-type) lands as typed; no widget here
@@ -97,10 +94,9 @@ class MicroApp(App[None]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     """Screens narrower than 100 columns get ``-narrow`` (see app.tcss)."""
 
-    status_version: reactive[int] = reactive(0)
-    """Bumped when env, namespace or connection change: headers re-render."""
-    context_version: reactive[int] = reactive(0)
-    """Bumped when env or namespace change: areas reload."""
+    session: reactive[Session] = reactive(Session(EnvInfo("", ""), "", ""), init=False)
+    """Env, namespace, account and connection, replaced whenever one of them changes (see
+    :mod:`micro_tui.session`): headers re-render, areas reload when its context changes."""
 
     def __init__(self, facade: Facade | None = None, *, context: Any = None) -> None:
         super().__init__()
@@ -109,8 +105,9 @@ class MicroApp(App[None]):
 
             facade = RealFacade(context)
         self.facade: Facade = facade
-        self.connection_note = ""
+        self.set_reactive(MicroApp.session, Session.of(facade.session))
         self.known_services: list[str] = []
+        """The service names the services area listed last (the palette offers them)."""
         self._login_offered: tuple[str, str] | None = None
         for theme in load_themes():
             self.register_theme(theme)
@@ -135,10 +132,6 @@ class MicroApp(App[None]):
         kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         super().notify(message, title=title, severity=severity, markup=False, **kwargs)
 
-    @property
-    def address(self) -> str:
-        return str(getattr(self.facade, "address", self.facade.env.address))
-
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         if os.environ.get(EXIT_ON_PAINT):
@@ -158,53 +151,52 @@ class MicroApp(App[None]):
     def _theme_changed(self, theme: Any) -> None:
         settings.save(theme=theme.name)
 
-    # --- context -------------------------------------------------------------------------
+    # --- session -------------------------------------------------------------------------
 
-    def connection_changed(self) -> None:
-        if self.facade.connection.value == "connected":
-            self.connection_note = ""
-        self.status_version += 1
+    def sync_session(self, note: str = "") -> None:
+        """Read the facade's session slice into :attr:`session` (watchers run if it changed)."""
+        self.session = Session.of(self.facade.session, note)
 
     def _startup(self) -> None:
         self.run_worker(self._start_server(), group="startup", exclusive=True)
         self.run_worker(self._monitor(), group="monitor", exclusive=True)
 
     async def _start_server(self) -> None:
-        if self.facade.env.name == "local":
-            self.connection_note = "checking local server…"
-            self.status_version += 1
+        session = self.facade.session
+        if session.env.name == "local":
+            self.sync_session("checking local server…")
         try:
-            message = await self.facade.ensure_server()
+            message = await session.ensure_server()
         except Exception as exc:
             message = f"could not start the local server: {exc}"
-        self.connection_note = ""
         if message:
             self.notify(message, title="local server")
-        await self.facade.ping()
-        self.connection_changed()
+        await session.ping()
+        self.sync_session()
         self.offer_login()
 
     async def _monitor(self) -> None:
         import asyncio
 
-        before = self.facade.connection
+        session = self.facade.session
+        before = session.connection
         while True:
             await asyncio.sleep(PING_SECONDS)
-            now = await self.facade.ping()
+            now = await session.ping()
+            self.sync_session()
             self.offer_login()
             if now is not before:
-                self.connection_changed()
                 if now.value == "connected":
                     if before.value == "disconnected":
-                        self.notify("Reconnected", title=self.facade.env.name)
+                        self.notify("Reconnected", title=session.env.name)
                 elif now.value == "disconnected":
                     lost = "Lost the server" if before.value == "connected" else "No server answers"
-                    self.notify(f"{lost} at {self.address}", severity="warning")
+                    self.notify(f"{lost} at {session.address}", severity="warning")
                 before = now
 
     def switch_env(self, name: str) -> None:
         try:
-            env = self.facade.set_env(name)
+            env = self.facade.session.set_env(name)
         except Exception as exc:
             self.notify(str(exc), severity="error")
             return
@@ -214,7 +206,7 @@ class MicroApp(App[None]):
 
     def switch_namespace(self, namespace: str) -> None:
         try:
-            self.facade.set_namespace(namespace)
+            self.facade.session.set_namespace(namespace)
         except Exception as exc:
             self.notify(str(exc), severity="error")
             return
@@ -224,29 +216,39 @@ class MicroApp(App[None]):
 
     def _context_switched(self) -> None:
         self.known_services = []
-        self.status_version += 1
-        self.context_version += 1
+        self.sync_session()
 
     def require_writable(self, action: str = "") -> bool:
         """The one gate of every mutating action: False (and says why) in a read-only env."""
-        env = self.facade.env
-        if not env.read_only:
-            return True
-        self.notify(
-            f"Environment '{env.name}' is read-only" + (f": {action} refused" if action else ""),
-            title="Read-only",
-            severity="error",
-        )
-        return False
+        refusal = self.session.refusal(action)
+        if refusal:
+            self.notify(refusal, title="Read-only", severity="error")
+        return not refusal
+
+    # --- messages from the screens -------------------------------------------------------
+
+    def on_services_screen_listed(self, event: ServicesScreen.Listed) -> None:
+        self.known_services = event.names
+        self.sync_session()
+
+    def on_services_screen_list_failed(self, event: ServicesScreen.ListFailed) -> None:
+        self.sync_session()
+
+    def on_services_screen_endpoint_selected(self, event: ServicesScreen.EndpointSelected) -> None:
+        self.open_invoke(event.version, event.endpoint)
+
+    def on_namespace_picker_pins_changed(self, event: NamespacePicker.PinsChanged) -> None:
+        self.save_pins(event.pins)
 
     # --- login ---------------------------------------------------------------------------
 
     def offer_login(self) -> None:
         """Open the login dialog once per env + namespace when the server wants a login (a
         server that does not answer cannot take one)."""
-        where = (self.facade.env.name, self.facade.namespace)
-        connected = self.facade.connection.value == "connected"
-        if connected and self.facade.login_required and self._login_offered != where:
+        session = self.facade.session
+        where = (session.env.name, session.namespace)
+        connected = session.connection.value == "connected"
+        if connected and session.login_required and self._login_offered != where:
             self._login_offered = where
             self.action_login()
 
@@ -258,21 +260,21 @@ class MicroApp(App[None]):
 
         def done(account: str | None) -> None:
             if account:
-                self.notify(f"Logged in as {account}", title=self.facade.env.name)
+                self.notify(f"Logged in as {account}", title=self.session.env.name)
                 self._context_switched()
 
-        facade = self.facade
-        self.push_screen(LoginDialog(facade.env.name, facade.namespace, self.address), done)
+        session = self.session
+        self.push_screen(LoginDialog(session.env.name, session.namespace, session.address), done)
 
     def save_pins(self, pins: list[str]) -> None:
         all_pins = settings.load().get("pins", {})
         all_pins = all_pins if isinstance(all_pins, dict) else {}
-        all_pins[self.facade.env.name] = pins
+        all_pins[self.session.env.name] = pins
         settings.save(pins=all_pins)
 
     def pins(self) -> list[str]:
         all_pins = settings.load().get("pins", {})
-        found = all_pins.get(self.facade.env.name, []) if isinstance(all_pins, dict) else []
+        found = all_pins.get(self.session.env.name, []) if isinstance(all_pins, dict) else []
         return [str(p) for p in found]
 
     # --- navigation ----------------------------------------------------------------------
@@ -285,6 +287,8 @@ class MicroApp(App[None]):
             self.switch_mode(area)
 
     def select_service(self, name: str) -> None:
+        from micro_tui.screens.services import ServicesScreen
+
         self.switch_area("services")
         while len(self.screen_stack) > 1:
             self.pop_screen()
@@ -304,7 +308,7 @@ class MicroApp(App[None]):
 
     async def _open_request(self, entry: Any) -> None:
         try:
-            versions = await self.facade.get_service(entry.service)
+            versions = await self.facade.registry.get_service(entry.service)
         except Exception as exc:
             self.notify(f"{entry.service}: {exc}", severity="error")
             return
@@ -330,18 +334,17 @@ class MicroApp(App[None]):
             if name:
                 self.switch_env(name)
 
-        self.push_screen(EnvPicker(self.facade.envs(), self.facade.env.name), chosen)
+        self.push_screen(EnvPicker(self.facade.session.envs(), self.session.env.name), chosen)
 
     def action_namespaces(self) -> None:
         from micro_tui.dialogs.namespace_picker import NamespacePicker
 
         def chosen(ns: str | None) -> None:
-            if ns and ns != self.facade.namespace:
+            if ns and ns != self.session.namespace:
                 self.switch_namespace(ns)
 
-        self.push_screen(
-            NamespacePicker(self.facade.namespaces(), self.facade.namespace, self.pins()), chosen
-        )
+        namespaces = self.facade.session.namespaces()
+        self.push_screen(NamespacePicker(namespaces, self.session.namespace, self.pins()), chosen)
 
     def action_help(self) -> None:
         from micro_tui.dialogs.help_screen import HelpScreen
@@ -368,7 +371,7 @@ class MicroApp(App[None]):
                 self.select_service(args[0])
             else:
                 self.switch_area("services")
-        elif name in AREAS:
+        elif name in self.MODES:
             self.switch_area(name)
         elif name == "env":
             self.switch_env(args[0]) if args else self.action_envs()

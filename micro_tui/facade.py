@@ -1,8 +1,13 @@
-"""What the workspace needs from micro, as a small UI-free interface.
+"""What the workspace needs from micro, as small UI-free interfaces: one slice per area.
 
-Screens talk only to a :class:`Facade`; :class:`~micro_tui.fake.FakeFacade` stands in for it
-in tests and snapshots, :class:`~micro_tui.real.RealFacade` talks to the server. No Textual,
-grpc or protobuf imports here, so the first screen can import it cheaply.
+A :class:`Facade` bundles the slices: :class:`SessionFacade` (env, namespace, login,
+connection), :class:`RegistryFacade` (area 1, services) and :class:`CallsFacade` (the invoke
+screen); the areas still to come (store, config, events, logs, runtime, auth) add theirs.
+Each slice has a fake (:mod:`micro_tui.fake`, for tests and snapshots) and a real
+implementation (:mod:`micro_tui.real`); one contract suite
+(``tests/micro_tui/test_facade_contract.py``) runs over both, and checks that it exercises
+every public member of every slice, so the fake cannot quietly do what the real one does
+not. No Textual, grpc or protobuf imports here, so the first screen can import it cheaply.
 """
 
 from __future__ import annotations
@@ -14,13 +19,16 @@ from typing import Protocol
 
 __all__ = [
     "CallResult",
+    "CallsFacade",
     "Connection",
     "EndpointInfo",
     "EnvInfo",
     "Facade",
     "NodeInfo",
+    "RegistryFacade",
     "ServiceChange",
     "ServiceVersion",
+    "SessionFacade",
     "StreamItem",
     "Unsupported",
 ]
@@ -101,16 +109,23 @@ class StreamItem:
     result: CallResult | None = None
 
 
-class Facade(Protocol):
-    """Everything the workspace reads or does, independent of the UI."""
+class SessionFacade(Protocol):
+    """Where the workspace is: env, namespace, account, and whether the server answers."""
 
-    # context
     @property
     def env(self) -> EnvInfo: ...
     @property
+    def address(self) -> str:
+        """The server address in use (the env's, or the one ``MICRO_PROXY`` forces)."""
+        ...
+
+    @property
     def namespace(self) -> str: ...
     @property
-    def account(self) -> str: ...
+    def account(self) -> str:
+        """The logged-in account's name; "not logged in" once a server answers without one."""
+        ...
+
     @property
     def connection(self) -> Connection: ...
     @property
@@ -124,8 +139,14 @@ class Facade(Protocol):
         ...
 
     def envs(self) -> list[EnvInfo]: ...
-    def set_env(self, name: str) -> EnvInfo: ...
-    def add_env(self, env: EnvInfo) -> None: ...
+    def set_env(self, name: str) -> EnvInfo:
+        """Switch to env ``name`` (:class:`micro.errors.NotFound` when there is none)."""
+        ...
+
+    def add_env(self, env: EnvInfo) -> None:
+        """Add an env (:class:`micro.errors.Conflict` when the name is taken)."""
+        ...
+
     def namespaces(self) -> list[str]:
         """The namespaces known locally (visited, current, ``micro``), without the network."""
         ...
@@ -136,24 +157,31 @@ class Facade(Protocol):
         ...
 
     def set_namespace(self, namespace: str) -> None: ...
-
-    # server
     async def ping(self) -> Connection: ...
     async def ensure_server(self) -> str:
         """Start the local server when the env is ``local`` and nothing answers; a message
         saying what happened ("" when nothing was needed)."""
         ...
 
-    # registry
+
+class RegistryFacade(Protocol):
+    """Area 1: the services of the current env + namespace."""
+
     def cached_services(self) -> list[str]:
         """The last known service names (from the disk cache), without the network."""
         ...
 
-    async def list_services(self) -> list[str]: ...
+    async def list_services(self) -> list[str]:
+        """Sorted names; raises :class:`micro.errors.MicroError` (401 without a login)."""
+        ...
+
     async def get_service(self, name: str) -> list[ServiceVersion]: ...
     def watch_services(self) -> AsyncIterator[ServiceChange]: ...
 
-    # calls
+
+class CallsFacade(Protocol):
+    """The invoke screen: unary and streaming calls with JSON in and out."""
+
     async def call(
         self, service: str, endpoint: str, request: str, *, metadata: dict[str, str], timeout: float
     ) -> CallResult: ...
@@ -170,3 +198,14 @@ class Facade(Protocol):
         """A streaming call. Client and bidi streams send each of ``requests`` (JSON) as it
         comes and close their sending side when it ends; without it, ``request`` alone."""
         ...
+
+
+class Facade(Protocol):
+    """Everything the workspace reads or does, one slice per area (see :mod:`micro_tui.areas`)."""
+
+    @property
+    def session(self) -> SessionFacade: ...
+    @property
+    def registry(self) -> RegistryFacade: ...
+    @property
+    def calls(self) -> CallsFacade: ...

@@ -1,4 +1,5 @@
-"""A deterministic in-memory :class:`~micro_tui.facade.Facade` for tests, snapshots and demos."""
+"""Deterministic in-memory facade slices (:mod:`micro_tui.facade`) for tests, snapshots and
+demos; the contract suite holds them to what the real ones do."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from micro_tui.facade import (
     StreamItem,
 )
 
-__all__ = ["FakeFacade", "greeter_service"]
+__all__ = ["FakeCalls", "FakeFacade", "FakeRegistry", "FakeSession", "greeter_service"]
 
 _CORE = ("auth", "broker", "config", "events", "network", "registry", "runtime", "store")
 
@@ -48,44 +49,36 @@ def _core_service(name: str) -> ServiceVersion:
     return ServiceVersion(name, "latest", endpoints, (NodeInfo(f"{name}-core", "127.0.0.1:8081"),))
 
 
-class FakeFacade:
-    """Fixed envs, namespaces and services; records every call it receives.
+class FakeSession:
+    """Fixed envs (``local``, ``staging``, ``prod`` read-only) and namespaces; ``admin`` /
+    ``micro`` logs in. A server answers at each built-in env's address (``set_connected``
+    turns the current one off and on); an added env's address answers nothing."""
 
-    ``Greeter.Hello`` answers ``{"message": "Hello <name>"}`` (a 400 error naming the name
-    for a name starting with ``error``); ``Greeter.Stream`` sends ``times`` replies, each
-    after ``stream_step`` is set when a test wants to pace it; ``Greeter.Cook`` echoes its
-    request.
-    """
-
-    def __init__(self, *, extra_services: int = 0, connected: bool = True, logged_in: bool = True) -> None:
+    def __init__(self, *, connected: bool = True, logged_in: bool = True) -> None:
         self._envs = [
             EnvInfo("local", "127.0.0.1:8081", "the bundled server"),
             EnvInfo("staging", "staging.example.com:8081", "shared staging", color="yellow"),
             EnvInfo("prod", "prod.example.com:8081", "production", read_only=True, color="red"),
         ]
+        self.servers = {e.address for e in self._envs}  # the addresses where a server answers
         self._env = self._envs[0]
         self._namespace = "micro"
-        self._namespaces = ["micro", "dev", "team-a"]
-        self.server_namespaces: list[str] | None = None  # what Namespaces.List answers (None: refused)
+        self._namespaces = ["dev", "micro", "team-a"]  # sorted, like the real ones
+        self.server_namespaces = ["dev", "micro", "team-a"]  # what Namespaces.List answers an admin
         self._account = "admin" if logged_in else ""
         self.logins: list[tuple[str, str]] = []
         self.pings = 0  # how often the workspace checked the connection
-        self._connection = Connection.CONNECTED if connected else Connection.DISCONNECTED
-        self.services: dict[str, ServiceVersion] = {s.name: s for s in (_core_service(n) for n in _CORE)}
-        self.services["greeter"] = greeter_service()
-        for i in range(extra_services):
-            name = f"svc-{i:04d}"
-            self.services[name] = _core_service(name)
-        self.received: list[tuple[str, str, Any, dict[str, str]]] = []
-        self.changes: asyncio.Queue[ServiceChange] = asyncio.Queue()
-        self.stream_step: asyncio.Event | None = None
-        self.cancelled_streams = 0
-        self.started_server = False
+        self._connection = Connection.CONNECTED
+        if not connected:
+            self.set_connected(False)
 
-    # context
     @property
     def env(self) -> EnvInfo:
         return self._env
+
+    @property
+    def address(self) -> str:
+        return self._env.address
 
     @property
     def namespace(self) -> str:
@@ -93,7 +86,8 @@ class FakeFacade:
 
     @property
     def account(self) -> str:
-        return self._account
+        connected = self._connection is Connection.CONNECTED
+        return self._account or ("not logged in" if connected else "")
 
     @property
     def login_required(self) -> bool:
@@ -117,21 +111,28 @@ class FakeFacade:
         return list(self._envs)
 
     def set_env(self, name: str) -> EnvInfo:
+        from micro import errors
+
         for env in self._envs:
             if env.name == name:
                 self._env = env
+                self._connection = Connection.UNKNOWN
                 return env
-        raise KeyError(f"Environment '{name}' does not exist")
+        raise errors.NotFound(f"Environment '{name}' does not exist")
 
     def add_env(self, env: EnvInfo) -> None:
-        self._envs = [e for e in self._envs if e.name != env.name] + [env]
+        from micro import errors
+
+        if any(e.name == env.name for e in self._envs):
+            raise errors.Conflict(f"Environment '{env.name}' already exists")
+        self._envs.append(env)
 
     def namespaces(self) -> list[str]:
-        return list(self._namespaces)
+        return sorted(self._namespaces)
 
     async def list_namespaces(self) -> list[str]:
-        if self.server_namespaces is None:
-            return self.namespaces()
+        if not self._account or self._connection is not Connection.CONNECTED:
+            return self.namespaces()  # the account may not list them: the local ones
         return sorted({*self.server_namespaces, self._namespace})
 
     def set_namespace(self, namespace: str) -> None:
@@ -139,40 +140,67 @@ class FakeFacade:
             self._namespaces.append(namespace)
         self._namespace = namespace
 
-    # server
     def set_connected(self, connected: bool) -> None:
+        """Start or stop the server at the current env's address."""
+        if connected:
+            self.servers.add(self._env.address)
+        else:
+            self.servers.discard(self._env.address)
         self._connection = Connection.CONNECTED if connected else Connection.DISCONNECTED
 
     async def ping(self) -> Connection:
         self.pings += 1
+        up = self._env.address in self.servers
+        self._connection = Connection.CONNECTED if up else Connection.DISCONNECTED
         return self._connection
 
     async def ensure_server(self) -> str:
         return ""
 
-    # registry
-    def cached_services(self) -> list[str]:
-        return []
-
-    def _check(self) -> None:
+    def check(self) -> None:
+        """What the server says before it answers: not there (503), no login (401)."""
         from micro import errors
 
-        if self._connection is not Connection.CONNECTED:
+        if self._env.address not in self.servers:
+            self._connection = Connection.DISCONNECTED
             raise errors.Unavailable(f"failed to connect to micro server at {self._env.address}")
+        self._connection = Connection.CONNECTED
+        if not self._account:
+            raise errors.Unauthorized("log in first")
+
+
+class FakeRegistry:
+    """The core services and ``greeter``; ``register`` / ``deregister`` feed the watch."""
+
+    def __init__(self, session: FakeSession, *, extra_services: int = 0) -> None:
+        self._session = session
+        self.services: dict[str, ServiceVersion] = {s.name: s for s in (_core_service(n) for n in _CORE)}
+        self.services["greeter"] = greeter_service()
+        for i in range(extra_services):
+            name = f"svc-{i:04d}"
+            self.services[name] = _core_service(name)
+        self.changes: asyncio.Queue[ServiceChange] = asyncio.Queue()
+        self._cache: dict[tuple[str, str], list[str]] = {}
+
+    def cached_services(self) -> list[str]:
+        return list(self._cache.get((self._session.address, self._session.namespace), []))
 
     async def list_services(self) -> list[str]:
-        self._check()
-        return sorted(self.services)
+        self._session.check()
+        names = sorted(self.services)
+        self._cache[(self._session.address, self._session.namespace)] = names
+        return names
 
     async def get_service(self, name: str) -> list[ServiceVersion]:
         from micro import errors
 
-        self._check()
+        self._session.check()
         if name not in self.services:
             raise errors.NotFound("service not found")
         return [self.services[name]]
 
     async def watch_services(self) -> AsyncIterator[ServiceChange]:
+        self._session.check()
         while True:
             yield await self.changes.get()
 
@@ -184,11 +212,34 @@ class FakeFacade:
         self.services.pop(name, None)
         self.changes.put_nowait(ServiceChange("delete", name))
 
-    # calls
+
+class FakeCalls:
+    """``Greeter.Hello`` answers ``{"message": "Hello <name>"}`` (a 400 error for the name
+    starting with ``error``); ``Greeter.Stream`` sends ``times`` replies, each after ``stream_step`` is set
+    when a test wants to pace it; ``Greeter.Chat`` answers each message; ``Greeter.Cook``
+    echoes its request. Records every request it receives."""
+
+    def __init__(self, session: FakeSession) -> None:
+        self._session = session
+        self.received: list[tuple[str, str, Any, dict[str, str]]] = []
+        self.stream_step: asyncio.Event | None = None
+        self.cancelled_streams = 0
+
+    def _refused(self) -> CallResult | None:
+        from micro import errors
+
+        try:
+            self._session.check()
+        except errors.MicroError as exc:
+            return CallResult(False, "", exc.code, exc.status, exc.detail, 1.0)
+        return None
+
     async def call(
         self, service: str, endpoint: str, request: str, *, metadata: dict[str, str], timeout: float
     ) -> CallResult:
-        self._check()
+        refused = self._refused()
+        if refused is not None:
+            return refused
         data = json.loads(request or "{}")
         self.received.append((service, endpoint, data, dict(metadata)))
         headers = {"content-type": "application/grpc"}
@@ -216,7 +267,10 @@ class FakeFacade:
         timeout: float,
         requests: AsyncIterator[str] | None = None,
     ) -> AsyncIterator[StreamItem]:
-        self._check()
+        refused = self._refused()
+        if refused is not None:
+            yield StreamItem(0, result=refused)
+            return
         if requests is not None:  # Greeter.Chat: one reply per message, until the send side closes
             sent = 0
             async for text in requests:
@@ -240,3 +294,12 @@ class FakeFacade:
             self.cancelled_streams += 1
             raise
         yield StreamItem(sent, result=CallResult(True, "", 0, "OK", "", 20.0))
+
+
+class FakeFacade:
+    """The three fakes over one session: what a test sets on one, the others see."""
+
+    def __init__(self, *, extra_services: int = 0, connected: bool = True, logged_in: bool = True) -> None:
+        self.session = FakeSession(connected=connected, logged_in=logged_in)
+        self.registry = FakeRegistry(self.session, extra_services=extra_services)
+        self.calls = FakeCalls(self.session)

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from micro_tui.areas import AREAS
+
 if TYPE_CHECKING:
     from micro_tui.app import MicroApp
 
@@ -45,18 +47,16 @@ class WorkspaceCommands(_Listed):
     async def startup(self) -> None:
         app = self.micro
         items: list[Item] = []
-        for mode in app.MODES:
-            items.append(
-                (f"go to {mode}", f"area {list(app.MODES).index(mode) + 1}", partial(app.switch_area, mode))
-            )
-        for env in app.facade.envs():
+        for area in AREAS:
+            items.append((f"go to {area.key}", f"area {area.number}", partial(app.switch_area, area.key)))
+        for env in app.facade.session.envs():
             items.append((f"env {env.name}", f"switch to {env.address}", partial(app.switch_env, env.name)))
-        for ns in app.facade.namespaces():
+        for ns in app.facade.session.namespaces():
             items.append((f"namespace {ns}", "switch namespace", partial(app.switch_namespace, ns)))
         for name in sorted(app.available_themes):
             items.append((f"theme {name}", "change the theme", partial(app.set_theme, name)))
         items.append(
-            ("log in", f"to {app.facade.env.name} · {app.facade.namespace} (:login)", app.action_login)
+            ("log in", f"to {app.session.env.name} · {app.session.namespace} (:login)", app.action_login)
         )
         items.append(("help", "keys of this screen", app.action_help))
         items.append(("quit", "leave the workspace (the local server keeps running)", app.exit))
@@ -68,11 +68,11 @@ class EndpointCommands(_Listed):
 
     async def startup(self) -> None:
         app = self.micro
-        facade = app.facade
+        registry = app.facade.registry
 
         async def versions(name: str) -> list[Any]:
             try:
-                return await facade.get_service(name)
+                return await registry.get_service(name)
             except Exception:
                 return []
 
@@ -110,7 +110,7 @@ class RequestCommands(_Listed):
                         partial(app.open_request, entry),
                     )
                 )
-        for entry in reversed(history.load_history(app.facade.env.name)[-100:]):
+        for entry in reversed(history.load_history(app.session.env.name)[-100:]):
             items.append(
                 (
                     f"history {entry.service} {entry.endpoint} {entry.request}",

@@ -1,4 +1,4 @@
-"""The :class:`~micro_tui.facade.Facade` over a real micro server.
+"""The facade slices (:mod:`micro_tui.facade`) over a real micro server.
 
 Environments and namespaces come from :mod:`micro.environment`; services from the registry
 (:class:`~micro.registry.grpc.GrpcRegistry`); calls from the framework's dynamic client
@@ -29,7 +29,7 @@ from micro_tui.facade import (
     Unsupported,
 )
 
-__all__ = ["RealFacade"]
+__all__ = ["RealCalls", "RealFacade", "RealRegistry", "RealSession"]
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,9 @@ def _error_result(exc: Exception, elapsed_ms: float) -> CallResult:
     return CallResult(False, "", 500, "Internal Server Error", str(exc) or type(exc).__name__, elapsed_ms)
 
 
-class RealFacade:
-    """Talks to the server of the current environment."""
+class RealSession:
+    """The current environment's server: its login, and one registry client that also tells
+    whether the server answers (the registry slice reads through it)."""
 
     def __init__(self, context: Any = None) -> None:
         from micro import environment
@@ -86,7 +87,6 @@ class RealFacade:
         self._account = ""
         self._needs_login = False
 
-    # context
     @property
     def env(self) -> EnvInfo:
         return _env_info(self._context.env)
@@ -133,7 +133,7 @@ class RealFacade:
         self._token = token.access_token
         self._account = _account_of(token.access_token)
         self._needs_login = False
-        self._reset_registry()
+        self.reset_registry()
         return self._account
 
     @property
@@ -198,8 +198,8 @@ class RealFacade:
         self._context = replace(self._context, namespace=namespace)
         self._reset()
 
-    # server
-    def _registry_client(self) -> Any:
+    def registry_client(self) -> Any:
+        """The registry client of this env + namespace + login (made on first use)."""
         if self._registry is None:
             from micro.registry.grpc import GrpcRegistry
 
@@ -213,22 +213,42 @@ class RealFacade:
             before = self._token
             await self._load_token()
             if before is not None and self._token != before:
-                self._reset_registry()
+                self.reset_registry()
         from micro import errors
 
         try:
-            await asyncio.wait_for(self._registry_client().list_services(), PING_SECONDS)
+            await asyncio.wait_for(self.registry_client().list_services(), PING_SECONDS)
         except errors.Unauthorized:  # the server answers: it wants a (valid) login
-            self._connection = Connection.CONNECTED
-            self._needs_login = True
+            self.answered(login=False)
         except Exception:
-            self._connection = Connection.DISCONNECTED
-            self._reset_registry()
+            self.lost()
         else:
-            self._connection = Connection.CONNECTED
+            self.answered()
         return self._connection
 
-    def _reset_registry(self) -> None:
+    @property
+    def token(self) -> str | None:
+        """The access token calls carry (None without a login)."""
+        return self._token
+
+    @property
+    def context(self) -> Any:
+        """The :class:`micro.environment.Context` in use (env, namespace, address)."""
+        return self._context
+
+    def answered(self, *, login: bool = True) -> None:
+        """The server answered; with ``login`` False, it refused our login (or its lack)."""
+        self._connection = Connection.CONNECTED
+        if not login:
+            self._needs_login = True
+
+    def lost(self) -> None:
+        """The server did not answer: disconnected, and the next try makes a new client."""
+        self._connection = Connection.DISCONNECTED
+        self.reset_registry()
+
+    def reset_registry(self) -> None:
+        """Drop the registry client (a lost server, a new login): the next use makes one."""
         registry, self._registry = self._registry, None
         if registry is not None:
             asyncio.get_running_loop().create_task(registry.close())
@@ -261,33 +281,38 @@ class RealFacade:
         await self.ping()
         return "started the local server in the background (micro server --detach)"
 
-    # registry
+
+class RealRegistry:
+    """Services from the server's registry; the names are cached on disk for the next start."""
+
+    def __init__(self, session: RealSession) -> None:
+        self._session = session
+
     def cached_services(self) -> list[str]:
-        return cache.services(self.address, self.namespace)
+        return cache.services(self._session.address, self._session.namespace)
 
     async def list_services(self) -> list[str]:
         from micro import errors
 
+        session = self._session
         try:
-            found = await self._registry_client().list_services()
+            found = await session.registry_client().list_services()
         except errors.Unauthorized:
-            self._connection = Connection.CONNECTED
-            self._needs_login = True
+            session.answered(login=False)
             raise
         except Exception:
-            self._connection = Connection.DISCONNECTED
-            self._reset_registry()
+            session.lost()
             raise
-        self._connection = Connection.CONNECTED
+        session.answered()
         names = sorted({s.name for s in found})
-        cache.store_services(self.address, self.namespace, names)
+        cache.store_services(session.address, session.namespace, names)
         return names
 
     async def get_service(self, name: str) -> list[ServiceVersion]:
-        return [_version(s) for s in await self._registry_client().get_service(name)]
+        return [_version(s) for s in await self._session.registry_client().get_service(name)]
 
     async def watch_services(self) -> AsyncIterator[ServiceChange]:
-        watcher = self._registry_client().watch()
+        watcher = self._session.registry_client().watch()
         try:
             async for result in watcher:
                 yield ServiceChange(result.action, result.service.name)
@@ -301,7 +326,13 @@ class RealFacade:
         finally:
             await watcher.aclose()
 
-    # calls
+
+class RealCalls:
+    """Calls through the framework's dynamic client (JSON ⇄ protobuf through the proxy)."""
+
+    def __init__(self, session: RealSession) -> None:
+        self._session = session
+
     def _dynamic(self) -> Any:
         import importlib
 
@@ -319,17 +350,17 @@ class RealFacade:
 
         from micro.environment import refuse_unless_side_effect_free
 
-        return partial(refuse_unless_side_effect_free, self._context)
+        return partial(refuse_unless_side_effect_free, self._session.context)
 
     async def call(
         self, service: str, endpoint: str, request: str, *, metadata: dict[str, str], timeout: float
     ) -> CallResult:
-        dynamic = self._dynamic()
+        dynamic, session = self._dynamic(), self._session
         started = time.perf_counter()
         try:
             reply = await dynamic.call(
-                self.address, service, endpoint, request or "{}", namespace=self.namespace,
-                token=self._token, metadata=metadata, timeout=timeout or None, guard=self._guard(),
+                session.address, service, endpoint, request or "{}", namespace=session.namespace,
+                token=session.token, metadata=metadata, timeout=timeout or None, guard=self._guard(),
             )  # fmt: skip
         except Exception as exc:
             return _error_result(exc, (time.perf_counter() - started) * 1000)
@@ -346,13 +377,13 @@ class RealFacade:
         timeout: float,
         requests: AsyncIterator[str] | None = None,
     ) -> AsyncIterator[StreamItem]:
-        dynamic = self._dynamic()
+        dynamic, session = self._dynamic(), self._session
         started = time.perf_counter()
         count = 0
         try:
             async for reply in dynamic.stream(
-                self.address, service, endpoint, request or "{}", namespace=self.namespace,
-                token=self._token, metadata=metadata, timeout=timeout or None, requests=requests,
+                session.address, service, endpoint, request or "{}", namespace=session.namespace,
+                token=session.token, metadata=metadata, timeout=timeout or None, requests=requests,
                 guard=self._guard(),
             ):  # fmt: skip
                 yield StreamItem(count, json.dumps(reply, indent=2))
@@ -363,3 +394,12 @@ class RealFacade:
         yield StreamItem(
             count, result=CallResult(True, "", 0, "OK", "", (time.perf_counter() - started) * 1000)
         )
+
+
+class RealFacade:
+    """The slices over the server of ``context`` (default: the current env + namespace)."""
+
+    def __init__(self, context: Any = None) -> None:
+        self.session = RealSession(context)
+        self.registry = RealRegistry(self.session)
+        self.calls = RealCalls(self.session)

@@ -67,7 +67,7 @@ class EnvPicker(ModalScreen[str | None]):
             if env is None:
                 return
             try:
-                self.app.facade.add_env(env)  # type: ignore[attr-defined]
+                self.app.facade.session.add_env(env)  # type: ignore[attr-defined]
             except Exception as exc:
                 self.notify(str(exc), severity="error")
                 return

@@ -59,7 +59,7 @@ class LoginDialog(ModalScreen[str | None]):
     @work(exclusive=True, group="login")
     async def _login(self, username: str, password: str) -> None:
         try:
-            account = await self.app.facade.login(username, password)  # type: ignore[attr-defined]
+            account = await self.app.facade.session.login(username, password)  # type: ignore[attr-defined]
         except Exception as exc:
             detail = getattr(exc, "detail", "") or str(exc) or type(exc).__name__
             self._error(detail[:1].upper() + detail[1:])

@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.events import Key
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
@@ -20,6 +21,14 @@ __all__ = ["NamespacePicker"]
 
 class NamespacePicker(ModalScreen[str | None]):
     """Returns the chosen namespace; ``p`` pins/unpins the highlighted one; ``1``–``9`` pick a pin."""
+
+    class PinsChanged(Message):
+        """The user pinned or unpinned a namespace; ``pins`` in digit-key order (the app
+        remembers them per env)."""
+
+        def __init__(self, pins: list[str]) -> None:
+            super().__init__()
+            self.pins = pins
 
     BINDINGS = [
         Binding("escape", "dismiss(None)", "Cancel", id="namespaces.cancel"),
@@ -46,7 +55,7 @@ class NamespacePicker(ModalScreen[str | None]):
 
     @work(exclusive=True, group="namespaces")
     async def _from_server(self) -> None:
-        found = await self.app.facade.list_namespaces()  # type: ignore[attr-defined]
+        found = await self.app.facade.session.list_namespaces()  # type: ignore[attr-defined]
         if found != self.namespaces:
             self.namespaces = list(found)
             self._fill()
@@ -79,7 +88,7 @@ class NamespacePicker(ModalScreen[str | None]):
             self.pins.remove(ns)
         elif len(self.pins) < 9:
             self.pins.append(ns)
-        self.app.save_pins(self.pins)  # type: ignore[attr-defined]
+        self.post_message(self.PinsChanged(list(self.pins)))
         self._fill()
 
     def on_key(self, event: Key) -> None:

@@ -241,10 +241,11 @@ class InvokeScreen(Screen[None]):
             return
         from micro_tui.mutations import mutates
 
-        if mutates(self.version.name, self.endpoint.name) and not self.micro.require_writable(
-            f"{self.version.name} {self.endpoint.name}"
-        ):
-            return
+        if mutates(self.version.name, self.endpoint.name):
+            refusal = self.micro.session.refusal(f"{self.version.name} {self.endpoint.name}")
+            if refusal:
+                self.notify(refusal, title="Read-only", severity="error")
+                return
         request = self.request_json()
         if request is None:
             return
@@ -262,19 +263,19 @@ class InvokeScreen(Screen[None]):
     async def _call(
         self, request: str, metadata: dict[str, str], requests: AsyncIterator[str] | None = None
     ) -> None:
-        facade, ep, v = self.micro.facade, self.endpoint, self.version
+        calls, ep, v = self.micro.facade.calls, self.endpoint, self.version
         self.query_one("#status-view", Static).update(Text("sending…", style="dim"))
         started = time.perf_counter()
         try:
             if not self.streaming:
-                result = await facade.call(
+                result = await calls.call(
                     v.name, ep.name, request, metadata=metadata, timeout=DEFAULT_TIMEOUT
                 )
             else:
                 log = self.query_one("#stream-log", Log)
                 result = CallResult(True)
                 # an interactive stream has no deadline: it lasts until closed or cancelled
-                async for item in facade.stream(
+                async for item in calls.stream(
                     v.name, ep.name, request, metadata=metadata,
                     timeout=0 if requests is not None else DEFAULT_TIMEOUT, requests=requests,
                 ):  # fmt: skip
@@ -298,10 +299,10 @@ class InvokeScreen(Screen[None]):
         self._record(request, metadata, result.status, result.elapsed_ms)
 
     def _record(self, request: str, metadata: dict[str, str], status: str, elapsed_ms: float) -> None:
-        facade, name, ep = self.micro.facade, self.version.name, self.endpoint.name
-        entry = Entry(name, ep, request, facade.namespace, metadata, status=status, elapsed_ms=elapsed_ms)
+        session, name, ep = self.micro.session, self.version.name, self.endpoint.name
+        entry = Entry(name, ep, request, session.namespace, metadata, status=status, elapsed_ms=elapsed_ms)
         try:
-            record(facade.env.name, entry)
+            record(session.env.name, entry)
         except OSError as exc:  # a call is not lost because its history could not be written
             self.notify(f"history not saved: {exc}", severity="warning")
 
@@ -354,11 +355,11 @@ class InvokeScreen(Screen[None]):
         request = self.request_json()
         if request is None:
             return
-        facade, v = self.micro.facade, self.version
+        session, v = self.micro.session, self.version
         protoset = write_protoset(v.name, v.descriptor_set) if v.descriptor_set else ""
         method = self.endpoint.method or f"/{v.name}.{self.endpoint.name.replace('.', '/')}"
         line = grpcurl_line(
-            self.micro.address, facade.namespace, v.name, method, request, self.metadata(), protoset=protoset
+            session.address, session.namespace, v.name, method, request, self.metadata(), protoset=protoset
         )
         self.app.copy_to_clipboard(line)
         self.notify(line, title="Copied")
@@ -376,7 +377,7 @@ class InvokeScreen(Screen[None]):
             from micro_tui.history import save_to_collection
 
             collection, name = answer
-            v, ep, ns = self.version.name, self.endpoint.name, self.micro.facade.namespace
+            v, ep, ns = self.version.name, self.endpoint.name, self.micro.session.namespace
             try:
                 save_to_collection(collection, Entry(v, ep, request, ns, self.metadata(), name=name))
             except (OSError, ValueError) as exc:  # a collection it cannot read is not replaced

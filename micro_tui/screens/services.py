@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Input, TextArea
 
@@ -22,6 +23,7 @@ from micro_tui.widgets.service_list import ServiceList
 if TYPE_CHECKING:
     from micro_tui.app import MicroApp
     from micro_tui.facade import EndpointInfo, ServiceVersion
+    from micro_tui.session import Session
 
 __all__ = ["ServicesScreen"]
 
@@ -29,7 +31,35 @@ RETRY_SECONDS = (0.5, 1.0, 2.0, 4.0)
 
 
 class ServicesScreen(Screen[None]):
-    """Services: ``/`` filters (regex, ``!`` inverts), ``enter`` on an endpoint invokes it."""
+    """Services: ``/`` filters (regex, ``!`` inverts), ``enter`` on an endpoint invokes it.
+
+    Reads the registry slice of the app's facade; starts over when the app's
+    :attr:`~micro_tui.app.MicroApp.session` moves to another context. Tells the app what
+    happened with the messages below (the app keeps the palette's service names and the
+    connection state, and opens the invoke screen).
+    """
+
+    class Listed(Message):
+        """The registry answered with these service names (also after each watch change)."""
+
+        def __init__(self, names: list[str]) -> None:
+            super().__init__()
+            self.names = names
+
+    class ListFailed(Message):
+        """The registry did not answer (no server, no login); the screen retries by itself."""
+
+        def __init__(self, error: Exception) -> None:
+            super().__init__()
+            self.error = error
+
+    class EndpointSelected(Message):
+        """The user chose an endpoint to invoke (``enter`` on it, or ``i``)."""
+
+        def __init__(self, version: ServiceVersion, endpoint: EndpointInfo) -> None:
+            super().__init__()
+            self.version = version
+            self.endpoint = endpoint
 
     BINDINGS = [
         # priority: handled in order with the keys after it, so that a burst ("/zzz" from
@@ -55,13 +85,14 @@ class ServicesScreen(Screen[None]):
         yield MicroFooter()
 
     def on_mount(self) -> None:
-        self.watch(self.app, "context_version", self._context_changed, init=False)
+        self.watch(self.app, "session", self._session_changed, init=False)
         self.reload()
 
-    def _context_changed(self, _: int = 0) -> None:
+    def _session_changed(self, old: Session, new: Session) -> None:
         """Another env, namespace or login: start over from that context's snapshot."""
-        self.query_one(ServiceList).set_names([])
-        self.reload()
+        if old.context != new.context:
+            self.query_one(ServiceList).set_names([])
+            self.reload()
 
     def reload(self) -> None:
         """Show the cached snapshot, then the registry's answer, then follow the watch."""
@@ -70,21 +101,21 @@ class ServicesScreen(Screen[None]):
 
     @work(exclusive=True, group="services-load")
     async def _load(self) -> None:
-        facade = self.micro.facade
+        registry, session = self.micro.facade.registry, self.micro.facade.session
         services = self.query_one(ServiceList)
-        cached = await asyncio.to_thread(facade.cached_services)
+        cached = await asyncio.to_thread(registry.cached_services)
         if cached and not services.names:
             services.set_names(cached)
         attempt = 0
         while True:
             try:
-                names = await facade.list_services()
+                names = await registry.list_services()
             except Exception as exc:
-                self.micro.connection_changed()
+                self.post_message(self.ListFailed(exc))
                 if not services.names:
                     message = (
                         "Not logged in: log in with :login (or ctrl+p › log in)."
-                        if facade.login_required and facade.connection.value != "disconnected"
+                        if session.login_required and session.connection.value != "disconnected"
                         else f"Disconnected: {exc}"
                     )
                     self.query_one(ServiceDetail).show_message(message)
@@ -92,22 +123,21 @@ class ServicesScreen(Screen[None]):
                 attempt += 1
                 continue
             attempt = 0
-            self.micro.connection_changed()
             services.set_names(names)
-            self.micro.known_services = names
+            self.post_message(self.Listed(names))
             if not names:
                 self.query_one(ServiceDetail).show_message("No services registered in this namespace.")
             try:
-                async for change in facade.watch_services():
-                    if change.action == "delete" and change.name not in await facade.list_services():
+                async for change in registry.watch_services():
+                    if change.action == "delete" and change.name not in await registry.list_services():
                         services.set_names([n for n in services.names if n != change.name])
                     elif change.action != "delete" and change.name not in services.names:
                         services.set_names([*services.names, change.name])
-                    self.micro.known_services = services.names
+                    self.post_message(self.Listed(services.names))
                     if change.name == services.highlighted_name:
                         self.describe(change.name)
-            except Exception:
-                self.micro.connection_changed()
+            except Exception as exc:
+                self.post_message(self.ListFailed(exc))
             # the watch ended (server lost): poll until it answers again
             await asyncio.sleep(RETRY_SECONDS[0])
 
@@ -125,7 +155,7 @@ class ServicesScreen(Screen[None]):
     async def describe(self, name: str) -> None:
         detail = self.query_one(ServiceDetail)
         try:
-            versions = await self.micro.facade.get_service(name)
+            versions = await self.micro.facade.registry.get_service(name)
         except Exception as exc:
             detail.show_message(f"{name}: {exc}")
             return
@@ -138,7 +168,8 @@ class ServicesScreen(Screen[None]):
 
     @on(ServiceDetail.Invoked)
     def _invoked(self, event: ServiceDetail.Invoked) -> None:
-        self.micro.open_invoke(event.version, event.endpoint)
+        event.stop()
+        self.post_message(self.EndpointSelected(event.version, event.endpoint))
 
     def _chosen(self) -> tuple[ServiceVersion, EndpointInfo] | None:
         """The selected endpoint, or ``None`` after saying why there is none."""
@@ -156,7 +187,7 @@ class ServicesScreen(Screen[None]):
     def action_invoke(self) -> None:
         chosen = self._chosen()
         if chosen is not None:
-            self.micro.open_invoke(*chosen)
+            self.post_message(self.EndpointSelected(*chosen))
 
     def action_copy_cli(self) -> None:
         from micro_tui.history import cli_line

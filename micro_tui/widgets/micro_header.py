@@ -3,39 +3,44 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 from textual.color import Color
+from textual.reactive import reactive
 from textual.widget import Widget
 
-if TYPE_CHECKING:
-    from micro_tui.app import MicroApp
+from micro_tui.session import Session
 
 __all__ = ["MicroHeader"]
 
 
 class MicroHeader(Widget):
-    """One line of context; re-renders whenever the app's ``status_version`` changes.
+    """One line of context: the app's :attr:`~micro_tui.app.MicroApp.session`, followed.
 
     Every part the spec asks for (env, namespace, account, address, connection state,
     read-only badge, breadcrumbs) stays at any width from 80 columns: the less important
     ones are shortened with an ellipsis first (see ``_Part``)."""
 
+    session: reactive[Session | None] = reactive(None)
+    """What the header shows (the app's session, kept in step from mount on)."""
+    crumbs: reactive[str] = reactive("")
+    """Where the screen is, e.g. ``services › greeter › Greeter.Hello``."""
+
     def __init__(self, crumbs: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.crumbs = crumbs
-
-    @property
-    def micro(self) -> MicroApp:
-        return self.app  # type: ignore[return-value]
+        self.set_reactive(MicroHeader.crumbs, crumbs)
 
     def on_mount(self) -> None:
-        self.watch(self.app, "status_version", self._changed, init=True)
+        self.watch(self.app, "session", self._follow, init=True)
 
-    def _changed(self, _: int = 0) -> None:
-        color = self.micro.facade.env.color
+    def _follow(self, session: Session) -> None:
+        self.session = session
+
+    def watch_session(self, session: Session | None) -> None:
+        """The env's accent colour tints the header."""
+        color = session.env.color if session is not None else ""
         if color:
             try:
                 tint = Color.parse(color)
@@ -47,13 +52,13 @@ class MicroHeader(Widget):
         else:
             self.styles.clear_rule("background")
             self.remove_class("-tinted")
-        self.refresh()
 
     def render(self) -> Text:
-        app = self.micro
-        facade = app.facade
-        env = facade.env
-        connected = facade.connection.value == "connected"
+        session = self.session
+        if session is None:
+            return Text()
+        env = session.env
+        connected = session.connected
         parts = [
             _Part("micro ", "bold", tag="brand"),
             _Part("│ ", "dim", tag="brand"),
@@ -61,20 +66,18 @@ class MicroHeader(Widget):
             _Part(env.name, "bold", shrink=5, keep=6),
             _Part("  ", tag="gap"),
             _Part("ns ", "dim"),
-            _Part(facade.namespace, "bold", shrink=5, keep=6),
+            _Part(session.namespace, "bold", shrink=5, keep=6),
         ]
-        if facade.account:
-            parts += [_Part("  ", tag="gap"), _Part("as ", "dim"), _Part(facade.account, shrink=4, keep=5)]
+        if session.account:
+            parts += [_Part("  ", tag="gap"), _Part("as ", "dim"), _Part(session.account, shrink=4, keep=5)]
         parts += [
             _Part("  ", tag="gap"),
-            _Part(app.address, shrink=3, keep=12),
+            _Part(session.address, shrink=3, keep=12),
             _Part("  ", tag="gap"),
             _Part("● " if connected else "○ ", "green" if connected else "red"),
         ]
-        note = app.connection_note or facade.connection.value
-        parts.append(
-            _Part(note, tag="state" if connected and not app.connection_note else "", shrink=1, keep=8)
-        )
+        note = session.note or session.connection.value
+        parts.append(_Part(note, tag="state" if connected and not session.note else "", shrink=1, keep=8))
         if env.read_only:
             parts += [_Part("  ", tag="gap"), _Part("READ-ONLY", "bold reverse")]
         if self.crumbs:

@@ -38,8 +38,8 @@ async def test_edited_json_is_sent_from_the_metadata_tab() -> None:
         await pilot.pause()
         screen.query_one("#metadata-editor", TextArea).text = "x-trace=1"
         await pilot.press("ctrl+j")
-        await until(pilot, lambda: len(fake.received) == 1)
-        assert fake.received[0][2] == {"name": "alice"}
+        await until(pilot, lambda: len(fake.calls.received) == 1)
+        assert fake.calls.received[0][2] == {"name": "alice"}
 
 
 async def test_form_edits_survive_a_visit_to_the_metadata_tab() -> None:
@@ -58,19 +58,19 @@ async def test_form_edits_survive_a_visit_to_the_metadata_tab() -> None:
 
 async def test_a_cancelled_stream_is_kept_in_history() -> None:
     fake = FakeFacade()
-    fake.stream_step = asyncio.Event()
+    fake.calls.stream_step = asyncio.Event()
     app = MicroApp(fake)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_endpoint(app, pilot, "Greeter.Stream")
         screen.query_one("#f-name", Input).value = "Ann"
         screen.query_one("#f-times", Input).value = "5"
         await pilot.press("ctrl+j")
-        fake.stream_step.set()
+        fake.calls.stream_step.set()
         log = screen.query_one("#stream-log", Log)
         await until(pilot, lambda: log.line_count >= 1)
         log.focus()
         await pilot.press("escape")
-        await until(pilot, lambda: fake.cancelled_streams == 1)
+        await until(pilot, lambda: fake.calls.cancelled_streams == 1)
         await until(pilot, lambda: bool(history.load_history("local")))
         [entry] = history.load_history("local")
         assert (entry.endpoint, entry.status) == ("Greeter.Stream", "Cancelled")

@@ -101,9 +101,9 @@ async def test_live_watch_adds_and_removes() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         services = app.screen.query_one(ServiceList)
         await until(pilot, lambda: "greeter" in services.names)
-        fake.register(greeter_service("hello"))
+        fake.registry.register(greeter_service("hello"))
         await until(pilot, lambda: "hello" in services.names)
-        fake.deregister("auth")
+        fake.registry.deregister("auth")
         await until(pilot, lambda: "auth" not in services.names)
 
 
@@ -114,19 +114,19 @@ async def test_switch_env_and_namespace() -> None:
         await pilot.press("f2")
         await until(pilot, lambda: type(app.screen).__name__ == "EnvPicker")
         await pilot.press("down", "down", "enter")
-        await until(pilot, lambda: fake.env.name == "prod")
+        await until(pilot, lambda: fake.session.env.name == "prod")
         await until(pilot, lambda: "READ-ONLY" in header_text(app))
         assert "env prod" in header_text(app)
         # namespaces: pin team-a, then pick it by its digit
         await pilot.press("f3")
         await until(pilot, lambda: type(app.screen).__name__ == "NamespacePicker")
-        await pilot.press("down", "down", "p")
+        await pilot.press("down", "p")
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, ServicesScreen))
         await pilot.press("f3")
         await until(pilot, lambda: type(app.screen).__name__ == "NamespacePicker")
         await pilot.press("1")
-        await until(pilot, lambda: fake.namespace == "team-a")
+        await until(pilot, lambda: fake.session.namespace == "team-a")
         await until(pilot, lambda: "ns team-a" in header_text(app))
 
 
@@ -145,8 +145,8 @@ async def test_add_env_with_read_only_and_colour() -> None:
         screen.query_one("#env-read-only").value = True
         screen.query_one("#env-name", Input).focus()
         await pilot.press("enter")
-        await until(pilot, lambda: fake.env.name == "qa")
-        assert fake.env.read_only and fake.env.color == "magenta"
+        await until(pilot, lambda: fake.session.env.name == "qa")
+        assert fake.session.env.read_only and fake.session.env.color == "magenta"
 
 
 async def test_command_bar_switches_and_reports_errors() -> None:
@@ -154,7 +154,7 @@ async def test_command_bar_switches_and_reports_errors() -> None:
     app = MicroApp(fake)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("colon", *"ns dev", "enter")
-        await until(pilot, lambda: fake.namespace == "dev")
+        await until(pilot, lambda: fake.session.namespace == "dev")
         await pilot.press("colon", *"bogus", "enter")
         await until(
             pilot, lambda: "unknown command" in str(app.screen.query_one("#command-error", Static).render())
@@ -177,8 +177,8 @@ async def test_form_send_delivers_exactly_the_built_message() -> None:
         screen.query_one("#f-i64", Input).value = "9007199254740993"
         screen.query_one("#f-color").value = "BLUE"
         await pilot.press("ctrl+j")
-        await until(pilot, lambda: len(fake.received) == 1)
-        assert fake.received[0][:3] == (
+        await until(pilot, lambda: len(fake.calls.received) == 1)
+        assert fake.calls.received[0][:3] == (
             "greeter",
             "Greeter.Cook",
             {"name": "Alice", "i64": "9007199254740993", "color": "BLUE"},
@@ -201,7 +201,7 @@ async def test_validation_error_blocks_send_and_focuses_field() -> None:
         screen.query_one("#f-name", Input).focus()
         await pilot.press("ctrl+j")
         await until(pilot, lambda: app.focused is screen.query_one("#f-u64", Input))
-        assert fake.received == []
+        assert fake.calls.received == []
         assert "out of range" in str(screen.query_one("FieldRow.-error .field-error", Static).render())
 
 
@@ -258,7 +258,7 @@ async def test_stream_in_order_and_cancellable() -> None:
     import asyncio
 
     fake = FakeFacade()
-    fake.stream_step = asyncio.Event()
+    fake.calls.stream_step = asyncio.Event()
     app = MicroApp(fake)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_endpoint(app, pilot, "Greeter.Stream")
@@ -267,14 +267,14 @@ async def test_stream_in_order_and_cancellable() -> None:
         await pilot.press("ctrl+j")
         log = screen.query_one("#stream-log", Log)
         for n in (1, 2):
-            fake.stream_step.set()
+            fake.calls.stream_step.set()
             await until(pilot, lambda n=n: log.line_count >= n)
         assert [line.split(" ", 1)[0] for line in log.lines] == ["#1", "#2"]
         assert "Hello Ann #2" in log.lines[1]
         assert not screen.query_one("#cancel").disabled
         log.focus()
         await pilot.press("escape")
-        await until(pilot, lambda: fake.cancelled_streams == 1)
+        await until(pilot, lambda: fake.calls.cancelled_streams == 1)
         assert isinstance(app.screen, InvokeScreen)  # escape cancelled, it did not leave
         assert log.lines[-1] == "cancelled"
 
@@ -312,7 +312,7 @@ async def test_disconnected_server_shows_in_header() -> None:
     app = MicroApp(fake)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: "○" in header_text(app))
-        fake.set_connected(True)
+        fake.session.set_connected(True)
         services = app.screen.query_one(ServiceList)
         await until(pilot, lambda: "greeter" in services.names, seconds=10)
         await until(pilot, lambda: "● connected" in header_text(app))
@@ -333,5 +333,5 @@ async def test_closing_the_invoke_screen_keeps_watching_the_connection(
         await until(pilot, lambda: "OK" in str(screen.query_one("#status-view", Static).render()))
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, ServicesScreen))
-        pings = fake.pings
-        await until(pilot, lambda: fake.pings >= pings + 3)  # still pinging
+        pings = fake.session.pings
+        await until(pilot, lambda: fake.session.pings >= pings + 3)  # still pinging

@@ -54,7 +54,7 @@ async def logged_in(app: MicroApp, pilot: Any) -> None:
 
 
 async def invoke(app: MicroApp, pilot: Any, endpoint: str) -> InvokeScreen:
-    [version] = await app.facade.get_service("greeter")
+    [version] = await app.facade.registry.get_service("greeter")
     app.open_invoke(version, next(e for e in version.endpoints if e.name == endpoint))
     await until(pilot, lambda: isinstance(app.screen, InvokeScreen))
     await pilot.pause()

@@ -35,17 +35,18 @@ async def short_tokens(micro_home: Path, monkeypatch: pytest.MonkeyPatch) -> Asy
 
 async def test_the_access_token_is_renewed_before_it_lapses(short_tokens: str) -> None:
     facade = RealFacade()
-    await facade.login("admin", "micro")
-    first = facade._token
+    session = facade.session
+    await session.login("admin", "micro")
+    first = session.token
     deadline = time.monotonic() + TTL + 5
     # the workspace pings every few seconds; past the first token's expiry it still answers
-    while time.monotonic() < deadline and facade._token == first:
-        assert await facade.ping() is Connection.CONNECTED
+    while time.monotonic() < deadline and session.token == first:
+        assert await session.ping() is Connection.CONNECTED
         await asyncio.sleep(0.2)
-    assert facade._token != first, "the token was never renewed"
-    assert not facade.login_required
-    assert "registry" in await facade.list_services()
-    result = await facade.call("registry", "Registry.ListServices", "{}", metadata={}, timeout=5)
+    assert session.token != first, "the token was never renewed"
+    assert not session.login_required
+    assert "registry" in await facade.registry.list_services()
+    result = await facade.calls.call("registry", "Registry.ListServices", "{}", metadata={}, timeout=5)
     assert result.ok, result.detail
 
 
@@ -64,13 +65,13 @@ async def test_the_services_list_stays_live_across_a_renewal(
     app = MicroApp()
     async with app.run_test(size=(120, 40)) as pilot:
         await logged_in(app, pilot)
-        facade = app.facade
-        assert isinstance(facade, RealFacade)
+        assert isinstance(app.facade, RealFacade)
+        session = app.facade.session
         services = app.screen.query_one(ServiceList)
         await until(pilot, lambda: "registry" in services.names, seconds=10)
-        first = facade._token
-        await until(pilot, lambda: facade._token != first, seconds=TTL + 5)
-        registry = GrpcRegistry(short_tokens, namespace="micro", token=facade._token)
+        first = session.token
+        await until(pilot, lambda: session.token != first, seconds=TTL + 5)
+        registry = GrpcRegistry(short_tokens, namespace="micro", token=session.token)
         try:
             await registry.register(Service("late", nodes=[Node("late-1", "127.0.0.1:1")]))
             await until(pilot, lambda: "late" in services.names, seconds=10)

@@ -27,7 +27,7 @@ async def test_not_logged_in_opens_login_dialog_failure_then_success() -> None:
         assert dialog.query_one("#login-password", Input).value == ""
         await pilot.press(*"micro", "enter")
         await until(pilot, lambda: isinstance(app.screen, ServicesScreen))
-        assert fake.logins == [("admin", "wrong"), ("admin", "micro")]
+        assert fake.session.logins == [("admin", "wrong"), ("admin", "micro")]
         await until(pilot, lambda: "as admin" in header_text(app))
 
 
@@ -43,7 +43,7 @@ async def test_login_command_opens_the_dialog_once_logged_in_too() -> None:
 
 async def test_namespace_picker_lists_the_servers_namespaces_with_pins_first() -> None:
     fake = FakeFacade()
-    fake.server_namespaces = ["micro", "payments", "search"]
+    fake.session.server_namespaces = ["micro", "payments", "search"]
     app = MicroApp(fake)
     async with app.run_test(size=(120, 40)) as pilot:
         app.save_pins(["search"])
@@ -56,11 +56,11 @@ async def test_namespace_picker_lists_the_servers_namespaces_with_pins_first() -
 
         await until(pilot, lambda: ids() == ["search", "micro", "payments"])
         await pilot.press("1")
-        await until(pilot, lambda: fake.namespace == "search")
+        await until(pilot, lambda: fake.session.namespace == "search")
 
 
 async def test_namespace_picker_falls_back_to_local_namespaces() -> None:
-    fake = FakeFacade()  # server_namespaces None: the account may not list them
+    fake = FakeFacade(connected=False)  # no server to list them (test_facade_contract: both agree)
     app = MicroApp(fake)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("f3")
@@ -68,8 +68,8 @@ async def test_namespace_picker_falls_back_to_local_namespaces() -> None:
         await pilot.pause(0.05)
         options = app.screen.query_one("#ns-list")
         assert [options.get_option_at_index(i).id for i in range(options.option_count)] == [
-            "micro",
             "dev",
+            "micro",
             "team-a",
         ]
 
@@ -78,7 +78,7 @@ async def test_read_only_env_refuses_mutating_calls_through_one_gate() -> None:
     from micro_tui.facade import EndpointInfo, ServiceVersion
 
     fake = FakeFacade()
-    fake.set_env("prod")
+    fake.session.set_env("prod")
     app = MicroApp(fake)
     async with app.run_test(size=(120, 40)) as pilot:
         assert not app.require_writable("x")
@@ -89,13 +89,13 @@ async def test_read_only_env_refuses_mutating_calls_through_one_gate() -> None:
         await pilot.pause(0.1)
         await pilot.press("ctrl+j")
         await pilot.pause(0.1)
-        assert fake.received == []
+        assert fake.calls.received == []
         assert any("Environment 'prod' is read-only" in n.message for n in app._notifications)
         app.pop_screen()
         app.open_invoke(version, read)
         await pilot.pause(0.1)
         await pilot.press("ctrl+j")
-        await until(pilot, lambda: len(fake.received) == 1)  # reads still work
+        await until(pilot, lambda: len(fake.calls.received) == 1)  # reads still work
         # switching away from the read-only env still works
         app.switch_env("local")
         await until(pilot, lambda: "READ-ONLY" not in header_text(app))
@@ -121,11 +121,11 @@ async def test_bidi_send_box_sends_each_message_on_the_open_stream() -> None:
         assert box.value == "{oops"
         box.value = ""
         await pilot.press("ctrl+j")  # ctrl+j on the open stream sends the form again
-        await until(pilot, lambda: len(fake.received) == 3)
+        await until(pilot, lambda: len(fake.calls.received) == 3)
         await pilot.click("#close-send")
         status = screen.query_one("#status-view", Static)
         await until(pilot, lambda: "OK" in str(status.render()))
-        assert [r[2] for r in fake.received] == [{"name": "Ann"}, {"name": "Bob"}, {"name": "Ann"}]
+        assert [r[2] for r in fake.calls.received] == [{"name": "Ann"}, {"name": "Bob"}, {"name": "Ann"}]
         assert [line.split(" ", 1)[0] for line in log.lines] == [">", "#1", ">", "#2", ">", "#3", ">"]
         assert box.disabled
         assert json.loads(log.lines[-2].split(" ", 1)[1]) == {"message": "Hello Ann"}

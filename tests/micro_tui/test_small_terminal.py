@@ -45,7 +45,7 @@ async def _greeter_shown(app: MicroApp, pilot: Any) -> None:
 @pytest.mark.parametrize("env", ["local", "staging", "prod"])
 async def test_services_area_fits_80x24(env: str) -> None:
     fake = FakeFacade()
-    fake.set_env(env)
+    fake.session.set_env(env)
     app = MicroApp(fake)
     async with app.run_test(size=(80, 24)) as pilot:
         await _greeter_shown(app, pilot)
@@ -64,7 +64,7 @@ async def test_services_area_fits_80x24(env: str) -> None:
 @pytest.mark.parametrize("env", ["local", "prod"])
 async def test_invoke_header_keeps_the_breadcrumbs_at_80(env: str) -> None:
     fake = FakeFacade()
-    fake.set_env(env)
+    fake.session.set_env(env)
     app = MicroApp(fake)
     async with app.run_test(size=(80, 24)) as pilot:
         await _greeter_shown(app, pilot)

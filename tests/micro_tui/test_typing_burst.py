@@ -28,8 +28,8 @@ async def test_a_burst_of_username_tab_password_enter_logs_in() -> None:
         await pilot.pause()
         dialog = app.screen
         burst(app, [*"admin", "\t", *"micro", "\r"])
-        await until(pilot, lambda: not isinstance(app.screen, LoginDialog) or bool(fake.logins))
-        assert fake.logins == [("admin", "micro")]
+        await until(pilot, lambda: not isinstance(app.screen, LoginDialog) or bool(fake.session.logins))
+        assert fake.session.logins == [("admin", "micro")]
         assert dialog.query_one("#login-username", Input).value == "admin"
 
 

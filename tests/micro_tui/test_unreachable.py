@@ -20,7 +20,7 @@ async def test_no_login_dialog_and_no_login_advice_while_unreachable() -> None:
         assert type(app.screen).__name__ == "ServicesScreen"
         assert not any("Lost" in n.message for n in app._notifications)
         # the server answers: now it wants a login
-        fake.set_connected(True)
+        fake.session.set_connected(True)
         app.offer_login()
         await until(pilot, lambda: type(app.screen).__name__ == "LoginDialog")
         await until(pilot, lambda: getattr(app.focused, "id", "") == "login-username")
