@@ -6,6 +6,7 @@ protobuf: the first paint comes from the cache, the network answers in workers.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 __all__ = ["MicroApp", "run"]
 
-EXIT_ON_PAINT = "MICRO_TUI_EXIT_ON_PAINT"  # benchmarks: exit right after the first frame
 PING_SECONDS = 3.0
 
 
@@ -39,6 +39,23 @@ def _provider(name: str) -> Any:
         return getattr(palette, name)
 
     return load
+
+
+def _styled(factory: Any) -> Any:
+    """``factory``'s screen, marked as styled by the app's current stylesheet.
+
+    Textual refreshes the whole stylesheet (a full parse and restyle, ~30 ms) when a mode's
+    screen is new, in case the screen brings CSS of its own; ours bring none (everything is
+    in app.tcss), and their widgets are styled as they mount."""
+
+    def make() -> Any:
+        from textual._context import active_app
+
+        screen = factory()
+        screen._css_update_count = active_app.get()._css_update_count
+        return screen
+
+    return make
 
 
 def _binding_ids() -> set[str]:
@@ -63,7 +80,7 @@ class MicroApp(App[None]):
 
     TITLE = "micro"
     CSS_PATH = str(stylesheet())
-    MODES: ClassVar[dict[str, Any]] = {area.key: screen_factory(area) for area in AREAS}
+    MODES: ClassVar[dict[str, Any]] = {area.key: _styled(screen_factory(area)) for area in AREAS}
     DEFAULT_MODE = "services"
     COMMANDS = App.COMMANDS | {
         _provider(n) for n in ("WorkspaceCommands", "EndpointCommands", "RequestCommands")
@@ -109,12 +126,15 @@ class MicroApp(App[None]):
         self.known_services: list[str] = []
         """The service names the services area listed last (the palette offers them)."""
         self._login_offered: tuple[str, str] | None = None
+        self.painted = asyncio.Event()
+        """Set once the first frame is on the screen: areas wait for it before the network
+        (importing grpc meanwhile would hold the first paint back)."""
         for theme in load_themes():
             self.register_theme(theme)
         saved = settings.load().get("theme")
         chosen = saved if isinstance(saved, str) and saved in self.available_themes else DEFAULT_THEME
         if chosen in self.available_themes:
-            self.theme = chosen
+            self._initial_theme(chosen)
         self._user_keymap, self._keymap_problem = settings.keymap()
         self.set_keymap(self._user_keymap)
 
@@ -132,13 +152,31 @@ class MicroApp(App[None]):
         kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         super().notify(message, title=title, severity=severity, markup=False, **kwargs)
 
+    def _initial_theme(self, name: str) -> None:
+        """Start in theme ``name`` without the stylesheet refresh that setting ``theme``
+        queues: nothing is parsed yet (the start parses once, with these variables), and a
+        second full refresh cost the first paint ~30 ms."""
+        self.set_reactive(App.theme, name)
+        self.stylesheet.set_variables(self.get_css_variables())
+        dark = self.current_theme.dark
+        self.update_classes(
+            {f"-theme-{name}": True, "-dark-mode": dark, "-light-mode": not dark}, update=False
+        )
+        self._refresh_truecolor_filter(self.ansi_theme)
+
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._theme_changed)
-        if os.environ.get(EXIT_ON_PAINT):
-            self.call_after_refresh(self.exit)
-            return
+
+    def on_ready(self) -> None:
+        # Ready comes once the DOM is laid out, which can still be before Textual writes the
+        # first frame (it holds output back while the app starts): the frame after it
+        self.call_after_refresh(self._painted)
+
+    def _painted(self) -> None:
+        """The first frame is on the screen (from the cache): now the network."""
         if self._user_keymap or self._keymap_problem:
-            self.call_after_refresh(self._check_keymap)
+            self._check_keymap()
+        self.painted.set()
         self._startup()
 
     def _check_keymap(self) -> None:
@@ -176,8 +214,6 @@ class MicroApp(App[None]):
         self.offer_login()
 
     async def _monitor(self) -> None:
-        import asyncio
-
         session = self.facade.session
         before = session.connection
         while True:

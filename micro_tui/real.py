@@ -9,6 +9,7 @@ workers, never on the path to the first paint.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 import os
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 PING_SECONDS = 1.5
 SERVER_START_SECONDS = 30.0
+_GRPC_REGISTRY = "micro.registry.grpc"
 
 
 def _env_info(env: Any) -> EnvInfo:
@@ -198,12 +200,18 @@ class RealSession:
         self._context = replace(self._context, namespace=namespace)
         self._reset()
 
-    def registry_client(self) -> Any:
-        """The registry client of this env + namespace + login (made on first use)."""
+    async def registry_client(self) -> Any:
+        """The registry client of this env + namespace + login (made on first use).
+
+        The first one imports grpc and protobuf (~150 ms) in a thread, so that the event loop
+        keeps painting meanwhile."""
         if self._registry is None:
+            if _GRPC_REGISTRY not in sys.modules:
+                await asyncio.to_thread(importlib.import_module, _GRPC_REGISTRY)
             from micro.registry.grpc import GrpcRegistry
 
-            self._registry = GrpcRegistry(self.address, namespace=self.namespace, token=self._token)
+            if self._registry is None:
+                self._registry = GrpcRegistry(self.address, namespace=self.namespace, token=self._token)
         return self._registry
 
     async def ping(self) -> Connection:
@@ -217,7 +225,7 @@ class RealSession:
         from micro import errors
 
         try:
-            await asyncio.wait_for(self.registry_client().list_services(), PING_SECONDS)
+            await asyncio.wait_for((await self.registry_client()).list_services(), PING_SECONDS)
         except errors.Unauthorized:  # the server answers: it wants a (valid) login
             self.answered(login=False)
         except Exception:
@@ -296,7 +304,7 @@ class RealRegistry:
 
         session = self._session
         try:
-            found = await session.registry_client().list_services()
+            found = await (await session.registry_client()).list_services()
         except errors.Unauthorized:
             session.answered(login=False)
             raise
@@ -309,10 +317,10 @@ class RealRegistry:
         return names
 
     async def get_service(self, name: str) -> list[ServiceVersion]:
-        return [_version(s) for s in await self._session.registry_client().get_service(name)]
+        return [_version(s) for s in await (await self._session.registry_client()).get_service(name)]
 
     async def watch_services(self) -> AsyncIterator[ServiceChange]:
-        watcher = self._session.registry_client().watch()
+        watcher = (await self._session.registry_client()).watch()
         try:
             async for result in watcher:
                 yield ServiceChange(result.action, result.service.name)

@@ -106,6 +106,7 @@ class ServicesScreen(Screen[None]):
         cached = await asyncio.to_thread(registry.cached_services)
         if cached and not services.names:
             services.set_names(cached)
+        await self.micro.painted.wait()  # the cached snapshot first, then the network
         attempt = 0
         while True:
             try:

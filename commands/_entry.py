@@ -1,0 +1,28 @@
+"""The ``micro`` executable: the workspace when run bare in a terminal, else the CLI.
+
+``micro`` with no arguments opens the workspace without importing the CLI (typer and
+:mod:`commands.main` cost the first paint ~40 ms); anything else, and a bare ``micro`` whose
+environment cannot be resolved (the CLI says why in one line), goes to :func:`commands.main.main`.
+"""
+
+import os
+import sys
+
+
+def main() -> None:
+    if len(sys.argv) == 1 and sys.stdin.isatty() and sys.stdout.isatty():
+        os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # before anything imports grpc
+        from micro import environment, errors
+
+        try:
+            context = environment.resolve()
+        except errors.MicroError:
+            pass  # the CLI reports it
+        else:
+            from micro_tui.app import run
+
+            run(context)
+            return
+    from commands.main import main as cli
+
+    cli()
