@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual import on, work
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -18,7 +19,12 @@ class LoginDialog(ModalScreen[str | None]):
     them and the login is stored (keyring, like ``micro login``). A refusal shows the
     server's detail in the dialog and keeps it open."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="login.cancel")]
+    BINDINGS = [
+        Binding("escape", "dismiss(None)", "Cancel", id="login.cancel"),
+        # priority: handled in order with the keys after it, so that "admin⏎micro⏎" typed
+        # ahead (or from a password manager) puts the password in the password box
+        Binding("enter", "next_field", "Next", show=False, priority=True, id="login.next"),
+    ]
 
     def __init__(self, env: str, namespace: str, address: str) -> None:
         super().__init__()
@@ -37,11 +43,16 @@ class LoginDialog(ModalScreen[str | None]):
             yield Label("enter logs in · escape cancels · the CLI: micro login", classes="hint")
 
     def on_mount(self) -> None:
-        self.query_one("#login-username", Input).focus()
+        # now (not after a refresh, like focus()): a username typed as the dialog appears
+        self.set_focus(self.query_one("#login-username", Input))
 
-    @on(Input.Submitted, "#login-username")
-    def _next(self) -> None:
-        self.query_one("#login-password", Input).focus()
+    def action_next_field(self) -> None:
+        """``enter`` in the username: on to the password now (not after a refresh, like
+        ``focus()``: the next key may already be on its way). Elsewhere ``enter`` is the
+        focused widget's (the password box submits in order after its own keys)."""
+        if self.focused is not self.query_one("#login-username", Input):
+            raise SkipAction()
+        self.set_focus(self.query_one("#login-password", Input))
 
     @on(Input.Submitted, "#login-password")
     @on(Button.Pressed, "#login-submit")

@@ -92,6 +92,11 @@ class Greeter:
         self._registry = GrpcRegistry(server_address, namespace="micro", token=token)
         await self._registry.register(self._entry)
 
+    async def register(self) -> None:
+        """Register again (after :meth:`deregister`)."""
+        assert self._registry is not None
+        await self._registry.register(self._entry)
+
     async def deregister(self) -> None:
         assert self._registry is not None
         await self._registry.deregister(self._entry)

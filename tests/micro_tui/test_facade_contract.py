@@ -30,6 +30,8 @@ DEADLINE = 10.0
 @dataclass
 class Harness:
     facade: Facade
+    register: Callable[[], Awaitable[None]]
+    """Put the greeter back in the registry."""
     deregister: Callable[[], Awaitable[None]]
     """Take the greeter out of the registry (the watch must see it)."""
 
@@ -37,14 +39,17 @@ class Harness:
 @pytest.fixture(params=["fake", "real"])
 async def harness(request: pytest.FixtureRequest, micro_home: Path) -> AsyncIterator[Harness]:
     if request.param == "fake":
-        from micro_tui.fake import FakeFacade
+        from micro_tui.fake import FakeFacade, greeter_service
 
         fake = FakeFacade(logged_in=False)
+
+        async def fake_register() -> None:
+            fake.registry.register(greeter_service())
 
         async def fake_deregister() -> None:
             fake.registry.deregister("greeter")
 
-        yield Harness(fake, fake_deregister)
+        yield Harness(fake, fake_register, fake_deregister)
         return
     from micro import environment
     from micro.auth.grpc import GrpcAuth
@@ -62,7 +67,7 @@ async def harness(request: pytest.FixtureRequest, micro_home: Path) -> AsyncIter
     await greeter.start(srv.bound_address, token.access_token)
     real = RealFacade()
     try:
-        yield Harness(real, greeter.deregister)
+        yield Harness(real, greeter.register, greeter.deregister)
     finally:
         real.session.reset_registry()
         await greeter.stop()
@@ -174,16 +179,18 @@ async def test_the_watch_sees_a_service_leave(harness: Harness) -> None:
 
     task = asyncio.create_task(watch())
     try:
-        # the watch starts on the server some time after the call: take the greeter out
-        # until the watch reports it (each deregistration is an event)
+        # the watch starts on the server some time after the call: put the greeter back and
+        # take it out until the watch reports it leaving
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DEADLINE
         change: tuple[str, str] | None = None
         while change != ("delete", "greeter"):
             assert loop.time() < deadline, "the watch never saw the greeter leave"
+            await harness.register()
             await harness.deregister()
             try:
-                change = await asyncio.wait_for(seen.get(), 0.2)
+                while change != ("delete", "greeter"):
+                    change = await asyncio.wait_for(seen.get(), 0.2)
             except TimeoutError:
                 continue
     finally:
