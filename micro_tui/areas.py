@@ -26,8 +26,9 @@ class Area:
     title: str
     screen: str
     """``module:Class`` of its first screen, imported when the area first opens."""
-    facade: str | None
-    """The :class:`~micro_tui.facade.Facade` slice its screens use (None: not built yet)."""
+    facade: tuple[str, ...]
+    """The :class:`~micro_tui.facade.Facade` slices its screens use besides ``session``
+    (none: not built yet)."""
     summary: str
 
 
@@ -37,7 +38,7 @@ AREAS: tuple[Area, ...] = (
         1,
         "services",
         "micro_tui.screens.services:ServicesScreen",
-        "registry",
+        ("registry", "calls"),
         "the live service list, a service's versions, nodes and endpoints; invoke an endpoint",
     ),
     Area(
@@ -45,7 +46,7 @@ AREAS: tuple[Area, ...] = (
         2,
         "logs",
         PLACEHOLDER,
-        None,
+        (),
         "one or several services' logs merged, follow/pause, wrap, timestamps, filter",
     ),
     Area(
@@ -53,7 +54,7 @@ AREAS: tuple[Area, ...] = (
         3,
         "events",
         PLACEHOLDER,
-        None,
+        (),
         "topics with counts, a live consumer view with replay, a publish form",
     ),
     Area(
@@ -61,7 +62,7 @@ AREAS: tuple[Area, ...] = (
         4,
         "store",
         PLACEHOLDER,
-        None,
+        (),
         "database/table picker, paged keys, value pane, TTL; write/edit/delete behind a confirm",
     ),
     Area(
@@ -69,7 +70,7 @@ AREAS: tuple[Area, ...] = (
         5,
         "config",
         PLACEHOLDER,
-        None,
+        (),
         "path tree, JSON value editor, diff before save, secret masking",
     ),
     Area(
@@ -77,7 +78,7 @@ AREAS: tuple[Area, ...] = (
         6,
         "runtime",
         PLACEHOLDER,
-        None,
+        (),
         "micro status as a live table; run, update, kill, open logs",
     ),
     Area(
@@ -85,7 +86,7 @@ AREAS: tuple[Area, ...] = (
         7,
         "auth",
         PLACEHOLDER,
-        None,
+        (),
         "accounts and rules of the namespace; create/delete with forms",
     ),
 )

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from textual.message import Message
+from textual.reactive import reactive
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
@@ -38,19 +39,26 @@ class ServiceList(OptionList):
             super().__init__()
             self.filter_text = filter_text
 
+    names: reactive[list[str]] = reactive(list, init=False)
+    """Every service name, sorted (set with :meth:`set_names`); the filter shows some."""
+    filter_text: reactive[str] = reactive("", init=False)
+    """The filter: a case-insensitive regex, ``!`` inverts (see :func:`compile_filter`)."""
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.names: list[str] = []
-        self.filter_text = ""
         self.border_title = "services"
 
     def set_names(self, names: list[str]) -> None:
         """Replace the names, keeping the highlighted one when it is still there."""
         self.names = sorted(set(names))
-        self._render_names()
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text
+
+    def watch_names(self) -> None:
+        self._render_names()
+
+    def watch_filter_text(self) -> None:
         self._render_names()
 
     def shown_names(self) -> list[str]:

@@ -20,6 +20,7 @@ import pytest
 
 from micro import errors
 from micro_tui import facade as facade_module
+from micro_tui.areas import AREAS
 from micro_tui.facade import CallsFacade, Connection, EnvInfo, Facade, RegistryFacade, SessionFacade
 from tests.micro_tui._greeter import Greeter
 
@@ -271,5 +272,6 @@ def test_the_suite_exercises_every_public_member_of_every_slice() -> None:
     for slice_name, protocol in SLICES.items():
         missing = _members(protocol) - used[slice_name]
         assert not missing, f"the contract suite never uses {slice_name}.{sorted(missing)}"
-    # and every slice of the facade is listed above
+    # and every slice of the facade is listed above, as is every one an area names
     assert _members(facade_module.Facade) == set(SLICES)
+    assert {name for area in AREAS for name in area.facade} <= set(SLICES)

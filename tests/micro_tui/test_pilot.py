@@ -28,6 +28,13 @@ async def until(pilot: Any, condition: Callable[[], bool], seconds: float = 5.0)
     raise AssertionError("condition not met in time")
 
 
+def login_ready(app: MicroApp) -> bool:
+    """The login dialog is up and takes keys (its username box has the focus)."""
+    from micro_tui.dialogs.login_dialog import LoginDialog
+
+    return isinstance(app.screen, LoginDialog) and app.screen.focused is not None
+
+
 def header_text(app: MicroApp) -> str:
     return str(app.screen.query_one(MicroHeader).render())
 

@@ -19,7 +19,7 @@ from micro_tui.real import RealFacade
 from micro_tui.screens.invoke import InvokeScreen
 from micro_tui.widgets.service_list import ServiceList
 from tests.micro_tui._greeter import Greeter
-from tests.micro_tui.test_pilot import header_text, until
+from tests.micro_tui.test_pilot import header_text, login_ready, until
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ async def greeter(micro_home: Path) -> AsyncIterator[Greeter]:
 
 async def logged_in(app: MicroApp, pilot: Any) -> None:
     """Log in through the dialog the workspace opens by itself."""
-    await until(pilot, lambda: isinstance(app.screen, LoginDialog), seconds=10)
+    await until(pilot, lambda: login_ready(app), seconds=10)
     await pilot.press(*"admin", "enter", *"micro", "enter")
     await until(pilot, lambda: not isinstance(app.screen, LoginDialog), seconds=10)
 
@@ -67,7 +67,7 @@ async def test_login_dialog_then_live_services(greeter: Greeter) -> None:
 
     app = MicroApp(RealFacade())
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, LoginDialog), seconds=10)
+        await until(pilot, lambda: login_ready(app), seconds=10)
         await pilot.press(*"admin", "enter", *"nope", "enter")
         error = app.screen.query_one("#login-error", Static)
         await until(pilot, lambda: "Invalid credentials" in str(error.render()), seconds=10)

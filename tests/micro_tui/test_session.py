@@ -10,14 +10,14 @@ from micro_tui.app import MicroApp
 from micro_tui.dialogs.login_dialog import LoginDialog
 from micro_tui.fake import FakeFacade
 from micro_tui.screens.services import ServicesScreen
-from tests.micro_tui.test_pilot import header_text, open_endpoint, until
+from tests.micro_tui.test_pilot import header_text, login_ready, open_endpoint, until
 
 
 async def test_not_logged_in_opens_login_dialog_failure_then_success() -> None:
     fake = FakeFacade(logged_in=False)
     app = MicroApp(fake)
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, LoginDialog))
+        await until(pilot, lambda: login_ready(app))
         dialog = app.screen
         assert dialog.query_one("#login-password", Input).password  # masked
         await pilot.press(*"admin", "enter", *"wrong", "enter")
@@ -35,7 +35,7 @@ async def test_login_command_opens_the_dialog_once_logged_in_too() -> None:
     app = MicroApp(FakeFacade())
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("colon", *"login", "enter")
-        await until(pilot, lambda: isinstance(app.screen, LoginDialog))
+        await until(pilot, lambda: login_ready(app))
         assert "micro" in str(app.screen.query_one("Label").render())
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, ServicesScreen))

@@ -10,7 +10,7 @@ from micro_tui.app import MicroApp
 from micro_tui.dialogs.login_dialog import LoginDialog
 from micro_tui.fake import FakeFacade
 from micro_tui.widgets.service_list import ServiceList
-from tests.micro_tui.test_pilot import until
+from tests.micro_tui.test_pilot import login_ready, until
 
 
 def burst(app: MicroApp, keys: list[str]) -> None:
@@ -24,7 +24,7 @@ async def test_a_burst_of_username_tab_password_enter_logs_in() -> None:
     fake = FakeFacade(logged_in=False)
     app = MicroApp(fake)
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, LoginDialog))
+        await until(pilot, lambda: login_ready(app))
         await pilot.pause()
         dialog = app.screen
         burst(app, [*"admin", "\t", *"micro", "\r"])
@@ -44,3 +44,14 @@ async def test_a_burst_of_slash_and_a_filter_filters() -> None:
         burst(app, [*"/zzz/"])
         box = app.screen.query_one("#filter", Input)
         await until(pilot, lambda: box.value == "zzz/" and services.option_count == 0)
+
+
+async def test_a_burst_of_username_enter_password_enter_logs_in() -> None:
+    fake = FakeFacade(logged_in=False)
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: login_ready(app))
+        await pilot.pause()
+        burst(app, [*"admin", "\r", *"micro", "\r"])
+        await until(pilot, lambda: not isinstance(app.screen, LoginDialog) or bool(fake.session.logins))
+        assert fake.session.logins == [("admin", "micro")]
