@@ -37,11 +37,12 @@ class MicroFooter(Footer):
         return label + (1 if self.compact else 2)
 
     def compose(self) -> ComposeResult:
+        if not self._width:
+            # no width before the first resize, which composes the keys (once, not twice:
+            # each key costs a restyle at start)
+            return
         # lazily, so that keys yielded inside a KeyGroup would still land in it
         widgets = super().compose()
-        if not self._width:
-            yield from widgets
-            return
         room = self._width
         palette = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
         if palette is not None and self.show_command_palette:
