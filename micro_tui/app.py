@@ -1,7 +1,11 @@
-"""The ``micro`` workspace: a Textual app with one mode per area.
+"""The ``micro`` workspace: a Textual app with one mode per area (:mod:`micro_tui.areas`).
 
 ``run(context)`` is what ``micro`` (no arguments) calls. Nothing here imports grpc or
-protobuf: the first paint comes from the cache, the network answers in workers.
+protobuf: the first paint comes from the cache, the network answers in workers once it is
+on the screen. The app owns the :class:`~micro_tui.facade.Facade` and the reactive
+:attr:`MicroApp.session` that screens watch; screens tell it what happened with messages
+(``ServicesScreen.Listed``, ``ServicesScreen.EndpointSelected``,
+``NamespacePicker.PinsChanged``…) rather than calling it.
 """
 
 from __future__ import annotations
