@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from tests._credentials import expire_access_token
 from tests.e2e.conftest import MICRO, MicroServer, _drain, one_line, run_micro
 
 Cli = Callable[..., "subprocess.CompletedProcess[str]"]
@@ -296,21 +297,9 @@ def test_delete_own_account_fails(cli: Cli) -> None:
 # -- 8: refresh, corruption, revocation -------------------------------------------------------
 
 
-def wait_until_expired(micro_home: Path, key: str = "local/micro") -> None:
-    expiry = json.loads((micro_home / "tokens.json").read_text())[key]["expiry"]
-    deadline = time.monotonic() + 10
-    while time.time() <= expiry + 0.2:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-
-
-def test_expired_access_token_refreshes_silently(
-    own_server: Callable[..., MicroServer], micro_home: Path
-) -> None:
-    cli = cli_for(own_server(MICRO_AUTH_TOKEN_TTL="1"))
+def test_expired_access_token_refreshes_silently(cli: Cli, micro_home: Path) -> None:
     login(cli)
-    first = json.loads((micro_home / "tokens.json").read_text())["local/micro"]["access_token"]
-    wait_until_expired(micro_home)
+    first = expire_access_token(micro_home)
     ok(cli("store", "write", "after", "expiry"))
     assert ok(cli("store", "read", "after")) == "expiry\n"
     assert json.loads((micro_home / "tokens.json").read_text())["local/micro"]["access_token"] != first
@@ -319,7 +308,7 @@ def test_expired_access_token_refreshes_silently(
 def test_corrupted_and_revoked_logins_ask_to_log_in(
     own_server: Callable[..., MicroServer], micro_home: Path, tmp_path: Path
 ) -> None:
-    server = own_server(MICRO_AUTH_TOKEN_TTL="1")
+    server = own_server()
     cli = cli_for(server)
     login(cli)
     (micro_home / "tokens.json").write_text("{garbage")
@@ -333,7 +322,7 @@ def test_corrupted_and_revoked_logins_ask_to_log_in(
 
     login(victim, "victim", "pw")
     ok(cli("auth", "delete", "account", "victim"))
-    wait_until_expired(victim_home)
+    expire_access_token(victim_home)
     fails(victim("store", "list"), 2, "your login has expired or was revoked; run 'micro login'")
 
 
