@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from micro import errors
-from micro._grpc import map_handler, wrap_handler
+from micro._grpc import MethodCache, map_handler, wrap_handler
 from micro.proto.debug import debug_pb2, debug_pb2_grpc
 
 if TYPE_CHECKING:
@@ -127,16 +127,17 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, counters: Counters, guard: ServiceGuard | None = None) -> None:
         self.counters = counters
         self.guard = guard
-        self._cache: dict[str, Any] = {}
+        # bounded: a generic handler may answer any method name a caller makes up
+        self._cache = MethodCache()
 
     async def intercept_service(self, continuation: Callable[..., Awaitable[Any]], details: Any) -> Any:
         method = details.method
-        cached = self._cache.get(method)
-        if cached is not None:
-            return cached
         handler = await continuation(details)
         if handler is None:
             return None
+        return self._cache.get(method, handler, lambda inner: self._wrap(inner, method))
+
+    def _wrap(self, handler: Any, method: str) -> Any:
         if self.guard is not None:
             from micro.auth.guard import guarded
 
@@ -146,6 +147,4 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             from micro._context import serving
 
             handler = serving(handler, None, namespace=_platform.namespace(), service="")
-        result = counted(wrap_handler(handler, method), self.counters)
-        self._cache[method] = result
-        return result
+        return counted(wrap_handler(handler, method), self.counters)

@@ -25,6 +25,8 @@ __all__ = [
     "MAX_MESSAGE_BYTES",
     "NAMESPACE_KEY",
     "SERVER_OPTIONS",
+    "INTERNAL_DETAIL",
+    "MALFORMED",
     "ErrorInterceptor",
     "MethodCache",
     "abort",
@@ -35,6 +37,7 @@ __all__ = [
     "map_handler",
     "metadata_value",
     "rpc_errors",
+    "safe_deserializer",
     "status_for",
     "sync_channel",
     "wrap_handler",
@@ -278,15 +281,66 @@ async def abort(context: Any, err: errors.MicroError) -> None:
     await context.abort(status_for(err), err.detail)
 
 
+INTERNAL_DETAIL = "internal server error"
+
+
 def _internal(exc: BaseException, method: str) -> errors.MicroError:
+    """The error a caller sees for a bug: a fixed text (an exception's text may hold paths,
+    keys or other callers' data); the traceback goes to the log."""
     log.exception("unexpected error in %s", method, exc_info=exc)
-    return errors.InternalServerError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+    return errors.InternalServerError(INTERNAL_DETAIL)
+
+
+class _Malformed:
+    """What a request that does not parse becomes (see :func:`safe_deserializer`)."""
+
+    def __repr__(self) -> str:
+        return "<malformed request>"
+
+
+MALFORMED = _Malformed()
+
+
+def safe_deserializer(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """``deserialize`` that returns :data:`MALFORMED` instead of raising.
+
+    grpc answers a deserializer's exception with UNKNOWN and logs a traceback, before any
+    interceptor or handler runs; a request that is not the method's message (truncated bytes,
+    invalid UTF-8 in a string field, nesting past protobuf's limit) is the caller's mistake,
+    which the handler wrapper answers with INVALID_ARGUMENT ``malformed request``.
+    """
+    if deserialize is None or getattr(deserialize, "_micro_safe", False):
+        return deserialize
+
+    def safe(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception:  # DecodeError, UnicodeDecodeError, RecursionError…: all the caller's
+            return MALFORMED
+
+    safe._micro_safe = True  # type: ignore[attr-defined]
+    return safe
+
+
+def _check_request(request: Any) -> Any:
+    if request is MALFORMED:
+        raise errors.BadRequest("malformed request")
+    if isinstance(request, AsyncIterator):  # a client stream: check each message as it comes
+        return _checked_stream(request)
+    return request
+
+
+async def _checked_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for request in requests:
+        if request is MALFORMED:
+            raise errors.BadRequest("malformed request")
+        yield request
 
 
 def _wrap_unary(behavior: Callable[..., Awaitable[Any]], method: str) -> Callable[..., Awaitable[Any]]:
     async def wrapper(request: Any, context: Any) -> Any:
         try:
-            reply = await behavior(request, context)
+            reply = await behavior(_check_request(request), context)
             if reply is None and context.code() in (None, grpc.StatusCode.OK):
                 # grpc would fail to serialize it with a TypeError the caller cannot read
                 log.error("%s returned None instead of a reply", method)
@@ -307,7 +361,7 @@ def _wrap_stream(
 ) -> Callable[..., AsyncIterator[Any]]:
     async def wrapper(request: Any, context: Any) -> AsyncIterator[Any]:
         try:
-            async for item in behavior(request, context):
+            async for item in behavior(_check_request(request), context):
                 yield item
         except errors.MicroError as err:
             await abort(context, err)
@@ -328,12 +382,19 @@ Unary = Callable[..., Awaitable[Any]]
 Stream = Callable[..., AsyncIterator[Any]]
 
 
-def map_handler(handler: Any, unary: Callable[[Unary], Unary], stream: Callable[[Stream], Stream]) -> Any:
+def map_handler(
+    handler: Any,
+    unary: Callable[[Unary], Unary],
+    stream: Callable[[Stream], Stream],
+    *,
+    request_deserializer: Callable[[bytes], Any] | None = None,
+) -> Any:
     """A copy of an ``RpcMethodHandler`` whose behaviour is wrapped: ``unary`` wraps
     behaviours that return one reply (unary-unary, stream-unary), ``stream`` those that
-    yield replies (unary-stream, stream-stream)."""
+    yield replies (unary-stream, stream-stream); ``request_deserializer`` replaces the
+    handler's when given."""
     kwargs = {
-        "request_deserializer": handler.request_deserializer,
+        "request_deserializer": request_deserializer or handler.request_deserializer,
         "response_serializer": handler.response_serializer,
     }
     if handler.unary_unary:
@@ -349,7 +410,10 @@ def map_handler(handler: Any, unary: Callable[[Unary], Unary], stream: Callable[
 
 class MethodCache:
     """Wrapped handlers per method, reused while the inner handler is the same object
-    (services' handlers are; the proxy's per-call handlers are not, and are wrapped anew)."""
+    (services' handlers are; the proxy's per-call handlers are not, and are wrapped anew).
+
+    Bounded: callers choose method names, so past ``limit`` entries the cache starts over
+    (real services have far fewer methods; made-up names only cost a re-wrap)."""
 
     def __init__(self, limit: int = 4096) -> None:
         self._entries: dict[str, tuple[Any, Any]] = {}
@@ -364,6 +428,9 @@ class MethodCache:
             self._entries.clear()
         self._entries[method] = (inner, wrapped)
         return wrapped
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -381,9 +448,11 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
 
 def wrap_handler(handler: Any, method: str) -> Any:
-    """A copy of ``handler`` whose behaviour translates errors."""
+    """A copy of ``handler`` whose behaviour translates errors and whose requests that do
+    not parse are answered with INVALID_ARGUMENT (see :func:`safe_deserializer`)."""
     return map_handler(
         handler,
         lambda behavior: _wrap_unary(behavior, method),
         lambda behavior: _wrap_stream(behavior, method),
+        request_deserializer=safe_deserializer(handler.request_deserializer),
     )

@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 
 from micro._debug import Counters, DebugHandler, counted
+from micro._grpc import MethodCache
 from micro.proto.debug import debug_pb2_grpc
 
 __all__ = ["CORE_PACKAGES", "CountingInterceptor", "DebugService"]
@@ -29,23 +30,26 @@ def _is_core(method: str) -> bool:
 
 
 class CountingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Counts the core services' requests and errors for ``Stats`` (inside the error boundary)."""
+    """Counts the core services' requests and errors for ``Stats`` (inside the error boundary).
+
+    Wrapped handlers are cached per method in a bounded cache: a caller chooses the method
+    name, and made-up ones (``/store.X1/Y``, ``/store.X2/Y``…) must not grow the server.
+    """
 
     def __init__(self, counters: Counters) -> None:
         self.counters = counters
-        self._cache: dict[str, Any] = {}
+        self._cache = MethodCache()
 
     async def intercept_service(self, continuation: Callable[..., Awaitable[Any]], details: Any) -> Any:
         method: str = details.method
-        cached = self._cache.get(method)
-        if cached is not None:
-            return cached
         handler = await continuation(details)
         if handler is None or not _is_core(method):
             return handler
-        result = counted(handler, self.counters)
-        self._cache[method] = result
-        return result
+        return self._cache.get(method, handler, lambda inner: counted(inner, self.counters))
+
+    def cache_size(self) -> int:
+        """Methods whose wrapped handler is cached (for tests of the bound)."""
+        return len(self._cache)
 
 
 class DebugService:

@@ -113,7 +113,7 @@ async def test_unexpected_exception_is_500_and_the_service_keeps_serving(
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await guide.GetFeature(rg.pb.Point(latitude=500))
         assert caught.value.code() == grpc.StatusCode.INTERNAL
-        assert caught.value.details() == "RuntimeError: boom"
+        assert caught.value.details() == "internal server error"  # the traceback is in the log
         assert (await guide.GetFeature(rg.pb.Point(latitude=2))).location.latitude == 2
 
 
@@ -127,7 +127,7 @@ async def test_sys_exit_in_a_handler_is_a_500_and_the_service_keeps_serving(
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await guide.GetFeature(rg.pb.Point(latitude=999))
         assert caught.value.code() == grpc.StatusCode.INTERNAL
-        assert caught.value.details() == "SystemExit: 3"
+        assert caught.value.details() == "internal server error"
         assert (await guide.GetFeature(rg.pb.Point(latitude=2))).location.latitude == 2
 
 
