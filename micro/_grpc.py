@@ -22,11 +22,11 @@ from micro import _platform, errors
 __all__ = [
     "CHANNEL_OPTIONS",
     "ERROR_KEY",
+    "INTERNAL_DETAIL",
+    "MALFORMED",
     "MAX_MESSAGE_BYTES",
     "NAMESPACE_KEY",
     "SERVER_OPTIONS",
-    "INTERNAL_DETAIL",
-    "MALFORMED",
     "ErrorInterceptor",
     "MethodCache",
     "abort",

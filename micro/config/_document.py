@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from micro import errors
+from micro.settings import limits
 
 __all__ = [
     "MASK",
@@ -45,6 +46,9 @@ def split(path: str, *, allow_root: bool = False) -> list[str]:
         if allow_root:
             return []
         raise errors.BadRequest("path is required")
+    limit = limits().name_chars
+    if len(path) > limit:
+        raise errors.BadRequest(f"path too long: {len(path)} characters (limit {limit})")
     keys = path.split(".")
     if any(key == "" for key in keys):
         raise errors.BadRequest(f"invalid path {path!r}: empty key")
@@ -131,21 +135,41 @@ def delete(doc: dict[str, Any], keys: list[str]) -> dict[str, Any]:
     return copy
 
 
-def check_value(value: Any, *, in_list: bool = False) -> None:
-    """Refuse objects that would be mistaken for secret markers (inside lists, which are
-    leaves, they are harmless) and numbers JSON cannot carry (NaN, Infinity)."""
+def check_value(value: Any, *, depth: int = 0) -> None:
+    """Refuse what a document must not hold: objects that would be mistaken for secret
+    markers (inside lists, which are leaves, they are harmless), numbers JSON cannot carry
+    (NaN, Infinity), strings that are not Unicode text (a lone surrogate from a ``"\\ud800"``
+    escape cannot be stored) and nesting deeper than ``MICRO_LIMIT_CONFIG_DEPTH`` counted
+    from the root, ``depth`` being the keys of the path the value is set at (a document
+    nested hundreds deep would fail every later read of it)."""
+    _check(value, depth, limits().config_depth, in_list=False)
+
+
+def _check(value: Any, depth: int, limit: int, *, in_list: bool) -> None:
+    if depth > limit:
+        raise errors.BadRequest(f"value nested too deeply (limit {limit} levels)")
     if isinstance(value, float) and not math.isfinite(value):
         raise errors.BadRequest(
             f"invalid value {value!r}: numbers must be finite (JSON has no NaN or Infinity)"
         )
-    if isinstance(value, list):
+    if isinstance(value, str):
+        _check_text(value)
+    elif isinstance(value, list):
         for child in value:
-            check_value(child, in_list=True)
+            _check(child, depth + 1, limit, in_list=True)
     elif isinstance(value, dict):
         for key, child in value.items():
             if key == SECRET_KEY and not in_list:
                 raise errors.BadRequest(f"the key {SECRET_KEY!r} is reserved")
-            check_value(child, in_list=in_list)
+            _check_text(key)
+            _check(child, depth + 1, limit, in_list=in_list)
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise errors.BadRequest("invalid value: a string holds a lone surrogate (not Unicode text)") from None
 
 
 def seal(value: Any, wrap: Callable[[Any], Any]) -> Any:

@@ -30,7 +30,7 @@ class MemoryConfig(Config):
 
     async def set(self, path: str, value: Any, *, namespace: str = "", secret: bool = False) -> None:
         keys = doc.split(path)
-        doc.check_value(value)
+        doc.check_value(value, depth=len(keys))
         value = copy.deepcopy(value)
         if secret:
             value = doc.seal(value, lambda leaf: leaf)

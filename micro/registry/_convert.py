@@ -8,6 +8,7 @@ from micro.registry import Endpoint, Node, Result, Service, Streaming, Value
 __all__ = [
     "endpoint_from_proto",
     "endpoint_to_proto",
+    "node_from_proto",
     "result_from_proto",
     "result_to_proto",
     "service_from_proto",
@@ -75,7 +76,7 @@ def _node_to_proto(node: Node) -> registry_pb2.Node:
     )
 
 
-def _node_from_proto(pb: registry_pb2.Node) -> Node:
+def node_from_proto(pb: registry_pb2.Node) -> Node:
     address = pb.address
     if pb.port and address and ":" not in address:  # a v3 client may send host and port apart
         address = f"{address}:{pb.port}"
@@ -105,7 +106,7 @@ def service_from_proto(pb: registry_pb2.Service) -> Service:
         version=pb.version or "latest",
         metadata=dict(pb.metadata),
         endpoints=[endpoint_from_proto(e) for e in pb.endpoints],
-        nodes=[_node_from_proto(n) for n in pb.nodes],
+        nodes=[node_from_proto(n) for n in pb.nodes],
         descriptor_set=pb.descriptor_set,
     )
 

@@ -19,6 +19,7 @@ from micro.proto.auth import auth_pb2, auth_pb2_grpc
 from server.auth import context as ctx
 from server.auth.context import Permission, Policy
 from server.auth.keys import SigningKey
+from server.limits import check_length, check_metadata
 
 __all__ = ["PERMISSIONS", "AccountsHandler", "AuthHandler", "NamespacesHandler", "RulesHandler"]
 
@@ -54,6 +55,8 @@ PERMISSIONS = {
 
 
 def _namespace(context: Any, options: auth_pb2.Options | None = None) -> str:
+    if options is not None:
+        check_length("namespace", options.namespace)
     return ctx.namespace(context, options.namespace if options is not None else "")
 
 
@@ -75,6 +78,11 @@ class AuthHandler(auth_pb2_grpc.AuthServicer):
 
     async def Generate(self, request: auth_pb2.GenerateRequest, context: Any) -> auth_pb2.GenerateResponse:
         namespace = _namespace(context, request.options)
+        for field, value in (("id", request.id), ("name", request.name), ("type", request.type)):
+            check_length(field, value)
+        for scope in request.scopes:
+            check_length("scope", scope)
+        check_metadata("account metadata", request.metadata)
         account = await self.auth.generate(
             request.id,
             secret=request.secret,
@@ -90,6 +98,7 @@ class AuthHandler(auth_pb2_grpc.AuthServicer):
     async def Token(self, request: auth_pb2.TokenRequest, context: Any) -> auth_pb2.TokenResponse:
         if not request.refresh_token and not request.id:
             raise errors.BadRequest("an id (or name) and secret, or a refresh token, are required")
+        check_length("id", request.id)
         token = await self.auth.token(
             id=request.id,
             secret=request.secret,
@@ -153,6 +162,15 @@ class RulesHandler(auth_pb2_grpc.RulesServicer):
 
     async def Create(self, request: auth_pb2.CreateRequest, context: Any) -> auth_pb2.CreateResponse:
         namespace = _namespace(context, request.options)
+        rule = request.rule
+        for field, value in (
+            ("rule id", rule.id),
+            ("scope", rule.scope),
+            ("resource type", rule.resource.type),
+            ("resource name", rule.resource.name),
+            ("resource endpoint", rule.resource.endpoint),
+        ):
+            check_length(field, value)
         await self.auth.create_rule(rule_from_proto(request.rule), namespace=namespace)
         return auth_pb2.CreateResponse()
 
@@ -174,6 +192,7 @@ class NamespacesHandler(auth_pb2_grpc.NamespacesServicer):
     async def Create(
         self, request: auth_pb2.CreateNamespaceRequest, context: Any
     ) -> auth_pb2.CreateNamespaceResponse:
+        check_length("namespace", request.name)
         await self.auth.create_namespace(request.name)
         return auth_pb2.CreateNamespaceResponse()
 

@@ -15,8 +15,10 @@ from typing import Any
 from micro import errors
 from micro.config import Change, Config
 from micro.proto.config import config_pb2, config_pb2_grpc
+from micro.settings import limits
 from server.auth import context as ctx
 from server.auth.context import Permission, Policy
+from server.limits import WATCHES, check_length
 
 __all__ = ["PERMISSIONS", "ConfigHandler"]
 
@@ -45,6 +47,8 @@ def _decode(value: config_pb2.Value) -> Any:
         return json.loads(value.data)
     except ValueError as exc:
         raise errors.BadRequest(f"invalid JSON value: {exc}") from exc
+    except RecursionError:  # hundreds of levels: far past the limit check_value applies
+        raise errors.BadRequest(f"value nested too deeply (limit {limits().config_depth} levels)") from None
 
 
 def _change_to_proto(change: Change) -> config_pb2.WatchResponse:
@@ -67,6 +71,7 @@ class ConfigHandler(config_pb2_grpc.ConfigServicer):
     def _namespace(self, context: Any, requested: str) -> str:
         """The namespace a call works on: the requested one, else the caller's, else ``micro``
         (decided and checked by the call boundary)."""
+        check_length("namespace", requested)
         return ctx.namespace(context, requested)
 
     async def Get(self, request: config_pb2.GetRequest, context: Any) -> config_pb2.GetResponse:
@@ -109,13 +114,14 @@ class ConfigHandler(config_pb2_grpc.ConfigServicer):
         self, request: config_pb2.WatchRequest, context: Any
     ) -> AsyncIterator[config_pb2.WatchResponse]:
         namespace = self._namespace(context, request.namespace)
-        changes = self.config.watch(request.path, namespace=namespace)
-        # subscribed: let the caller know the watch is live before the first change
-        await context.send_initial_metadata(())
-        try:
-            async for change in changes:
-                yield _change_to_proto(change)
-        finally:
-            aclose = getattr(changes, "aclose", None)
-            if aclose is not None:
-                await aclose()
+        with WATCHES.hold(context):
+            changes = self.config.watch(request.path, namespace=namespace)
+            # subscribed: let the caller know the watch is live before the first change
+            await context.send_initial_metadata(())
+            try:
+                async for change in changes:
+                    yield _change_to_proto(change)
+            finally:
+                aclose = getattr(changes, "aclose", None)
+                if aclose is not None:
+                    await aclose()

@@ -80,7 +80,7 @@ class StoreConfig(Config):
         self._store = store
         self._aead = AESGCM(key)
         self._feed = ChangeFeed()
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}  # lock, users
 
     # -- documents ------------------------------------------------------------------
 
@@ -103,29 +103,44 @@ class StoreConfig(Config):
         self, namespace: str, path: str, change: Callable[[dict[str, Any]], dict[str, Any]]
     ) -> None:
         """Apply ``change`` to the document with optimistic concurrency, then publish it."""
-        lock = self._locks.setdefault(namespace, asyncio.Lock())
-        async with lock:
-            for attempt in range(MAX_ATTEMPTS):
-                old, version = await self._load(namespace)
-                new = change(old)
-                if new is old:
-                    return
-                data = _dump(new)
-                if len(data) > MAX_VALUE_BYTES and len(data) > len(_dump(old)):
-                    raise errors.TooLarge(
-                        f"config too large: the document of {namespace} would be {len(data)} bytes"
-                        f" (limit {MAX_VALUE_BYTES}); large values belong in the blob store"
-                    )
-                try:
-                    await self._store.write(
-                        Record(key=DOCUMENT_KEY, value=data), database=namespace, table=TABLE, version=version
-                    )
-                except errors.Conflict:
-                    # another server changed the document: back off a little and merge again
-                    await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-                    continue
-                self._feed.publish(namespace, path, old, new)
+        entry = self._locks.get(namespace)
+        if entry is None:
+            entry = self._locks[namespace] = (asyncio.Lock(), [0])
+        lock, users = entry
+        users[0] += 1
+        try:
+            async with lock:
+                await self._apply(namespace, path, change)
+        finally:
+            # a lock per namespace being changed, not per namespace ever named
+            users[0] -= 1
+            if not users[0]:
+                del self._locks[namespace]
+
+    async def _apply(
+        self, namespace: str, path: str, change: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> None:
+        for attempt in range(MAX_ATTEMPTS):
+            old, version = await self._load(namespace)
+            new = change(old)
+            if new is old:
                 return
+            data = _dump(new)
+            if len(data) > MAX_VALUE_BYTES and len(data) > len(_dump(old)):
+                raise errors.TooLarge(
+                    f"config too large: the document of {namespace} would be {len(data)} bytes"
+                    f" (limit {MAX_VALUE_BYTES}); large values belong in the blob store"
+                )
+            try:
+                await self._store.write(
+                    Record(key=DOCUMENT_KEY, value=data), database=namespace, table=TABLE, version=version
+                )
+            except errors.Conflict:
+                # another server changed the document: back off a little and merge again
+                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                continue
+            self._feed.publish(namespace, path, old, new)
+            return
         raise errors.Conflict("config changed concurrently too often; try again")
 
     # -- secrets --------------------------------------------------------------------
@@ -161,7 +176,7 @@ class StoreConfig(Config):
     async def set(self, path: str, value: Any, *, namespace: str = "", secret: bool = False) -> None:
         ns = namespace or DEFAULT_NAMESPACE
         keys = doc.split(path)
-        doc.check_value(value)
+        doc.check_value(value, depth=len(keys))
         if secret:
             value = doc.seal(value, self._seal(ns))
         await self._update(ns, path, lambda old: doc.set_at(old, keys, value))

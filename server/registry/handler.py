@@ -13,9 +13,11 @@ from typing import Any
 from micro import errors
 from micro.proto.registry import registry_pb2, registry_pb2_grpc
 from micro.registry import DEFAULT_TTL, RESERVED_NAMES, Registry, Service
-from micro.registry._convert import result_to_proto, service_from_proto, service_to_proto
+from micro.registry._convert import node_from_proto, result_to_proto, service_from_proto, service_to_proto
+from micro.settings import limits
 from server.auth import context as ctx
 from server.auth.context import Permission, Policy
+from server.limits import WATCHES, check_length, check_metadata
 
 __all__ = ["OWNER_KEY", "PERMISSIONS", "RegistryHandler", "valid_name"]
 
@@ -84,6 +86,53 @@ def _check_owner(name: str, domain: str) -> str:
     return f"{account.issuer}/{account.id}"
 
 
+def _check_size(request: registry_pb2.Service) -> None:
+    """Refuse a registration past the limits before any work is done on it: what one
+    registration may hold bounds the memory it takes and the time the loop spends on it."""
+    lim = limits()
+    check_length("service name", request.name)
+    check_length("version", request.version)
+    check_metadata("service metadata", request.metadata)
+    if len(request.descriptor_set) > lim.descriptor_bytes:
+        raise errors.TooLarge(
+            f"descriptor set too large: {len(request.descriptor_set)} bytes (limit {lim.descriptor_bytes})"
+        )
+    if len(request.nodes) > lim.nodes:
+        raise errors.TooLarge(f"too many nodes: {len(request.nodes)} (limit {lim.nodes})")
+    for node in request.nodes:
+        check_length("node id", node.id)
+        check_length("node address", node.address)
+        check_metadata(f"metadata of node {node.id}", node.metadata)
+    if len(request.endpoints) > lim.endpoints:
+        raise errors.TooLarge(f"too many endpoints: {len(request.endpoints)} (limit {lim.endpoints})")
+    budget = lim.schema_values
+    for endpoint in request.endpoints:
+        check_length("endpoint name", endpoint.name)
+        check_length("endpoint method", endpoint.method)
+        check_length("request type", endpoint.request_type)
+        check_length("response type", endpoint.response_type)
+        check_metadata(f"metadata of endpoint {endpoint.name}", endpoint.metadata)
+        for tree in (endpoint.request, endpoint.response):
+            budget = _count_values(tree, budget)
+            if budget < 0:
+                raise errors.TooLarge(
+                    f"endpoint schemas too large: more than {lim.schema_values} values"
+                    f" (limit {lim.schema_values})"
+                )
+
+
+def _count_values(tree: registry_pb2.Value, budget: int) -> int:
+    """``budget`` less the values of ``tree``; stops below zero, so the walk is bounded."""
+    stack = [tree]
+    while stack and budget >= 0:
+        value = stack.pop()
+        budget -= 1
+        check_length("schema field name", value.name)
+        check_length("schema field type", value.type)
+        stack.extend(value.values)
+    return budget
+
+
 class RegistryHandler(registry_pb2_grpc.RegistryServicer):
     """Serves :class:`~micro.registry.Registry` ``registry`` as the ``registry.Registry`` service."""
 
@@ -96,12 +145,19 @@ class RegistryHandler(registry_pb2_grpc.RegistryServicer):
         return ctx.namespace(context, requested)
 
     async def GetService(self, request: registry_pb2.GetRequest, context: Any) -> registry_pb2.GetResponse:
+        check_length("service name", request.service)
         domain = self._domain(context, request.options.domain)
         services = await self.registry.get_service(request.service, domain=domain)
         return registry_pb2.GetResponse(services=[service_to_proto(s) for s in services])
 
     async def Register(self, request: registry_pb2.Service, context: Any) -> registry_pb2.EmptyResponse:
         domain = self._domain(context, request.options.domain)
+        _check_size(request)
+        if request.options.ttl < 0:
+            raise errors.BadRequest("ttl must not be negative")
+        max_ttl = limits().registry_ttl
+        if request.options.ttl > max_ttl:
+            raise errors.BadRequest(f"ttl too long: {request.options.ttl} seconds (limit {max_ttl})")
         service = service_from_proto(request)
         _check_service(service)
         owner = _check_owner(service.name, domain)
@@ -109,15 +165,22 @@ class RegistryHandler(registry_pb2_grpc.RegistryServicer):
             node.metadata.pop(OWNER_KEY, None)
             if owner:
                 node.metadata[OWNER_KEY] = owner
-        if request.options.ttl < 0:
-            raise errors.BadRequest("ttl must not be negative")
         ttl = float(request.options.ttl) if request.options.ttl else DEFAULT_TTL
         await self.registry.register(service, ttl=ttl, domain=domain)
         return registry_pb2.EmptyResponse()
 
     async def Deregister(self, request: registry_pb2.Service, context: Any) -> registry_pb2.EmptyResponse:
         domain = self._domain(context, request.options.domain)
-        service = service_from_proto(request)
+        check_length("service name", request.name)
+        check_length("version", request.version)
+        if len(request.nodes) > limits().nodes:
+            raise errors.TooLarge(f"too many nodes: {len(request.nodes)} (limit {limits().nodes})")
+        # what a deregistration names: its endpoints and schemas are not looked at
+        service = Service(
+            name=request.name,
+            version=request.version or "latest",
+            nodes=[node_from_proto(n) for n in request.nodes],
+        )
         _check_reserved(service)
         _check_owner(service.name, domain)
         await self.registry.deregister(service, domain=domain)
@@ -126,25 +189,35 @@ class RegistryHandler(registry_pb2_grpc.RegistryServicer):
     async def ListServices(
         self, request: registry_pb2.ListRequest, context: Any
     ) -> registry_pb2.ListResponse:
+        """Every service version of the domain with its metadata and nodes, without endpoints
+        or descriptor sets (GetService has those): the reply stays small however large the
+        registrations are, so nobody's registrations can make listing fail for the others."""
         domain = self._domain(context, request.options.domain)
         services = await self.registry.list_services(domain=domain)
-        return registry_pb2.ListResponse(services=[service_to_proto(s) for s in services])
+        return registry_pb2.ListResponse(
+            services=[
+                service_to_proto(Service(name=s.name, version=s.version, metadata=s.metadata, nodes=s.nodes))
+                for s in services
+            ]
+        )
 
     async def Watch(
         self, request: registry_pb2.WatchRequest, context: Any
     ) -> AsyncIterator[registry_pb2.Result]:
         """Stream changes until the client cancels (which cancels this generator)."""
+        check_length("service name", request.service)
         domain = self._domain(context, request.options.domain)
-        watcher = self.registry.watch(service=request.service, domain=domain)
-        try:
-            ready = getattr(watcher, "ready", None)
-            if ready is not None:
-                await ready()
-            # initial metadata tells the client it is subscribed (GrpcWatcher.ready)
-            await context.send_initial_metadata(())
-            async for result in watcher:
-                yield result_to_proto(result)
-        finally:
-            aclose = getattr(watcher, "aclose", None)
-            if aclose is not None:
-                await aclose()
+        with WATCHES.hold(context):
+            watcher = self.registry.watch(service=request.service, domain=domain)
+            try:
+                ready = getattr(watcher, "ready", None)
+                if ready is not None:
+                    await ready()
+                # initial metadata tells the client it is subscribed (GrpcWatcher.ready)
+                await context.send_initial_metadata(())
+                async for result in watcher:
+                    yield result_to_proto(result)
+            finally:
+                aclose = getattr(watcher, "aclose", None)
+                if aclose is not None:
+                    await aclose()

@@ -27,11 +27,15 @@ from micro.store._convert import (
 )
 from server.auth import context as ctx
 from server.auth.context import Permission, Policy
+from server.limits import check_length, check_metadata
 
 __all__ = ["INTERNAL_PREFIX", "LIST_BATCH", "PERMISSIONS", "StoreHandler", "is_internal"]
 
-# keys per ListResponse message
+# keys per ListResponse message, and per query of the store: a listing of a million keys is
+# a thousand short steps of the event loop, not one long one
 LIST_BATCH = 1000
+# versions are SQLite integers
+MAX_VERSION = 2**63 - 1
 INTERNAL_PREFIX = "_"
 
 
@@ -47,12 +51,17 @@ def _table(requested: str) -> str:
     return requested or DEFAULT_TABLE
 
 
-def _check_key(key: str) -> None:
-    if not key:
+def _check_key(key: str, field: str = "key") -> None:
+    if not key and field == "key":
         raise errors.BadRequest("key is required")
     size = len(key.encode())
     if size > MAX_KEY_BYTES:
-        raise errors.BadRequest(f"key too long: {size} bytes (limit {MAX_KEY_BYTES})")
+        raise errors.BadRequest(f"{field} too long: {size} bytes (limit {MAX_KEY_BYTES})")
+
+
+def _check_scope(database: str, table: str) -> None:
+    check_length("database", database)
+    check_length("table", table)
 
 
 def _options_database(request: Any) -> str:
@@ -84,8 +93,8 @@ class StoreHandler(store_pb2_grpc.StoreServicer):
 
     async def Read(self, request: store_pb2.ReadRequest, context: Any) -> store_pb2.ReadResponse:
         opts = request.options
-        if not (opts.prefix or opts.suffix):
-            _check_key(request.key)
+        _check_scope(opts.database, opts.table)
+        _check_key(request.key, "key" if not (opts.prefix or opts.suffix) else "prefix")
         table = _table(opts.table)
         records = await self.store.read(
             request.key,
@@ -101,7 +110,9 @@ class StoreHandler(store_pb2_grpc.StoreServicer):
 
     async def Write(self, request: store_pb2.WriteRequest, context: Any) -> store_pb2.WriteResponse:
         record, opts = request.record, request.options
+        _check_scope(opts.database, opts.table)
         _check_key(record.key)
+        check_metadata("record metadata", record.metadata)
         if len(record.value) > MAX_VALUE_BYTES:
             raise errors.TooLarge(
                 f"value too large: {len(record.value)} bytes (limit {MAX_VALUE_BYTES});"
@@ -109,6 +120,8 @@ class StoreHandler(store_pb2_grpc.StoreServicer):
             )
         if opts.ttl < 0 or opts.expiry < 0 or record.expiry < 0:
             raise errors.BadRequest("expiry must not be negative")
+        if opts.HasField("version") and opts.version > MAX_VERSION:
+            raise errors.BadRequest(f"version out of range: {opts.version} (limit {MAX_VERSION})")
         table = _table(opts.table)
         ttl = write_ttl(record, opts, time.time())
         version = await self.store.write(
@@ -120,6 +133,7 @@ class StoreHandler(store_pb2_grpc.StoreServicer):
         return store_pb2.WriteResponse(version=version)
 
     async def Delete(self, request: store_pb2.DeleteRequest, context: Any) -> store_pb2.DeleteResponse:
+        _check_scope(request.options.database, request.options.table)
         _check_key(request.key)
         table = _table(request.options.table)
         await self.store.delete(
@@ -132,20 +146,38 @@ class StoreHandler(store_pb2_grpc.StoreServicer):
     async def List(
         self, request: store_pb2.ListRequest, context: Any
     ) -> AsyncIterator[store_pb2.ListResponse]:
+        """Keys in messages of at most LIST_BATCH, each read from the store as it is sent."""
         opts = request.options
         table = _table(opts.table)
-        keys = await self.store.list(
-            database=self._database(context, opts.database),
-            table=table,
-            prefix=opts.prefix,
-            suffix=opts.suffix,
-            limit=opts.limit,
-            offset=opts.offset,
-            order=order_from_proto(opts.order),
-            start_after=opts.start_after,
-        )
-        for start in range(0, len(keys), LIST_BATCH):
-            yield store_pb2.ListResponse(keys=keys[start : start + LIST_BATCH])
+        _check_scope(opts.database, opts.table)
+        for field, value in (
+            ("prefix", opts.prefix),
+            ("suffix", opts.suffix),
+            ("start_after", opts.start_after),
+        ):
+            _check_key(value, field)
+        database = self._database(context, opts.database)
+        left = opts.limit or None  # None: every key
+        offset, start_after = opts.offset, opts.start_after
+        while left is None or left > 0:
+            want = LIST_BATCH if left is None else min(LIST_BATCH, left)
+            keys = await self.store.list(
+                database=database,
+                table=table,
+                prefix=opts.prefix,
+                suffix=opts.suffix,
+                limit=want,
+                offset=offset,
+                order=order_from_proto(opts.order),
+                start_after=start_after,
+            )
+            if keys:
+                yield store_pb2.ListResponse(keys=keys)
+            if len(keys) < want:
+                return
+            if left is not None:
+                left -= len(keys)
+            offset, start_after = 0, keys[-1]
 
     async def Databases(
         self, request: store_pb2.DatabasesRequest, context: Any
@@ -164,6 +196,7 @@ class StoreHandler(store_pb2_grpc.StoreServicer):
         return store_pb2.DatabasesResponse(databases=listed)
 
     async def Tables(self, request: store_pb2.TablesRequest, context: Any) -> store_pb2.TablesResponse:
+        check_length("database", request.database)
         database = self._database(context, request.database)
         tables = [t for t in await self.store.tables(database) if not is_internal(t)]
         return store_pb2.TablesResponse(tables=tables)

@@ -179,7 +179,7 @@ async def test_node_lapses_after_its_ttl(env: Env) -> None:
 
 
 async def test_only_the_lapsed_node_goes_and_watchers_get_update_then_delete(env: Env) -> None:
-    await env.registry.register(svc("greeter", "latest", "long"), ttl=600, domain=DOMAIN)
+    await env.registry.register(svc("greeter", "latest", "long"), ttl=300, domain=DOMAIN)
     watcher = await started(env.registry.watch(domain=DOMAIN))
     await env.registry.register(svc("greeter", "latest", "short"), ttl=env.short_ttl, domain=DOMAIN)
     assert (await next_result(watcher)).action == "update"
