@@ -34,7 +34,7 @@ class Limits:
     #: endpoints of one registered service
     endpoints: int = 1000
     #: schema values (fields, nested fields included) of one registration's endpoints
-    schema_values: int = 20_000
+    schema_values: int = 10_000
     #: nodes of one service version
     nodes: int = 100
     #: the longest time to live a registration may ask for, in seconds

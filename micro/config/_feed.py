@@ -71,15 +71,39 @@ class ChangeFeed:
 
     def publish(self, namespace: str, path: str, old: dict[str, Any], new: dict[str, Any]) -> None:
         """Tell watchers of ``namespace`` that ``path`` changed from document ``old`` to ``new``."""
-        watchers = self._watchers.get(namespace)
+        self.deliver(self.changes(self.watchers(namespace), path, old, new))
+
+    def watchers(self, namespace: str) -> list[_Watcher]:
+        """The watchers of ``namespace`` now (a copy, for :meth:`changes`)."""
+        return list(self._watchers.get(namespace, ()))
+
+    @staticmethod
+    def changes(
+        watchers: list[_Watcher], path: str, old: dict[str, Any], new: dict[str, Any]
+    ) -> list[tuple[_Watcher, Change]]:
+        """What each of ``watchers`` is told of ``path`` changing; pure, so a backend with
+        large documents can work it out in a worker thread. Watchers of the same path share
+        one change (masking a large value once, not once per watcher)."""
         if not watchers:
-            return
+            return []
         keys = doc.split(path, allow_root=True)
         now = datetime.now(UTC)
-        for watcher in list(watchers):
-            change = _change_for(watcher.keys, keys, old, new, now)
+        seen: dict[tuple[str, ...], Change | None] = {}
+        found: list[tuple[_Watcher, Change]] = []
+        for watcher in watchers:
+            watched = tuple(watcher.keys)
+            if watched not in seen:
+                seen[watched] = _change_for(watcher.keys, keys, old, new, now)
+            change = seen[watched]
             if change is not None:
-                watcher.put(change)
+                found.append((watcher, change))
+        return found
+
+    @staticmethod
+    def deliver(changes: list[tuple[_Watcher, Change]]) -> None:
+        """Queue what :meth:`changes` found (on the event loop)."""
+        for watcher, change in changes:
+            watcher.put(change)
 
 
 def _change_for(

@@ -25,9 +25,12 @@ def _copy_value(value: Value) -> Value:
     return Value(value.name, value.type, [_copy_value(v) for v in value.values])
 
 
+# endpoints past which a registration's copy is made in a worker thread
+_COPY_INLINE = 50
+
+
 def _copy_endpoints(endpoints: list[Endpoint]) -> list[Endpoint]:
-    """A deep copy of ``endpoints``, an order of magnitude faster than ``copy.deepcopy``
-    (a service may carry thousands of schema values, copied on every read)."""
+    """A deep copy of ``endpoints``, an order of magnitude faster than ``copy.deepcopy``."""
     return [
         Endpoint(
             name=e.name,
@@ -43,6 +46,14 @@ def _copy_endpoints(endpoints: list[Endpoint]) -> list[Endpoint]:
     ]
 
 
+async def _copied(endpoints: list[Endpoint]) -> list[Endpoint]:
+    """A copy of ``endpoints``, made off the event loop when there are many (a service may
+    carry tens of thousands of schema values: copying them would stall every caller)."""
+    if len(endpoints) <= _COPY_INLINE:
+        return _copy_endpoints(endpoints)
+    return await asyncio.to_thread(_copy_endpoints, endpoints)
+
+
 @dataclass
 class _Version:
     """One version of a service: what was registered last, and its live nodes."""
@@ -55,13 +66,16 @@ class _Version:
     nodes: dict[str, tuple[Node, float]] = field(default_factory=dict)  # id -> (node, expiry)
 
     def snapshot(self, nodes: list[Node] | None = None) -> Service:
-        """A copy the caller may keep and change."""
+        """A copy the caller may keep and change, except its endpoints: they are shared with
+        the registry and every other snapshot, and must only be read (the registry never
+        changes them: a registration with other endpoints replaces the list). Copying
+        thousands of schema values on every read would stall the loop."""
         chosen = nodes if nodes is not None else [n for n, _ in self.nodes.values()]
         return Service(
             name=self.name,
             version=self.version,
             metadata=dict(self.metadata),
-            endpoints=_copy_endpoints(self.endpoints),
+            endpoints=list(self.endpoints),
             nodes=[Node(id=n.id, address=n.address, metadata=dict(n.metadata)) for n in chosen],
             descriptor_set=self.descriptor_set,
         )
@@ -157,12 +171,17 @@ class MemoryRegistry(Registry):
     ) -> None:
         if not service.nodes:  # it would be invisible (a version lives while it has nodes)
             raise errors.BadRequest("a service needs at least one node")
+        key = (service.name, service.version)
+        entry = self._domains.get(domain, {}).get(key)
+        # a heartbeat changes nothing but the nodes' expiry: only a change is copied
+        endpoints = (
+            None if entry is not None and self._same(entry, service) else await _copied(service.endpoints)
+        )
         self._expire()
         self._check_nodes(service, domain)
         expiry = self._clock() + (ttl if ttl > 0 else DEFAULT_TTL)
         versions = self._domains.setdefault(domain, {})
-        key = (service.name, service.version)
-        entry = versions.get(key)
+        entry = versions.get(key)  # again: the copy may have let another registration in
         action = "update"
         changed = False
         if entry is None:
@@ -170,17 +189,13 @@ class MemoryRegistry(Registry):
                 name=service.name,
                 version=service.version,
                 metadata=dict(service.metadata),
-                endpoints=_copy_endpoints(service.endpoints),
+                endpoints=endpoints if endpoints is not None else _copy_endpoints(service.endpoints),
                 descriptor_set=service.descriptor_set,
             )
             action, changed = "create", True
-        elif (service.metadata, service.endpoints, service.descriptor_set) != (
-            entry.metadata,
-            entry.endpoints,
-            entry.descriptor_set,
-        ):
+        elif endpoints is not None and not self._same(entry, service):
             entry.metadata = dict(service.metadata)
-            entry.endpoints = _copy_endpoints(service.endpoints)
+            entry.endpoints = endpoints
             entry.descriptor_set = service.descriptor_set
             changed = True
         for node in service.nodes:
@@ -242,6 +257,15 @@ class MemoryRegistry(Registry):
                 await watcher.aclose()
 
     # -- internals ------------------------------------------------------------------------
+
+    @staticmethod
+    def _same(entry: _Version, service: Service) -> bool:
+        """Whether ``service`` registers what ``entry`` holds (its nodes aside)."""
+        return (service.metadata, service.endpoints, service.descriptor_set) == (
+            entry.metadata,
+            entry.endpoints,
+            entry.descriptor_set,
+        )
 
     def _check_nodes(self, service: Service, domain: str) -> None:
         """Refuse a registration that would give a version more nodes than the limit."""

@@ -6,6 +6,7 @@ Values travel as JSON text in ``config.Value.data``. Errors are raised as
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -32,6 +33,8 @@ PERMISSIONS = {
     f"/config.Config/{method}": Permission(Policy.ADMIN_OR_SERVICE, _request_namespace)
     for method in ("Get", "Set", "Delete", "Read", "Watch")
 }
+
+_INLINE_BYTES = 64 * 1024
 
 
 def _encode(value: Any) -> config_pb2.Value:
@@ -84,9 +87,13 @@ class ConfigHandler(config_pb2_grpc.ConfigServicer):
 
     async def Set(self, request: config_pb2.SetRequest, context: Any) -> config_pb2.SetResponse:
         namespace = self._namespace(context, request.namespace)
-        await self.config.set(
-            request.path, _decode(request.value), namespace=namespace, secret=request.options.secret
+        # a value may be up to 1 MiB of JSON: parsed in a worker thread when large
+        value = (
+            _decode(request.value)
+            if len(request.value.data) < _INLINE_BYTES
+            else await asyncio.to_thread(_decode, request.value)
         )
+        await self.config.set(request.path, value, namespace=namespace, secret=request.options.secret)
         return config_pb2.SetResponse()
 
     async def Delete(self, request: config_pb2.DeleteRequest, context: Any) -> config_pb2.DeleteResponse:

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import logging
 import os
 import random
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -75,6 +76,26 @@ def _dump(document: dict[str, Any]) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def _changed(
+    old: dict[str, Any], change: Callable[[dict[str, Any]], dict[str, Any]]
+) -> tuple[dict[str, Any], bytes]:
+    """The document ``change`` makes of ``old``, and its JSON (empty when it is unchanged)."""
+    new = change(old)
+    return new, b"" if new is old else _dump(new)
+
+
+# documents up to this size are parsed and masked on the loop (a thread hop costs more)
+_INLINE_BYTES = 64 * 1024
+_T = TypeVar("_T")
+
+
+async def _work(size: int, work: Callable[[], _T]) -> _T:
+    """``work()`` on the loop for a small document, in a worker thread for a large one."""
+    if size < _INLINE_BYTES:
+        return work()
+    return await asyncio.to_thread(work)
+
+
 class StoreConfig(Config):
     def __init__(self, store: Store, *, key: bytes) -> None:
         self._store = store
@@ -84,20 +105,21 @@ class StoreConfig(Config):
 
     # -- documents ------------------------------------------------------------------
 
-    async def _load(self, namespace: str) -> tuple[dict[str, Any], int]:
-        """The document of ``namespace`` and its record version (0 when there is none)."""
+    async def _load(self, namespace: str) -> tuple[dict[str, Any], int, int]:
+        """The document of ``namespace``, its record version (0 when there is none) and its
+        size in bytes."""
         try:
             records = await self._store.read(DOCUMENT_KEY, database=namespace, table=TABLE)
         except errors.NotFound:
-            return {}, 0
+            return {}, 0, 0
         record = records[0]
         try:
-            document = json.loads(record.value)
+            document = await _work(len(record.value), lambda: json.loads(record.value))
         except ValueError as exc:
             raise errors.InternalServerError(f"config document of {namespace!r} is corrupt") from exc
         if not isinstance(document, dict):
             raise errors.InternalServerError(f"config document of {namespace!r} is corrupt")
-        return document, record.version
+        return document, record.version, len(record.value)
 
     async def _update(
         self, namespace: str, path: str, change: Callable[[dict[str, Any]], dict[str, Any]]
@@ -121,12 +143,13 @@ class StoreConfig(Config):
         self, namespace: str, path: str, change: Callable[[dict[str, Any]], dict[str, Any]]
     ) -> None:
         for attempt in range(MAX_ATTEMPTS):
-            old, version = await self._load(namespace)
-            new = change(old)
+            old, version, size = await self._load(namespace)
+            # in a worker thread: merging into a document of up to 1 MiB and writing it out
+            # takes tens of milliseconds, which the loop owes to every other caller
+            new, data = await asyncio.to_thread(_changed, old, change)
             if new is old:
                 return
-            data = _dump(new)
-            if len(data) > MAX_VALUE_BYTES and len(data) > len(_dump(old)):
+            if len(data) > MAX_VALUE_BYTES and len(data) > size:
                 raise errors.TooLarge(
                     f"config too large: the document of {namespace} would be {len(data)} bytes"
                     f" (limit {MAX_VALUE_BYTES}); large values belong in the blob store"
@@ -139,7 +162,12 @@ class StoreConfig(Config):
                 # another server changed the document: back off a little and merge again
                 await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
                 continue
-            self._feed.publish(namespace, path, old, new)
+            watchers = self._feed.watchers(namespace)
+            if watchers:
+                changes = await _work(
+                    len(data), functools.partial(self._feed.changes, watchers, path, old, new)
+                )
+                self._feed.deliver(changes)
             return
         raise errors.Conflict("config changed concurrently too often; try again")
 
@@ -169,17 +197,22 @@ class StoreConfig(Config):
     async def get(self, path: str = "", *, namespace: str = "", secret: bool = False) -> Any:
         ns = namespace or DEFAULT_NAMESPACE
         keys = doc.split(path, allow_root=True)
-        document, _ = await self._load(ns)
+        document, _, size = await self._load(ns)
         node = doc.lookup(document, keys)
-        return doc.reveal(node, self._unseal(ns)) if secret else doc.mask(node)
+        unseal = self._unseal(ns)
+        return await _work(size, lambda: doc.reveal(node, unseal) if secret else doc.mask(node))
 
     async def set(self, path: str, value: Any, *, namespace: str = "", secret: bool = False) -> None:
         ns = namespace or DEFAULT_NAMESPACE
         keys = doc.split(path)
-        doc.check_value(value, depth=len(keys))
-        if secret:
-            value = doc.seal(value, self._seal(ns))
-        await self._update(ns, path, lambda old: doc.set_at(old, keys, value))
+        seal = self._seal(ns)
+
+        def prepare() -> Any:
+            doc.check_value(value, depth=len(keys))
+            return doc.seal(value, seal) if secret else value
+
+        stored = await asyncio.to_thread(prepare)  # a value may be up to 1 MiB of JSON
+        await self._update(ns, path, lambda old: doc.set_at(old, keys, stored))
 
     async def delete(self, path: str, *, namespace: str = "") -> None:
         ns = namespace or DEFAULT_NAMESPACE

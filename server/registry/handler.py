@@ -6,9 +6,11 @@ them into gRPC status codes with the ``micro-error`` trailer.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import re
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 from micro import errors
 from micro.proto.registry import registry_pb2, registry_pb2_grpc
@@ -133,6 +135,28 @@ def _count_values(tree: registry_pb2.Value, budget: int) -> int:
     return budget
 
 
+def _checked(request: registry_pb2.Service) -> Service:
+    """The service ``request`` registers, once it is within the limits."""
+    _check_size(request)
+    return service_from_proto(request)
+
+
+# endpoints past which a service is converted in a worker thread rather than on the loop
+_CONVERT_INLINE = 50
+
+
+_T = TypeVar("_T")
+
+
+async def _off_loop_if_large(endpoints: int, convert: Callable[[], _T]) -> _T:
+    """``convert()``, in a worker thread when the service has many endpoints: the largest
+    registration holds tens of thousands of schema values, whose conversion would stall
+    every other caller for a good part of a second."""
+    if endpoints <= _CONVERT_INLINE:
+        return convert()
+    return await asyncio.to_thread(convert)
+
+
 class RegistryHandler(registry_pb2_grpc.RegistryServicer):
     """Serves :class:`~micro.registry.Registry` ``registry`` as the ``registry.Registry`` service."""
 
@@ -148,17 +172,19 @@ class RegistryHandler(registry_pb2_grpc.RegistryServicer):
         check_length("service name", request.service)
         domain = self._domain(context, request.options.domain)
         services = await self.registry.get_service(request.service, domain=domain)
-        return registry_pb2.GetResponse(services=[service_to_proto(s) for s in services])
+        return await _off_loop_if_large(
+            sum(len(s.endpoints) for s in services),
+            lambda: registry_pb2.GetResponse(services=[service_to_proto(s) for s in services]),
+        )
 
     async def Register(self, request: registry_pb2.Service, context: Any) -> registry_pb2.EmptyResponse:
         domain = self._domain(context, request.options.domain)
-        _check_size(request)
         if request.options.ttl < 0:
             raise errors.BadRequest("ttl must not be negative")
         max_ttl = limits().registry_ttl
         if request.options.ttl > max_ttl:
             raise errors.BadRequest(f"ttl too long: {request.options.ttl} seconds (limit {max_ttl})")
-        service = service_from_proto(request)
+        service = await _off_loop_if_large(len(request.endpoints), lambda: _checked(request))
         _check_service(service)
         owner = _check_owner(service.name, domain)
         for node in service.nodes:
@@ -216,7 +242,9 @@ class RegistryHandler(registry_pb2_grpc.RegistryServicer):
                 # initial metadata tells the client it is subscribed (GrpcWatcher.ready)
                 await context.send_initial_metadata(())
                 async for result in watcher:
-                    yield result_to_proto(result)
+                    yield await _off_loop_if_large(
+                        len(result.service.endpoints), functools.partial(result_to_proto, result)
+                    )
             finally:
                 aclose = getattr(watcher, "aclose", None)
                 if aclose is not None:
