@@ -17,7 +17,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from micro import errors
+from micro import errors, settings
 from micro._grpc import SERVER_OPTIONS, ErrorInterceptor
 from server import core, profiles
 
@@ -83,6 +83,7 @@ class Server:
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock_fd = _lock(self.data_dir / "server.lock")
         try:
+            settings.limits()  # a bad MICRO_LIMIT_* stops the server here, not on some request
             self._backends = profiles.build(self.profile, self.data_dir)
         except errors.MicroError as exc:
             raise ServerError(exc.detail[:1].upper() + exc.detail[1:]) from exc

@@ -320,3 +320,18 @@ async def test_made_up_method_names_do_not_grow_the_caches() -> None:
     assert counting.cache_size() <= 4096
     assert len(errors_._cache) <= 4096
     assert len(service._cache) <= 4096
+
+
+async def test_a_bad_limit_stops_the_server_at_start(micro_home: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.app import Server, ServerError
+
+    monkeypatch.setenv("MICRO_LIMIT_NODES", "lots")
+    limits.cache_clear()
+    try:
+        srv = Server(data_dir=micro_home / "server", address="127.0.0.1:0", profile="test")
+        with pytest.raises(ServerError, match=r"^MICRO_LIMIT_NODES must be a whole number, not 'lots'$"):
+            await srv.start()
+        await srv.stop(grace=0)
+    finally:
+        monkeypatch.delenv("MICRO_LIMIT_NODES")
+        limits.cache_clear()
