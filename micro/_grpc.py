@@ -11,6 +11,7 @@ calls in :func:`rpc_errors`, which turns an ``AioRpcError`` back into the same e
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -412,21 +413,23 @@ class MethodCache:
     """Wrapped handlers per method, reused while the inner handler is the same object
     (services' handlers are; the proxy's per-call handlers are not, and are wrapped anew).
 
-    Bounded: callers choose method names, so past ``limit`` entries the cache starts over
-    (real services have far fewer methods; made-up names only cost a re-wrap)."""
+    Bounded: callers choose method names, so past ``limit`` methods the least recently used
+    one is dropped (services have far fewer methods; a made-up name only costs a re-wrap)."""
 
-    def __init__(self, limit: int = 4096) -> None:
-        self._entries: dict[str, tuple[Any, Any]] = {}
+    def __init__(self, limit: int = 1024) -> None:
+        self._entries: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
         self._limit = limit
 
     def get(self, method: str, inner: Any, wrap: Callable[[Any], Any]) -> Any:
         entry = self._entries.get(method)
         if entry is not None and entry[0] is inner:
+            self._entries.move_to_end(method)
             return entry[1]
         wrapped = wrap(inner)
-        if len(self._entries) >= self._limit:
-            self._entries.clear()
         self._entries[method] = (inner, wrapped)
+        self._entries.move_to_end(method)
+        if len(self._entries) > self._limit:
+            self._entries.popitem(last=False)
         return wrapped
 
     def __len__(self) -> int:
