@@ -122,6 +122,8 @@ class GrpcRegistry(Registry):
         return [service_from_proto(s) for s in response.services]
 
     async def list_services(self, *, domain: str = "") -> list[Service]:
+        """Every service version with its metadata and nodes; the server leaves out endpoints
+        and descriptor sets (so the listing stays small): :meth:`get_service` has them."""
         request = registry_pb2.ListRequest(options=registry_pb2.Options(domain=domain))
         with rpc_errors(self.address):
             response = await self.stub.ListServices(request, metadata=self._metadata, timeout=self._timeout)
