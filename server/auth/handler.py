@@ -137,6 +137,7 @@ class AccountsHandler(auth_pb2_grpc.AccountsServicer):
     ) -> auth_pb2.DeleteAccountResponse:
         namespace = _namespace(context, request.options)
         me = ctx.account()
+        check_length("id", request.id)
         if me is not None and me.id == request.id and me.issuer == namespace:
             raise errors.BadRequest("cannot delete your own account")
         await self.auth.delete_account(request.id, namespace=namespace)
@@ -147,6 +148,7 @@ class AccountsHandler(auth_pb2_grpc.AccountsServicer):
     ) -> auth_pb2.ChangeSecretResponse:
         namespace = _namespace(context, request.options)
         me = ctx.account()
+        check_length("id", request.id)
         self_service = me is not None and me.id == request.id and me.issuer == namespace
         if not self_service:
             ctx.authorize(Policy.ADMIN, namespace)
@@ -176,6 +178,7 @@ class RulesHandler(auth_pb2_grpc.RulesServicer):
 
     async def Delete(self, request: auth_pb2.DeleteRequest, context: Any) -> auth_pb2.DeleteResponse:
         namespace = _namespace(context, request.options)
+        check_length("rule id", request.id)
         await self.auth.delete_rule(request.id, namespace=namespace)
         return auth_pb2.DeleteResponse()
 
@@ -199,6 +202,7 @@ class NamespacesHandler(auth_pb2_grpc.NamespacesServicer):
     async def Delete(
         self, request: auth_pb2.DeleteNamespaceRequest, context: Any
     ) -> auth_pb2.DeleteNamespaceResponse:
+        check_length("namespace", request.name)
         await self.auth.delete_namespace(request.name)
         return auth_pb2.DeleteNamespaceResponse()
 
