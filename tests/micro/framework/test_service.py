@@ -117,6 +117,29 @@ async def test_unexpected_exception_is_500_and_the_service_keeps_serving(
         assert (await guide.GetFeature(rg.pb.Point(latitude=2))).location.latitude == 2
 
 
+async def test_a_request_that_does_not_parse_is_400_on_every_kind_of_method(
+    start_node: StartNode, caplog: pytest.LogCaptureFixture
+) -> None:
+    """grpc's own deserializer raised: UNKNOWN with the exception's text and a traceback."""
+    service = await start_node("a")
+    truncated = b"\x08"  # a varint field without its value
+    async with grpc.aio.insecure_channel(service.address) as channel:
+        calls = [
+            channel.unary_unary("/routeguide.RouteGuide/GetFeature")(truncated),
+            channel.unary_stream("/routeguide.RouteGuide/ListFeatures")(truncated).read(),
+            channel.stream_unary("/routeguide.RouteGuide/RecordRoute")(iter([b"\x08\x01", truncated])),
+            channel.stream_stream("/routeguide.RouteGuide/RouteChat")(iter([truncated])).read(),
+        ]
+        for call in calls:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await call
+            assert (caught.value.code(), caught.value.details()) == (
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "malformed request",
+            )
+    assert not [r for r in caplog.records if r.exc_info]
+
+
 async def test_sys_exit_in_a_handler_is_a_500_and_the_service_keeps_serving(
     start_node: StartNode, rg: RouteGuideModules
 ) -> None:
