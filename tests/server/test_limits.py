@@ -4,7 +4,6 @@ client's mistake is never INTERNAL."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 from collections.abc import AsyncIterator
@@ -23,6 +22,7 @@ from micro.proto.registry import registry_pb2, registry_pb2_grpc
 from micro.proto.store import store_pb2, store_pb2_grpc
 from micro.settings import Limits, limits
 from server.debug import CountingInterceptor
+from tests._poll import eventually
 
 RESOURCE = grpc.StatusCode.RESOURCE_EXHAUSTED
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -167,21 +167,24 @@ async def test_a_caller_may_hold_a_limited_number_of_watches(channel: grpc.aio.C
             f"too many open watches: {lim} (limit {lim} per caller)",
         )
     held.pop().cancel()
-    # the cancelled watch's slot is freed when its handler ends: poll until one is admitted
-    deadline = asyncio.get_running_loop().time() + 10
-    for attempt in itertools.count():
-        again = registry.Watch(registry_pb2.WatchRequest())
-        await registry.Register(service(f"probe{attempt}"))
+    # the cancelled watch's slot is freed when its handler ends
+    probes = itertools.count()
+    admitted: list[Any] = []
+
+    async def a_watch_is_admitted() -> bool:
+        name = f"probe{next(probes)}"
+        call = registry.Watch(registry_pb2.WatchRequest())
+        await registry.Register(service(name))
         try:
-            assert (await again.read()).service.name == f"probe{attempt}"
-            break
+            assert (await call.read()).service.name == name
         except grpc.aio.AioRpcError as exc:
             assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("a cancelled watch never gave its slot back")
-        await asyncio.sleep(0.02)
-    again.cancel()
-    for call in held:
+            return False
+        admitted.append(call)
+        return True
+
+    await eventually(a_watch_is_admitted, "a cancelled watch gives its slot back")
+    for call in held + admitted:
         call.cancel()
 
 
