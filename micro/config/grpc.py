@@ -68,6 +68,12 @@ class GrpcConfig(Config):
             data = json.dumps(value, ensure_ascii=False)
         except (TypeError, ValueError) as exc:
             raise errors.BadRequest(f"value is not JSON: {exc}") from exc
+        try:
+            data.encode()
+        except UnicodeEncodeError:  # protobuf would refuse it with a traceback
+            raise errors.BadRequest(
+                "invalid value: a string holds a lone surrogate (not Unicode text)"
+            ) from None
         request = config_pb2.SetRequest(
             namespace=namespace,
             path=path,

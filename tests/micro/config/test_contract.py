@@ -25,6 +25,7 @@ from micro.config import Change, Config
 from micro.config.grpc import GrpcConfig
 from micro.config.memory import MemoryConfig
 from micro.proto.config import config_pb2, config_pb2_grpc
+from micro.settings import limits
 from micro.store import Store
 from micro.store.memory import MemoryStore
 from server.config.stored import KEY_FILE, TABLE, StoreConfig, load_key
@@ -426,3 +427,28 @@ async def test_a_document_past_the_store_limit_is_refused(backend: Backend) -> N
     assert sorted(await config.get("big")) == ["k0", "k1", "k2"]
     await config.delete("big.k0")  # shrinking is always allowed
     await config.set("big.k3", chunk)
+
+
+@pytest.mark.parametrize("value", ["\ud800", {"a": ["x", "\udfff"]}, {"\ud800": 1}])
+async def test_strings_that_are_not_unicode_text_are_refused(config: Config, value: Any) -> None:
+    """A lone surrogate (JSON's "\\ud800") was stored, then every write of the document failed."""
+    with pytest.raises(errors.BadRequest, match="lone surrogate"):
+        await config.set("text", value)
+    await config.set("after", 1)  # the document still takes writes
+
+
+async def test_nesting_deeper_than_the_limit_is_refused(config: Config) -> None:
+    depth = limits().config_depth
+
+    def nested(levels: int) -> Any:
+        value: Any = 1
+        for _ in range(levels):
+            value = {"a": value}
+        return value
+
+    await config.set("fits", nested(depth - 1))
+    with pytest.raises(errors.BadRequest, match=f"nested too deeply \\(limit {depth} levels\\)"):
+        await config.set("deep", nested(depth))
+    with pytest.raises(errors.BadRequest, match="nested too deeply"):
+        await config.set("a.b.c", nested(depth - 2))
+    assert set(await config.get("")) == {"fits"}
