@@ -106,15 +106,9 @@ def _credentials(ca: str) -> grpc.ChannelCredentials:
     """TLS credentials trusting ``ca`` (a PEM file), or the system's roots when empty."""
     if not ca:
         return grpc.ssl_channel_credentials()
-    try:
-        with open(ca, "rb") as f:
-            roots = f.read()
-    except OSError as exc:
-        reason = (exc.strerror or str(exc)).lower()
-        raise errors.BadRequest(f"cannot read the CA file {ca}: {reason}") from exc
-    if b"-----BEGIN CERTIFICATE-----" not in roots:
-        raise errors.BadRequest(f"the CA file {ca} holds no PEM certificate")
-    return grpc.ssl_channel_credentials(root_certificates=roots)
+    from micro.environment import read_ca
+
+    return grpc.ssl_channel_credentials(root_certificates=read_ca(ca))
 
 
 def _seconds(seconds: float) -> str:

@@ -39,6 +39,7 @@ __all__ = [
     "environments",
     "get",
     "namespace_of",
+    "read_ca",
     "refuse_unless_side_effect_free",
     "resolve",
     "set_current",
@@ -161,20 +162,30 @@ def _check(env: Environment) -> None:
     if not address.isprintable() or any(c.isspace() for c in address):
         raise invalid
     if env.ca:
-        try:
-            with open(env.ca, "rb") as f:
-                pem = f.read()
-        except OSError as exc:
-            reason = (exc.strerror or str(exc)).lower()
-            raise errors.BadRequest(f"Cannot read the CA file {env.ca}: {reason}") from None
-        if b"-----BEGIN CERTIFICATE-----" not in pem:
-            raise errors.BadRequest(f"The CA file {env.ca} holds no PEM certificate")
+        read_ca(env.ca)
     if "://" in address or address.startswith("unix:"):
         return  # a gRPC target URI
     _, sep, port = address.rpartition(":")
     # a bare host is fine (grpc's default port, as v3's `env add platform proxy.m3o.com`)
     if sep and not (port.isdigit() and 0 < int(port) <= 65535):
         raise invalid
+
+
+def read_ca(path: str) -> bytes:
+    """The PEM certificates of a CA file (``--ca``, ``MICRO_PROXY_CA``).
+
+    Raises:
+        BadRequest: the file cannot be read or holds no PEM certificate.
+    """
+    try:
+        with open(path, "rb") as f:
+            pem = f.read()
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise errors.BadRequest(f"Cannot read the CA file {path}: {reason}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in pem:
+        raise errors.BadRequest(f"The CA file {path} holds no PEM certificate")
+    return pem
 
 
 def _missing(name: str) -> errors.NotFound:

@@ -33,6 +33,7 @@ from micro.proto.registry import registry_pb2
 from micro.proto.store import store_pb2
 from micro.registry import Endpoint, Node, Service, Streaming
 from micro.registry.grpc import GrpcRegistry
+from tests.server.auth._nodes import identity, start_node
 
 CALLERS = ("anon", "user", "svc", "nsadmin", "madmin")
 COLUMNS = ("alpha-md", "alpha-f", "beta-md", "beta-f", "gamma-md", "gamma-f", "tok")
@@ -80,29 +81,11 @@ class Table:
     channel: grpc.aio.Channel
 
 
-def _identity(data: bytes) -> bytes:
-    return data
-
-
 async def _echo_node(namespace: str) -> tuple[grpc.aio.Server, str]:
     """A node of ``echo`` that answers with its namespace and the authorization it got."""
-
-    async def call(request: bytes, context: Any) -> bytes:
-        auth = dict(context.invocation_metadata()).get("authorization", "")
-        return f"{namespace}|{auth}".encode()
-
-    server = grpc.aio.server()
-    server.add_generic_rpc_handlers(
-        (
-            grpc.method_handlers_generic_handler(
-                "echo.Echo",
-                {"Call": grpc.unary_unary_rpc_method_handler(call, _identity, _identity)},
-            ),
-        )
+    return await start_node(
+        "echo.Echo", "Call", lambda md: f"{namespace}|{md.get('authorization', '')}".encode()
     )
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    return server, f"127.0.0.1:{port}"
 
 
 @pytest.fixture
@@ -240,7 +223,7 @@ async def _echo(table: Table, caller: str, namespace: str = "") -> tuple[str, st
     if token:
         metadata.append(("authorization", f"Bearer {token}"))
     call = table.channel.unary_unary(
-        "/echo.Echo/Call", request_serializer=_identity, response_deserializer=_identity
+        "/echo.Echo/Call", request_serializer=identity, response_deserializer=identity
     )
     served, _, auth = (await call(b"", metadata=tuple(metadata), timeout=10)).decode().partition("|")
     return served, auth

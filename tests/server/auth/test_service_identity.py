@@ -22,12 +22,9 @@ from micro.auth.guard import PlatformAuth, ServiceGuard
 from micro.registry import Endpoint, Node, Service, Streaming
 from micro.registry.grpc import GrpcRegistry
 from tests._poll import eventually
+from tests.server.auth._nodes import identity, start_node
 
 HELLO = Resource("service", "helloworld", "Helloworld.Call")
-
-
-def _identity(data: bytes) -> bytes:
-    return data
 
 
 @dataclass
@@ -43,22 +40,11 @@ class Setup:
 async def _capturing_node(captured: list[str]) -> tuple[grpc.aio.Server, str]:
     """A node that records the authorization of every call it gets."""
 
-    async def call(request: bytes, context: Any) -> bytes:
-        captured.append(dict(context.invocation_metadata()).get("authorization", ""))
+    def answer(metadata: dict[str, str]) -> bytes:
+        captured.append(metadata.get("authorization", ""))
         return b""
 
-    server = grpc.aio.server()
-    server.add_generic_rpc_handlers(
-        (
-            grpc.method_handlers_generic_handler(
-                "helloworld.Helloworld",
-                {"Call": grpc.unary_unary_rpc_method_handler(call, _identity, _identity)},
-            ),
-        )
-    )
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    return server, f"127.0.0.1:{port}"
+    return await start_node("helloworld.Helloworld", "Call", answer)
 
 
 def _hello(node_address: str) -> Service:
@@ -130,7 +116,7 @@ async def test_only_the_bound_account_or_an_admin_registers_a_service(setup: Set
 
 async def _call_hello(setup: Setup, token: str) -> None:
     async with grpc.aio.insecure_channel(setup.address) as channel:
-        call = channel.unary_unary("/helloworld.Helloworld/Call", _identity, _identity)
+        call = channel.unary_unary("/helloworld.Helloworld/Call", identity, identity)
         with rpc_errors(setup.address):
             await call(b"", metadata=(("authorization", f"Bearer {token}"),), timeout=10)
 
