@@ -1,19 +1,20 @@
 """The embedded store: one SQLite table keyed by (database, table, key).
 
-Durability: WAL with ``synchronous=NORMAL``; every write is its own autocommit
-transaction, so when a write returns its WAL frames have been handed to the OS and survive
-``kill -9`` of the process (only a power loss can lose the last ones). Checkpoints (which
-fsync) run in a worker thread, never on the event loop; see "checkpoints" below.
+Durability and writes: the file belongs to a :class:`~server.sqlite_writer.SqliteWriter`
+(WAL, ``synchronous=NORMAL``, checkpoints in a worker thread). Every write, delete and
+sweep batch is one of its units: committed inline on the event loop (~20 us), or, when
+writes queue behind a checkpoint finishing, together with them in one transaction; each
+returns only after its COMMIT, so an acknowledged write survives ``kill -9`` of the
+process (only a power loss can lose the last ones).
 
 Ordering: keys are TEXT with the BINARY collation, which compares their UTF-8 bytes, so
 keys sort as byte strings. A prefix is a range on the primary key
 (``key >= prefix AND key < successor``), never a scan.
 
-Calls run inline on the event loop rather than in a worker thread. Measured on the dev
-machine: a point write costs ~25 us and a read ~8 us in-process, while handing each call to
-a thread (one connection, one worker) made the server spend 20-40% more CPU per gRPC
-call and lowered throughput (the hop and its wake-ups cost more than the query). One connection
-used from one thread also needs no locking, and a conditional write is trivially atomic.
+Reads run inline on the event loop too, on the writer's connection, rather than in a
+worker thread: a read costs ~8 us in-process, while handing each call to a thread made the
+server spend 20-40% more CPU per gRPC call (the hop and its wake-ups cost more than the
+query).
 Exact reads of recently written or read small records come from a write-through cache.
 ``bench/store_throughput.py`` measures the whole path.
 
@@ -28,18 +29,18 @@ import builtins
 import contextlib
 import json
 import logging
-import os
 import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from micro import errors
 from micro.store import DEFAULT_DATABASE, DEFAULT_TABLE, Order, Record, Store
 from micro.store.memory import prefix_successor, stale_detail
+from server.sqlite_writer import SqliteWriter
 from server.store import _schema
 
 __all__ = ["SqliteStore"]
@@ -47,8 +48,6 @@ __all__ = ["SqliteStore"]
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 60.0
-# commits (about one WAL page each) between checkpoints, SQLite's own default
-CHECKPOINT_COMMITS = 1000
 # exact reads of recently used small records are answered from memory
 CACHE_ENTRIES = 10_000
 CACHE_VALUE_BYTES = 4096
@@ -115,49 +114,21 @@ class SqliteStore(Store):
         self.path = Path(path)
         self.clock = clock
         self.sweep_seconds = sweep_seconds
-        self._db: sqlite3.Connection | None = None
+        self._writer = SqliteWriter(
+            self.path, name="the store", setup=partial(_schema.migrate, path=self.path)
+        )
         self._sweeper: asyncio.Task[None] | None = None
-        self._commits = 0  # since the last checkpoint
         self._cache: OrderedDict[tuple[str, str, str], _Cached] = OrderedDict()
-        self._checkpointer: ThreadPoolExecutor | None = None
-        self._checkpoint_db: sqlite3.Connection | None = None  # used only in that thread
-        self._checkpointing: asyncio.Task[None] | None = None
-        self._writable = asyncio.Event()  # cleared while a checkpoint finishes
-        self._writable.set()
 
     # -- connection ------------------------------------------------------------------------
 
     def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            self._db = self._open()
+        """The writer's connection, for reads (writes go through ``self._writer.run``)."""
+        conn = self._writer.connection
         if self._sweeper is None:
             with contextlib.suppress(RuntimeError):  # no running loop: sweep later
                 self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
-        return self._db
-
-    def _open(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
-        try:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise errors.InternalServerError(f"cannot open the store at {self.path}: {exc}") from exc
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=5000")
-            # checkpoints fsync: on the event loop they stalled every call for up to tens of
-            # milliseconds, so they run in a worker thread on a connection of their own
-            db.execute("PRAGMA wal_autocheckpoint=0")
-            # a file of an older layout is brought up to date; a newer one is refused
-            _schema.migrate(db, self.path)
-        except BaseException as exc:
-            db.close()
-            if isinstance(exc, sqlite3.Error):
-                raise errors.InternalServerError(f"cannot open the store at {self.path}: {exc}") from exc
-            raise
-        return db
+        return conn
 
     # -- records ---------------------------------------------------------------------------
 
@@ -201,42 +172,55 @@ class SqliteStore(Store):
     ) -> int:
         if record.expiry is not None and record.expiry < 0:
             raise errors.BadRequest("expiry must not be negative")
-        if not self._writable.is_set():
-            await self._writable.wait()
         db, tbl = self._scope(database, table)
         now = self.clock()
         expires_at = now + record.expiry if record.expiry else None
         metadata = json.dumps(record.metadata) if record.metadata else None
         value = bytes(record.value)
-        conn = self._conn()
+        key = record.key
+        args: tuple[Any, ...]
         if version is None:
-            row = conn.execute(_UPSERT, (db, tbl, record.key, value, expires_at, metadata, now)).fetchall()
+            sql, args = _UPSERT, (db, tbl, key, value, expires_at, metadata, now)
         elif version == 0:
-            row = conn.execute(_CREATE, (db, tbl, record.key, value, expires_at, metadata, now)).fetchall()
+            sql, args = _CREATE, (db, tbl, key, value, expires_at, metadata, now)
         else:
-            row = conn.execute(
-                _UPDATE_AT, (value, expires_at, metadata, db, tbl, record.key, version, now)
-            ).fetchall()
-        if not row:
-            at = conn.execute(_VERSION, (db, tbl, record.key, now)).fetchone()
-            raise errors.Conflict(stale_detail(at[0] if at else 0, version or 0))
-        self._committed()
-        new_version = int(row[0][0])
-        self._remember((db, tbl, record.key), (value, expires_at, dict(record.metadata), new_version))
-        return new_version
+            sql, args = _UPDATE_AT, (value, expires_at, metadata, db, tbl, key, version, now)
+
+        def unit(conn: sqlite3.Connection) -> int:
+            rows = conn.execute(sql, args).fetchall()  # all: the statement is done before COMMIT
+            if not rows:
+                at = conn.execute(_VERSION, (db, tbl, key, now)).fetchone()
+                raise errors.Conflict(stale_detail(at[0] if at else 0, version or 0))
+            return int(rows[0][0])
+
+        ident = (db, tbl, key)
+
+        def after(ok: bool, new_version: Any) -> None:
+            if ok:
+                self._remember(ident, (value, expires_at, dict(record.metadata), new_version))
+
+        self._conn()
+        return await self._writer.run(unit, after=after)
 
     async def delete(self, key: str, *, database: str = "", table: str = "") -> None:
-        if not self._writable.is_set():
-            await self._writable.wait()
         db, tbl = self._scope(database, table)
-        self._conn().execute("DELETE FROM records WHERE db = ? AND tbl = ? AND key = ?", (db, tbl, key))
-        self._cache.pop((db, tbl, key), None)
-        self._committed()
+        ident = (db, tbl, key)
+
+        def unit(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM records WHERE db = ? AND tbl = ? AND key = ?", ident)
+
+        def after(ok: bool, _: Any) -> None:
+            if ok:
+                self._cache.pop(ident, None)
+
+        self._conn()
+        await self._writer.run(unit, after=after)
 
     # -- the read cache --------------------------------------------------------------------
-    # Write-through: every write and delete of this store updates it after its commit, and
-    # this store is the file's only writer (one server per MICRO_HOME), so it never serves
-    # a stale record. Expiry is checked on every hit.
+    # Write-through: every write and delete of this store updates it right after its commit
+    # (on the event loop, before anything else runs), and this store is the file's only
+    # writer (one server per MICRO_HOME), so it never serves a stale record. Expiry is
+    # checked on every hit.
 
     def _read_exact(self, ident: tuple[str, str, str], now: float, conn: sqlite3.Connection) -> Record:
         cached = self._cache.get(ident)
@@ -328,22 +312,23 @@ class SqliteStore(Store):
     async def sweep(self) -> int:
         """Delete expired records now, in batches (yielding between them); returns how many
         went."""
-        conn = self._conn()
+        self._conn()
         now = self.clock()
         total = 0
-        while True:
-            if not self._writable.is_set():
-                await self._writable.wait()
-            n = conn.execute(
+
+        def unit(conn: sqlite3.Connection) -> int:
+            return conn.execute(
                 "DELETE FROM records WHERE (db, tbl, key) IN (SELECT db, tbl, key FROM records"
                 " WHERE expires_at <= ? LIMIT ?)",
                 (now, _SWEEP_BATCH),
             ).rowcount
+
+        while True:
+            n = await self._writer.run(unit)
             total += n
-            self._committed()
             if n < _SWEEP_BATCH:
                 return total
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # a lone unit commits inline: let other calls in
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -356,65 +341,14 @@ class SqliteStore(Store):
                 if swept:
                     log.debug("swept %d expired records", swept)
 
-    # -- checkpoints -----------------------------------------------------------------------
-    # A checkpoint copies the WAL into the database file and fsyncs both (milliseconds each
-    # on ordinary disks). SQLite's automatic checkpoint would run it inside a write, on the
-    # event loop, stalling every service of the server. Here a worker thread runs it on
-    # its own connection in two passes: the bulk while writes go on, then, with writes held
-    # back for a moment (reads go on), the few frames written meanwhile, so the WAL is
-    # complete and the next write starts it over instead of growing it forever.
-
-    def _committed(self) -> None:
-        self._commits += 1
-        if self._commits >= CHECKPOINT_COMMITS and self._checkpointing is None:
-            with contextlib.suppress(RuntimeError):  # no running loop: the next commit will
-                self._checkpointing = asyncio.get_running_loop().create_task(self._checkpoint_cycle())
-                self._commits = 0
-
-    async def _checkpoint_cycle(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._checkpointer is None:
-            self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="store-checkpoint")
-        try:
-            await loop.run_in_executor(self._checkpointer, self._checkpoint)
-            self._writable.clear()
-            try:
-                await loop.run_in_executor(self._checkpointer, self._checkpoint)
-            finally:
-                self._writable.set()
-        except sqlite3.Error:
-            log.exception("checkpointing the store failed")
-        finally:
-            self._checkpointing = None
-
-    def _checkpoint(self) -> None:
-        """One PASSIVE checkpoint (in the checkpoint thread)."""
-        if self._checkpoint_db is None:
-            self._checkpoint_db = sqlite3.connect(self.path, isolation_level=None)
-            self._checkpoint_db.execute("PRAGMA busy_timeout=5000")
-        self._checkpoint_db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-
-    def _close_checkpoint_db(self) -> None:
-        if self._checkpoint_db is not None:
-            self._checkpoint_db.close()
-            self._checkpoint_db = None
-
     async def close(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
-        if self._checkpointing is not None:
-            await self._checkpointing
-        if self._checkpointer is not None:
-            await asyncio.get_running_loop().run_in_executor(self._checkpointer, self._close_checkpoint_db)
-            self._checkpointer.shutdown()
-            self._checkpointer = None
+        await self._writer.close()
         self._cache.clear()
-        if self._db is not None:
-            self._db.close()
-            self._db = None
 
 
 def _record(row: tuple[Any, ...], now: float) -> Record:

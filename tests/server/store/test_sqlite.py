@@ -69,7 +69,7 @@ _WRITER = textwrap.dedent(
 
 async def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
     path = tmp_path / "server" / "store.db"
-    n = 2500  # past CHECKPOINT_COMMITS, so a checkpoint may be under way when it dies
+    n = 2500  # past CHECKPOINT_UNITS, so a checkpoint may be under way when it dies
     proc = subprocess.run([sys.executable, "-c", _WRITER, str(path), str(n)], timeout=60)
     assert proc.returncode == -signal.SIGKILL
     store = SqliteStore(path)
@@ -134,31 +134,51 @@ async def test_background_sweeper_runs_until_closed(tmp_path: Path) -> None:
     assert store._sweeper is None
 
 
-async def test_checkpoints_keep_the_wal_from_growing(
-    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(sqlite_module, "CHECKPOINT_COMMITS", 20)
+async def test_checkpoints_keep_the_wal_from_growing(store: SqliteStore) -> None:
+    store._writer.checkpoint_units = 20
     wal = Path(f"{store.path}-wal")
     for i in range(400):
         await store.write(Record(f"k{i:04}", b"x" * 200))
-        if store._checkpointing is not None:
-            await store._checkpointing
+        if store._writer._checkpointing is not None:
+            await store._writer._checkpointing
     # without checkpoints every commit appends a page: 400 pages, 1.6 MB
     assert wal.stat().st_size < 60 * 4096
+    assert store._writer.checkpoints == 400 // 20
     assert len(await store.list()) == 400
 
 
-async def test_writes_wait_while_a_checkpoint_finishes(store: SqliteStore) -> None:
-    await store.write(Record("k", b"1"))
-    store._writable.clear()
-    write = asyncio.create_task(store.write(Record("k", b"2")))
-    for _ in range(20):  # plenty of loop turns for an ungated write to finish
-        await asyncio.sleep(0)
-    assert not write.done()
-    [record] = await store.read("k")  # reads go on
-    assert record.value == b"1"
-    store._writable.set()
-    assert await write == 2
+async def test_writes_queued_behind_a_checkpoint_commit_together_and_a_conflict_fails_alone(
+    store: SqliteStore,
+) -> None:
+    await store.write(Record("taken", b"0"))
+    batches = store._writer.batches
+    store._writer._hold()  # as while a checkpoint finishes
+    writes = [asyncio.create_task(store.write(Record(f"k{i}", b"v"))) for i in range(10)]
+    stale = asyncio.create_task(store.write(Record("taken", b"1"), version=0))  # it exists
+    await asyncio.sleep(0)
+    store._writer._release()
+    results = await asyncio.gather(*writes, stale, return_exceptions=True)
+    assert store._writer.batches == batches + 1
+    assert results[:10] == [1] * 10
+    assert isinstance(results[10], errors.Conflict)
+    assert len(await store.list()) == 11
+    [record] = await store.read("taken")
+    assert (record.value, record.version) == (b"0", 1)
+    # the cache followed each unit of the batch: reads from the file agree
+    store._cache.clear()
+    assert [r.version for r in await store.read("k", prefix=True)] == [1] * 10
+
+
+async def test_two_writes_of_one_key_in_one_batch_leave_the_cache_at_the_last(store: SqliteStore) -> None:
+    await store.write(Record("other", b""))
+    store._writer._hold()
+    writes = [asyncio.create_task(store.write(Record("k", v))) for v in (b"1", b"2")]
+    await asyncio.sleep(0)
+    store._writer._release()
+    first, second = await asyncio.gather(*writes)
+    assert (first, second) == (1, 2)
+    [record] = await store.read("k")  # from the cache
+    assert (record.value, record.version) == (b"2", 2)
 
 
 async def test_read_cache_is_bounded_and_skips_large_values(
