@@ -8,7 +8,16 @@ import json
 import time
 from pathlib import Path
 
-__all__ = ["expire_access_token"]
+__all__ = ["expire_access_token", "stored_access_token"]
+
+
+def stored_access_token(home: Path, key: str = "local/micro") -> str | None:
+    """The access token stored for ``key`` in ``home`` (None: none stored yet)."""
+    try:
+        entry = json.loads((home / "tokens.json").read_text()).get(key)
+    except (OSError, ValueError):
+        return None
+    return str(entry["access_token"]) if isinstance(entry, dict) else None
 
 
 def expire_access_token(home: Path, key: str = "local/micro") -> str:

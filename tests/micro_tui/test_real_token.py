@@ -11,7 +11,7 @@ import pytest
 
 from micro_tui.facade import Connection
 from micro_tui.real import RealFacade
-from tests._credentials import expire_access_token
+from tests._credentials import expire_access_token, stored_access_token
 
 
 @pytest.fixture
@@ -66,6 +66,8 @@ async def test_the_services_list_stays_live_across_a_renewal(
         session = app.facade.session
         services = app.screen.query_one(ServiceList)
         await until(pilot, lambda: "registry" in services.names, seconds=10)
+        # the login is stored by a worker: expiring it before it lands would be overwritten
+        await until(pilot, lambda: stored_access_token(micro_home, "test/micro") == session.token)
         first = expire_access_token(micro_home, "test/micro")
         await until(pilot, lambda: session.token != first, seconds=10)
         registry = GrpcRegistry(short_tokens, namespace="micro", token=session.token)
