@@ -26,6 +26,7 @@ from micro import errors
 from micro.client import _core
 from micro.client._channel import DEFAULT_TIMEOUT, ServiceChannel
 from micro.client._core import Metadata, Route, client
+from micro.client._router import bounded_put
 from micro.registry import Registry
 
 __all__ = ["DEFAULT_TIMEOUT", "ServiceChannel", "call", "channel", "set_registry", "stream"]
@@ -105,7 +106,7 @@ async def _resolve(
             except KeyError:
                 raise _no_endpoint(service, endpoint) from None
             response_type = message_factory.GetMessageClass(found.output_type)
-    c.cache[key] = (method, response_type)
+    bounded_put(c.cache, key, (method, response_type))  # endpoint names are the caller's
     return method, response_type
 
 

@@ -18,13 +18,8 @@ else goes through a stream-stream handler, which carries every streaming kind.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import itertools
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -32,6 +27,7 @@ import grpc
 from micro import errors
 from micro._grpc import CHANNEL_OPTIONS, NAMESPACE_KEY, SERVICE_KEY, abort
 from micro.auth.boundary import Caller
+from micro.client._router import MAX_CACHED, Route, Router
 from micro.registry import DEFAULT_DOMAIN, Registry, Streaming
 from server.auth import context as ctx
 
@@ -40,8 +36,7 @@ __all__ = ["ROUTE_TTL", "VIA_KEY", "Forwarder", "Mint"]
 log = logging.getLogger(__name__)
 
 ROUTE_TTL = 2.0
-DOWN_SECONDS = 5.0
-MAX_CACHED_HANDLERS = 10_000
+MAX_CACHED_HANDLERS = MAX_CACHED
 VIA_KEY = "micro-via"  # set on forwarded calls, so a call routed back to the proxy ends there
 _DROP_PREFIXES = (":", "grpc-")
 _DROP_KEYS = frozenset(
@@ -50,14 +45,6 @@ _DROP_KEYS = frozenset(
 
 # the token forwarded for a caller's call to (namespace, service); None: none
 Mint = Callable[[Caller, str, str], "str | None"]
-
-
-@dataclass
-class _Route:
-    addresses: list[str]
-    kinds: dict[str, Streaming]
-    expires: float
-    counter: itertools.count[int] = field(default_factory=itertools.count)
 
 
 def _forwarded(metadata: Sequence[Any], namespace: str, token: str | None) -> tuple[tuple[str, Any], ...]:
@@ -95,19 +82,17 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
     def __init__(self, registry: Registry, *, mint: Mint | None = None) -> None:
         self.registry = registry
         self.mint = mint
-        self._routes: dict[tuple[str, str], _Route] = {}
-        self._channels: dict[str, grpc.aio.Channel] = {}
-        self._callables: dict[tuple[str, str, str], Any] = {}
-        self._down: dict[str, float] = {}
+        # nodes are dialled in plaintext (loopback or a private network), method names are
+        # any caller's choice (not registered with the channel), routes follow the registry
+        self.router = Router(registry, ttl=ROUTE_TTL, connect=_connect, watch=True, register_methods=False)
         self._handlers: dict[tuple[str, bool], grpc.RpcMethodHandler] = {}
-        self._watches: dict[str, asyncio.Task[None]] = {}
 
     def service(self, handler_call_details: Any) -> grpc.RpcMethodHandler | None:
         method: str = handler_call_details.method
         if isinstance(method, bytes):
             method = method.decode()
         namespace, service = target_of(method, handler_call_details.invocation_metadata or ())
-        route = self._routes.get((namespace, service))
+        route = self.router.cached(namespace, service)
         unary = route is not None and route.kinds.get(method) is Streaming.UNARY
         # handlers close over the method only (interceptors may cache them per method);
         # the metadata of each call is read from its context
@@ -134,7 +119,7 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
 
     async def _route(
         self, method: str, metadata: Sequence[Any]
-    ) -> tuple[str, str, _Route, tuple[tuple[str, Any], ...]]:
+    ) -> tuple[str, str, Route, tuple[tuple[str, Any], ...]]:
         """(namespace, service, route, metadata to forward) of a call."""
         namespace, service = target_of(method, metadata)
         if any(k == VIA_KEY for k, _ in metadata):
@@ -146,90 +131,25 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
             namespace = caller.namespace  # the one the boundary checked
             if self.mint is not None:
                 token = self.mint(caller, namespace, service)
-        namespace, service, route = await self._route_of(namespace, service)
+        route = await self.router.resolve(namespace, service)
         return namespace, service, route, _forwarded(metadata, namespace, token)
-
-    async def _route_of(self, namespace: str, service: str) -> tuple[str, str, _Route]:
-        key = (namespace, service)
-        route = self._routes.get(key)
-        if route is not None and route.expires > time.monotonic():
-            return namespace, service, route
-        try:
-            services = await self.registry.get_service(service, domain=namespace) if service else []
-        except errors.NotFound:
-            services = []
-        addresses: list[str] = []
-        kinds: dict[str, Streaming] = {}
-        for svc in services:
-            addresses.extend(n.address for n in svc.nodes if n.address not in addresses)
-            kinds.update((ep.method, ep.streaming) for ep in svc.endpoints if ep.method)
-        if not addresses:
-            self._routes.pop(key, None)
-            raise errors.NotImplementedError_(f'service "{service}" not found')
-        fresh = _Route(addresses, kinds, time.monotonic() + ROUTE_TTL)
-        if route is not None:
-            fresh.counter = route.counter
-        self._routes[key] = fresh
-        if namespace not in self._watches:
-            self._watches[namespace] = asyncio.create_task(self._watch(namespace))
-        return namespace, service, fresh
-
-    async def _watch(self, namespace: str) -> None:
-        """Forget a service's route as soon as the registry changes it (nodes come and go)."""
-        watcher: Any = self.registry.watch(domain=namespace)
-        try:
-            async for result in watcher:
-                self._routes.pop((namespace, result.service.name), None)
-        except errors.MicroError as exc:  # routes still expire after ROUTE_TTL
-            log.warning("watching the registry of %s failed: %s", namespace, exc.detail)
-        finally:
-            self._watches.pop(namespace, None)
-            close = getattr(watcher, "aclose", None)
-            if close is not None:
-                with contextlib.suppress(Exception):
-                    await close()
-
-    def _candidates(self, route: _Route) -> list[str]:
-        start = next(route.counter) % len(route.addresses)
-        ordered = route.addresses[start:] + route.addresses[:start]
-        if not self._down:
-            return ordered
-        now = time.monotonic()
-        return sorted(ordered, key=lambda a: self._down.get(a, 0.0) > now)
-
-    def _callable(self, kind: str, address: str, method: str) -> Any:
-        key = (kind, address, method)
-        mc = self._callables.get(key)
-        if mc is None:
-            channel = self._channels.get(address)
-            if channel is None:
-                channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
-                self._channels[address] = channel
-            mc = getattr(channel, kind)(method)
-            if len(self._callables) >= MAX_CACHED_HANDLERS:  # method names are the caller's choice
-                self._callables.clear()
-            self._callables[key] = mc
-        return mc
 
     def _failed(self, namespace: str, service: str, address: str) -> None:
         log.info("node %s of %s is unavailable", address, service)
-        self._down[address] = time.monotonic() + DOWN_SECONDS
-        route = self._routes.get((namespace, service))
-        if route is not None:
-            route.expires = 0.0  # ask the registry again next time
+        self.router.mark_down(namespace, service, address)
 
-    async def _addresses(self, namespace: str, service: str, route: _Route) -> AsyncIterator[str]:
+    async def _addresses(self, namespace: str, service: str, route: Route) -> AsyncIterator[str]:
         """Nodes to try in turn: the route's, then (all failed) any new ones the registry knows."""
         tried: set[str] = set()
-        for address in self._candidates(route):
+        for address in self.router.candidates(route):
             tried.add(address)
             yield address
-        self._routes.pop((namespace, service), None)
+        self.router.forget(namespace, service)
         try:
-            _, _, fresh = await self._route_of(namespace, service)
+            fresh = await self.router.resolve(namespace, service)
         except errors.MicroError:
             return
-        for address in self._candidates(fresh):
+        for address in self.router.candidates(fresh):
             if address not in tried:
                 yield address
 
@@ -238,7 +158,7 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
         namespace, service, route, forwarded = await self._route(method, metadata)
         timeout = context.time_remaining()
         # the usual case without the generator below: the next node answers
-        first = self._candidates(route)[0]
+        first = self.router.candidates(route)[0]
         try:
             return await self._unary_to(first, method, request, forwarded, timeout, context)
         except grpc.aio.AioRpcError as exc:
@@ -260,7 +180,8 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
     async def _unary_to(
         self, address: str, method: str, request: bytes, metadata: Any, timeout: float | None, context: Any
     ) -> bytes:
-        call = self._callable("unary_unary", address, method)(request, metadata=metadata, timeout=timeout)
+        mc = self.router.callable("unary_unary", address, method)
+        call = mc(request, metadata=metadata, timeout=timeout)
         reply: bytes = await call
         trailers = await call.trailing_metadata()
         if trailers:
@@ -275,7 +196,7 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
         timeout = context.time_remaining()
         replay = _Replay(request_iterator)
         async for address in self._addresses(namespace, service, route):
-            call = self._callable("stream_stream", address, method)(
+            call = self.router.callable("stream_stream", address, method)(
                 replay.iterate(), metadata=forwarded, timeout=timeout
             )
             replied = False
@@ -302,16 +223,11 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
         await _no_node(context, service)
 
     async def close(self) -> None:
-        watches, self._watches = dict(self._watches), {}
-        for task in watches.values():
-            task.cancel()
-        for task in watches.values():
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        channels, self._channels = self._channels, {}
-        self._callables.clear()
-        for channel in channels.values():
-            await channel.close()
+        await self.router.close()
+
+
+def _connect(address: str) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
 
 
 def _from_service(exc: grpc.aio.AioRpcError) -> bool:

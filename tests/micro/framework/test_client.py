@@ -148,7 +148,7 @@ def test_channels_work_across_two_successive_asyncio_runs(background_platform: s
 
     assert asyncio.run(once()) == "bg"
     first = seen[0]
-    assert first._channels == {}  # closed with its loop
+    assert first.router._channels == {}  # closed with its loop
     assert asyncio.run(once()) == "bg"
     assert seen[1] is not first
 
@@ -166,6 +166,6 @@ async def test_channels_work_in_pytests_per_test_loops(
     current = _core.client()
     if _previous:
         assert _previous[-1] is not current
-        assert _previous[-1]._channels == {}
+        assert _previous[-1].router._channels == {}
     _previous.append(current)
     assert _platform.loop_state().values["micro.client"] is current
