@@ -1,4 +1,5 @@
-"""The call a service's handler is serving: its caller, namespace, deadline and service.
+"""The call a handler is serving: its caller, namespace, deadline and service — one context
+for the framework's services and the server's core services.
 
 :func:`serving` wraps each handler of a :class:`micro.Service` (the service's interceptor,
 :mod:`micro._debug`, applies it once per method): per call it checks the caller (when the
@@ -6,6 +7,10 @@ service checks callers) and sets a :class:`Call` in a context variable inside th
 task, reset when the handler returns. :func:`micro.auth.account` reads it, and
 :mod:`micro.client` shortens the timeout of calls made while serving to the time the
 incoming call has left, and names the serving service in ``micro-from-service``.
+
+The server's call boundary sets the same context (:func:`enter`, from
+:mod:`server.auth.context`) with the :class:`~micro.auth.boundary.Caller` it admitted, whose
+token the proxy mints the next hop's from; :func:`serving` keeps that caller.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from micro._grpc import NAMESPACE_KEY, map_handler
 
 if TYPE_CHECKING:
     from micro.auth import Account
+    from micro.auth.boundary import Caller
 
-__all__ = ["Call", "Check", "current", "serving", "timeout"]
+__all__ = ["Call", "Check", "current", "enter", "serving", "timeout"]
 
 # the caller of a call, from its grpc context (None: anonymous, or not checked)
 Check = Callable[[Any], Awaitable["Account | None"]]
@@ -34,6 +40,7 @@ class Call:
     namespace: str
     deadline: float | None  # time.monotonic() by which the caller wants the reply; None: none
     service: str
+    caller: Caller | None = None  # as the server's call boundary admitted it (None elsewhere)
 
 
 _call: ContextVar[Call | None] = ContextVar("micro_call", default=None)
@@ -42,6 +49,12 @@ _call: ContextVar[Call | None] = ContextVar("micro_call", default=None)
 def current() -> Call | None:
     """The call being served by this task (None outside a handler)."""
     return _call.get()
+
+
+def enter(call: Call) -> object:
+    """Make ``call`` the current one in this task (the server's boundary; its handlers run in
+    a task of their own, so nothing needs resetting)."""
+    return _call.set(call)
 
 
 def timeout(own: float | None) -> float | None:
@@ -62,7 +75,8 @@ def _enter(context: Any, account: Account | None, namespace: str, service: str) 
         if key == NAMESPACE_KEY and value:
             called = value
             break
-    return _call.set(Call(account, called, deadline, service))
+    outer = _call.get()
+    return _call.set(Call(account, called, deadline, service, outer.caller if outer is not None else None))
 
 
 def serving(handler: Any, check: Check | None, *, namespace: str, service: str) -> Any:

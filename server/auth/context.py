@@ -2,7 +2,8 @@
 decided them, and the permission each core method declares.
 
 The auth interceptor admits every call through :class:`micro.auth.boundary.Boundary` and
-sets the resulting :class:`Caller` in a contextvar inside the handler's task; handlers read
+sets the resulting :class:`Caller` as the current call inside the handler's task (the one
+"current call" context, :mod:`micro._context`, which framework services use too); handlers read
 the namespace they act in with :func:`namespace` and never decide it again. Each core
 service declares a :class:`Permission` per method (its policy and the request field that
 names a namespace). When no interceptor runs (a server started with auth off, used by unit
@@ -13,10 +14,10 @@ without a token, and nothing is checked.
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from micro import _context
 from micro.auth import DEFAULT_NAMESPACE, Account
 from micro.auth.boundary import Caller, Policy, check_policy, is_micro_admin, read_metadata
 
@@ -44,27 +45,26 @@ class Permission:
     creates: bool = False
 
 
-_caller: ContextVar[Caller | None] = ContextVar("micro_caller", default=None)
-
-
 def current() -> Caller | None:
     """The caller of the current RPC (None when auth is not enforced)."""
-    return _caller.get()
+    call = _context.current()
+    return call.caller if call is not None else None
 
 
 def set_caller(caller: Caller) -> object:
-    return _caller.set(caller)
+    """Make ``caller`` the current call's (``micro.auth.account()`` reads it too)."""
+    return _context.enter(_context.Call(caller.account, caller.namespace, None, "", caller))
 
 
 def account() -> Account | None:
-    caller = _caller.get()
+    caller = current()
     return caller.account if caller is not None else None
 
 
 def namespace(context: Any, field: str = "") -> str:
     """The namespace the current call acts in, as the boundary decided it; without a
     boundary (auth off) ``field``, else ``micro-namespace``, else ``micro``."""
-    caller = _caller.get()
+    caller = current()
     if caller is not None:
         return caller.namespace
     return field or read_metadata(context.invocation_metadata()).namespace or DEFAULT_NAMESPACE
@@ -77,7 +77,7 @@ def authorize(policy: Policy, namespace: str) -> Account | None:
     Raises:
         Unauthorized, Forbidden: as :func:`micro.auth.boundary.check_policy`.
     """
-    caller = _caller.get()
+    caller = current()
     if caller is None:
         return None
     check_policy(policy, caller.account, namespace)
