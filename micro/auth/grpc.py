@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import builtins
 import time
-from typing import Any
 
 import grpc
 
-from micro._grpc import aio_channel, call_metadata, rpc_errors
+from micro._grpc_client import GrpcClient
 from micro.auth import Account, Auth, Namespace, Rule, Token
 from micro.auth._convert import (
     account_from_proto,
@@ -25,8 +24,13 @@ from micro.proto.auth import auth_pb2, auth_pb2_grpc
 
 __all__ = ["GrpcAuth"]
 
+_AUTH = auth_pb2_grpc.AuthStub
+_ACCOUNTS = auth_pb2_grpc.AccountsStub
+_RULES = auth_pb2_grpc.RulesStub
+_NAMESPACES = auth_pb2_grpc.NamespacesStub
 
-class GrpcAuth(Auth):
+
+class GrpcAuth(GrpcClient, Auth):
     """:class:`~micro.auth.Auth` served by the auth service at ``address``.
 
     Args:
@@ -46,27 +50,9 @@ class GrpcAuth(Auth):
         channel: grpc.aio.Channel | None = None,
         rule_cache_seconds: float = 0.0,
     ) -> None:
-        self.address = address
-        self.namespace = namespace
-        self._metadata = call_metadata(namespace=namespace, token=token)
-        self._channel: Any = channel
-        self._owns_channel = channel is None
-        self._stubs: dict[str, Any] = {}
+        super().__init__(address, namespace=namespace, token=token, channel=channel)
         self._rule_cache_seconds = rule_cache_seconds
         self._rules: dict[str, tuple[builtins.list[Rule], float]] = {}
-
-    def _stub(self, name: str) -> Any:
-        stub = self._stubs.get(name)
-        if stub is None:
-            if self._channel is None:
-                self._channel = aio_channel(self.address)
-            stub = getattr(auth_pb2_grpc, f"{name}Stub")(self._channel)
-            self._stubs[name] = stub
-        return stub
-
-    async def _call(self, service: str, method: str, request: Any) -> Any:
-        with rpc_errors(self.address):
-            return await getattr(self._stub(service), method)(request, metadata=self._metadata)
 
     @staticmethod
     def _options(namespace: str) -> auth_pb2.Options:
@@ -94,7 +80,7 @@ class GrpcAuth(Auth):
             metadata=metadata or {},
             options=self._options(namespace),
         )
-        response = await self._call("Auth", "Generate", request)
+        response = await self._call(_AUTH, "Generate", request)
         return account_from_proto(response.account)
 
     async def token(
@@ -115,43 +101,43 @@ class GrpcAuth(Auth):
             token_expiry=expiry,
             options=self._options(namespace),
         )
-        response = await self._call("Auth", "Token", request)
+        response = await self._call(_AUTH, "Token", request)
         return token_from_proto(response.token)
 
     async def revoke(self, refresh_token: str) -> None:
-        await self._call("Auth", "Revoke", auth_pb2.RevokeRequest(refresh_token=refresh_token))
+        await self._call(_AUTH, "Revoke", auth_pb2.RevokeRequest(refresh_token=refresh_token))
 
     async def inspect(self, token: str) -> Account:
         """Asked of the auth service, which also checks the revocation records."""
-        response = await self._call("Auth", "Inspect", auth_pb2.InspectRequest(token=token))
+        response = await self._call(_AUTH, "Inspect", auth_pb2.InspectRequest(token=token))
         return account_from_proto(response.account)
 
     async def public_key(self) -> str:
         """The PEM of the key that verifies access tokens."""
-        response = await self._call("Auth", "PublicKey", auth_pb2.PublicKeyRequest())
+        response = await self._call(_AUTH, "PublicKey", auth_pb2.PublicKeyRequest())
         return str(response.public_key)
 
     async def accounts(self, *, namespace: str = "") -> builtins.list[Account]:
         request = auth_pb2.ListAccountsRequest(options=self._options(namespace))
-        response = await self._call("Accounts", "List", request)
+        response = await self._call(_ACCOUNTS, "List", request)
         return [account_from_proto(a) for a in response.accounts]
 
     async def delete_account(self, id: str, *, namespace: str = "") -> None:
         request = auth_pb2.DeleteAccountRequest(id=id, options=self._options(namespace))
-        await self._call("Accounts", "Delete", request)
+        await self._call(_ACCOUNTS, "Delete", request)
 
     async def change_secret(self, id: str, old: str | None, new: str, *, namespace: str = "") -> None:
         request = auth_pb2.ChangeSecretRequest(
             id=id, old_secret=old or "", new_secret=new, options=self._options(namespace)
         )
-        await self._call("Accounts", "ChangeSecret", request)
+        await self._call(_ACCOUNTS, "ChangeSecret", request)
 
     async def rules(self, *, namespace: str = "") -> builtins.list[Rule]:
         now = time.monotonic()
         hit = self._rules.get(namespace)
         if hit is not None and now - hit[1] < self._rule_cache_seconds:
             return hit[0]
-        response = await self._call("Rules", "List", auth_pb2.ListRequest(options=self._options(namespace)))
+        response = await self._call(_RULES, "List", auth_pb2.ListRequest(options=self._options(namespace)))
         found = [rule_from_proto(r) for r in response.rules]
         if self._rule_cache_seconds:
             self._rules[namespace] = (found, now)
@@ -159,23 +145,17 @@ class GrpcAuth(Auth):
 
     async def create_rule(self, rule: Rule, *, namespace: str = "") -> None:
         request = auth_pb2.CreateRequest(rule=rule_to_proto(rule), options=self._options(namespace))
-        await self._call("Rules", "Create", request)
+        await self._call(_RULES, "Create", request)
 
     async def delete_rule(self, id: str, *, namespace: str = "") -> None:
-        await self._call("Rules", "Delete", auth_pb2.DeleteRequest(id=id, options=self._options(namespace)))
+        await self._call(_RULES, "Delete", auth_pb2.DeleteRequest(id=id, options=self._options(namespace)))
 
     async def namespaces(self) -> builtins.list[Namespace]:
-        response = await self._call("Namespaces", "List", auth_pb2.ListNamespacesRequest())
+        response = await self._call(_NAMESPACES, "List", auth_pb2.ListNamespacesRequest())
         return [namespace_from_proto(n) for n in response.namespaces]
 
     async def create_namespace(self, name: str) -> None:
-        await self._call("Namespaces", "Create", auth_pb2.CreateNamespaceRequest(name=name))
+        await self._call(_NAMESPACES, "Create", auth_pb2.CreateNamespaceRequest(name=name))
 
     async def delete_namespace(self, name: str) -> None:
-        await self._call("Namespaces", "Delete", auth_pb2.DeleteNamespaceRequest(name=name))
-
-    async def close(self) -> None:
-        if self._owns_channel and self._channel is not None:
-            await self._channel.close()
-        self._channel = None
-        self._stubs.clear()
+        await self._call(_NAMESPACES, "Delete", auth_pb2.DeleteNamespaceRequest(name=name))

@@ -6,61 +6,37 @@ client opens one per running event loop, so it keeps working across ``asyncio.ru
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import grpc
-
 from micro import errors
-from micro._grpc import aio_channel, call_metadata, rpc_errors
+from micro._grpc import call_metadata, rpc_errors
+from micro._grpc_client import GrpcClient
 from micro.config import Change, Config
 from micro.proto.config import config_pb2, config_pb2_grpc
 
 __all__ = ["GrpcConfig"]
 
 SERVICE = "config"
+_STUB = config_pb2_grpc.ConfigStub
 
 
-class GrpcConfig(Config):
-    def __init__(
-        self,
-        address: str,
-        *,
-        namespace: str = "",
-        token: str | None = None,
-        channel: grpc.aio.Channel | None = None,
-    ) -> None:
-        self.address = address
-        self.namespace = namespace
-        self.token = token
-        self._channel = channel
-        self._owned: dict[asyncio.AbstractEventLoop, tuple[grpc.aio.Channel, Any]] = {}
+class GrpcConfig(GrpcClient, Config):
+    """A :class:`~micro.config.Config` served by the config service at ``address`` (one
+    channel per running event loop, unless ``channel`` is given)."""
 
-    def _stub(self) -> Any:
-        if self._channel is not None:
-            return config_pb2_grpc.ConfigStub(self._channel)
-        loop = asyncio.get_running_loop()
-        for stale in [other for other in self._owned if other.is_closed()]:
-            del self._owned[stale]
-        entry = self._owned.get(loop)
-        if entry is None:
-            channel = aio_channel(self.address)
-            entry = (channel, config_pb2_grpc.ConfigStub(channel))
-            self._owned[loop] = entry
-        return entry[1]
+    per_loop = True
 
-    def _metadata(self, namespace: str) -> tuple[tuple[str, str], ...]:
-        return call_metadata(namespace=namespace or self.namespace, token=self.token, service=SERVICE)
+    def _metadata_for(self, namespace: str) -> tuple[tuple[str, str], ...]:
+        return call_metadata(namespace=namespace or self.namespace, token=self._token, service=SERVICE)
 
     async def get(self, path: str = "", *, namespace: str = "", secret: bool = False) -> Any:
         request = config_pb2.GetRequest(
             namespace=namespace, path=path, options=config_pb2.Options(secret=secret)
         )
-        with rpc_errors(self.address):
-            response = await self._stub().Get(request, metadata=self._metadata(namespace))
+        response = await self._call(_STUB, "Get", request, metadata=self._metadata_for(namespace))
         return _decode(response.value.data)
 
     async def set(self, path: str, value: Any, *, namespace: str = "", secret: bool = False) -> None:
@@ -80,30 +56,21 @@ class GrpcConfig(Config):
             value=config_pb2.Value(data=data, format="json"),
             options=config_pb2.Options(secret=secret),
         )
-        with rpc_errors(self.address):
-            await self._stub().Set(request, metadata=self._metadata(namespace))
+        await self._call(_STUB, "Set", request, metadata=self._metadata_for(namespace))
 
     async def delete(self, path: str, *, namespace: str = "") -> None:
         request = config_pb2.DeleteRequest(namespace=namespace, path=path)
-        with rpc_errors(self.address):
-            await self._stub().Delete(request, metadata=self._metadata(namespace))
+        await self._call(_STUB, "Delete", request, metadata=self._metadata_for(namespace))
 
     async def watch(self, path: str = "", *, namespace: str = "") -> AsyncIterator[Change]:
         request = config_pb2.WatchRequest(namespace=namespace, path=path)
-        call = self._stub().Watch(request, metadata=self._metadata(namespace))
+        call = self._stub(_STUB).Watch(request, metadata=self._metadata_for(namespace))
         try:
             with rpc_errors(self.address):
                 async for response in call:
                     yield _change(response)
         finally:
             call.cancel()
-
-    async def close(self) -> None:
-        owned, self._owned = self._owned, {}
-        loop = asyncio.get_running_loop()
-        entry = owned.get(loop)
-        if entry is not None:
-            await entry[0].close()
 
 
 def _decode(data: str) -> Any:

@@ -8,8 +8,9 @@ from typing import Any, Self
 
 import grpc
 
-from micro import _platform, errors
-from micro._grpc import aio_channel, call_metadata, rpc_errors
+from micro import errors
+from micro._grpc import rpc_errors
+from micro._grpc_client import GrpcClient
 from micro.proto.registry import registry_pb2, registry_pb2_grpc
 from micro.registry import DEFAULT_TTL, Registry, Result, Service
 from micro.registry._convert import result_from_proto, service_from_proto, service_to_proto
@@ -66,7 +67,7 @@ class GrpcWatcher:
         self._call.cancel()
 
 
-class GrpcRegistry(Registry):
+class GrpcRegistry(GrpcClient, Registry):
     """A :class:`~micro.registry.Registry` served by a micro server at ``address``.
 
     ``domain=""`` (the default) lets the server pick the caller's namespace (the
@@ -87,54 +88,35 @@ class GrpcRegistry(Registry):
         *,
         namespace: str = "",
         token: str | None = None,
-        channel: Any = None,
+        channel: grpc.aio.Channel | None = None,
         timeout: float | None = 30.0,
     ) -> None:
-        self.address = address
-        self._metadata = call_metadata(namespace=namespace or None, token=token)
-        self._channel = channel
-        self._owns_channel = channel is None
-        self._stub: Any = None
-        self._timeout = _platform.call_deadline(timeout)
+        super().__init__(address, namespace=namespace, token=token, channel=channel, timeout=timeout)
 
     @property
     def stub(self) -> Any:
-        if self._stub is None:
-            if self._channel is None:
-                self._channel = aio_channel(self.address)
-            self._stub = registry_pb2_grpc.RegistryStub(self._channel)
-        return self._stub
+        return self._stub(registry_pb2_grpc.RegistryStub)
 
     async def register(self, service: Service, *, ttl: float = DEFAULT_TTL, domain: str = "") -> None:
         request = service_to_proto(service, ttl=max(math.ceil(ttl), 0), domain=domain)
-        with rpc_errors(self.address):
-            await self.stub.Register(request, metadata=self._metadata, timeout=self._timeout)
+        await self._call(registry_pb2_grpc.RegistryStub, "Register", request)
 
     async def deregister(self, service: Service, *, domain: str = "") -> None:
         request = service_to_proto(service, domain=domain)
-        with rpc_errors(self.address):
-            await self.stub.Deregister(request, metadata=self._metadata, timeout=self._timeout)
+        await self._call(registry_pb2_grpc.RegistryStub, "Deregister", request)
 
     async def get_service(self, name: str, *, domain: str = "") -> list[Service]:
         request = registry_pb2.GetRequest(service=name, options=registry_pb2.Options(domain=domain))
-        with rpc_errors(self.address):
-            response = await self.stub.GetService(request, metadata=self._metadata, timeout=self._timeout)
+        response = await self._call(registry_pb2_grpc.RegistryStub, "GetService", request)
         return [service_from_proto(s) for s in response.services]
 
     async def list_services(self, *, domain: str = "") -> list[Service]:
         """Every service version with its metadata and nodes; the server leaves out endpoints
         and descriptor sets (so the listing stays small): :meth:`get_service` has them."""
         request = registry_pb2.ListRequest(options=registry_pb2.Options(domain=domain))
-        with rpc_errors(self.address):
-            response = await self.stub.ListServices(request, metadata=self._metadata, timeout=self._timeout)
+        response = await self._call(registry_pb2_grpc.RegistryStub, "ListServices", request)
         return [service_from_proto(s) for s in response.services]
 
     def watch(self, *, service: str = "", domain: str = "") -> GrpcWatcher:
         request = registry_pb2.WatchRequest(service=service, options=registry_pb2.Options(domain=domain))
         return GrpcWatcher(self.stub.Watch(request, metadata=self._metadata), self.address)
-
-    async def close(self) -> None:
-        if self._owns_channel and self._channel is not None:
-            await self._channel.close()
-        self._channel = None
-        self._stub = None

@@ -9,10 +9,9 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-import grpc
-
 from micro import errors
-from micro._grpc import aio_channel, call_metadata, rpc_errors
+from micro._grpc import rpc_errors
+from micro._grpc_client import GrpcClient
 from micro.proto.store import store_pb2, store_pb2_grpc
 from micro.store import Order, Record, Store
 from micro.store._convert import order_to_proto, record_from_proto, ttl_to_wire
@@ -29,7 +28,7 @@ def _counts(limit: int, offset: int) -> None:
             raise errors.BadRequest(f"{name} out of range: {value}")
 
 
-class GrpcStore(Store):
+class GrpcStore(GrpcClient, Store):
     """A :class:`~micro.store.Store` served by the store service at ``address``.
 
     An empty ``database`` means the caller's namespace (the server decides); an empty
@@ -42,26 +41,8 @@ class GrpcStore(Store):
         channel: an existing ``grpc.aio`` channel to use (not closed by :meth:`close`).
     """
 
-    def __init__(
-        self,
-        address: str,
-        *,
-        namespace: str = "",
-        token: str | None = None,
-        channel: grpc.aio.Channel | None = None,
-    ) -> None:
-        self.address = address
-        self._metadata = call_metadata(namespace=namespace, token=token)
-        self._channel: Any = channel
-        self._owns_channel = channel is None
-        self._stub: Any = None
-
     def _store(self) -> Any:
-        if self._stub is None:
-            if self._channel is None:
-                self._channel = aio_channel(self.address)
-            self._stub = store_pb2_grpc.StoreStub(self._channel)
-        return self._stub
+        return self._stub(store_pb2_grpc.StoreStub)
 
     async def read(
         self,
@@ -90,7 +71,7 @@ class GrpcStore(Store):
                 )
             )
         with rpc_errors(self.address):
-            response = await self._store().Read(request, metadata=self._metadata)
+            response = await self._store().Read(request, metadata=self._metadata, timeout=self._timeout)
         return [record_from_proto(r) for r in response.records]
 
     async def write(
@@ -109,15 +90,14 @@ class GrpcStore(Store):
                     raise errors.BadRequest(f"version out of range: {version}")
                 options.version = version
         with rpc_errors(self.address):
-            response = await self._store().Write(request, metadata=self._metadata)
+            response = await self._store().Write(request, metadata=self._metadata, timeout=self._timeout)
         return int(response.version)
 
     async def delete(self, key: str, *, database: str = "", table: str = "") -> None:
         request = store_pb2.DeleteRequest(
             key=key, options=store_pb2.DeleteOptions(database=database, table=table)
         )
-        with rpc_errors(self.address):
-            await self._store().Delete(request, metadata=self._metadata)
+        await self._call(store_pb2_grpc.StoreStub, "Delete", request)
 
     async def list(
         self,
@@ -151,18 +131,10 @@ class GrpcStore(Store):
         return keys
 
     async def databases(self) -> builtins.list[str]:
-        with rpc_errors(self.address):
-            response = await self._store().Databases(store_pb2.DatabasesRequest(), metadata=self._metadata)
+        response = await self._call(store_pb2_grpc.StoreStub, "Databases", store_pb2.DatabasesRequest())
         return list(response.databases)
 
     async def tables(self, database: str = "") -> builtins.list[str]:
-        with rpc_errors(self.address):
-            response = await self._store().Tables(
-                store_pb2.TablesRequest(database=database), metadata=self._metadata
-            )
+        request = store_pb2.TablesRequest(database=database)
+        response = await self._call(store_pb2_grpc.StoreStub, "Tables", request)
         return list(response.tables)
-
-    async def close(self) -> None:
-        channel, self._channel, self._stub = self._channel, None, None
-        if channel is not None and self._owns_channel:
-            await channel.close()
