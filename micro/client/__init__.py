@@ -26,7 +26,7 @@ from micro import errors
 from micro.client import _core
 from micro.client._channel import DEFAULT_TIMEOUT, ServiceChannel
 from micro.client._core import Metadata, Route, client
-from micro.client._router import bounded_put
+from micro.client._router import Deserializer, bounded_put
 from micro.registry import Registry
 
 __all__ = ["DEFAULT_TIMEOUT", "ServiceChannel", "call", "channel", "set_registry", "stream"]
@@ -81,10 +81,13 @@ def _message_class(full_name: str, route: Route) -> type[Message]:
 
 
 async def _resolve(
-    service: str, endpoint: str, request_type: type[Message], response_type: type[Message] | None
-) -> tuple[str, type[Message]]:
-    """The method path and response class of ``service``'s ``endpoint`` (cached per loop)."""
-    c = client()
+    c: _core.Client,
+    service: str,
+    endpoint: str,
+    request_type: type[Message],
+    response_type: type[Message] | None,
+) -> tuple[str, Deserializer]:
+    """The method path and response parser of ``service``'s ``endpoint`` (cached per loop)."""
     key = (service, endpoint, request_type, response_type)
     hit = c.cache.get(key)
     if hit is not None:
@@ -106,8 +109,9 @@ async def _resolve(
             except KeyError:
                 raise _no_endpoint(service, endpoint) from None
             response_type = message_factory.GetMessageClass(found.output_type)
-    bounded_put(c.cache, key, (method, response_type))  # endpoint names are the caller's
-    return method, response_type
+    resolved: tuple[str, Deserializer] = (method, response_type.FromString)
+    bounded_put(c.cache, key, resolved)  # endpoint names are the caller's: bounded
+    return resolved
 
 
 async def call(
@@ -124,14 +128,17 @@ async def call(
     The response class comes from the registry's schema unless ``response_type`` is given;
     ``timeout`` defaults to :data:`DEFAULT_TIMEOUT` seconds.
     """
-    method, response_cls = await _resolve(service, endpoint, type(request), response_type)
-    return await client().unary(
+    c = client()
+    request_type = type(request)
+    hit = c.cache.get((service, endpoint, request_type, response_type))
+    method, de = hit if hit is not None else await _resolve(c, service, endpoint, request_type, response_type)
+    return await c.unary(
         "unary_unary",
         service,
         method,
         request,
         ser=_serialize,
-        de=response_cls.FromString,
+        de=de,
         timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
         metadata=metadata,
     )
@@ -152,25 +159,26 @@ async def stream(
     ``request`` is one message (server streaming) or an iterable / async iterable of
     messages (client streaming and bidi; pass ``request_type`` when it may be empty).
     """
+    c = client()
     single = isinstance(request, Message)
     if single:
         req_type: type[Message] = type(request)  # type: ignore[assignment]
     elif request_type is not None:
         req_type = request_type
     else:
-        route = await client().route(service)
+        route = await c.route(service)
         ep = route.endpoints.get(endpoint)
         if ep is None:
             raise _no_endpoint(service, endpoint)
         req_type = _message_class(ep.request_type, route)
-    method, response_cls = await _resolve(service, endpoint, req_type, response_type)
-    async for item in client().stream(
+    method, de = await _resolve(c, service, endpoint, req_type, response_type)
+    async for item in c.stream(
         "unary_stream" if single else "stream_stream",
         service,
         method,
         request,
         ser=_serialize,
-        de=response_cls.FromString,
+        de=de,
         timeout=timeout,
         metadata=metadata,
     ):

@@ -10,6 +10,7 @@ resolving its route included.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -49,6 +50,7 @@ class Client:
         self.router = Router(registry, ttl=ROUTE_TTL, connect=aio_channel)
         self._metadata: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
         self.token = _platform.token()
+        self.closed = False
         self.cache: dict[Any, Any] = {}  # call() keeps resolved methods and types here (bounded_put)
 
     async def route(self, service: str) -> Route:
@@ -89,9 +91,11 @@ class Client:
         metadata: Metadata | None,
     ) -> Any:
         """A unary or client-streaming call (a request iterator is not retried)."""
-        route = await self.route(service)
-        md = self.metadata(service, metadata)
         router = self.router
+        route = router.cached(self.namespace, service)
+        if route is None or route.expires <= time.monotonic():
+            route = await self.route(service)
+        md = self.metadata(service, metadata)
         candidates = router.candidates(route)
         retry = kind == "unary_unary" and len(candidates) > 1
         for attempt, address in enumerate(candidates[:2]):
@@ -144,6 +148,10 @@ class Client:
                     call.cancel()
 
     async def close(self) -> None:
+        global _last
+        self.closed = True
+        if _last[1] is self:
+            _last = (None, None)  # holds no closed loop
         self.cache.clear()
         await self.router.close()
         if self._owns_registry:
@@ -160,13 +168,21 @@ def translate(exc: grpc.aio.AioRpcError, service: str, address: str) -> errors.M
     return from_rpc_error(exc, address=address)
 
 
+# the last loop's client: the common case without the loop state's weak mapping
+_last: tuple[Any, Client | None] = (None, None)
+
+
 def client() -> Client:
     """The client of the running event loop, created on first use and closed with the loop."""
-    state = _platform.loop_state()
-    current = state.values.get("micro.client")
+    global _last
+    loop = asyncio.get_running_loop()
+    last_loop, current = _last
+    if last_loop is not loop or current is None or current.closed:
+        current = _platform.loop_state().values.get("micro.client")
     if current is not None and current.token != _platform.token():
         current = None  # a refreshed token: a new client (the old one closes with the loop)
     if current is None:
+        state = _platform.loop_state()
         if registry_override is not None:
             current = Client(registry_override, namespace=_platform.namespace(), owns_registry=False)
         else:
@@ -179,4 +195,5 @@ def client() -> Client:
         state.values["micro.client"] = current
         state.on_close(current.close)
     assert isinstance(current, Client)
+    _last = (loop, current)
     return current
