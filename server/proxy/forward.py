@@ -4,8 +4,10 @@ The target service is the ``micro-service`` metadata, else the method path's pac
 (``/helloworld.Helloworld/Call`` → ``helloworld``); the namespace is the one the call
 boundary decided (``micro-namespace``, else the caller's token's, else ``micro``: the auth
 interceptor checked that namespace's rules before this runs) and names the registry domain.
-Nodes are taken round robin; a node that refuses the connection (``UNAVAILABLE`` before any
-reply) is marked down for a few seconds and the next one is tried. Messages pass as raw
+Nodes are taken round robin by the router the framework's client uses too
+(:class:`micro.client._router.Router`, with a registry watch per namespace); a node that
+refuses the connection (``UNAVAILABLE`` before any reply) is marked down for a few seconds
+and the next one is tried. Messages pass as raw
 bytes, with the caller's deadline and metadata (hop-by-hop and gRPC-internal keys stripped);
 replies, errors and their trailing metadata (``micro-error``) come back unchanged.
 
