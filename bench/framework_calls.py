@@ -205,7 +205,9 @@ def main() -> int:
             procs.append(raw)
             os.environ.update(MICRO_PROXY=proxy, **creds)
             token = asyncio.run(_admin_token(proxy))
-            results = asyncio.run(_measure("routeguide", proxy, raw_address, node, args.calls, args.runs, token))
+            results = asyncio.run(
+                _measure("routeguide", proxy, raw_address, node, args.calls, args.runs, token)
+            )
         finally:
             for proc in reversed(procs):
                 stop(proc)
