@@ -117,7 +117,7 @@ async def _rate(call: Callable[[], Awaitable[Any]], calls: int, concurrency: int
 
 
 async def _measure(
-    service: str, proxy: str, raw_proxy: str, node: str, calls: int, runs: int, token: str
+    service: str, proxy: str, raw_proxy: str, node: str, calls: int, runs: int, token: str, case: str = ""
 ) -> list[tuple[str, float, float]]:
     import grpc
 
@@ -151,6 +151,8 @@ async def _measure(
     ]
     results = []
     for name, ours, base in pairs:
+        if case not in name:
+            continue
         for concurrency in (1, CONCURRENCY):
             rates_ours: list[float] = []
             rates_base: list[float] = []
@@ -178,6 +180,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=5, help="interleaved runs per case (medians)")
+    parser.add_argument("--case", default="", help="run only the cases whose name holds this text")
     parser.add_argument("--raw-proxy", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.raw_proxy:
@@ -206,7 +209,7 @@ def main() -> int:
             os.environ.update(MICRO_PROXY=proxy, **creds)
             token = asyncio.run(_admin_token(proxy))
             results = asyncio.run(
-                _measure("routeguide", proxy, raw_address, node, args.calls, args.runs, token)
+                _measure("routeguide", proxy, raw_address, node, args.calls, args.runs, token, args.case)
             )
         finally:
             for proc in reversed(procs):
