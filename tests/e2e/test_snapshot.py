@@ -11,7 +11,6 @@ import signal
 import stat
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from pathlib import Path
@@ -21,6 +20,7 @@ import grpc
 import pytest
 
 from micro.proto.store import store_pb2, store_pb2_grpc
+from tests._poll import eventually_sync
 from tests.e2e.conftest import MICRO, MicroServer, one_line, run_micro
 
 Start = Callable[..., MicroServer]
@@ -240,11 +240,7 @@ def fake() -> Iterator[tuple[FakeStore, str]]:
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+    eventually_sync(condition, what, timeout=timeout)
 
 
 def partials(folder: Path) -> list[str]:
