@@ -204,11 +204,17 @@ def micro(shared_server: MicroServer) -> Runner:
     return call
 
 
+_RESERVED: list[socket.socket] = []
+
+
 def free_port() -> int:
-    """A port nothing listens on (bound and released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on, and nothing else can take while the tests run: bound but
+    never listening, and kept open (a port bound and released could be taken by another
+    process before the test uses it). Connections to it are refused at once."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    _RESERVED.append(sock)
+    return int(sock.getsockname()[1])
 
 
 def one_line(text: str) -> str:

@@ -187,7 +187,8 @@ def test_sigint_stops_cleanly_and_clears_the_pid_file(start_server: Start, micro
             "127.0.0.1:99999",
             "Invalid address '127.0.0.1:99999': expected host:port (port 0 picks a free port)",
         ),
-        ("nosuchhost.invalid:0", "Cannot listen on nosuchhost.invalid:0: cannot resolve nosuchhost.invalid"),
+        # TEST-NET-1 (RFC 5737): no interface of any machine has it, and no DNS is asked
+        ("192.0.2.1:0", "Cannot listen on 192.0.2.1:0: cannot assign requested address"),
     ],
 )
 def test_an_address_it_cannot_listen_on_is_one_line(address: str, line: str) -> None:

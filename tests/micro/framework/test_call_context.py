@@ -118,10 +118,10 @@ async def test_resolving_a_route_is_bounded_by_the_callers_deadline() -> None:
 
     client = Client(Hanging(), namespace="micro", owns_registry=False)
     token = _context._call.set(_context.Call(None, "micro", time.monotonic() + 0.2, "caller"))
-    started = time.monotonic()
     try:
+        # the registry never answers: only the caller's deadline ends the lookup (a hang would
+        # fail here after 30 s, not on a wall-clock bound a loaded machine can miss)
         with pytest.raises(errors.Timeout, match='resolving service "elsewhere"'):
-            await client.route("elsewhere")
+            await asyncio.wait_for(client.route("elsewhere"), 30)
     finally:
         _context._call.reset(token)
-    assert time.monotonic() - started < 2.0
