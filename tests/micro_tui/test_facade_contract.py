@@ -22,7 +22,6 @@ from micro import errors
 from micro_tui import facade as facade_module
 from micro_tui.areas import AREAS
 from micro_tui.facade import CallsFacade, Connection, EnvInfo, Facade, RegistryFacade, SessionFacade
-from tests.micro_tui._greeter import Greeter
 
 SLICES = {"session": SessionFacade, "registry": RegistryFacade, "calls": CallsFacade}
 DEADLINE = 10.0
@@ -52,27 +51,15 @@ async def harness(request: pytest.FixtureRequest, micro_home: Path) -> AsyncIter
 
         yield Harness(fake, fake_register, fake_deregister)
         return
-    from micro import environment
-    from micro.auth.grpc import GrpcAuth
     from micro_tui.real import RealFacade
-    from server.app import Server
+    from tests.micro_tui.test_real import serving_greeter
 
-    srv = Server(data_dir=micro_home / "server", address="127.0.0.1:0", profile="test", auth=True)
-    await srv.start()
-    environment.add(environment.Environment("test", srv.bound_address))
-    environment.set_current("test")
-    auth = GrpcAuth(srv.bound_address, namespace="micro")
-    token = await auth.token(id="admin", secret="micro", namespace="micro")
-    await auth.close()
-    greeter = Greeter()
-    await greeter.start(srv.bound_address, token.access_token)
-    real = RealFacade()
-    try:
-        yield Harness(real, greeter.register, greeter.deregister)
-    finally:
-        real.session.reset_registry()
-        await greeter.stop()
-        await srv.stop(grace=0)
+    async with serving_greeter(micro_home) as greeter:
+        real = RealFacade()
+        try:
+            yield Harness(real, greeter.register, greeter.deregister)
+        finally:
+            real.session.reset_registry()
 
 
 async def logged_in(harness: Harness) -> Facade:

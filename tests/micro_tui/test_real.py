@@ -4,6 +4,7 @@ test service (``tests/micro_tui/_greeter.py``): what the form builds is what the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,8 +23,8 @@ from tests.micro_tui._greeter import Greeter
 from tests.micro_tui.test_pilot import header_text, login_ready, until
 
 
-@pytest.fixture
-async def greeter(micro_home: Path) -> AsyncIterator[Greeter]:
+@contextlib.asynccontextmanager
+async def serving_greeter(micro_home: Path) -> AsyncIterator[Greeter]:
     """A real server (auth on, in memory) as the current env ``test``, and the greeter
     registered in it; the workspace is not logged in yet."""
     from micro import environment
@@ -44,6 +45,12 @@ async def greeter(micro_home: Path) -> AsyncIterator[Greeter]:
     finally:
         await service.stop()
         await srv.stop(grace=0)
+
+
+@pytest.fixture
+async def greeter(micro_home: Path) -> AsyncIterator[Greeter]:
+    async with serving_greeter(micro_home) as service:
+        yield service
 
 
 async def logged_in(app: MicroApp, pilot: Any) -> None:
