@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "user": ("commands.user", "The logged-in account."),
     "namespace": ("commands.namespace", "Show, switch and manage namespaces."),
     "auth": ("commands.auth", "Manage accounts and rules."),
+    "broker": ("commands.broker", "Publish and subscribe to ephemeral messages."),
 }
 COMMAND_MODULES: list[str] = list(dict.fromkeys(module for module, _ in COMMANDS.values()))
 

@@ -38,17 +38,20 @@ class Platform:
     store: Store
     registry: Registry
     config: Any = None  # micro.config.Config, when the config module is available
+    broker: Any = None  # micro.broker.memory.MemoryBroker
 
 
 @pytest.fixture
 def micro_platform() -> Iterator[Platform]:
-    """In-memory store, registry and config as the module-level defaults for one test."""
+    """In-memory store, registry, config and broker as the module-level defaults for one test."""
+    import micro.broker
     import micro.client
     import micro.store
+    from micro.broker.memory import MemoryBroker
     from micro.registry.memory import MemoryRegistry
     from micro.store.memory import MemoryStore
 
-    platform = Platform(store=MemoryStore(), registry=MemoryRegistry())
+    platform = Platform(store=MemoryStore(), registry=MemoryRegistry(), broker=MemoryBroker())
     try:
         import micro.config
         from micro.config.memory import MemoryConfig
@@ -58,11 +61,13 @@ def micro_platform() -> Iterator[Platform]:
     except ImportError:  # pragma: no cover - config is part of the platform
         pass
     micro.store.set_default(platform.store)
+    micro.broker.set_default(platform.broker)
     micro.client.set_registry(platform.registry)
     try:
         yield platform
     finally:
         micro.store.set_default(None)
+        micro.broker.set_default(None)
         micro.client.set_registry(None)
         if platform.config is not None:
             import micro.config

@@ -64,6 +64,12 @@ def _config(backends: Backends) -> CoreService:
     return core(backends)
 
 
+def _broker(backends: Backends) -> CoreService:
+    from server.broker import core
+
+    return core(backends)
+
+
 def _auth(backends: Backends) -> CoreService:
     from server import auth
 
@@ -75,6 +81,7 @@ CORE_SERVICES: tuple[CoreSpec, ...] = (
     CoreSpec("store", _store, ("store",)),
     CoreSpec("config", _config, ("store",)),
     CoreSpec("auth", _auth, ("store", "registry")),
+    CoreSpec("broker", _broker, ("broker",)),
 )
 
 

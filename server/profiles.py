@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from micro import errors
+from micro.broker import Broker
 from micro.registry import Registry
 from micro.store import Store
 
@@ -41,16 +42,23 @@ def _memory_registry(data_dir: Path) -> Registry:
     return MemoryRegistry()
 
 
+def _memory_broker(data_dir: Path) -> Broker:
+    from micro.broker.memory import MemoryBroker
+
+    return MemoryBroker()
+
+
 # concern → backend name → factory(data_dir)
 BACKENDS: dict[str, dict[str, Callable[[Path], Any]]] = {
     "store": {"memory": _memory_store, "sqlite": _sqlite_store},
     "registry": {"memory": _memory_registry},
+    "broker": {"memory": _memory_broker},
 }
 
 # profile → concern → backend name
 PROFILES: dict[str, dict[str, str]] = {
-    "local": {"store": "sqlite", "registry": "memory"},
-    "test": {"store": "memory", "registry": "memory"},
+    "local": {"store": "sqlite", "registry": "memory", "broker": "memory"},
+    "test": {"store": "memory", "registry": "memory", "broker": "memory"},
 }
 
 # concern → the variable that overrides the profile's choice
@@ -64,8 +72,16 @@ class Backends:
     data_dir: Path
     store: Store
     registry: Registry
+    broker: Broker
+
+    async def drop_namespace(self, namespace: str) -> None:
+        """Drop what the backends keep for a deleted ``namespace`` (each backend with a
+        ``drop_namespace``; the store's database is dropped by auth itself)."""
+        for backend in (self.broker,):
+            await backend.drop_namespace(namespace)
 
     async def close(self) -> None:
+        await self.broker.close()
         await self.store.close()
         await self.registry.close()
 

@@ -35,12 +35,18 @@ _LOCAL_PREFIXES = ("/grpc.", "/debug.Debug/")
 
 def build(backends: Backends, *, disable_admin: bool | None = None) -> StoredAuth:
     """The auth backend on ``backends.store``; namespaces with registered services (other
-    than ``micro``) cannot be deleted."""
+    than ``micro``) cannot be deleted; deleting one drops it from every backend."""
 
     async def busy(namespace: str) -> bool:
         return bool(await backends.registry.list_services(domain=namespace))
 
-    return StoredAuth(backends.store, backends.data_dir, disable_admin=disable_admin, busy=busy)
+    return StoredAuth(
+        backends.store,
+        backends.data_dir,
+        disable_admin=disable_admin,
+        busy=busy,
+        deleted=backends.drop_namespace,
+    )
 
 
 def core(auth: StoredAuth) -> CoreService:

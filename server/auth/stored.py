@@ -119,6 +119,8 @@ class StoredAuth(Auth):
 
     Args:
         busy: says whether services run in a namespace (deleting it is then refused).
+        deleted: called with a namespace once it is deleted, to drop what other services
+            keep for it (the broker's subscriptions, the events' topics).
         clock: unix seconds (``time.time``); tests inject one to step through the login
             throttle and revocations without sleeping.
     """
@@ -130,6 +132,7 @@ class StoredAuth(Auth):
         *,
         disable_admin: bool | None = None,
         busy: Callable[[str], Awaitable[bool]] | None = None,
+        deleted: Callable[[str], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -142,6 +145,7 @@ class StoredAuth(Auth):
         self.clock = clock
         self.throttle = LoginThrottle(store, clock, database=DATABASE)
         self._busy = busy
+        self._deleted = deleted
         self._rules: dict[str, tuple[list[Rule] | None, float]] = {}
         self._valid_after: dict[tuple[str, str], tuple[float | None, float]] = {}
         self._lock = asyncio.Lock()
@@ -549,4 +553,6 @@ class StoredAuth(Auth):
             await self._delete("namespaces", name)
             self._rules.pop(name, None)
             self._forget_valid_after(name)
+            if self._deleted is not None:
+                await self._deleted(name)
         log.info("deleted namespace %s", name)

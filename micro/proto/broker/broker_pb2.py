@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x62roker/broker.proto\x12\x06\x62roker\"\x07\n\x05\x45mpty\"s\n\x07Message\x12+\n\x06header\x18\x01 \x03(\x0b\x32\x1b.broker.Message.HeaderEntry\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\x1a-\n\x0bHeaderEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"A\n\x0ePublishRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12 \n\x07message\x18\x02 \x01(\x0b\x32\x0f.broker.Message\"0\n\x10SubscribeRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t2{\n\x06\x42roker\x12\x32\n\x07Publish\x12\x16.broker.PublishRequest\x1a\r.broker.Empty\"\x00\x12=\n\tSubscribe\x12\x18.broker.SubscribeRequest\x1a\x0f.broker.Message\"\x03\x90\x02\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x62roker/broker.proto\x12\x06\x62roker\"\x84\x01\n\x07Message\x12+\n\x06header\x18\x01 \x03(\x0b\x32\x1b.broker.Message.HeaderEntry\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\x12\x0f\n\x07\x64ropped\x18\x03 \x01(\x04\x1a-\n\x0bHeaderEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"T\n\x0ePublishRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12 \n\x07message\x18\x02 \x01(\x0b\x32\x0f.broker.Message\x12\x11\n\tnamespace\x18\x03 \x01(\t\"5\n\x0fPublishResponse\x12\x11\n\tdelivered\x18\x01 \x01(\x04\x12\x0f\n\x07\x64ropped\x18\x02 \x01(\x04\"C\n\x10SubscribeRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x11\n\tnamespace\x18\x03 \x01(\t2\x85\x01\n\x06\x42roker\x12<\n\x07Publish\x12\x16.broker.PublishRequest\x1a\x17.broker.PublishResponse\"\x00\x12=\n\tSubscribe\x12\x18.broker.SubscribeRequest\x1a\x0f.broker.Message\"\x03\x90\x02\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,16 +36,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MESSAGE_HEADERENTRY']._serialized_options = b'8\001'
   _globals['_BROKER'].methods_by_name['Subscribe']._loaded_options = None
   _globals['_BROKER'].methods_by_name['Subscribe']._serialized_options = b'\220\002\001'
-  _globals['_EMPTY']._serialized_start=31
-  _globals['_EMPTY']._serialized_end=38
-  _globals['_MESSAGE']._serialized_start=40
-  _globals['_MESSAGE']._serialized_end=155
-  _globals['_MESSAGE_HEADERENTRY']._serialized_start=110
-  _globals['_MESSAGE_HEADERENTRY']._serialized_end=155
-  _globals['_PUBLISHREQUEST']._serialized_start=157
-  _globals['_PUBLISHREQUEST']._serialized_end=222
-  _globals['_SUBSCRIBEREQUEST']._serialized_start=224
-  _globals['_SUBSCRIBEREQUEST']._serialized_end=272
-  _globals['_BROKER']._serialized_start=274
-  _globals['_BROKER']._serialized_end=397
+  _globals['_MESSAGE']._serialized_start=32
+  _globals['_MESSAGE']._serialized_end=164
+  _globals['_MESSAGE_HEADERENTRY']._serialized_start=119
+  _globals['_MESSAGE_HEADERENTRY']._serialized_end=164
+  _globals['_PUBLISHREQUEST']._serialized_start=166
+  _globals['_PUBLISHREQUEST']._serialized_end=250
+  _globals['_PUBLISHRESPONSE']._serialized_start=252
+  _globals['_PUBLISHRESPONSE']._serialized_end=305
+  _globals['_SUBSCRIBEREQUEST']._serialized_start=307
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=374
+  _globals['_BROKER']._serialized_start=377
+  _globals['_BROKER']._serialized_end=510
 # @@protoc_insertion_point(module_scope)

@@ -38,7 +38,7 @@ class BrokerStub:
         self.Publish = channel.unary_unary(
                 '/broker.Broker/Publish',
                 request_serializer=broker_dot_broker__pb2.PublishRequest.SerializeToString,
-                response_deserializer=broker_dot_broker__pb2.Empty.FromString,
+                response_deserializer=broker_dot_broker__pb2.PublishResponse.FromString,
                 _registered_method=True)
         self.Subscribe = channel.unary_stream(
                 '/broker.Broker/Subscribe',
@@ -57,7 +57,8 @@ class BrokerServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Subscribe(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The subscription is live once the response headers arrive; messages follow.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -68,7 +69,7 @@ def add_BrokerServicer_to_server(servicer, server):
             'Publish': grpc.unary_unary_rpc_method_handler(
                     servicer.Publish,
                     request_deserializer=broker_dot_broker__pb2.PublishRequest.FromString,
-                    response_serializer=broker_dot_broker__pb2.Empty.SerializeToString,
+                    response_serializer=broker_dot_broker__pb2.PublishResponse.SerializeToString,
             ),
             'Subscribe': grpc.unary_stream_rpc_method_handler(
                     servicer.Subscribe,
@@ -102,7 +103,7 @@ class Broker:
             target,
             '/broker.Broker/Publish',
             broker_dot_broker__pb2.PublishRequest.SerializeToString,
-            broker_dot_broker__pb2.Empty.FromString,
+            broker_dot_broker__pb2.PublishResponse.FromString,
             options,
             channel_credentials,
             insecure,
