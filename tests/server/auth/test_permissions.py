@@ -28,6 +28,7 @@ from micro._grpc import from_rpc_error
 from micro.auth import Access, Resource, Rule
 from micro.auth.grpc import GrpcAuth
 from micro.proto.auth import auth_pb2
+from micro.proto.broker import broker_pb2
 from micro.proto.config import config_pb2
 from micro.proto.registry import registry_pb2
 from micro.proto.store import store_pb2
@@ -186,6 +187,42 @@ async def test_config(table: Table) -> None:
         lambda ns: config_pb2.ReadRequest(namespace=ns),
         config_pb2.ReadResponse,
     )
+
+
+async def test_broker_publish(table: Table) -> None:
+    def request(ns: str) -> broker_pb2.PublishRequest:
+        return broker_pb2.PublishRequest(topic="news", namespace=ns, message=broker_pb2.Message(body=b"x"))
+
+    await _check(table, ADMIN_OR_SERVICE, "/broker.Broker/Publish", request, broker_pb2.PublishResponse)
+
+
+async def test_broker_subscribe(table: Table) -> None:
+    async def outcome(caller: str, column: str) -> str:
+        namespace, _, where = column.partition("-")
+        metadata: list[tuple[str, str]] = []
+        if column != "tok" and where == "md":
+            metadata.append(("micro-namespace", namespace))
+        token = table.tokens[caller]
+        if token:
+            metadata.append(("authorization", f"Bearer {token}"))
+        field = namespace if where == "f" else ""
+        call = table.channel.unary_stream(
+            "/broker.Broker/Subscribe",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=broker_pb2.Message.FromString,
+        )(broker_pb2.SubscribeRequest(topic="news", namespace=field), metadata=tuple(metadata), timeout=10)
+        try:
+            await call.initial_metadata()
+            if call.done():
+                await call.read()
+            return "ok"
+        except grpc.aio.AioRpcError as exc:
+            return str(from_rpc_error(exc).code)
+        finally:
+            call.cancel()
+
+    found = {caller: tuple([await outcome(caller, column) for column in COLUMNS]) for caller in CALLERS}
+    assert found == ADMIN_OR_SERVICE
 
 
 async def test_registry(table: Table) -> None:
