@@ -193,3 +193,39 @@ async def test_dropping_a_namespace_ends_its_subscriptions_only() -> None:
     assert [m.body for m in await receive(kept, 1)] == [b"still"]
     await broker.close()
     assert broker.subscribers("news", namespace="beta") == 0
+
+
+async def test_a_subscriber_that_stops_reading_costs_the_server_a_bounded_queue(server: Any) -> None:
+    from micro.broker import QUEUE_BYTES, QUEUE_MESSAGES
+
+    client = GrpcBroker(server.bound_address)
+    stalled = await client.subscribe("firehose")  # never read until the end
+    body = b"x" * 65536
+    dropped = 0
+    sent = 0
+    # enough to fill the transport's buffers and then the subscriber's queue on the server
+    while dropped == 0 and sent < 20_000:
+        dropped += (await client.publish("firehose", Message(body))).dropped
+        sent += 1
+    assert dropped, "the server kept queueing for a subscriber that does not read"
+    held = server.backends.broker._topics[("micro", "firehose")].plain[0]
+    assert len(held._items) <= QUEUE_MESSAGES and held._bytes <= QUEUE_BYTES
+
+    # reading again, the subscriber is told how many it missed (on the first message after
+    # each gap); "last" is published until it fits in the draining queue
+    async def read_to_last() -> int:
+        missed = 0
+        async for message in stalled:
+            missed += message.dropped
+            if message.body == b"last":
+                return missed
+        raise AssertionError("the subscription ended")
+
+    reader = asyncio.create_task(read_to_last())
+    async with asyncio.timeout(60):
+        while not reader.done():
+            await client.publish("firehose", Message(b"last"))
+            await asyncio.sleep(0.01)
+    assert await reader >= dropped
+    await stalled.close()
+    await client.close()
