@@ -56,7 +56,8 @@ def test_completion_with_the_server_down_offers_nothing_quickly() -> None:
 def test_a_registered_service_completes_as_a_command(shared_server: MicroServer) -> None:
     """Services are commands (micro helloworld call …): the first word completes to them too,
     and the words after a service's name are its endpoints."""
-    assert complete("micro hel", server=shared_server) == ["helloworld"]
+    assert complete("micro hel", server=shared_server) == ["help", "helloworld"]  # builtins first
+    assert complete("micro hell", server=shared_server) == ["helloworld"]
     offered = complete("micro st", server=shared_server)
     assert "store" in offered and "stream" in offered  # builtins, each once
     assert len(offered) == len(set(offered))
