@@ -131,8 +131,9 @@ def write(
     ),
     table_: str = _TABLE,
     database: str = _DATABASE,
+    output: OutputOption | None = _OUTPUT,
 ) -> None:
-    """Write a record; prints nothing."""
+    """Write a record; prints nothing (with --output json, the record's new version)."""
     from commands import _client
     from commands._duration import parse_duration
     from micro.errors import BadRequest
@@ -151,7 +152,7 @@ def write(
     ctx = _client.context()
     ctx.require_writable()
 
-    _client.using(
+    written = _client.using(
         _client.store,
         ctx,
         lambda store: store.write(
@@ -161,6 +162,8 @@ def write(
             version=version,
         ),
     )
+    if wants_json(output and output.value):  # the next --version of a compare-and-set loop
+        emit_json({"key": key, "version": str(written)})
 
 
 @app.command("delete")
