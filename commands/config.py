@@ -61,12 +61,17 @@ def get(
     secret: bool = typer.Option(False, "-s", "--secret", help="Show secrets decrypted."),
     output: OutputOption | None = _OUTPUT,
 ) -> None:
-    """Print the value at PATH: strings as they are, anything else as compact JSON."""
+    """Print the value at PATH: strings as they are, anything else as compact JSON (null is
+    not found)."""
     from commands import _client
 
     ctx = _client.context()
 
     value = _client.using(_config, ctx, lambda config: config.get(path, secret=secret))
+    if value is None:  # set to null: as v3, a null value is no value
+        from micro.errors import NotFound
+
+        raise NotFound("not found")
     if wants_json(output and output.value):
         emit_json(value)
     elif isinstance(value, str):
