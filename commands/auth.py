@@ -38,7 +38,9 @@ class TypeOption(StrEnum):
     service = "service"
 
 
-def account_json(account: "Account") -> dict[str, object]:
+def account_json(account: "Account", *, secret: bool = True) -> dict[str, object]:
+    """An account as JSON; with its secret only where it was just created (the listing never
+    shows a ``secret`` field, not even an empty one)."""
     shown: dict[str, object] = {
         "id": account.id,
         "type": account.type,
@@ -48,9 +50,18 @@ def account_json(account: "Account") -> dict[str, object]:
         "secret": account.secret,
         "name": account.name,
     }
+    if not secret:
+        del shown["secret"]
     if account.service:
         shown["service"] = account.service
     return shown
+
+
+NONE = "n/a"  # an empty cell of the account listing, as v3
+
+
+def _cell(text: str) -> str:
+    return text or NONE
 
 
 @create_app.command("account")
@@ -94,11 +105,16 @@ def create_rule(
         "", "--scope", help="'' (or <public>) public, * any account, + any namespace, or a scope."
     ),
     access: AccessOption = typer.Option(AccessOption.granted, "--access", help="granted or denied."),
-    priority: int = typer.Option(0, "--priority", help="Higher is checked first."),
+    priority: int = typer.Option(
+        0, "--priority", min=-(2**31), max=2**31 - 1, help="Higher is checked first."
+    ),
 ) -> None:
     """Create a rule."""
     from micro.auth import Access, Rule, parse_resource
+    from micro.errors import BadRequest
 
+    if resource.count(":") != 2:  # exactly type:name:endpoint, as v3
+        raise BadRequest("Invalid resource, must be in the format type:name:endpoint")
     ctx = _client.context()
     ctx.require_writable()
     if scope == PUBLIC:  # as the listing shows it
@@ -116,14 +132,14 @@ def list_accounts(output: OutputOption | None = output_option()) -> None:
 
     accounts = _client.using(_client.auth, ctx, lambda auth: auth.accounts(namespace=ctx.namespace))
     if wants_json(output and output.value):
-        emit_json([account_json(a) for a in accounts])
+        emit_json([account_json(a, secret=False) for a in accounts])
         return
     rows = [
         [
-            a.id,
-            a.name,
-            ", ".join(a.scopes),
-            ", ".join(f"{k}={v}" for k, v in sorted(a.metadata.items())),
+            _cell(a.id),
+            _cell(a.name),
+            _cell(", ".join(a.scopes)),
+            _cell(", ".join(f"{k}={v}" for k, v in sorted(a.metadata.items()))),
         ]
         for a in accounts
     ]
@@ -159,12 +175,11 @@ def list_rules(output: OutputOption | None = output_option()) -> None:
 
 @delete_app.command("account")
 def delete_account(id: str = typer.Argument(..., help="Account id.")) -> None:
-    """Delete an account (not your own)."""
+    """Delete an account (not your own); prints nothing."""
     ctx = _client.context()
     ctx.require_writable()
 
     _client.using(_client.auth, ctx, lambda auth: auth.delete_account(id, namespace=ctx.namespace))
-    out("Account deleted")
 
 
 @delete_app.command("rule")
