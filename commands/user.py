@@ -11,7 +11,7 @@ from commands import _client
 from commands._output import Failure, OutputOption, ask, emit_json, err, out, output_option, wants_json
 
 app = typer.Typer(help="The logged-in account.", invoke_without_command=True)
-config_app = typer.Typer(help="Local user settings (in MICRO_HOME/config.json).", no_args_is_help=True)
+config_app = typer.Typer(help="Local user settings (in MICRO_HOME/config.json).", invoke_without_command=True)
 set_app = typer.Typer(help="Change your account.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(set_app, name="set")
@@ -34,7 +34,10 @@ def login(
     username: str = typer.Option(None, "--username", "--email", help="Account id, name or email."),
     password: str = typer.Option(None, "--password", help="Prompted (hidden) when not given."),
 ) -> None:
-    """Log in to the current environment + namespace."""
+    """Log in to the current environment + namespace.
+
+    A failed login ends the previous login of this environment + namespace.
+    """
     from micro import credentials
 
     ctx = _client.context(login=False)
@@ -44,9 +47,15 @@ def login(
         password = ask("Enter password", hidden=True, missing="Missing --password (no terminal to ask)")
 
     # no token: Auth.Token is public, and a stale MICRO_TOKEN must not block a login
-    token = _client.run(
-        lambda: credentials.login(ctx.env.name, ctx.namespace, ctx.address, username, password)
-    )
+    try:
+        token = _client.run(
+            lambda: credentials.login(ctx.env.name, ctx.namespace, ctx.address, username, password)
+        )
+    except Exception:
+        # whoever was logged in here before is logged out: a failed attempt to become someone
+        # else must not leave the next commands running as the old account
+        credentials.logout(ctx.env.name, ctx.namespace, ctx.address)
+        raise
     out("Successfully logged in.")
     claims = credentials.claims(token.access_token)
     if password == "micro" and (claims.get("sub"), claims.get("iss")) == ("admin", "micro"):
@@ -165,6 +174,29 @@ def _save(data: dict[str, Any]) -> None:
     from micro import _paths
 
     _paths.write_private(_paths.config_file(), json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+@config_app.callback()
+def config_summary(ctx: typer.Context) -> None:
+    """Local user settings (in MICRO_HOME/config.json); alone, who and where you are, as v3:
+    user, namespace, environment and git.baseurl."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from micro import credentials
+
+    where = _client.context()
+    name = ""
+    if where.token:
+        try:
+            claims = credentials.claims(where.token)
+        except Exception:  # an unreadable token: not logged in, as far as this shows
+            claims = {}
+        name = str(claims.get("name") or claims.get("sub") or "")
+    _, user = _settings()
+    out(f"user: {name}")
+    out(f"namespace: {where.namespace}")
+    out(f"environment: {where.env.name}")
+    out(f"git.baseurl: {user.get('git.baseurl', '')}")
 
 
 @config_app.command("get")

@@ -88,6 +88,9 @@ def test_the_default_admin_is_created_once_and_its_default_password_called_out(
     denied = cli("login", "--username", "admin", "--password", "micro")
     assert denied.returncode == 2 and "invalid credentials" in one_line(denied.stderr)
     assert WARNING not in "".join(again.stderr) and "created the default admin" not in "".join(again.stderr)
+    # the failed login ended root's session here: log in as root again
+    assert one_line(cli("user").stderr) == "You are not logged in"
+    ok(cli("login", "--username", "root", "--password", "pw"))
     # a changed password: no warning (and the login goes on with the new password)
     ok(cli("auth", "create", "account", "admin", "--secret", "micro", "--scopes", "admin"))
     result = cli("login", "--username", "admin", "--password", "micro")
