@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
@@ -13,6 +14,8 @@ if TYPE_CHECKING:
     from micro.environment import Context
 
 __all__ = ["complete_endpoint", "complete_service", "parse_metadata", "register"]
+
+T = TypeVar("T")
 
 
 def register(root: typer.Typer) -> None:
@@ -112,6 +115,24 @@ def method_name_failure(exc: Exception) -> Failure:
     return Failure(str(getattr(exc, "detail", exc)), 3)
 
 
+def _calling(node: str | None, body: Callable[[], Awaitable[T]]) -> T:
+    """Run a call's body; a node given with ``--address`` that cannot be reached is named
+    as the node it is (the channel's error says "micro server at ADDR")."""
+    from commands import _client
+    from micro import errors
+    from micro.client import dynamic
+
+    try:
+        return _client.run(body)
+    except dynamic.InvalidMethodName as exc:
+        raise method_name_failure(exc) from exc
+    except errors.Unavailable as exc:
+        server = f"micro server at {node}"
+        if node is None or server not in exc.detail:
+            raise
+        raise errors.Unavailable(exc.detail.replace(server, f"node {node}")) from exc
+
+
 def call(
     service: str = _SERVICE,
     endpoint: str = _ENDPOINT,
@@ -138,10 +159,7 @@ def call(
             guard=read_only_guard(ctx),
         )  # fmt: skip
 
-    try:
-        response = _client.run(body)
-    except dynamic.InvalidMethodName as exc:
-        raise method_name_failure(exc) from exc
+    response = _calling(address, body)
     out(dynamic.dumps(response))
 
 
@@ -175,10 +193,7 @@ def stream(
             out(dynamic.dumps(item, compact=compact))
             flush()
 
-    try:
-        _client.run(body)
-    except dynamic.InvalidMethodName as exc:
-        raise method_name_failure(exc) from exc
+    _calling(address, body)
 
 
 def flush() -> None:

@@ -282,7 +282,10 @@ def _stats_row(item: dict[str, Any]) -> list[str]:
 
 
 def stats(name: str = _NAME, output: OutputOption | None = _OUTPUT) -> None:
-    """Per node: started, uptime, memory, threads, requests and errors."""
+    """Per node: started, uptime, memory, threads, requests and errors.
+
+    Exits 1 when a node does not answer (after printing what the others said), as health.
+    """
     from commands import _client
 
     ctx = _client.context()
@@ -296,8 +299,10 @@ def stats(name: str = _NAME, output: OutputOption | None = _OUTPUT) -> None:
     results = _client.run(body)
     if wants_json(output.value if output else None):
         emit_json(results)
-        return
-    if not results:
+    elif not results:
         raise Failure(f'Service "{name}" has no nodes', 1)
-    headers = ["NODE", "ADDRESS", "STARTED", "UPTIME", "MEMORY", "THREADS", "REQUESTS", "ERRORS"]
-    table(headers, [_stats_row(item) for item in results])
+    else:
+        headers = ["NODE", "ADDRESS", "STARTED", "UPTIME", "MEMORY", "THREADS", "REQUESTS", "ERRORS"]
+        table(headers, [_stats_row(item) for item in results])
+    if any("error" in item for item in results):  # as health: a node that did not answer fails
+        raise typer.Exit(1)
