@@ -160,15 +160,72 @@ server at `MICRO_PROXY` (default `127.0.0.1:8081`).
 
 ## Change the API
 
-Edit `proto/{module}.proto`, then regenerate the code (the generated files
-are committed beside it):
+Edit `proto/{module}.proto`, then regenerate the code beside it (the generated files are
+committed with it):
 
-    python -m grpc_tools.protoc -I proto --python_out=proto --pyi_out=proto \\
-        --grpc_python_out=proto proto/{module}.proto
-
-then, in `proto/{module}_pb2_grpc.py`, change `import {module}_pb2 as …` to
-`from . import {module}_pb2 as …` (`proto/` is a package).
+    python generate.py
 """
+
+GENERATE = '''"""Regenerate the code of proto/*.proto after editing it: ``python generate.py``.
+
+Runs protoc (grpcio-tools, which micro installs) on every .proto file in proto/ and makes the
+generated modules import each other from the package (``from . import x_pb2``): proto/ is a
+package, and protoc writes top-level imports. Nothing generated needs editing by hand.
+"""
+
+import re
+import sys
+from pathlib import Path
+
+PROTO = Path(__file__).resolve().parent / "proto"
+
+
+class GenerateError(Exception):
+    """protoc is missing or failed; the message says which."""
+
+
+def generate(proto_dir: Path = PROTO) -> list[Path]:
+    """Generate the code of every .proto in ``proto_dir``; returns the .proto files."""
+    try:
+        import grpc_tools
+        from grpc_tools import protoc
+    except ImportError as exc:
+        raise GenerateError("Generating the code needs grpcio-tools: pip install grpcio-tools") from exc
+    include = Path(grpc_tools.__file__).parent / "_proto"
+    protos = sorted(proto_dir.glob("*.proto"))
+    for proto in protos:
+        args = [
+            "protoc",
+            f"-I{{proto_dir}}",
+            f"-I{{include}}",
+            f"--python_out={{proto_dir}}",
+            f"--pyi_out={{proto_dir}}",
+            f"--grpc_python_out={{proto_dir}}",
+            str(proto),
+        ]
+        if protoc.main(args) != 0:
+            raise GenerateError(f"protoc failed on {{proto.name}}")
+    local = "|".join(re.escape(proto.stem) for proto in protos)
+    for module in proto_dir.glob("*_pb2*.py"):
+        text = module.read_text()
+        fixed = re.sub(rf"^import ({{local}})_pb2 as ", r"from . import \\1_pb2 as ", text, flags=re.M)
+        if fixed != text:
+            module.write_text(fixed)
+    return protos
+
+
+def main() -> None:
+    try:
+        protos = generate()
+    except GenerateError as exc:
+        sys.exit(str(exc))
+    for proto in protos:
+        print(f"Generated the code of proto/{{proto.name}}")
+
+
+if __name__ == "__main__":
+    main()
+'''
 
 GITIGNORE = """__pycache__/
 *.pyc
@@ -178,6 +235,7 @@ GITIGNORE = """__pycache__/
 
 TEMPLATES: dict[str, str] = {
     "main.py": MAIN,
+    "generate.py": GENERATE,
     "handler.py": HANDLER,
     "proto/__init__.py": PROTO_INIT,
     "proto/{module}.proto": PROTO,

@@ -2,7 +2,8 @@
 
 The folder gets ``main.py``, ``handler.py``, ``proto/<module>.proto`` with its generated
 code (``proto/`` is a package, so the generated grpc module imports its messages with
-``from . import``), ``requirements.txt``, ``tests/`` (on :mod:`micro.testing`), ``README.md``
+``from . import``), ``generate.py`` (regenerates that code after the proto is edited; it
+also generates it here), ``requirements.txt``, ``tests/`` (on :mod:`micro.testing`), ``README.md``
 and ``.gitignore``. ``foo-bar`` gives ``proto/foo_bar.proto``, ``package foobar;`` and
 ``service FooBar``, registered as ``foo-bar``.
 """
@@ -38,29 +39,16 @@ def names_for(name: str) -> dict[str, str]:
     }
 
 
-def generate_code(proto_dir: Path, module: str) -> None:
-    """Run protoc (in-process) on ``proto_dir/<module>.proto`` and make the output a package."""
+def generate_code(folder: Path) -> None:
+    """Generate the code of ``folder/proto`` with the service's own ``generate.py``: the
+    same script the user runs after editing the proto, so both always agree."""
+    import runpy
+
+    script = runpy.run_path(str(folder / "generate.py"), run_name="micro_new_generate")
     try:
-        import grpc_tools
-        from grpc_tools import protoc
-    except ImportError as exc:
-        raise Failure("Generating the protobuf code needs grpcio-tools: pip install grpcio-tools") from exc
-    include = Path(grpc_tools.__file__).parent / "_proto"
-    args = [
-        "protoc",
-        f"-I{proto_dir}",
-        f"-I{include}",
-        f"--python_out={proto_dir}",
-        f"--pyi_out={proto_dir}",
-        f"--grpc_python_out={proto_dir}",
-        str(proto_dir / f"{module}.proto"),
-    ]
-    if protoc.main(args) != 0:
-        raise Failure(f"protoc failed on {module}.proto")
-    grpc_file = proto_dir / f"{module}_pb2_grpc.py"
-    text = grpc_file.read_text()
-    text = re.sub(rf"^import {module}_pb2 as ", f"from . import {module}_pb2 as ", text, flags=re.M)
-    grpc_file.write_text(text)
+        script["generate"](folder / "proto")
+    except script["GenerateError"] as exc:
+        raise Failure(str(exc)) from exc
 
 
 def scaffold(name: str, parent: Path) -> Path:
@@ -72,7 +60,19 @@ def scaffold(name: str, parent: Path) -> Path:
         )
     if name in CORE_SERVICES:
         raise Failure(f"{name} is the name of a core service: choose another name")
+    from commands.main import COMMANDS, LATER
+
+    if name in COMMANDS or name in LATER:  # `micro NAME` would run the command, never the service
+        raise Failure(f"{name} is the name of a micro command: choose another name")
     target = parent / name
+    try:
+        return _scaffold(name, target)
+    except OSError as exc:  # a name too long for the file system, a folder not writable
+        raise Failure(f"Cannot create {name}: {exc.strerror or exc}") from None
+
+
+def _scaffold(name: str, target: Path) -> Path:
+    parent = target.parent
     if target.exists():
         raise Failure(f"{target} already exists")
     from commands._new_templates import TEMPLATES
@@ -86,7 +86,7 @@ def scaffold(name: str, parent: Path) -> Path:
             file = staging / path.format(**fields)
             file.parent.mkdir(parents=True, exist_ok=True)
             file.write_text(template.format(**fields))
-        generate_code(staging / "proto", fields["module"])
+        generate_code(staging)
         staging.chmod(0o755)
         staging.rename(target)
     except BaseException:
@@ -127,3 +127,6 @@ def new(name: str = typer.Argument(..., help="Service name: lower-case letters, 
     out(f"  MICRO_AUTH_ID={name}-svc MICRO_AUTH_SECRET=<its secret> python main.py")
     out(f'  micro call {name} {fields["service"]}.Call \'{{"name": "John"}}\'')
     out("  python -m pytest")
+    out("")
+    out(f"After editing proto/{fields['module']}.proto, regenerate its code:")
+    out("  python generate.py")
