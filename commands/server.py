@@ -134,6 +134,12 @@ def server(
     ),
 ) -> None:
     """Run the micro server in the foreground (Ctrl-C stops it), or in the background with --detach."""
+    from typer._click.core import ParameterSource
+
+    if ctx.find_root().get_parameter_source("env") is ParameterSource.COMMANDLINE:
+        # MICRO_ENV exported for other commands is not an error; `micro -e x server stop` is
+        what = f"micro server {ctx.invoked_subcommand}" if ctx.invoked_subcommand else "micro server"
+        raise Failure(f"-e/--env does not apply to {what}: it acts on the server of MICRO_HOME")
     if ctx.invoked_subcommand is not None:
         return
     profile = profile or os.environ.get("MICRO_PROFILE") or "local"
@@ -234,6 +240,7 @@ def _detach(address: str, api_address: str, profile: str) -> None:
         found = running()
         if found and found[0] == proc.pid and found[1] != "unknown address":
             out(f"Server started at {found[1]} (pid {proc.pid})")
+            _point_the_cli(found[1])
             return
         if proc.poll() is not None:
             raise Failure(
@@ -241,6 +248,28 @@ def _detach(address: str, api_address: str, profile: str) -> None:
             )
         time.sleep(0.05)
     raise Failure(f"The server did not start within {START_SECONDS:.0f}s; see {log_path}")
+
+
+def _point_the_cli(bound: str) -> None:
+    """The commands that point the CLI at a server started elsewhere than the ``local`` env's
+    address (an env that already has that address is only switched to)."""
+    from micro import environment
+
+    host, _, port = bound.rpartition(":")
+    if host in ("0.0.0.0", "[::]", "::", ""):  # every interface: dial loopback
+        host = "127.0.0.1"
+    address = f"{host}:{port}"
+    same = [env.name for env in environment.environments() if env.address == address]
+    current = environment.current().name
+    if current in same:
+        return
+    out("To use it from the CLI:")
+    if same:
+        out(f"  micro env set {same[0]}")
+        return
+    name = f"local-{port}"
+    out(f"  micro env add {name} {address}")
+    out(f"  micro env set {name}")
 
 
 def _last_line(path: Path, offset: int) -> str:

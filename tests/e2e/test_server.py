@@ -33,16 +33,37 @@ def test_detach_status_stop(micro_home: Path) -> None:
     assert none.returncode == 1 and one_line(none.stderr) == "No micro server is running"
     started = run_micro("server", "--detach", "--address", "127.0.0.1:0")
     assert started.returncode == 0, started.stderr
-    match = re.fullmatch(r"Server started at (127\.0\.0\.1:\d+) \(pid (\d+)\)", started.stdout.strip())
+    first, *pointers = started.stdout.strip().splitlines()
+    match = re.fullmatch(r"Server started at (127\.0\.0\.1:(\d+)) \(pid (\d+)\)", first)
     assert match, started.stdout
-    address, pid = match.group(1), match.group(2)
+    address, port, pid = match.group(1), match.group(2), match.group(3)
+    # not the local env's address: it says how to point the CLI at it
+    assert pointers == [
+        "To use it from the CLI:",
+        f"  micro env add local-{port} {address}",
+        f"  micro env set local-{port}",
+    ]
     try:
+        for line in pointers[1:]:  # pasted as printed, they work
+            pasted = run_micro(*line.split()[1:])
+            assert (pasted.returncode, pasted.stdout, pasted.stderr) == (0, "", "")
+        # -e names a remote env: server stop/status act on this MICRO_HOME's server, so refuse it
+        for form in (("-e", "local"), ("-e=local",), ("--env", f"local-{port}")):
+            for sub in ("status", "stop"):
+                refused = run_micro(*form, "server", sub)
+                assert refused.returncode == 1, refused.stdout
+                assert one_line(refused.stderr) == (
+                    f"-e/--env does not apply to micro server {sub}: it acts on the server of MICRO_HOME"
+                )
+        # an exported MICRO_ENV is no such mistake
+        assert run_micro("server", "status", env={"MICRO_ENV": "local"}).returncode == 0
         assert (micro_home / "server" / "server.pid").read_text().strip() == pid
         assert "Listening on" in (micro_home / "logs" / "server.log").read_text()
         status = run_micro("server", "status")
         assert (status.returncode, status.stdout) == (0, f"Server running at {address} (pid {pid})\n")
         token = admin_token(address, micro_home / "admin-client")
-        write = run_micro("store", "write", "k", "v", address=address, env={"MICRO_TOKEN": token or ""})
+        # no MICRO_PROXY: the env set above points the CLI at the server
+        write = run_micro("store", "write", "k", "v", env={"MICRO_TOKEN": token or ""})
         assert write.returncode == 0, write.stderr
         twice = run_micro("server", "--detach", "--address", "127.0.0.1:0")
         assert twice.returncode == 1
