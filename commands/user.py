@@ -51,10 +51,16 @@ def login(
         token = _client.run(
             lambda: credentials.login(ctx.env.name, ctx.namespace, ctx.address, username, password)
         )
-    except Exception:
+    except Exception as exc:
         # whoever was logged in here before is logged out: a failed attempt to become someone
-        # else must not leave the next commands running as the old account
-        credentials.logout(ctx.env.name, ctx.namespace, ctx.address)
+        # else must not leave the next commands running as the old account. The session ends
+        # on the server too when it answered (one that did not would only make us wait again)
+        from micro import errors
+
+        if isinstance(exc, errors.MicroError) and not isinstance(exc, errors.Unavailable | errors.Timeout):
+            credentials.logout(ctx.env.name, ctx.namespace, ctx.address)
+        else:
+            credentials.forget(ctx.env.name, ctx.namespace)
         raise
     out("Successfully logged in.")
     claims = credentials.claims(token.access_token)

@@ -193,6 +193,12 @@ def test_a_failed_login_ends_the_previous_login(shared_server: MicroServer) -> N
     failed = cli("login", "--username", "admin", "--password", "wrong")
     assert failed.returncode == 2
     assert refused(cli("user")) == "You are not logged in"
+    # a login that cannot reach the server ends the local login all the same
+    ok(cli("login", "--username", "admin", "--password", "micro"))
+    dead = f"127.0.0.1:{free_port()}"
+    unreachable = run_micro("login", "--username", "admin", "--password", "micro", address=dead)
+    assert refused(unreachable, 4) == f"Failed to connect to micro server at {dead}"
+    assert refused(cli("user")) == "You are not logged in"
 
 
 def test_stats_fails_when_a_node_does_not_answer_and_call_names_the_node(micro: Runner) -> None:
