@@ -350,20 +350,29 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-# global options that take a value: the word after one is its value, not the command
-_GLOBAL_VALUES = frozenset(
-    {"-e", "--env", "--namespace", "--profile", "--output", "--home", "--timeout", "--request_timeout"}
-)
-_GLOBAL_LONG = _GLOBAL_VALUES | {"--debug", "--version", "--help"}
+def _global_options(root: _click.Command) -> tuple[set[str], set[str]]:
+    """The root's options that take a value, and its long option names (read from the root
+    command itself, so a new global option needs no second list)."""
+    takes_value: set[str] = set()
+    long: set[str] = {"--help"}
+    for param in root.params:
+        if param.param_type_name != "option":
+            continue
+        names = [*param.opts, *param.secondary_opts]
+        long.update(name for name in names if name.startswith("--"))
+        if not getattr(param, "is_flag", False):
+            takes_value.update(names)
+    return takes_value, long
 
 
-def v3_forms(argv: list[str]) -> list[str]:
+def v3_forms(argv: list[str], root: _click.Command | None = None) -> list[str]:
     """v3's spellings of the words before the command, in ours.
 
     Go's flag package reads ``-e=NAME`` as ``-e NAME`` and takes long names after one dash
     (``-env staging``, ``-env=staging``); click would read them as the env ``=NAME`` and
     ``nv=staging``. ``micro help [command…]`` is ``micro [command…] --help``.
     """
+    takes_value, long = _global_options(root or _register())
     args = list(argv)
     i = 0
     while i < len(args):
@@ -371,12 +380,12 @@ def v3_forms(argv: list[str]) -> list[str]:
         if arg == "--" or arg == "-" or not arg.startswith("-"):
             break
         name, eq, value = arg.partition("=")
-        if name[:2] != "--" and "-" + name in _GLOBAL_LONG:
+        if name[:2] != "--" and "-" + name in long:
             name = "-" + name  # -env → --env
         if name == "-e" and eq:
             name = "--env"
         args[i] = f"{name}={value}" if eq else name
-        i += 2 if name in _GLOBAL_VALUES and not eq else 1
+        i += 2 if name in takes_value and not eq else 1
     if i < len(args) and args[i] == "help":
         args = [*args[:i], *args[i + 1 :], "--help"]
     return args
@@ -386,7 +395,7 @@ def run(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit code."""
     try:
         command = _register()
-        argv = v3_forms(sys.argv[1:] if argv is None else argv)
+        argv = v3_forms(sys.argv[1:] if argv is None else argv, command)
         result = command.main(args=argv, prog_name="micro", standalone_mode=False)
         return result if isinstance(result, int) and not isinstance(result, bool) else 0
     except _click.exceptions.NoArgsIsHelpError as exc:
