@@ -62,12 +62,13 @@ def test_help_and_version_import_no_grpc_protobuf_or_textual() -> None:
 
 
 def test_commands_that_come_later_say_so_without_a_server() -> None:
+    # every name of the table, however it shrinks as features land
     dead = f"127.0.0.1:{free_port()}"  # nothing is asked of a server
-    assert {"run", "logs", "events", "broker"} <= set(LATER)
     for name in LATER:
         result = run_micro(name, "x", address=dead)
         assert refused(result) == f"micro {name} is not available yet"
-    assert refused(run_micro("help", "run")) == "micro run is not available yet"
+    for name in list(LATER)[:1]:
+        assert refused(run_micro("help", name)) == f"micro {name} is not available yet"
 
 
 @pytest.mark.parametrize(
