@@ -18,8 +18,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from micro import errors, settings
-from micro._grpc import SERVER_OPTIONS, ErrorInterceptor
-from server import core, profiles
+from server import core, profiles, serving
 
 log = logging.getLogger("micro.server")
 
@@ -99,11 +98,8 @@ class Server:
         except errors.MicroError as exc:
             raise ServerError(exc.detail[:1].upper() + exc.detail[1:]) from exc
         self.auth = next(svc.auth for svc in self.services if svc.auth is not None)
-        interceptors: list[Any] = [ErrorInterceptor(), debug.interceptor]
-        if self.auth_enabled:
-            # inside the error boundary, so its errors become gRPC status like any handler's
-            interceptors.append(await auth_service.interceptor(self.auth, self.services))
-        server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS)
+        admission = await auth_service.interceptor(self.auth, self.services) if self.auth_enabled else None
+        server = serving.grpc_server(debug.counters, admission)
         debug.add(server)
         for svc in self.services:
             for add in svc.add:

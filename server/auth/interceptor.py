@@ -7,8 +7,8 @@ namespace's rules — and exposes the result to handlers through :mod:`server.au
 Core methods declare their permission (policy and the request field naming a namespace);
 methods the proxy forwards are checked as ``service:<micro-service>:<Handler.Method>`` under
 the rules alone; gRPC health and reflection are public. Errors are raised as MicroError
-inside the handler wrapper, so the ErrorInterceptor (placed before this one) turns them into
-gRPC status.
+inside the handler wrapper (:func:`micro._grpc.wrap_handler`), which turns them into gRPC
+status.
 
 :class:`ServerAuthSource` is the boundary's source on the server: the key, rules and
 revocation records, all through the :class:`~micro.auth.Auth` interface.
@@ -16,22 +16,19 @@ revocation records, all through the :class:`~micro.auth.Auth` interface.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import grpc
-
 from micro import errors
-from micro._grpc import map_handler
+from micro._grpc import Admit
 from micro.auth import Account, Auth, Resource, Rule
-from micro.auth.boundary import Boundary, Caller, Policy, read_metadata
+from micro.auth.boundary import Boundary, Policy, read_metadata
 from micro.auth.guard import PUBLIC_PREFIXES, resource_of
 from micro.auth.jwt import TokenVerifier
 from server.auth.context import Permission, set_caller
 
 __all__ = ["PUBLIC_PREFIXES", "AuthInterceptor", "ServerAuthSource", "resource_of"]
 
-_CACHE_LIMIT = 4096
 _RULES_ONLY = Permission(Policy.RULES)
 _PUBLIC = Permission(Policy.PUBLIC)
 
@@ -67,8 +64,12 @@ class ServerAuthSource:
             raise errors.Unauthorized("token has been revoked")
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class AuthInterceptor:
     """Admits every call through the boundary; see the module docstring.
+
+    Not a grpc interceptor (those run on every call): the server asks it once per method,
+    when the method's handler is added (:class:`micro._grpc.WrappingServer`), for the
+    :meth:`admit` function of that method, which the handler's wrapper awaits per call.
 
     Args:
         boundary: the call boundary (no audience: core services refuse call tokens).
@@ -87,66 +88,38 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self.boundary = boundary
         self.permissions = permissions
         self._local = local
-        self._wrapped: dict[str, Any] = {}
-
-    async def intercept_service(self, continuation: Callable[..., Awaitable[Any]], details: Any) -> Any:
-        method: str = details.method
-        cached = self._wrapped.get(method)
-        if cached is not None:
-            return cached
-        handler = await continuation(details)
-        if handler is None:
-            return None
-        if self._local is not None and not self._local(method):
-            # forwarded by the proxy: the target is micro-service (else the path), per call
-            return self._wrap(handler, method, forwarded=True)
-        wrapped = self._wrap(handler, method)
-        if len(self._wrapped) >= _CACHE_LIMIT:  # local methods only: a fixed set
-            self._wrapped.clear()
-        self._wrapped[method] = wrapped
-        return wrapped
 
     def _permission(self, method: str) -> Permission:
         if method.startswith(PUBLIC_PREFIXES):
             return _PUBLIC
         return self.permissions.get(method, _RULES_ONLY)
 
-    def _wrap(self, handler: Any, method: str, *, forwarded: bool = False) -> Any:
-        permission = _RULES_ONLY if forwarded else self._permission(method)
-        resource = None if permission.policy is Policy.PUBLIC else resource_of(method)
-        boundary = self.boundary
+    def admit(self, method: str) -> Admit:
+        """The check of every call of ``method``: admits the caller through the boundary
+        and makes it the current call's (raises MicroError to refuse)."""
+        admit_call = self.boundary.admit
+        if self._local is not None and not self._local(method):
+            # forwarded by the proxy: the target is micro-service (else the path), per call
+            path = resource_of(method)
 
-        async def admit(context: Any, request: Any) -> Caller:
-            metadata = context.invocation_metadata()
-            checked = resource
-            if forwarded and checked is not None:
+            async def admit_forwarded(context: Any, request: Any) -> None:
+                metadata = context.invocation_metadata()
                 target = read_metadata(metadata).service
-                if target:
-                    checked = Resource(checked.type, target, checked.endpoint)
-            field = permission.field(request) if permission.field is not None and request is not None else ""
-            caller = await boundary.admit(
-                metadata, checked, policy=permission.policy, field=field, creates=permission.creates
+                checked = Resource(path.type, target, path.endpoint) if target else path
+                set_caller(await admit_call(metadata, checked, policy=Policy.RULES))
+
+            return admit_forwarded
+
+        permission = self._permission(method)
+        resource = None if permission.policy is Policy.PUBLIC else resource_of(method)
+        policy, field, creates = permission.policy, permission.field, permission.creates
+
+        async def admit(context: Any, request: Any) -> None:
+            named = field(request) if field is not None and request is not None else ""
+            set_caller(
+                await admit_call(
+                    context.invocation_metadata(), resource, policy=policy, field=named, creates=creates
+                )
             )
-            set_caller(caller)
-            return caller
 
-        def unary(behavior: Callable[..., Awaitable[Any]], *, streamed_request: bool) -> Any:
-            async def wrapper(request: Any, context: Any) -> Any:
-                await admit(context, None if streamed_request else request)
-                return await behavior(request, context)
-
-            return wrapper
-
-        def stream(behavior: Callable[..., AsyncIterator[Any]], *, streamed_request: bool) -> Any:
-            async def wrapper(request: Any, context: Any) -> AsyncIterator[Any]:
-                await admit(context, None if streamed_request else request)
-                async for item in behavior(request, context):
-                    yield item
-
-            return wrapper
-
-        return map_handler(
-            handler,
-            lambda b: unary(b, streamed_request=handler.request_streaming),
-            lambda b: stream(b, streamed_request=handler.request_streaming),
-        )
+        return admit
