@@ -48,7 +48,7 @@ class Client:
         self.namespace = namespace
         self._owns_registry = owns_registry
         self.router = Router(registry, ttl=ROUTE_TTL, connect=aio_channel)
-        self._metadata: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+        self._metadata: dict[tuple[str, str], grpc.aio.Metadata] = {}
         self.token = _platform.token()
         self.closed = False
         self.cache: dict[Any, Any] = {}  # call() keeps resolved methods and types here (bounded_put)
@@ -60,9 +60,10 @@ class Client:
         # a handler's call gets no more than its caller has left
         return await self.router.resolve(self.namespace, service, timeout=_context.timeout(None))
 
-    def metadata(self, service: str, extra: Metadata | None) -> Metadata:
+    def metadata(self, service: str, extra: Metadata | None) -> grpc.aio.Metadata:
         """What a call to ``service`` carries; ``micro-from-service`` names the service whose
-        handler makes the call, else this process's service."""
+        handler makes the call, else this process's service. A ``grpc.aio.Metadata``, kept
+        per service: grpc turns pairs into one on every call (~3 µs a call)."""
         call = _context.current()
         caller = call.service if call is not None and call.service else _platform.service_name()
         base = self._metadata.get((service, caller))
@@ -72,8 +73,8 @@ class Client:
                 md.append(("authorization", f"Bearer {self.token}"))
             if caller:
                 md.append((FROM_SERVICE_KEY, caller))
-            base = bounded_put(self._metadata, (service, caller), tuple(md))
-        return (*base, *extra) if extra else base
+            base = bounded_put(self._metadata, (service, caller), grpc.aio.Metadata(*md))
+        return grpc.aio.Metadata(*base, *extra) if extra else base
 
     def channel(self, address: str) -> grpc.aio.Channel:
         return self.router.channel(address)
