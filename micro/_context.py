@@ -1,10 +1,11 @@
 """The call a handler is serving: its caller, namespace, deadline and service — one context
 for the framework's services and the server's core services.
 
-:func:`serving` wraps each handler of a :class:`micro.Service` (the service's interceptor,
-:mod:`micro._debug`, applies it once per method): per call it checks the caller (when the
-service checks callers) and sets a :class:`Call` in a context variable inside the handler's
-task, reset when the handler returns. :func:`micro.auth.account` reads it, and
+:func:`admission` is what each handler of a :class:`micro.Service` runs first (the
+service's handler wrapper, :mod:`micro._debug`, builds it once per method): per call it
+checks the caller (when the service checks callers) and sets a :class:`Call` in a context
+variable inside the handler's task (:func:`serving` wraps a handler with the same, reset when
+the handler returns). :func:`micro.auth.account` reads it, and
 :mod:`micro.client` shortens the timeout of calls made while serving to the time the
 incoming call has left, and names the serving service in ``micro-from-service``.
 
@@ -22,13 +23,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from micro._grpc import NAMESPACE_KEY, map_handler
+from micro._grpc import NAMESPACE_KEY, Admit, map_handler
 
 if TYPE_CHECKING:
     from micro.auth import Account
     from micro.auth.boundary import Caller
 
-__all__ = ["Call", "Check", "current", "enter", "serving", "timeout"]
+__all__ = ["Call", "Check", "admission", "current", "enter", "serving", "timeout"]
 
 # the caller of a call, from its grpc context (None: anonymous, or not checked)
 Check = Callable[[Any], Awaitable["Account | None"]]
@@ -79,6 +80,18 @@ def _enter(context: Any, account: Account | None, namespace: str, service: str) 
             break
     outer = _call.get()
     return _call.set(Call(account, called, deadline, service, outer.caller if outer is not None else None))
+
+
+def admission(check: Check | None, *, namespace: str, service: str) -> Admit:
+    """What :func:`serving` does before the handler, as the ``admit`` of
+    :func:`micro._grpc.wrap_handler` (one coroutine per call for the whole wrapper). Nothing
+    is reset after the handler: grpc serves each call in a task of its own."""
+
+    async def admit(context: Any, request: Any) -> None:
+        account = await check(context) if check is not None else None
+        _enter(context, account, namespace, service)
+
+    return admit
 
 
 def serving(handler: Any, check: Check | None, *, namespace: str, service: str) -> Any:

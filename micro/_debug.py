@@ -1,6 +1,6 @@
 """What every service answers about itself: ``debug.Debug/Health`` and ``Stats``.
 
-:class:`ServiceInterceptor` is the service's one server interceptor: it counts requests and
+:class:`ServiceHandlers` wraps each handler of a service once: it counts requests and
 errors for ``Stats``, checks callers (:mod:`micro.auth.guard`), sets the call's caller and
 deadline for the handler (:mod:`micro._context`) and turns errors raised by handlers,
 refusals included, into gRPC status (see :mod:`micro._grpc`).
@@ -16,16 +16,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import grpc
-
 from micro import errors
-from micro._grpc import MethodCache, map_handler, wrap_handler
+from micro._grpc import map_handler, wrap_handler
 from micro.proto.debug import debug_pb2, debug_pb2_grpc
 
 if TYPE_CHECKING:
     from micro.auth.guard import ServiceGuard
 
-__all__ = ["Counters", "DebugHandler", "ServiceInterceptor", "memory_bytes", "thread_count"]
+__all__ = ["Counters", "DebugHandler", "ServiceHandlers", "memory_bytes", "thread_count"]
 
 
 class Counters:
@@ -120,31 +118,25 @@ def counted(handler: Any, counters: Counters) -> Any:
     )
 
 
-class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Counts requests and errors, checks callers with ``guard`` (if any), sets the call
-    context and translates handler errors (one wrapper per method)."""
+class ServiceHandlers:
+    """How a service serves each method (``wrap``, for :class:`micro._grpc.WrappingServer`,
+    once per method): counts requests and errors, checks callers with ``guard`` (if any),
+    sets the call context and translates handler errors, refusals included — no interceptor
+    (grpc.aio runs those on every call) and two coroutines per call."""
 
     def __init__(self, counters: Counters, guard: ServiceGuard | None = None) -> None:
         self.counters = counters
         self.guard = guard
-        # bounded: a generic handler may answer any method name a caller makes up
-        self._cache = MethodCache()
 
-    async def intercept_service(self, continuation: Callable[..., Awaitable[Any]], details: Any) -> Any:
-        method = details.method
-        handler = await continuation(details)
-        if handler is None:
-            return None
-        return self._cache.get(method, handler, lambda inner: self._wrap(inner, method))
-
-    def _wrap(self, handler: Any, method: str) -> Any:
+    def wrap(self, handler: Any, method: str) -> Any:
         if self.guard is not None:
-            from micro.auth.guard import guarded
+            from micro.auth.guard import admission
 
-            handler = guarded(handler, method, self.guard)
+            admit = admission(method, self.guard)
         else:
             from micro import _platform
-            from micro._context import serving
+            from micro._context import admission as call_admission
 
-            handler = serving(handler, None, namespace=_platform.namespace(), service="")
-        return counted(wrap_handler(handler, method), self.counters)
+            admit = call_admission(None, namespace=_platform.namespace(), service="")
+        # counted outside the error translation: a refused or malformed call counts as an error
+        return counted(wrap_handler(handler, method, admit=admit), self.counters)

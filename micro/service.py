@@ -34,8 +34,8 @@ from typing import Any
 import grpc
 
 from micro import _platform, errors
-from micro._debug import Counters, DebugHandler, ServiceInterceptor
-from micro._grpc import SERVER_OPTIONS
+from micro._debug import Counters, DebugHandler, ServiceHandlers
+from micro._grpc import SERVER_OPTIONS, WrappingServer
 from micro.auth.guard import ServiceGuard
 from micro.registry import Service as RegistryService
 
@@ -173,8 +173,8 @@ class Service:
         if not self._handlers:
             log.warning("service %s has no handlers", self.name)
         guard = self._guard = ServiceGuard(self.name, self.namespace)
-        server = grpc.aio.server(
-            interceptors=[ServiceInterceptor(self.counters, guard)], options=SERVER_OPTIONS
+        server = WrappingServer(
+            grpc.aio.server(options=SERVER_OPTIONS), ServiceHandlers(self.counters, guard).wrap
         )
         for servicer, add, _ in self._handlers:
             add(servicer, server)

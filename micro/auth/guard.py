@@ -38,11 +38,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from micro import errors
 from micro.auth import Account, Resource, Rule
 from micro.auth.boundary import bearer, is_micro_admin
+
+if TYPE_CHECKING:
+    from micro._grpc import Admit
 
 __all__ = [
     "KEY_RETRY_SECONDS",
@@ -52,8 +55,8 @@ __all__ = [
     "AuthSource",
     "PlatformAuth",
     "ServiceGuard",
+    "admission",
     "bearer",
-    "guarded",
     "is_micro_admin",
     "resource_of",
 ]
@@ -318,17 +321,17 @@ class ServiceGuard:
             return self._rules
 
 
-def guarded(handler: Any, method: str, guard: ServiceGuard) -> Any:
-    """A copy of ``handler`` that checks its caller with ``guard`` first and serves with the
-    caller known to :func:`micro.auth.account` (unchanged for methods that are not checked)."""
-    from micro._context import serving
+def admission(method: str, guard: ServiceGuard) -> Admit | None:
+    """What every call of ``method`` runs before its handler: the caller checked with
+    ``guard`` and known to :func:`micro.auth.account` (None for methods that are not checked)."""
+    from micro._context import admission as call_admission
 
     resource = guard.resource(method)
     if resource is None:
-        return handler
+        return None
     checked: Resource = resource
 
     async def check(context: Any) -> Account | None:
         return await guard.check(context.invocation_metadata(), checked)
 
-    return serving(handler, check, namespace=guard.namespace, service=guard.service)
+    return call_admission(check, namespace=guard.namespace, service=guard.service)

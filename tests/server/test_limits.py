@@ -14,8 +14,8 @@ import grpc
 import pytest
 
 from micro import errors
-from micro._debug import Counters, ServiceInterceptor
-from micro._grpc import ERROR_KEY, ErrorInterceptor, metadata_value
+from micro._debug import Counters, ServiceHandlers
+from micro._grpc import ERROR_KEY, ErrorInterceptor, WrappingServer, metadata_value
 from micro.proto.auth import auth_pb2, auth_pb2_grpc
 from micro.proto.config import config_pb2, config_pb2_grpc
 from micro.proto.registry import registry_pb2, registry_pb2_grpc
@@ -319,19 +319,19 @@ async def test_made_up_method_names_do_not_grow_the_caches() -> None:
         def service(self, details: Any) -> Any:
             return handler
 
-    server = serving.grpc_server(Counters(), None)
-    server.add_generic_rpc_handlers((Answers(),))
-    methods = server._methods  # the one generic handler grpc asks
+    core = serving.grpc_server(Counters(), None)  # the micro server's
+    service = WrappingServer(grpc.aio.server(), ServiceHandlers(Counters()).wrap)  # a service's
+    for server in (core, service):
+        server.add_generic_rpc_handlers((Answers(),))
     errors_ = ErrorInterceptor()
-    service = ServiceInterceptor(Counters())
     for i in range(20_000):
         details = SimpleNamespace(method=f"/store.Made{i}/Up", invocation_metadata=())
-        assert methods.service(details) is not None
-        for interceptor in (errors_, service):
-            assert await interceptor.intercept_service(served, details) is not None
-    assert server.cache_size() == 1024
+        for server in (core, service):
+            assert server._methods.service(details) is not None  # the one generic handler grpc asks
+        assert await errors_.intercept_service(served, details) is not None
+    assert core.cache_size() == 1024
+    assert service.cache_size() == 1024
     assert len(errors_._cache) == 1024
-    assert len(service._cache) == 1024
 
 
 async def test_a_bad_limit_stops_the_server_at_start(
