@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "new": ("commands.new", "Create a new service in a folder of its name."),
     "store": ("commands.store", "Read and write records in the store."),
     "config": ("commands.config", "Read, write and watch dynamic config."),
+    "events": ("commands.events", "Publish, consume and read persistent event streams."),
     "env": ("commands.env", "Manage environments (named server addresses)."),
     "login": ("commands.user", "Log in to the current environment + namespace."),
     "logout": ("commands.user", "Forget the login of the current environment + namespace."),

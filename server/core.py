@@ -70,6 +70,12 @@ def _broker(backends: Backends) -> CoreService:
     return core(backends)
 
 
+def _events(backends: Backends) -> CoreService:
+    from server.events import core
+
+    return core(backends)
+
+
 def _auth(backends: Backends) -> CoreService:
     from server import auth
 
@@ -80,7 +86,8 @@ CORE_SERVICES: tuple[CoreSpec, ...] = (
     CoreSpec("registry", _registry, ("registry",)),
     CoreSpec("store", _store, ("store",)),
     CoreSpec("config", _config, ("store",)),
-    CoreSpec("auth", _auth, ("store", "registry")),
+    CoreSpec("events", _events, ("events",)),
+    CoreSpec("auth", _auth, ("store", "registry", "events")),
     CoreSpec("broker", _broker, ("broker",)),
 )
 

@@ -1,7 +1,8 @@
 """Profiles pick the backend of every core service at once (``MICRO_PROFILE``).
 
-``local`` (default): SQLite store, memory registry — state under ``MICRO_HOME/server``.
-``test``: everything in memory, in-process. Individual overrides: ``MICRO_STORE=memory|sqlite``.
+``local`` (default): SQLite store and events log, memory registry — state under
+``MICRO_HOME/server``. ``test``: everything in memory, in-process. Individual overrides:
+``MICRO_STORE=memory|sqlite``, ``MICRO_EVENTS=memory|sqlite``.
 
 Both are tables: :data:`PROFILES` says which backend each concern uses per profile, and
 :data:`BACKENDS` how to build each; a new backend (PostgreSQL, NATS, etcd for ``platform``)
@@ -18,6 +19,7 @@ from typing import Any
 
 from micro import errors
 from micro.broker import Broker
+from micro.events import Stream
 from micro.registry import Registry
 from micro.store import Store
 
@@ -48,21 +50,34 @@ def _memory_broker(data_dir: Path) -> Broker:
     return MemoryBroker()
 
 
+def _memory_events(data_dir: Path) -> Stream:
+    from micro.events.memory import MemoryStream
+
+    return MemoryStream()
+
+
+def _sqlite_events(data_dir: Path) -> Stream:
+    from server.events.sqlite import SqliteStream
+
+    return SqliteStream(data_dir / "events.db")
+
+
 # concern → backend name → factory(data_dir)
 BACKENDS: dict[str, dict[str, Callable[[Path], Any]]] = {
     "store": {"memory": _memory_store, "sqlite": _sqlite_store},
     "registry": {"memory": _memory_registry},
     "broker": {"memory": _memory_broker},
+    "events": {"memory": _memory_events, "sqlite": _sqlite_events},
 }
 
 # profile → concern → backend name
 PROFILES: dict[str, dict[str, str]] = {
-    "local": {"store": "sqlite", "registry": "memory", "broker": "memory"},
-    "test": {"store": "memory", "registry": "memory", "broker": "memory"},
+    "local": {"store": "sqlite", "registry": "memory", "broker": "memory", "events": "sqlite"},
+    "test": {"store": "memory", "registry": "memory", "broker": "memory", "events": "memory"},
 }
 
 # concern → the variable that overrides the profile's choice
-_OVERRIDES = {"store": "MICRO_STORE"}
+_OVERRIDES = {"store": "MICRO_STORE", "events": "MICRO_EVENTS"}
 
 
 @dataclass
@@ -73,14 +88,17 @@ class Backends:
     store: Store
     registry: Registry
     broker: Broker
+    events: Stream
 
     async def drop_namespace(self, namespace: str) -> None:
-        """Drop what the backends keep for a deleted ``namespace`` (each backend with a
-        ``drop_namespace``; the store's database is dropped by auth itself)."""
-        for backend in (self.broker,):
-            await backend.drop_namespace(namespace)
+        """Drop what the backends keep for a deleted ``namespace`` (the broker's
+        subscriptions, the events' topics and groups; the store's database is dropped by
+        auth itself)."""
+        await self.broker.drop_namespace(namespace)
+        await self.events.delete_namespace(namespace)
 
     async def close(self) -> None:
+        await self.events.close()
         await self.broker.close()
         await self.store.close()
         await self.registry.close()

@@ -26,7 +26,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x65vents/events.proto\x12\x06\x65vents\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe3\x01\n\x05\x45vent\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05topic\x18\x02 \x01(\t\x12-\n\ttimestamp\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x08metadata\x18\x04 \x03(\x0b\x32\x1b.events.Event.MetadataEntry\x12\x0f\n\x07payload\x18\x05 \x01(\x0c\x12\x0e\n\x06offset\x18\x06 \x01(\x04\x12\x0f\n\x07\x61ttempt\x18\x07 \x01(\r\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc8\x01\n\x0ePublishRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\x12\x36\n\x08metadata\x18\x03 \x03(\x0b\x32$.events.PublishRequest.MetadataEntry\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"/\n\x0fPublishResponse\x12\x1c\n\x05\x65vent\x18\x01 \x01(\x0b\x32\r.events.Event\"\xd7\x01\n\tSubscribe\x12\r\n\x05topic\x18\x01 \x01(\t\x12\r\n\x05group\x18\x02 \x01(\t\x12\x10\n\x06offset\x18\x03 \x01(\x04H\x00\x12+\n\x05since\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12\x14\n\nfrom_start\x18\t \x01(\x08H\x00\x12\x10\n\x08\x61uto_ack\x18\x05 \x01(\x08\x12\x13\n\x0b\x61\x63k_wait_ms\x18\x06 \x01(\x03\x12\x13\n\x0bretry_limit\x18\x07 \x01(\x05\x12\x12\n\nmanual_ack\x18\x08 \x01(\x08\x42\x07\n\x05start\"\x1f\n\x03\x41\x63k\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04nack\x18\x02 \x01(\x08\"_\n\x0e\x43onsumeRequest\x12&\n\tsubscribe\x18\x01 \x01(\x0b\x32\x11.events.SubscribeH\x00\x12\x1a\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x0b.events.AckH\x00\x42\t\n\x07request\";\n\x0bReadRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\x12\x0e\n\x06offset\x18\x03 \x01(\x04\"-\n\x0cReadResponse\x12\x1d\n\x06\x65vents\x18\x01 \x03(\x0b\x32\r.events.Event\"\x0f\n\rTopicsRequest\"B\n\x05Topic\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x65vents\x18\x02 \x01(\x04\x12\r\n\x05\x66irst\x18\x03 \x01(\x04\x12\x0c\n\x04last\x18\x04 \x01(\x04\"/\n\x0eTopicsResponse\x12\x1d\n\x06topics\x18\x01 \x03(\x0b\x32\r.events.Topic2~\n\x06Stream\x12<\n\x07Publish\x12\x16.events.PublishRequest\x1a\x17.events.PublishResponse\"\x00\x12\x36\n\x07\x43onsume\x12\x16.events.ConsumeRequest\x1a\r.events.Event\"\x00(\x01\x30\x01\x32}\n\x05Store\x12\x36\n\x04Read\x12\x13.events.ReadRequest\x1a\x14.events.ReadResponse\"\x03\x90\x02\x01\x12<\n\x06Topics\x12\x15.events.TopicsRequest\x1a\x16.events.TopicsResponse\"\x03\x90\x02\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x65vents/events.proto\x12\x06\x65vents\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe3\x01\n\x05\x45vent\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05topic\x18\x02 \x01(\t\x12-\n\ttimestamp\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x08metadata\x18\x04 \x03(\x0b\x32\x1b.events.Event.MetadataEntry\x12\x0f\n\x07payload\x18\x05 \x01(\x0c\x12\x0e\n\x06offset\x18\x06 \x01(\x04\x12\x0f\n\x07\x61ttempt\x18\x07 \x01(\r\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc8\x01\n\x0ePublishRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\x12\x36\n\x08metadata\x18\x03 \x03(\x0b\x32$.events.PublishRequest.MetadataEntry\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"/\n\x0fPublishResponse\x12\x1c\n\x05\x65vent\x18\x01 \x01(\x0b\x32\r.events.Event\"3\n\nPublishAck\x12\x14\n\x0c\x61\x63knowledged\x18\x01 \x01(\x04\x12\x0f\n\x07offsets\x18\x02 \x03(\x04\"\xf5\x01\n\tSubscribe\x12\r\n\x05topic\x18\x01 \x01(\t\x12\r\n\x05group\x18\x02 \x01(\t\x12\x10\n\x06offset\x18\x03 \x01(\x04H\x00\x12+\n\x05since\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12\x14\n\nfrom_start\x18\t \x01(\x08H\x00\x12\x18\n\x0b\x61\x63k_wait_ms\x18\x06 \x01(\x03H\x01\x88\x01\x01\x12\x18\n\x0bretry_limit\x18\x07 \x01(\x05H\x02\x88\x01\x01\x12\x12\n\nmanual_ack\x18\x08 \x01(\x08\x42\x07\n\x05startB\x0e\n\x0c_ack_wait_msB\x0e\n\x0c_retry_limitJ\x04\x08\x05\x10\x06\"\x1f\n\x03\x41\x63k\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04nack\x18\x02 \x01(\x08\"_\n\x0e\x43onsumeRequest\x12&\n\tsubscribe\x18\x01 \x01(\x0b\x32\x11.events.SubscribeH\x00\x12\x1a\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x0b.events.AckH\x00\x42\t\n\x07request\";\n\x0bReadRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\x12\x0e\n\x06offset\x18\x03 \x01(\x04\"-\n\x0cReadResponse\x12\x1d\n\x06\x65vents\x18\x01 \x03(\x0b\x32\r.events.Event\"\x0f\n\rTopicsRequest\"E\n\tRetention\x12\x12\n\nmax_age_ms\x18\x01 \x01(\x03\x12\x11\n\tmax_count\x18\x02 \x01(\x04\x12\x11\n\tmax_bytes\x18\x03 \x01(\x04\"v\n\x05Topic\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x65vents\x18\x02 \x01(\x04\x12\r\n\x05\x66irst\x18\x03 \x01(\x04\x12\x0c\n\x04last\x18\x04 \x01(\x04\x12$\n\tretention\x18\x05 \x01(\x0b\x32\x11.events.Retention\x12\x0c\n\x04next\x18\x06 \x01(\x04\"/\n\x0eTopicsResponse\x12\x1d\n\x06topics\x18\x01 \x03(\x0b\x32\r.events.Topic\"\x1e\n\rGroupsRequest\x12\r\n\x05topic\x18\x01 \x01(\t\"X\n\x05Group\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08position\x18\x02 \x01(\x04\x12\x0b\n\x03lag\x18\x03 \x01(\x04\x12\x11\n\tconsumers\x18\x04 \x01(\r\x12\x0f\n\x07pending\x18\x05 \x01(\r\"/\n\x0eGroupsResponse\x12\x1d\n\x06groups\x18\x01 \x03(\x0b\x32\r.events.Group\"G\n\x10RetentionRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12$\n\tretention\x18\x02 \x01(\x0b\x32\x11.events.Retention\"\x13\n\x11RetentionResponse\"\x1e\n\rDeleteRequest\x12\r\n\x05topic\x18\x01 \x01(\t\"\x10\n\x0e\x44\x65leteResponse\"y\n\x11ResetGroupRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12\r\n\x05group\x18\x02 \x01(\t\x12\x10\n\x06offset\x18\x03 \x01(\x04H\x00\x12+\n\x05since\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x42\x07\n\x05start\"&\n\x12ResetGroupResponse\x12\x10\n\x08position\x18\x01 \x01(\x04\x32\xc1\x01\n\x06Stream\x12<\n\x07Publish\x12\x16.events.PublishRequest\x1a\x17.events.PublishResponse\"\x00\x12\x41\n\rPublishStream\x12\x16.events.PublishRequest\x1a\x12.events.PublishAck\"\x00(\x01\x30\x01\x12\x36\n\x07\x43onsume\x12\x16.events.ConsumeRequest\x1a\r.events.Event\"\x00(\x01\x30\x01\x32\x81\x03\n\x05Store\x12\x36\n\x04Read\x12\x13.events.ReadRequest\x1a\x14.events.ReadResponse\"\x03\x90\x02\x01\x12<\n\x06Topics\x12\x15.events.TopicsRequest\x1a\x16.events.TopicsResponse\"\x03\x90\x02\x01\x12<\n\x06Groups\x12\x15.events.GroupsRequest\x1a\x16.events.GroupsResponse\"\x03\x90\x02\x01\x12\x42\n\tRetention\x12\x18.events.RetentionRequest\x1a\x19.events.RetentionResponse\"\x00\x12\x39\n\x06\x44\x65lete\x12\x15.events.DeleteRequest\x1a\x16.events.DeleteResponse\"\x00\x12\x45\n\nResetGroup\x12\x19.events.ResetGroupRequest\x1a\x1a.events.ResetGroupResponse\"\x00\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,6 +41,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STORE'].methods_by_name['Read']._serialized_options = b'\220\002\001'
   _globals['_STORE'].methods_by_name['Topics']._loaded_options = None
   _globals['_STORE'].methods_by_name['Topics']._serialized_options = b'\220\002\001'
+  _globals['_STORE'].methods_by_name['Groups']._loaded_options = None
+  _globals['_STORE'].methods_by_name['Groups']._serialized_options = b'\220\002\001'
   _globals['_EVENT']._serialized_start=65
   _globals['_EVENT']._serialized_end=292
   _globals['_EVENT_METADATAENTRY']._serialized_start=245
@@ -51,24 +53,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PUBLISHREQUEST_METADATAENTRY']._serialized_end=292
   _globals['_PUBLISHRESPONSE']._serialized_start=497
   _globals['_PUBLISHRESPONSE']._serialized_end=544
-  _globals['_SUBSCRIBE']._serialized_start=547
-  _globals['_SUBSCRIBE']._serialized_end=762
-  _globals['_ACK']._serialized_start=764
-  _globals['_ACK']._serialized_end=795
-  _globals['_CONSUMEREQUEST']._serialized_start=797
-  _globals['_CONSUMEREQUEST']._serialized_end=892
-  _globals['_READREQUEST']._serialized_start=894
-  _globals['_READREQUEST']._serialized_end=953
-  _globals['_READRESPONSE']._serialized_start=955
-  _globals['_READRESPONSE']._serialized_end=1000
-  _globals['_TOPICSREQUEST']._serialized_start=1002
-  _globals['_TOPICSREQUEST']._serialized_end=1017
-  _globals['_TOPIC']._serialized_start=1019
-  _globals['_TOPIC']._serialized_end=1085
-  _globals['_TOPICSRESPONSE']._serialized_start=1087
-  _globals['_TOPICSRESPONSE']._serialized_end=1134
-  _globals['_STREAM']._serialized_start=1136
-  _globals['_STREAM']._serialized_end=1262
-  _globals['_STORE']._serialized_start=1264
-  _globals['_STORE']._serialized_end=1389
+  _globals['_PUBLISHACK']._serialized_start=546
+  _globals['_PUBLISHACK']._serialized_end=597
+  _globals['_SUBSCRIBE']._serialized_start=600
+  _globals['_SUBSCRIBE']._serialized_end=845
+  _globals['_ACK']._serialized_start=847
+  _globals['_ACK']._serialized_end=878
+  _globals['_CONSUMEREQUEST']._serialized_start=880
+  _globals['_CONSUMEREQUEST']._serialized_end=975
+  _globals['_READREQUEST']._serialized_start=977
+  _globals['_READREQUEST']._serialized_end=1036
+  _globals['_READRESPONSE']._serialized_start=1038
+  _globals['_READRESPONSE']._serialized_end=1083
+  _globals['_TOPICSREQUEST']._serialized_start=1085
+  _globals['_TOPICSREQUEST']._serialized_end=1100
+  _globals['_RETENTION']._serialized_start=1102
+  _globals['_RETENTION']._serialized_end=1171
+  _globals['_TOPIC']._serialized_start=1173
+  _globals['_TOPIC']._serialized_end=1291
+  _globals['_TOPICSRESPONSE']._serialized_start=1293
+  _globals['_TOPICSRESPONSE']._serialized_end=1340
+  _globals['_GROUPSREQUEST']._serialized_start=1342
+  _globals['_GROUPSREQUEST']._serialized_end=1372
+  _globals['_GROUP']._serialized_start=1374
+  _globals['_GROUP']._serialized_end=1462
+  _globals['_GROUPSRESPONSE']._serialized_start=1464
+  _globals['_GROUPSRESPONSE']._serialized_end=1511
+  _globals['_RETENTIONREQUEST']._serialized_start=1513
+  _globals['_RETENTIONREQUEST']._serialized_end=1584
+  _globals['_RETENTIONRESPONSE']._serialized_start=1586
+  _globals['_RETENTIONRESPONSE']._serialized_end=1605
+  _globals['_DELETEREQUEST']._serialized_start=1607
+  _globals['_DELETEREQUEST']._serialized_end=1637
+  _globals['_DELETERESPONSE']._serialized_start=1639
+  _globals['_DELETERESPONSE']._serialized_end=1655
+  _globals['_RESETGROUPREQUEST']._serialized_start=1657
+  _globals['_RESETGROUPREQUEST']._serialized_end=1778
+  _globals['_RESETGROUPRESPONSE']._serialized_start=1780
+  _globals['_RESETGROUPRESPONSE']._serialized_end=1818
+  _globals['_STREAM']._serialized_start=1821
+  _globals['_STREAM']._serialized_end=2014
+  _globals['_STORE']._serialized_start=2017
+  _globals['_STORE']._serialized_end=2402
 # @@protoc_insertion_point(module_scope)

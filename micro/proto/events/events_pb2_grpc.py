@@ -40,6 +40,11 @@ class StreamStub:
                 request_serializer=events_dot_events__pb2.PublishRequest.SerializeToString,
                 response_deserializer=events_dot_events__pb2.PublishResponse.FromString,
                 _registered_method=True)
+        self.PublishStream = channel.stream_stream(
+                '/events.Stream/PublishStream',
+                request_serializer=events_dot_events__pb2.PublishRequest.SerializeToString,
+                response_deserializer=events_dot_events__pb2.PublishAck.FromString,
+                _registered_method=True)
         self.Consume = channel.stream_stream(
                 '/events.Stream/Consume',
                 request_serializer=events_dot_events__pb2.ConsumeRequest.SerializeToString,
@@ -56,9 +61,18 @@ class StreamServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PublishStream(self, request_iterator, context):
+        """Many events on one stream; the server answers with cumulative acks: each
+        PublishAck covers the requests up to `acknowledged`, all durably stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Consume(self, request_iterator, context):
         """The first request subscribes; later requests ack or nack delivered events.
-        Not side-effect free: a group's acks move its position.
+        Not side-effect free: a group's acks move its position. The server sends
+        initial metadata `micro-subscribed: 1` once the subscription is in place.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -71,6 +85,11 @@ def add_StreamServicer_to_server(servicer, server):
                     servicer.Publish,
                     request_deserializer=events_dot_events__pb2.PublishRequest.FromString,
                     response_serializer=events_dot_events__pb2.PublishResponse.SerializeToString,
+            ),
+            'PublishStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.PublishStream,
+                    request_deserializer=events_dot_events__pb2.PublishRequest.FromString,
+                    response_serializer=events_dot_events__pb2.PublishAck.SerializeToString,
             ),
             'Consume': grpc.stream_stream_rpc_method_handler(
                     servicer.Consume,
@@ -105,6 +124,33 @@ class Stream:
             '/events.Stream/Publish',
             events_dot_events__pb2.PublishRequest.SerializeToString,
             events_dot_events__pb2.PublishResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/events.Stream/PublishStream',
+            events_dot_events__pb2.PublishRequest.SerializeToString,
+            events_dot_events__pb2.PublishAck.FromString,
             options,
             channel_credentials,
             insecure,
@@ -162,6 +208,26 @@ class StoreStub:
                 request_serializer=events_dot_events__pb2.TopicsRequest.SerializeToString,
                 response_deserializer=events_dot_events__pb2.TopicsResponse.FromString,
                 _registered_method=True)
+        self.Groups = channel.unary_unary(
+                '/events.Store/Groups',
+                request_serializer=events_dot_events__pb2.GroupsRequest.SerializeToString,
+                response_deserializer=events_dot_events__pb2.GroupsResponse.FromString,
+                _registered_method=True)
+        self.Retention = channel.unary_unary(
+                '/events.Store/Retention',
+                request_serializer=events_dot_events__pb2.RetentionRequest.SerializeToString,
+                response_deserializer=events_dot_events__pb2.RetentionResponse.FromString,
+                _registered_method=True)
+        self.Delete = channel.unary_unary(
+                '/events.Store/Delete',
+                request_serializer=events_dot_events__pb2.DeleteRequest.SerializeToString,
+                response_deserializer=events_dot_events__pb2.DeleteResponse.FromString,
+                _registered_method=True)
+        self.ResetGroup = channel.unary_unary(
+                '/events.Store/ResetGroup',
+                request_serializer=events_dot_events__pb2.ResetGroupRequest.SerializeToString,
+                response_deserializer=events_dot_events__pb2.ResetGroupResponse.FromString,
+                _registered_method=True)
 
 
 class StoreServicer:
@@ -179,6 +245,30 @@ class StoreServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Groups(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Retention(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Delete(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetGroup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StoreServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -191,6 +281,26 @@ def add_StoreServicer_to_server(servicer, server):
                     servicer.Topics,
                     request_deserializer=events_dot_events__pb2.TopicsRequest.FromString,
                     response_serializer=events_dot_events__pb2.TopicsResponse.SerializeToString,
+            ),
+            'Groups': grpc.unary_unary_rpc_method_handler(
+                    servicer.Groups,
+                    request_deserializer=events_dot_events__pb2.GroupsRequest.FromString,
+                    response_serializer=events_dot_events__pb2.GroupsResponse.SerializeToString,
+            ),
+            'Retention': grpc.unary_unary_rpc_method_handler(
+                    servicer.Retention,
+                    request_deserializer=events_dot_events__pb2.RetentionRequest.FromString,
+                    response_serializer=events_dot_events__pb2.RetentionResponse.SerializeToString,
+            ),
+            'Delete': grpc.unary_unary_rpc_method_handler(
+                    servicer.Delete,
+                    request_deserializer=events_dot_events__pb2.DeleteRequest.FromString,
+                    response_serializer=events_dot_events__pb2.DeleteResponse.SerializeToString,
+            ),
+            'ResetGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetGroup,
+                    request_deserializer=events_dot_events__pb2.ResetGroupRequest.FromString,
+                    response_serializer=events_dot_events__pb2.ResetGroupResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -247,6 +357,114 @@ class Store:
             '/events.Store/Topics',
             events_dot_events__pb2.TopicsRequest.SerializeToString,
             events_dot_events__pb2.TopicsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Groups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/events.Store/Groups',
+            events_dot_events__pb2.GroupsRequest.SerializeToString,
+            events_dot_events__pb2.GroupsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Retention(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/events.Store/Retention',
+            events_dot_events__pb2.RetentionRequest.SerializeToString,
+            events_dot_events__pb2.RetentionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Delete(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/events.Store/Delete',
+            events_dot_events__pb2.DeleteRequest.SerializeToString,
+            events_dot_events__pb2.DeleteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/events.Store/ResetGroup',
+            events_dot_events__pb2.ResetGroupRequest.SerializeToString,
+            events_dot_events__pb2.ResetGroupResponse.FromString,
             options,
             channel_credentials,
             insecure,
