@@ -46,6 +46,9 @@ log = logging.getLogger("micro.service")
 HEARTBEAT_SECONDS = 30.0
 TTL_SECONDS = 90.0
 DEREGISTER_TIMEOUT = 3.0
+# seconds between attempts to resubscribe a @service.subscribe handler
+RETRY_MIN = 0.1
+RETRY_MAX = 5.0
 
 
 def _generated(servicer: object) -> tuple[Callable[[Any, Any], None], Any]:
@@ -69,6 +72,56 @@ def _generated(servicer: object) -> tuple[Callable[[Any, Any], None], Any]:
         f"{type(servicer).__name__} is not a generated servicer: "
         "subclass the <Name>Servicer class of a *_pb2_grpc module"
     )
+
+
+class _Subscriber:
+    """One ``@service.subscribe`` handler and the loop that feeds it."""
+
+    def __init__(
+        self,
+        topic: str,
+        group: str,
+        fn: Callable[..., Any],
+        ack_wait: float | None,
+        retry_limit: int | None,
+    ) -> None:
+        self.topic = topic
+        self.group = group
+        self.fn = fn
+        self.options: dict[str, Any] = {}
+        if ack_wait is not None:
+            self.options["ack_wait"] = ack_wait
+        if retry_limit is not None:
+            self.options["retry_limit"] = retry_limit
+
+    async def run(self) -> None:
+        """Consume until cancelled: reconnects with backoff when the stream fails or ends."""
+        import inspect
+
+        from micro import events
+
+        backoff = RETRY_MIN
+        while True:
+            try:
+                subscription = await events.consume(
+                    self.topic, group=self.group, manual_ack=True, **self.options
+                )
+                backoff = RETRY_MIN
+                async with subscription:
+                    async for event in subscription:
+                        try:
+                            result = self.fn(event)
+                            if inspect.isawaitable(result):
+                                await result
+                        except Exception:
+                            log.exception("handling event %s of %s failed", event.offset, self.topic)
+                            await subscription.nack(event)
+                        else:
+                            await subscription.ack(event)
+            except errors.MicroError as exc:
+                log.warning("consuming %s failed: %s", self.topic, exc.detail)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, RETRY_MAX)
 
 
 class Service:
@@ -103,22 +156,39 @@ class Service:
         self._heartbeat: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._guard: ServiceGuard | None = None
+        self._subscriptions: list[_Subscriber] = []
+        self._consumers: list[asyncio.Task[None]] = []
 
     def handle(self, servicer: object) -> None:
         """Serve a generated servicer's methods (call before :meth:`run`)."""
         add, descriptor = _generated(servicer)
         self._handlers.append((servicer, add, descriptor))
 
-    def subscribe(self, topic: str, *, group: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Run the decorated handler per event of ``topic``.
+    def subscribe(
+        self,
+        topic: str,
+        *,
+        group: str = "",
+        ack_wait: float | None = None,
+        retry_limit: int | None = None,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Run the decorated handler (``fn(event)``, plain or async) per event of ``topic``
+        while the service runs.
 
-        Not available yet: the events service does not exist in this build.
+        With a ``group`` the service's instances (and other members of the group) share the
+        events and the group's position is kept; without one each instance gets every new
+        event. An event is acked when the handler returns and nacked when it raises, so it
+        comes back (after ``ack_wait``, up to ``retry_limit`` times, then to
+        ``<topic>.dead``). A lost connection is retried with backoff.
         """
+        from micro.events import check_group, check_topic
+
+        check_topic(topic)
+        check_group(group)
 
         def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-            raise errors.NotImplementedError_(
-                "subscribe needs the events service, which is not available yet"
-            )
+            self._subscriptions.append(_Subscriber(topic, group, fn, ack_wait, retry_limit))
+            return fn
 
         return decorator
 
@@ -211,6 +281,7 @@ class Service:
             raise
         _platform.set_service_name(self.name)
         self._heartbeat = asyncio.create_task(self._beat())
+        self._consumers = [asyncio.create_task(sub.run()) for sub in self._subscriptions]
         log.info("Listening on %s", self.address)
         return self.address
 
@@ -275,6 +346,12 @@ class Service:
 
     async def stop(self, grace: float = 1.0) -> None:
         """Deregister, then stop serving (in-flight calls get ``grace`` seconds)."""
+        consumers, self._consumers = self._consumers, []
+        for task in consumers:
+            task.cancel()
+        for task in consumers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):

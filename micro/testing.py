@@ -1,7 +1,8 @@
 """Testing services without a server: a pytest plugin (registered as ``micro``).
 
 The ``micro_platform`` fixture points the module-level clients (``micro.store``,
-``micro.config``, ``micro.client``'s registry) at in-memory backends for one test;
+``micro.config``, ``micro.events``, ``micro.client``'s registry) at in-memory backends for
+one test (``@service.subscribe`` handlers of a started service consume from its events);
 :func:`call_handler` calls a handler method with a :class:`FakeContext`::
 
     async def test_call(micro_platform):
@@ -25,6 +26,7 @@ import pytest
 
 from micro import errors
 from micro._grpc import _CODE_FOR_STATUS, ERROR_KEY, metadata_value
+from micro.events import Stream
 from micro.registry import Registry
 from micro.store import Store
 
@@ -37,21 +39,27 @@ class Platform:
 
     store: Store
     registry: Registry
+    events: Stream
     config: Any = None  # micro.config.Config, when the config module is available
     broker: Any = None  # micro.broker.memory.MemoryBroker
 
 
 @pytest.fixture
 def micro_platform() -> Iterator[Platform]:
-    """In-memory store, registry, config and broker as the module-level defaults for one test."""
+    """In-memory store, registry, events, config and broker as the module-level defaults for one
+    test."""
     import micro.broker
     import micro.client
+    import micro.events
     import micro.store
     from micro.broker.memory import MemoryBroker
+    from micro.events.memory import MemoryStream
     from micro.registry.memory import MemoryRegistry
     from micro.store.memory import MemoryStore
 
-    platform = Platform(store=MemoryStore(), registry=MemoryRegistry(), broker=MemoryBroker())
+    platform = Platform(
+        store=MemoryStore(), registry=MemoryRegistry(), events=MemoryStream(), broker=MemoryBroker()
+    )
     try:
         import micro.config
         from micro.config.memory import MemoryConfig
@@ -62,12 +70,14 @@ def micro_platform() -> Iterator[Platform]:
         pass
     micro.store.set_default(platform.store)
     micro.broker.set_default(platform.broker)
+    micro.events.set_default(platform.events)
     micro.client.set_registry(platform.registry)
     try:
         yield platform
     finally:
         micro.store.set_default(None)
         micro.broker.set_default(None)
+        micro.events.set_default(None)
         micro.client.set_registry(None)
         if platform.config is not None:
             import micro.config

@@ -114,6 +114,8 @@ class Group:
             if consumer.manual and len(consumer.inflight) >= MAX_INFLIGHT:
                 await self.notifier.wait()
                 continue
+            while self.buffer and self.buffer[0].offset < topic.first:  # trimmed meanwhile
+                self.buffer.popleft()
             if self.buffer:
                 event = self.buffer.popleft()
                 self.cursor = event.offset + 1

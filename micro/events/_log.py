@@ -154,6 +154,11 @@ class LogStream(Stream):
             for topic in await self._load():
                 self._topics.setdefault((topic.namespace, topic.name), topic)
             self._loaded = True
+            if any(t.retention for t in self._topics.values()):
+                self._retain()
+
+    def _retain(self) -> None:
+        """Enforce retention in the background from now on (once a topic has one)."""
         if self._retainer is None and self.retention_seconds > 0:
             self._retainer = asyncio.get_running_loop().create_task(self._retain_forever())
 
@@ -340,6 +345,8 @@ class LogStream(Stream):
         assert state is not None
         state.retention = retention
         await self._save_topic(state)
+        if retention:
+            self._retain()
 
     async def delete(self, topic: str, *, namespace: str = "") -> None:
         check_topic(topic)
