@@ -234,10 +234,10 @@ async def test_members_of_a_group_share_its_events(stream: Stream) -> None:
 
 async def test_two_groups_each_get_all_events_and_a_new_group_starts_at_the_beginning(stream: Stream) -> None:
     await publish_all(stream, "orders", 3)
-    async with await stream.consume("orders", group="billing") as billing:
-        async with await stream.consume("orders", group="shipping") as shipping:
-            assert [e.offset for e in await take(billing, 3)] == [0, 1, 2]
-            assert [e.offset for e in await take(shipping, 3)] == [0, 1, 2]
+    billing = await stream.consume("orders", group="billing")
+    async with billing, await stream.consume("orders", group="shipping") as shipping:
+        assert [e.offset for e in await take(billing, 3)] == [0, 1, 2]
+        assert [e.offset for e in await take(shipping, 3)] == [0, 1, 2]
 
 
 async def test_a_group_resumes_where_it_stopped(stream: Stream) -> None:
@@ -319,7 +319,7 @@ async def test_a_nacked_event_comes_back(stream: Stream) -> None:
 async def test_an_unacked_event_comes_back_after_ack_wait(stream: Stream) -> None:
     await publish_all(stream, "jobs", 2)
     async with await stream.consume("jobs", group="g", manual_ack=True, ack_wait=0.1) as sub:
-        first, second = await take(sub, 2)
+        _, second = await take(sub, 2)
         await sub.ack(second)
         [again] = await take(sub, 1)
         assert (again.offset, again.attempt) == (0, 2)
