@@ -14,8 +14,9 @@ import asyncio
 import builtins
 import contextlib
 import logging
+import itertools
+import os
 import time
-import uuid
 from abc import abstractmethod
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -49,6 +50,18 @@ DEFAULT_NAMESPACE = "micro"
 RETENTION_SECONDS = 60.0
 # payload bytes of one read (a reply must stay well under the 16 MiB message limit)
 READ_BYTES = 4 * 1024 * 1024
+
+
+def _ids() -> Callable[[], str]:
+    """Event ids shaped like UUIDs: a random prefix per process and a counter (a uuid4 per
+    event cost a tenth of a publish)."""
+    prefix = os.urandom(10).hex()
+    head = f"{prefix[:8]}-{prefix[8:12]}-{prefix[12:16]}-{prefix[16:20]}-"
+    counter = itertools.count(int.from_bytes(os.urandom(3), "big") << 24)
+    return lambda: f"{head}{next(counter) & 0xFFFFFFFFFFFF:012x}"
+
+
+new_id = _ids()
 
 
 class TopicState:
@@ -189,7 +202,7 @@ class LogStream(Stream):
         check_topic(topic)
         check_payload(payload)
         return Event(
-            id=str(uuid.uuid4()),
+            id=new_id(),
             topic=topic,
             offset=0,
             timestamp=self.clock() if timestamp is None else timestamp,
@@ -232,7 +245,7 @@ class LogStream(Stream):
 
     async def _dead(self, topic: TopicState, payload: bytes, metadata: dict[str, str]) -> None:
         name = dead_topic(topic.name)
-        event = Event(str(uuid.uuid4()), name, 0, self.clock(), payload, metadata)
+        event = Event(new_id(), name, 0, self.clock(), payload, metadata)
         await self.append(topic.namespace, name, [event])
 
     # -- consuming -------------------------------------------------------------------------

@@ -82,12 +82,14 @@ class EventsHandler(events_pb2_grpc.StreamServicer):
         self.stream = stream
 
     async def Publish(self, request: events_pb2.PublishRequest, context: Any) -> events_pb2.PublishResponse:
-        item = _publication(request)
+        # the stream checks topic and payload itself (every backend must)
+        if request.metadata:
+            check_metadata("event metadata", request.metadata)
         event = await self.stream.publish(
-            item.topic,
-            item.payload,
-            metadata=item.metadata,
-            timestamp=item.timestamp,
+            request.topic,
+            request.payload,
+            metadata=dict(request.metadata) if request.metadata else None,
+            timestamp=seconds(request.timestamp) if request.HasField("timestamp") else None,
             namespace=ctx.namespace(context),
         )
         return events_pb2.PublishResponse(event=event_to_proto(event, payload=False))
