@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
-import logging
 import itertools
+import logging
 import os
 import time
 from abc import abstractmethod
