@@ -7,10 +7,12 @@ import math
 
 from google.protobuf import timestamp_pb2
 
+from micro import errors
 from micro.events import Event, GroupInfo, Retention, TopicInfo
 from micro.proto.events import events_pb2
 
 __all__ = [
+    "check_timestamp",
     "event_from_proto",
     "event_to_proto",
     "group_from_proto",
@@ -24,7 +26,22 @@ __all__ = [
 ]
 
 
-def timestamp(seconds: float) -> timestamp_pb2.Timestamp:
+# what a Timestamp may hold: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z
+MIN_SECONDS = -62_135_596_800
+MAX_SECONDS = 253_402_300_799
+
+
+def check_timestamp(field: str, ts: timestamp_pb2.Timestamp) -> float:
+    """``ts`` in unix seconds, or a BadRequest naming ``field`` when it is out of range."""
+    if not (MIN_SECONDS <= ts.seconds <= MAX_SECONDS and 0 <= ts.nanos <= 999_999_999):
+        raise errors.BadRequest(f"{field} out of range: use a time from year 1 to 9999")
+    return seconds(ts)
+
+
+def timestamp(seconds: float, field: str = "timestamp") -> timestamp_pb2.Timestamp:
+    """``seconds`` as a Timestamp; a BadRequest naming ``field`` when no Timestamp can hold it."""
+    if not MIN_SECONDS <= seconds <= MAX_SECONDS:  # NaN too
+        raise errors.BadRequest(f"{field} out of range: use a time from year 1 to 9999")
     whole = math.floor(seconds)
     return timestamp_pb2.Timestamp(seconds=whole, nanos=min(int((seconds - whole) * 1e9), 999_999_999))
 

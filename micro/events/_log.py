@@ -50,6 +50,9 @@ DEFAULT_NAMESPACE = "micro"
 RETENTION_SECONDS = 60.0
 # payload bytes of one read (a reply must stay well under the 16 MiB message limit)
 READ_BYTES = 4 * 1024 * 1024
+# the times a Timestamp carries (years 1 to 9999), in unix seconds
+_MIN_TIME = -62_135_596_800.0
+_MAX_TIME = 253_402_300_799.0
 
 
 def _ids() -> Callable[[], str]:
@@ -201,6 +204,8 @@ class LogStream(Stream):
     ) -> Event:
         check_topic(topic)
         check_payload(payload)
+        if timestamp is not None and not _MIN_TIME <= timestamp <= _MAX_TIME:
+            raise errors.BadRequest("timestamp out of range: use a time from year 1 to 9999")
         return Event(
             id=new_id(),
             topic=topic,

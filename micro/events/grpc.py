@@ -248,7 +248,7 @@ class GrpcStream(GrpcClient, Stream):
         if offset is not None:
             subscribe.offset = offset
         elif since is not None:
-            subscribe.since.CopyFrom(to_timestamp(since))
+            subscribe.since.CopyFrom(to_timestamp(since, "since"))
         elif from_start:
             subscribe.from_start = True
         if ack_wait != DEFAULT_ACK_WAIT:
@@ -323,7 +323,7 @@ class GrpcStream(GrpcClient, Stream):
         if offset is not None:
             request.offset = offset
         elif since is not None:
-            request.since.CopyFrom(to_timestamp(since))
+            request.since.CopyFrom(to_timestamp(since, "since"))
         response = await self._call(
             events_pb2_grpc.StoreStub, "ResetGroup", request, metadata=self._md(namespace)
         )

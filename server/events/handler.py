@@ -31,10 +31,10 @@ from micro.events import (
     check_topic,
 )
 from micro.events._convert import (
+    check_timestamp,
     event_to_proto,
     group_to_proto,
     retention_from_proto,
-    seconds,
     topic_to_proto,
 )
 from micro.proto.events import events_pb2, events_pb2_grpc
@@ -71,7 +71,7 @@ def _publication(request: events_pb2.PublishRequest) -> Publication:
         request.topic,
         request.payload,
         dict(request.metadata) if request.metadata else None,
-        seconds(request.timestamp) if request.HasField("timestamp") else None,
+        check_timestamp("timestamp", request.timestamp) if request.HasField("timestamp") else None,
     )
 
 
@@ -89,7 +89,9 @@ class EventsHandler(events_pb2_grpc.StreamServicer):
             request.topic,
             request.payload,
             metadata=dict(request.metadata) if request.metadata else None,
-            timestamp=seconds(request.timestamp) if request.HasField("timestamp") else None,
+            timestamp=check_timestamp("timestamp", request.timestamp)
+            if request.HasField("timestamp")
+            else None,
             namespace=ctx.namespace(context),
         )
         return events_pb2.PublishResponse(event=event_to_proto(event, payload=False))
@@ -152,7 +154,7 @@ class EventsHandler(events_pb2_grpc.StreamServicer):
                 sub.topic,
                 group=sub.group,
                 offset=sub.offset if start == "offset" else None,
-                since=seconds(sub.since) if start == "since" else None,
+                since=check_timestamp("since", sub.since) if start == "since" else None,
                 from_start=start == "from_start" and sub.from_start,
                 manual_ack=sub.manual_ack,
                 ack_wait=ack_wait,
@@ -242,7 +244,7 @@ class EventsStoreHandler(events_pb2_grpc.StoreServicer):
             request.topic,
             request.group,
             offset=request.offset if start == "offset" else None,
-            since=seconds(request.since) if start == "since" else None,
+            since=check_timestamp("since", request.since) if start == "since" else None,
             namespace=ctx.namespace(context),
         )
         return events_pb2.ResetGroupResponse(position=position)

@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from micro.proto.auth import auth_pb2
 from micro.proto.config import config_pb2
 from micro.proto.debug import debug_pb2
+from micro.proto.events import events_pb2
 from micro.proto.registry import registry_pb2
 from micro.proto.store import store_pb2
 
@@ -198,6 +199,8 @@ SERVED = {
     "auth.Rules",
     "config.Config",
     "debug.Debug",
+    "events.Store",
+    "events.Stream",
     "registry.Registry",
     "store.Store",
 }
@@ -207,7 +210,7 @@ def _core_methods() -> list[MethodDescriptor]:
     """Every method of every service the server hosts, from the core protos."""
     return [
         method
-        for module in (auth_pb2, config_pb2, debug_pb2, registry_pb2, store_pb2)
+        for module in (auth_pb2, config_pb2, debug_pb2, events_pb2, registry_pb2, store_pb2)
         for service in module.DESCRIPTOR.services_by_name.values()
         if service.full_name in SERVED
         for method in service.methods

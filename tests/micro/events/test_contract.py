@@ -432,3 +432,10 @@ async def test_deleting_a_namespace_removes_its_topics(backend: LogStream) -> No
     await backend.delete_namespace("team")
     assert await backend.topics(namespace="team") == []
     assert [t.name for t in await backend.topics()] == ["orders"]
+
+
+async def test_a_timestamp_out_of_range_is_refused(stream: Stream) -> None:
+    for bad in (1e20, -1e20, float("nan")):
+        with pytest.raises(errors.BadRequest, match="timestamp out of range"):
+            await stream.publish("t", b"1", timestamp=bad)
+    assert await stream.topics() == []
