@@ -327,7 +327,12 @@ class LogStream(Stream):
     async def topics(self, *, namespace: str = "") -> builtins.list[TopicInfo]:
         await self._ready()
         namespace = namespace or DEFAULT_NAMESPACE
-        found = [t.info() for (ns, _), t in self._topics.items() if ns == namespace and not t.deleted]
+        # a topic someone only listens to is not stored yet: not listed
+        found = [
+            t.info()
+            for (ns, _), t in self._topics.items()
+            if ns == namespace and not t.deleted and t.key is not None
+        ]
         return sorted(found, key=lambda t: t.name)
 
     async def groups(self, topic: str, *, namespace: str = "") -> builtins.list[GroupInfo]:

@@ -439,3 +439,10 @@ async def test_a_timestamp_out_of_range_is_refused(stream: Stream) -> None:
         with pytest.raises(errors.BadRequest, match="timestamp out of range"):
             await stream.publish("t", b"1", timestamp=bad)
     assert await stream.topics() == []
+
+
+async def test_a_topic_only_listened_to_is_not_listed(stream: Stream) -> None:
+    async with await stream.consume("quiet"):
+        assert await stream.topics() == []
+    async with await stream.consume("grouped", group="g"):
+        assert [t.name for t in await stream.topics()] == ["grouped"]  # the group is stored
