@@ -154,3 +154,37 @@ def test_kill_9_of_a_consumer_hands_its_unacked_events_to_another_member(
         return asyncio.run(position()) == 3
 
     eventually_sync(settled, "the group moved past the redelivered events", timeout=10)
+
+
+def test_a_group_position_survives_kill_9_of_the_server(start_server: Callable[..., MicroServer]) -> None:
+    server = start_server()
+
+    async def consume_three() -> None:
+        stream = GrpcStream(server.address, token=server.token())
+        try:
+            for i in range(5):
+                await stream.publish("resume", b"%d" % i)
+            async with await stream.consume("resume", group="billing", manual_ack=True) as sub:
+                for _ in range(3):
+                    await sub.ack(await asyncio.wait_for(sub.__anext__(), 10))
+
+                async def saved() -> bool:
+                    return [g.position for g in await stream.groups("resume")] == [3]
+
+                await eventually(saved, "billing's position reached 3")
+        finally:
+            await stream.close()
+
+    asyncio.run(consume_three())
+    server.kill9()
+    again = start_server()
+
+    async def resume() -> list[int]:
+        stream = GrpcStream(again.address, token=again.token())
+        try:
+            async with await stream.consume("resume", group="billing") as sub:
+                return [(await asyncio.wait_for(sub.__anext__(), 10)).offset for _ in range(2)]
+        finally:
+            await stream.close()
+
+    assert asyncio.run(resume()) == [3, 4]
