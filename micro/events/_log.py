@@ -60,7 +60,7 @@ def _ids() -> Callable[[], str]:
     event cost a tenth of a publish)."""
     prefix = os.urandom(10).hex()
     head = f"{prefix[:8]}-{prefix[8:12]}-{prefix[12:16]}-{prefix[16:20]}-"
-    counter = itertools.count(int.from_bytes(os.urandom(3), "big") << 24)
+    counter = itertools.count(int.from_bytes(os.urandom(6), "big"))
     return lambda: f"{head}{next(counter) & 0xFFFFFFFFFFFF:012x}"
 
 
