@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_ACK_WAIT",
     "DEFAULT_READ_LIMIT",
     "DEFAULT_RETRY_LIMIT",
+    "MAX_OFFSET",
     "MAX_PAYLOAD_BYTES",
     "MAX_READ_LIMIT",
     "Event",
@@ -62,6 +63,8 @@ DEFAULT_RETRY_LIMIT = 5
 DEFAULT_READ_LIMIT = 100
 MAX_READ_LIMIT = 10_000
 DEAD_SUFFIX = ".dead"
+# the largest offset a request may name (a signed 64-bit integer in storage)
+MAX_OFFSET = 2**63 - 1
 _TOPIC = re.compile(r"[A-Za-z0-9_.-]{1,255}")
 
 
@@ -167,6 +170,8 @@ def check_start(
     limit below -1 (one line naming the option)."""
     if offset is not None and offset < 0:
         raise errors.BadRequest(f"offset must not be negative: {offset}")
+    if offset is not None and offset > MAX_OFFSET:
+        raise errors.BadRequest(f"offset out of range: {offset} (limit {MAX_OFFSET})")
     if sum((offset is not None, since is not None, from_start)) > 1:
         raise errors.BadRequest("give at most one of offset, since and from_start")
     if not ack_wait > 0:

@@ -194,6 +194,7 @@ class Group:
     def _retry(self, pending: _Pending, reason: str) -> None:
         if 0 <= pending.retry_limit < pending.attempt:
             self.stream._spawn(self._dead_letter(pending, reason))
+            self.notifier.notify()  # its consumer holds one event fewer
         else:
             self.redeliver.append(pending)
             self.notifier.notify()

@@ -63,10 +63,7 @@ class GrpcSubscription(Subscription):
         if self._closed:
             raise StopAsyncIteration
         with rpc_errors(self._address):
-            try:
-                pb = await self._call.read()
-            except asyncio.CancelledError:
-                raise
+            pb = await self._call.read()
         if pb is grpc.aio.EOF:
             raise StopAsyncIteration
         return event_from_proto(pb)
