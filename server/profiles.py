@@ -95,7 +95,7 @@ class Backends:
         subscriptions, the events' topics and groups; the store's database is dropped by
         auth itself)."""
         await self.broker.drop_namespace(namespace)
-        await self.events.delete_namespace(namespace)
+        await self.events.drop_namespace(namespace)
 
     async def close(self) -> None:
         await self.events.close()

@@ -316,7 +316,7 @@ class Stream(ABC):
         """Move ``group`` to ``offset`` or the first event at or after ``since``; returns
         the new position. Its pending events are forgotten."""
 
-    async def delete_namespace(self, namespace: str) -> None:  # noqa: B027 - optional hook
+    async def drop_namespace(self, namespace: str) -> None:  # noqa: B027 - optional hook
         """Remove every topic and group of ``namespace`` (the server's backends do)."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook

@@ -385,7 +385,7 @@ class LogStream(Stream):
         if state.key is not None:
             await self._drop(state)
 
-    async def delete_namespace(self, namespace: str) -> None:
+    async def drop_namespace(self, namespace: str) -> None:
         await self._ready()
         for state in [t for (ns, _), t in self._topics.items() if ns == namespace]:
             await self._remove(state)

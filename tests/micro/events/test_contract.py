@@ -426,10 +426,10 @@ async def test_delete_removes_a_topic_and_its_groups(stream: Stream) -> None:
     assert await stream.groups("gone") == []
 
 
-async def test_deleting_a_namespace_removes_its_topics(backend: LogStream) -> None:
+async def test_dropping_a_namespace_removes_its_topics(backend: LogStream) -> None:
     await backend.publish("orders", b"1", namespace="team")
     await backend.publish("orders", b"1")
-    await backend.delete_namespace("team")
+    await backend.drop_namespace("team")
     assert await backend.topics(namespace="team") == []
     assert [t.name for t in await backend.topics()] == ["orders"]
 
