@@ -48,6 +48,8 @@ __all__ = ["GrpcStream", "GrpcSubscription", "Publisher"]
 
 _UINT32 = 2**32 - 1
 _SUBSCRIBED = "micro-subscribed"
+# how long closing a manual-ack subscription waits for the server to apply its acks
+CLOSE_SECONDS = 5.0
 
 
 class GrpcSubscription(Subscription):
@@ -58,12 +60,22 @@ class GrpcSubscription(Subscription):
         self._address = address
         self._manual = manual
         self._closed = False
+        self._reading: asyncio.Future[Any] | None = None
 
     async def __anext__(self) -> Event:
         if self._closed:
             raise StopAsyncIteration
+        # a cancelled read would cancel the whole call (grpc.aio): the read runs in a task of
+        # its own, so ``asyncio.wait_for(sub.__anext__(), t)`` leaves the stream intact
+        if self._reading is None:
+            self._reading = asyncio.ensure_future(self._call.read())
+        reading = self._reading
         with rpc_errors(self._address):
-            pb = await self._call.read()
+            try:
+                pb = await asyncio.shield(reading)
+            finally:
+                if reading.done():
+                    self._reading = None
         if pb is grpc.aio.EOF:
             raise StopAsyncIteration
         return event_from_proto(pb)
@@ -82,10 +94,28 @@ class GrpcSubscription(Subscription):
         await self._send(event, True)
 
     async def close(self) -> None:
+        """Leave: with manual ack, end the request side and wait (briefly) for the server to
+        end the stream, so the acks already sent are applied; then cancel the call."""
         if self._closed:
             return
         self._closed = True
+        if self._manual and not self._call.done():
+            with contextlib.suppress(grpc.RpcError, asyncio.TimeoutError):
+                await self._call.done_writing()
+                await asyncio.wait_for(self._drain(), CLOSE_SECONDS)
         self._call.cancel()
+        if self._reading is not None:
+            self._reading.cancel()
+            self._reading = None
+
+    async def _drain(self) -> None:
+        """Read until the server ends the stream (events delivered after we left come back
+        to the group after their ack_wait)."""
+        reading, self._reading = self._reading, None
+        if reading is not None and await reading is grpc.aio.EOF:
+            return
+        while await self._call.read() is not grpc.aio.EOF:
+            pass
 
 
 class Publisher:

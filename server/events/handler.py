@@ -8,7 +8,8 @@ and moving a group need an admin (the rules can only narrow either).
 ``PublishStream`` reads requests while the previous batch is being stored and answers each
 stored batch with one cumulative :class:`PublishAck`. ``Consume`` sends the initial metadata
 ``micro-subscribed: 1`` once the subscription is in place (a live tail misses nothing
-published after the client saw it), then events; acks arrive on the same stream.
+published after the client saw it), then events; acks arrive on the same stream, and a
+client that closes its side of the stream leaves once its acks are applied.
 """
 
 from __future__ import annotations
@@ -174,7 +175,8 @@ class EventsHandler(events_pb2_grpc.StreamServicer):
 
 
 async def _acks(requests: AsyncIterator[events_pb2.ConsumeRequest], subscription: Subscription) -> None:
-    """Apply the acks and nacks a consumer sends (anything else is ignored)."""
+    """Apply the acks and nacks a consumer sends (anything else is ignored); when it closes
+    its side of the stream it leaves: the subscription ends after its last acks."""
     from micro.events import Event
 
     try:
@@ -186,6 +188,7 @@ async def _acks(requests: AsyncIterator[events_pb2.ConsumeRequest], subscription
                 await subscription.nack(stub)
             else:
                 await subscription.ack(stub)
+        await subscription.close()
     except asyncio.CancelledError:
         raise
     except Exception:  # the call ended under us: the consume loop finishes it

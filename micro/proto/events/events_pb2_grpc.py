@@ -73,6 +73,7 @@ class StreamServicer:
         """The first request subscribes; later requests ack or nack delivered events.
         Not side-effect free: a group's acks move its position. The server sends
         initial metadata `micro-subscribed: 1` once the subscription is in place.
+        Closing the request side leaves: the stream ends once the acks sent are applied.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -45,6 +45,7 @@ class StreamStub:
     """The first request subscribes; later requests ack or nack delivered events.
     Not side-effect free: a group's acks move its position. The server sends
     initial metadata `micro-subscribed: 1` once the subscription is in place.
+    Closing the request side leaves: the stream ends once the acks sent are applied.
     """
 
 @_typing.type_check_only
@@ -59,6 +60,7 @@ class StreamAsyncStub(StreamStub):
     """The first request subscribes; later requests ack or nack delivered events.
     Not side-effect free: a group's acks move its position. The server sends
     initial metadata `micro-subscribed: 1` once the subscription is in place.
+    Closing the request side leaves: the stream ends once the acks sent are applied.
     """
 
 class StreamServicer(metaclass=_abc_1.ABCMeta):
@@ -88,6 +90,7 @@ class StreamServicer(metaclass=_abc_1.ABCMeta):
         """The first request subscribes; later requests ack or nack delivered events.
         Not side-effect free: a group's acks move its position. The server sends
         initial metadata `micro-subscribed: 1` once the subscription is in place.
+        Closing the request side leaves: the stream ends once the acks sent are applied.
         """
 
 def add_StreamServicer_to_server(servicer: StreamServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

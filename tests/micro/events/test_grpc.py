@@ -3,6 +3,7 @@ checks it makes before anything is sent."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -43,3 +44,21 @@ async def test_offsets_past_the_wire_are_refused_before_sending(stream: GrpcStre
         await stream.read("t", offset=2**64)
     with pytest.raises(errors.BadRequest, match="offset out of range"):
         await stream.consume("t", offset=2**63)
+
+
+async def test_a_timed_out_wait_for_an_event_leaves_the_subscription_intact(stream: GrpcStream) -> None:
+    async with await stream.consume("patient") as sub:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(sub.__anext__(), 0.05)
+        await stream.publish("patient", b"1")
+        assert (await asyncio.wait_for(sub.__anext__(), 10)).payload == b"1"
+
+
+async def test_closing_after_acks_applies_them_before_leaving(stream: GrpcStream) -> None:
+    for i in range(3):
+        await stream.publish("acked", b"%d" % i)
+    async with await stream.consume("acked", group="g", manual_ack=True) as sub:
+        for _ in range(3):
+            await sub.ack(await asyncio.wait_for(sub.__anext__(), 10))
+    [group] = await stream.groups("acked")
+    assert (group.position, group.pending, group.consumers) == (3, 0, 0)  # at once, no wait
