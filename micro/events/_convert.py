@@ -51,15 +51,15 @@ def seconds(ts: timestamp_pb2.Timestamp) -> float:
 
 
 def event_to_proto(event: Event, *, payload: bool = True) -> events_pb2.Event:
-    pb = events_pb2.Event(
-        id=event.id,
-        topic=event.topic,
-        timestamp=timestamp(event.timestamp),
-        offset=event.offset,
-        attempt=event.attempt,
-    )
+    """``event`` on the wire (every consumer's hot path: fields set in place, no sub-message
+    built and copied)."""
+    pb = events_pb2.Event(id=event.id, topic=event.topic, offset=event.offset, attempt=event.attempt)
     if payload:
         pb.payload = event.payload
+    whole = math.floor(event.timestamp)
+    stamp = pb.timestamp
+    stamp.seconds = whole
+    stamp.nanos = min(int((event.timestamp - whole) * 1e9), 999_999_999)
     if event.metadata:
         pb.metadata.update(event.metadata)
     return pb

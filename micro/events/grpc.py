@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 
 from micro import errors
-from micro._grpc import call_metadata, metadata_value, rpc_errors
+from micro._grpc import call_metadata, from_rpc_error, metadata_value, rpc_errors
 from micro._grpc_client import GrpcClient
 from micro.events import (
     DEFAULT_ACK_WAIT,
@@ -48,37 +48,71 @@ __all__ = ["GrpcStream", "GrpcSubscription", "Publisher"]
 
 _UINT32 = 2**32 - 1
 _SUBSCRIBED = "micro-subscribed"
+# events a subscription reads ahead of its caller
+READ_AHEAD = 256
 # how long closing a manual-ack subscription waits for the server to apply its acks
 CLOSE_SECONDS = 5.0
 
 
 class GrpcSubscription(Subscription):
-    """A ``Consume`` call: events in, acks out."""
+    """A ``Consume`` call: events in, acks out.
+
+    A reader task reads ahead up to :data:`READ_AHEAD` events while the caller handles the
+    last one, and is the only one reading the call: waiting for an event is cancellation
+    safe (a cancelled ``call.read()`` would cancel the whole call in grpc.aio), so
+    ``asyncio.wait_for(sub.__anext__(), t)`` leaves the stream intact.
+    """
 
     def __init__(self, call: Any, address: str, manual: bool) -> None:
         self._call = call
         self._address = address
         self._manual = manual
         self._closed = False
-        self._reading: asyncio.Future[Any] | None = None
+        self._buffer: deque[Any] = deque()
+        self._end: BaseException | None = None  # set when the stream ended
+        self._ended = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._room = asyncio.Event()
+        self._room.set()
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                if len(self._buffer) >= READ_AHEAD:
+                    self._room.clear()
+                    await self._room.wait()
+                pb = await self._call.read()
+                if pb is grpc.aio.EOF:
+                    return
+                if not self._closed:  # after close, events are left to come back to the group
+                    self._buffer.append(pb)
+                    self._wake()
+        except grpc.RpcError as exc:
+            self._end = from_rpc_error(exc, address=self._address)
+        finally:
+            self._ended = True
+            self._wake()
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def __anext__(self) -> Event:
-        if self._closed:
-            raise StopAsyncIteration
-        # a cancelled read would cancel the whole call (grpc.aio): the read runs in a task of
-        # its own, so ``asyncio.wait_for(sub.__anext__(), t)`` leaves the stream intact
-        if self._reading is None:
-            self._reading = asyncio.ensure_future(self._call.read())
-        reading = self._reading
-        with rpc_errors(self._address):
-            try:
-                pb = await asyncio.shield(reading)
-            finally:
-                if reading.done():
-                    self._reading = None
-        if pb is grpc.aio.EOF:
-            raise StopAsyncIteration
-        return event_from_proto(pb)
+        while True:
+            if self._closed:
+                raise StopAsyncIteration
+            if self._buffer:
+                pb = self._buffer.popleft()
+                self._room.set()
+                return event_from_proto(pb)
+            if self._ended:
+                if self._end is not None:
+                    raise self._end
+                raise StopAsyncIteration
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
 
     async def _send(self, event: Event, nack: bool) -> None:
         if not self._manual or self._closed:
@@ -99,23 +133,17 @@ class GrpcSubscription(Subscription):
         if self._closed:
             return
         self._closed = True
-        if self._manual and not self._call.done():
+        self._buffer.clear()
+        self._room.set()
+        self._wake()
+        if self._manual and not self._ended:
             with contextlib.suppress(grpc.RpcError, asyncio.TimeoutError):
                 await self._call.done_writing()
-                await asyncio.wait_for(self._drain(), CLOSE_SECONDS)
+                await asyncio.wait_for(asyncio.shield(self._reader), CLOSE_SECONDS)
         self._call.cancel()
-        if self._reading is not None:
-            self._reading.cancel()
-            self._reading = None
-
-    async def _drain(self) -> None:
-        """Read until the server ends the stream (events delivered after we left come back
-        to the group after their ack_wait)."""
-        reading, self._reading = self._reading, None
-        if reading is not None and await reading is grpc.aio.EOF:
-            return
-        while await self._call.read() is not grpc.aio.EOF:
-            pass
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader
 
 
 class Publisher:
