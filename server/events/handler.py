@@ -28,7 +28,6 @@ from micro.events import (
     Stream,
     Subscription,
     check_group,
-    check_payload,
     check_topic,
 )
 from micro.events._convert import (
@@ -65,9 +64,9 @@ PERMISSIONS = {
 
 
 def _publication(request: events_pb2.PublishRequest) -> Publication:
-    check_topic(request.topic)
-    check_payload(request.payload)
-    check_metadata("event metadata", request.metadata)
+    """A streamed event as the stream takes it (which checks topic and payload itself)."""
+    if request.metadata:
+        check_metadata("event metadata", request.metadata)
     return Publication(
         request.topic,
         request.payload,
