@@ -55,7 +55,6 @@ LATER: dict[str, int] = {
     "kill": 13,
     "status": 13,
     "logs": 13,
-    "events": 14,
     "network": 15,
     "api": 15,
 }
