@@ -171,6 +171,9 @@ def pool_from_descriptor_set(data: bytes) -> descriptor_pool.DescriptorPool:
 
     Files are added dependencies first whatever their order in the set; a dependency missing
     from the set is taken from the default pool when it is there (the well-known types).
+    Every well-known type is in the pool even when no file imports it: a ``google.protobuf.Any``
+    may carry any of them (``"@type": "type.googleapis.com/google.protobuf.Empty"``), and
+    JSON parsing resolves that type URL in this pool.
 
     Raises:
         micro.errors.BadRequest: the data is not a usable descriptor set.
@@ -202,7 +205,19 @@ def pool_from_descriptor_set(data: bytes) -> descriptor_pool.DescriptorPool:
 
     for file in fds.file:
         add(file.name, ())
+    for name in _WELL_KNOWN_FILES:
+        if name not in by_name:
+            add(name, ())
     return pool
+
+
+_WELL_KNOWN_FILES = tuple(
+    f"google/protobuf/{name}.proto"
+    for name in (
+        "any", "api", "duration", "empty", "field_mask", "source_context", "struct",
+        "timestamp", "type", "wrappers",
+    )
+)  # fmt: skip
 
 
 def _default_file(name: str) -> descriptor_pb2.FileDescriptorProto | None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor
+from google.protobuf.descriptor_pool import DescriptorPool
 from google.protobuf.message import DecodeError, Message
 
 from micro import errors
@@ -24,16 +25,25 @@ def encode(method: Method, json_text: str | Mapping[str, Any]) -> bytes:
         micro.errors.BadRequest: ``Error creating request: …`` naming the field or position.
     """
     message = method.request()
+    # the service's own pool: an Any's "@type" names a type of the service's schema (or a
+    # well-known type), which protobuf's default pool does not hold
+    pool = _pool(message)
     if isinstance(json_text, str) and json_text.strip()[:1] not in ("", "{"):
         raise errors.BadRequest("Error creating request: the request must be a JSON object")
     try:
         if isinstance(json_text, str):
-            json_format.Parse(json_text if json_text.strip() else "{}", message)
+            json_format.Parse(json_text if json_text.strip() else "{}", message, descriptor_pool=pool)
         else:
-            json_format.ParseDict(dict(json_text), message)
+            json_format.ParseDict(dict(json_text), message, descriptor_pool=pool)
     except json_format.ParseError as exc:
         raise errors.BadRequest(f"Error creating request: {_parse_detail(exc)}") from exc
     return message.SerializeToString()
+
+
+def _pool(message: Message) -> DescriptorPool:
+    """The descriptor pool ``message``'s type comes from (the service version's own)."""
+    pool: DescriptorPool = message.DESCRIPTOR.file.pool  # type: ignore[assignment]
+    return pool
 
 
 def _parse_detail(exc: Exception) -> str:
@@ -62,6 +72,7 @@ def _to_dict(message: Message) -> dict[str, Any]:
         message,
         preserving_proto_field_name=True,
         always_print_fields_with_no_presence=True,
+        descriptor_pool=_pool(message),  # an Any holding the service's types
     )
     ordered: dict[str, Any] = _in_proto_order(message.DESCRIPTOR, data)  # type: ignore[arg-type]
     return ordered
