@@ -365,15 +365,20 @@ class RealCalls:
     ) -> CallResult:
         dynamic, session = self._dynamic(), self._session
         started = time.perf_counter()
+        replied = dynamic.ReplyMetadata()  # the Headers pane's
         try:
             reply = await dynamic.call(
                 session.address, service, endpoint, request or "{}", namespace=session.namespace,
                 token=session.token, metadata=metadata, timeout=timeout or None, guard=self._guard(),
+                reply_metadata=replied,
             )  # fmt: skip
         except Exception as exc:
-            return _error_result(exc, (time.perf_counter() - started) * 1000)
-        elapsed = (time.perf_counter() - started) * 1000
-        return CallResult(True, json.dumps(reply, indent=2), 0, "OK", "", elapsed)
+            result = _error_result(exc, (time.perf_counter() - started) * 1000)
+        else:
+            elapsed = (time.perf_counter() - started) * 1000
+            result = CallResult(True, json.dumps(reply, indent=2), 0, "OK", "", elapsed)
+        result.headers, result.trailers = replied.headers, replied.trailers
+        return result
 
     async def stream(
         self,
@@ -388,20 +393,21 @@ class RealCalls:
         dynamic, session = self._dynamic(), self._session
         started = time.perf_counter()
         count = 0
+        replied = dynamic.ReplyMetadata()
         try:
             async for reply in dynamic.stream(
                 session.address, service, endpoint, request or "{}", namespace=session.namespace,
                 token=session.token, metadata=metadata, timeout=timeout or None, requests=requests,
-                guard=self._guard(),
+                guard=self._guard(), reply_metadata=replied,
             ):  # fmt: skip
                 yield StreamItem(count, json.dumps(reply, indent=2))
                 count += 1
         except Exception as exc:
-            yield StreamItem(count, result=_error_result(exc, (time.perf_counter() - started) * 1000))
-            return
-        yield StreamItem(
-            count, result=CallResult(True, "", 0, "OK", "", (time.perf_counter() - started) * 1000)
-        )
+            result = _error_result(exc, (time.perf_counter() - started) * 1000)
+        else:
+            result = CallResult(True, "", 0, "OK", "", (time.perf_counter() - started) * 1000)
+        result.headers, result.trailers = replied.headers, replied.trailers
+        yield StreamItem(count, result=result)
 
 
 class RealFacade:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from micro.client.dynamic._cache import CACHE_SECONDS, Schemas
 from micro.client.dynamic._codec import decode, dumps, encode, has_unknown_fields
-from micro.client.dynamic._invoke import call, invoke, invoke_stream, stream
+from micro.client.dynamic._invoke import ReplyMetadata, call, invoke, invoke_stream, stream
 from micro.client.dynamic._schema import (
     Guard,
     InvalidMethodName,
@@ -38,6 +38,7 @@ __all__ = [
     "Guard",
     "InvalidMethodName",
     "Method",
+    "ReplyMetadata",
     "Schema",
     "Schemas",
     "call",

@@ -4,6 +4,7 @@ cached schema refreshed from the registry when the request or the response does 
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from micro import errors
@@ -12,9 +13,33 @@ from micro.client.dynamic._codec import decode, encode, has_unknown_fields
 from micro.client.dynamic._schema import Guard, Method, endpoint_not_found
 from micro.registry import Streaming
 
-__all__ = ["call", "invoke", "invoke_stream", "stream"]
+__all__ = ["ReplyMetadata", "call", "invoke", "invoke_stream", "stream"]
 
 _ENDPOINT_KEY = "micro-endpoint"
+
+
+@dataclass
+class ReplyMetadata:
+    """The metadata a call's reply carried, filled in as the call ends (also when it fails):
+    what a caller that shows them (the workspace's Headers pane) passes to :func:`call` or
+    :func:`stream`. Binary (``-bin``) values are left out."""
+
+    headers: dict[str, str] = field(default_factory=dict)
+    trailers: dict[str, str] = field(default_factory=dict)
+
+
+async def _collect(call: Any, into: ReplyMetadata | None) -> None:
+    """Copy ``call``'s initial and trailing metadata into ``into`` (when the call has them)."""
+    if into is None:
+        return
+    for target, read in ((into.headers, call.initial_metadata), (into.trailers, call.trailing_metadata)):
+        try:
+            found = await read()
+        except Exception:  # a call cancelled before any metadata arrived has none
+            continue
+        for key, value in found or ():
+            if isinstance(value, str):
+                target[key] = value
 
 
 def _metadata(
@@ -57,15 +82,19 @@ async def invoke(
     token: str | None = None,
     metadata: Mapping[str, str] | None = None,
     timeout: float | None = None,
+    reply_metadata: ReplyMetadata | None = None,
 ) -> bytes:
     """One unary call of ``method`` with request bytes; returns the response bytes."""
     from micro._grpc import rpc_errors
 
-    call = channel.unary_unary(method.path)
     md = _metadata(method, namespace=namespace, token=token, metadata=metadata)
+    call = channel.unary_unary(method.path)(request, metadata=md, timeout=timeout)
     try:
         with rpc_errors(address):
-            response: bytes = await call(request, metadata=md, timeout=timeout)
+            try:
+                response: bytes = await call
+            finally:
+                await _collect(call, reply_metadata)
     except errors.MicroError as exc:
         raised = _not_found_detail(exc, method)
         if raised is exc:
@@ -85,6 +114,7 @@ async def invoke_stream(
     metadata: Mapping[str, str] | None = None,
     timeout: float | None = None,
     requests: AsyncIterable[bytes] | None = None,
+    reply_metadata: ReplyMetadata | None = None,
 ) -> AsyncIterator[bytes]:
     """Response bytes of a streaming ``method`` as they arrive.
 
@@ -106,8 +136,12 @@ async def invoke_stream(
         call = channel.stream_stream(method.path)(messages, metadata=md, timeout=timeout)
     try:
         with rpc_errors(address):
-            async for item in call:
-                yield item
+            try:
+                async for item in call:
+                    yield item
+            finally:
+                if call.done():
+                    await _collect(call, reply_metadata)
     except errors.MicroError as exc:
         raised = _not_found_detail(exc, method)
         if raised is exc:
@@ -189,13 +223,15 @@ async def call(
     domain: str = "",
     schemas: Schemas | None = None,
     guard: Guard | None = None,
+    reply_metadata: ReplyMetadata | None = None,
 ) -> dict[str, Any]:
     """Call ``service``'s unary ``endpoint`` with a JSON request; returns the JSON response.
 
     The call goes through the server at ``address`` (its proxy) unless ``node`` names a node
     address to call directly. ``domain`` is the registry namespace holding the service
     (default: the caller's); the call is routed there (``micro-namespace``). ``guard`` may
-    refuse the endpoint before anything is sent.
+    refuse the endpoint before anything is sent; ``reply_metadata`` receives the reply's
+    headers and trailers.
     """
     own = schemas is None
     schemas = schemas or Schemas(address, namespace=namespace, token=token)
@@ -209,7 +245,7 @@ async def call(
         async with _channel(target) as channel:
             data = await invoke(
                 channel, method, payload, address=target, namespace=domain or namespace,
-                token=token, metadata=metadata, timeout=timeout,
+                token=token, metadata=metadata, timeout=timeout, reply_metadata=reply_metadata,
             )  # fmt: skip
         return await _decoded(schemas, method, data, domain)
     finally:
@@ -232,13 +268,14 @@ async def stream(
     schemas: Schemas | None = None,
     requests: AsyncIterable[str | Mapping[str, Any]] | None = None,
     guard: Guard | None = None,
+    reply_metadata: ReplyMetadata | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
     """Call a streaming ``endpoint``; yields each JSON response as it arrives.
 
     For a client or bidi stream, ``requests`` (JSON objects, as text or parsed) are sent
     one by one as they come, and the sending side is closed when they end; without it,
     ``request`` is the only message. ``guard`` may refuse the endpoint before anything is
-    sent.
+    sent; ``reply_metadata`` receives the reply's headers and trailers when the stream ends.
     """
     own = schemas is None
     schemas = schemas or Schemas(address, namespace=namespace, token=token)
@@ -250,6 +287,7 @@ async def stream(
             async for data in invoke_stream(
                 channel, method, payload, address=target, namespace=domain or namespace,
                 token=token, metadata=metadata, timeout=timeout, requests=encoded,
+                reply_metadata=reply_metadata,
             ):  # fmt: skip
                 yield await _decoded(schemas, method, data, domain)
     finally:
