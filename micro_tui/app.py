@@ -336,17 +336,26 @@ class MicroApp(App[None]):
         if isinstance(screen, ServicesScreen):
             screen.select(name)
 
-    def open_invoke(self, version: ServiceVersion, endpoint: EndpointInfo, request: str = "") -> None:
+    def open_invoke(
+        self,
+        version: ServiceVersion,
+        endpoint: EndpointInfo,
+        request: str = "",
+        *,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
         from micro_tui.screens.invoke import InvokeScreen
 
         self.switch_area("services")
-        self.push_screen(InvokeScreen(version, endpoint, request))
+        self.push_screen(InvokeScreen(version, endpoint, request, metadata=metadata))
 
     def open_request(self, entry: Any) -> None:
         """Open a saved or past request in the invoke screen."""
         self.run_worker(self._open_request(entry), group="open-request", exclusive=True)
 
     async def _open_request(self, entry: Any) -> None:
+        if entry.namespace and entry.namespace != self.facade.session.namespace:
+            self.switch_namespace(entry.namespace)  # the request is made where it was saved
         try:
             versions = await self.facade.registry.get_service(entry.service)
         except Exception as exc:
@@ -355,7 +364,7 @@ class MicroApp(App[None]):
         for version in versions:
             for endpoint in version.endpoints:
                 if endpoint.name == entry.endpoint:
-                    self.open_invoke(version, endpoint, entry.request)
+                    self.open_invoke(version, endpoint, entry.request, metadata=entry.metadata)
                     return
         self.notify(f"{entry.service} has no endpoint {entry.endpoint}", severity="error")
 

@@ -8,7 +8,14 @@ import hashlib
 import logging
 from typing import Any
 
-__all__ = ["known_namespaces", "remember_namespace", "services", "store_services"]
+__all__ = [
+    "deadline",
+    "known_namespaces",
+    "remember_deadline",
+    "remember_namespace",
+    "services",
+    "store_services",
+]
 
 log = logging.getLogger(__name__)
 
@@ -59,5 +66,23 @@ def remember_namespace(env: str, namespace: str) -> None:
             known = cache.get(f"namespaces/{env}") or []
             if namespace not in known:
                 cache.set(f"namespaces/{env}", [*known, namespace])
+    except Exception:
+        log.debug("workspace cache not writable", exc_info=True)
+
+
+def deadline(service: str, endpoint: str) -> float | None:
+    """The deadline last used for ``service``'s ``endpoint`` (0: none), None when unknown."""
+    try:
+        with _open() as cache:
+            found = cache.get(f"deadlines/{service}/{endpoint}")
+    except Exception:
+        return None
+    return float(found) if isinstance(found, int | float) else None
+
+
+def remember_deadline(service: str, endpoint: str, seconds: float) -> None:
+    try:
+        with _open() as cache:
+            cache.set(f"deadlines/{service}/{endpoint}", seconds)
     except Exception:
         log.debug("workspace cache not writable", exc_info=True)

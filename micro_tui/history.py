@@ -47,15 +47,30 @@ class Entry:
 
 
 def cli_line(
-    service: str, endpoint: str, request: str, metadata: dict[str, str] | None = None, *, stream: bool = False
+    service: str,
+    endpoint: str,
+    request: str,
+    metadata: dict[str, str] | None = None,
+    *,
+    stream: bool = False,
+    env: str = "",
+    namespace: str = "",
+    timeout: float | None = None,
 ) -> str:
+    """The ``micro call`` (or ``micro stream``) line of a request; ``env``, ``namespace`` and
+    ``timeout`` (0: none) are named when given, so the pasted line makes the same call."""
     try:
         compact = json.dumps(json.loads(request or "{}"), separators=(",", ":"))
     except ValueError:
         compact = request
     quoted = _quote(compact)
     flags = "".join(f" --metadata {shlex.quote(f'{k}={v}')}" for k, v in (metadata or {}).items())
-    return f"micro {'stream' if stream else 'call'}{flags} {service} {endpoint} {quoted}"
+    if timeout is not None:
+        flags += f" --timeout {timeout:g}s"
+    context = (f" -e {shlex.quote(env)}" if env else "") + (
+        f" --namespace {shlex.quote(namespace)}" if namespace else ""
+    )
+    return f"micro{context} {'stream' if stream else 'call'}{flags} {service} {endpoint} {quoted}"
 
 
 def _quote(text: str) -> str:

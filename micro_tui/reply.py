@@ -27,7 +27,7 @@ class Rendered:
     response: Syntax | Text | None  # None: keep what the response pane shows (an empty OK reply)
     status: Text  # Text, never markup: server text may hold "[/bold]"
     headers: Text
-    notice: str  # for a notification: "" when the call succeeded
+    notice: str  # one line for a notification: "" when the call succeeded
 
 
 def render(result: CallResult, cli: str) -> Rendered:
@@ -43,5 +43,11 @@ def render(result: CallResult, cli: str) -> Rendered:
         Text.assemble((f"{title}\n", "bold red"), result.detail),
         Text(f"{title} · {result.elapsed_ms:.1f} ms\n{result.detail}\n\n{cli}"),
         headers,
-        f"{title}: {result.detail}",
+        _summary(f"{title}: {result.detail}"),
     )
+
+
+def _summary(text: str, width: int = 100) -> str:
+    """One line of at most ``width`` characters, for a notification (the Status pane has all)."""
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"

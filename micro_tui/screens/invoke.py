@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Log, Static, TabbedContent, TabPane, TextArea
+from textual.widgets import Button, Input, Label, Static, TabbedContent, TabPane, TextArea
 from textual.worker import Worker
 
 from micro_tui.facade import CallResult, EndpointInfo, ServiceVersion, Unsupported
@@ -24,7 +24,9 @@ from micro_tui.reply import pretty, render
 from micro_tui.widgets.form_view import FormView
 from micro_tui.widgets.micro_footer import MicroFooter
 from micro_tui.widgets.micro_header import MicroHeader
+from micro_tui.widgets.reply_view import ReplyView
 from micro_tui.widgets.send_box import SendBox
+from micro_tui.widgets.stream_view import StreamView
 
 if TYPE_CHECKING:
     from micro_tui.app import MicroApp
@@ -32,6 +34,22 @@ if TYPE_CHECKING:
 __all__ = ["InvokeScreen"]
 
 DEFAULT_TIMEOUT = 10.0
+"""The deadline of a unary call until the user sets another (the CLI's default); streams have
+none unless the user sets one (a tail or a watch lasts as long as it is wanted)."""
+
+# alt + a letter shows a tab (and focuses it), even while typing in a field
+_REQUEST_TABS = {"form": ("f", "Form"), "json": ("j", "JSON"), "metadata": ("m", "Metadata")}
+_REPLY_TABS = {
+    "response": ("r", "Response"),
+    "headers": ("h", "Headers"),
+    "status": ("t", "Status"),
+    "stream": ("s", "Stream"),
+}
+_TAB_BINDINGS = [
+    Binding(f"alt+{key}", f"{side}_tab('{tab}')", label, id=f"invoke.tab_{tab}", show=False, priority=True)
+    for side, tabs in (("request", _REQUEST_TABS), ("reply", _REPLY_TABS))
+    for tab, (key, label) in tabs.items()
+]
 
 
 class InvokeScreen(Screen[None]):
@@ -40,6 +58,10 @@ class InvokeScreen(Screen[None]):
     Client and bidi streams stay open after the first ``ctrl+j``: each further ``ctrl+j``
     (the form or JSON tab) or ``enter`` in the send box (JSON; empty sends the form) sends one
     more message on the same stream, "Close send" ends the sending side.
+
+    The deadline on the target line applies to the next call (empty: none); it is remembered
+    per endpoint. ``alt`` + a letter shows a tab and focuses it: ``f`` Form, ``j`` JSON, ``m``
+    Metadata, ``r`` Response, ``h`` Headers, ``t`` Status, ``s`` Stream.
     """
 
     BINDINGS = [
@@ -48,31 +70,41 @@ class InvokeScreen(Screen[None]):
         Binding("f8", "copy_cli", "Copy as CLI", id="invoke.copy_cli"),
         Binding("f9", "copy_grpcurl", "Copy as grpcurl", id="invoke.copy_grpcurl", show=False),
         Binding("escape", "back", "Back / cancel", id="invoke.back"),
+        *_TAB_BINDINGS,
     ]
     # the first field of the form; a request whose form has nothing to type into (only
     # presence toggles, or no fields) focuses its first toggle, else Send. Focusing the JSON
     # editor would switch the tabs to JSON (a TabbedContent follows focus).
-    AUTO_FOCUS = (
-        "#form-view Input, #form-view Switch, #form-view Select, #form-view Checkbox, "
-        "#form-view Button, #send"
-    )
+    AUTO_FOCUS = "#form-view Input, #form-view Select, #form-view Checkbox, #form-view Button, #send"
 
-    def __init__(self, version: ServiceVersion, endpoint: EndpointInfo, request: str = "") -> None:
+    def __init__(
+        self,
+        version: ServiceVersion,
+        endpoint: EndpointInfo,
+        request: str = "",
+        *,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
         super().__init__()
         self.version = version
         self.endpoint = endpoint
         self.model: FormModel | None = None
         self._initial = request
+        self._initial_metadata = dict(metadata or {})
         self.last: CallResult | None = None
         # the tab that holds the request ("form" or "json"): the Metadata tab in front
         # changes nothing, and a refused switch puts this tab back
         self._source = "form"
         if version.descriptor_set and endpoint.request_type:
-            from micro_tui.forms import pool_from_descriptor_set
+            from micro_tui.forms import field_comments, pool_from_descriptor_set
 
             try:
                 pool = pool_from_descriptor_set(version.descriptor_set)
-                self.model = FormModel(pool.FindMessageTypeByName(endpoint.request_type), pool)
+                self.model = FormModel(
+                    pool.FindMessageTypeByName(endpoint.request_type),
+                    pool,
+                    comments=field_comments(version.descriptor_set),  # the fields' help
+                )
             except Exception:  # no usable schema: the JSON tab still works
                 self.model = None
         if self.model is None:
@@ -86,6 +118,29 @@ class InvokeScreen(Screen[None]):
     def on_mount(self) -> None:
         if self.model is None:
             self.query_one("#json-editor", TextArea).focus()
+
+    @property
+    def default_deadline(self) -> float:
+        """What the CLI would use for this call: 10 s for a unary call, none (0) for a stream."""
+        return 0.0 if self.streaming else DEFAULT_TIMEOUT
+
+    def deadline(self) -> float | None:
+        """The deadline field in seconds (0: none), or None after saying what is wrong."""
+        text = self.query_one("#deadline", Input).value.strip()
+        if not text or text in ("0", "none"):
+            return 0.0
+        from commands._duration import parse_duration
+
+        try:
+            return parse_duration(text)
+        except ValueError:
+            self.notify(
+                f"deadline {text!r}: seconds or a duration like 30s, 2m; empty for none",
+                title="Invalid deadline",
+                severity="error",
+            )
+            self.query_one("#deadline", Input).focus()
+            return None
 
     @property
     def micro(self) -> MicroApp:
@@ -104,11 +159,26 @@ class InvokeScreen(Screen[None]):
         ep, v = self.endpoint, self.version
         yield MicroHeader(f"services › {v.name} › {ep.name}")
         node = v.nodes[0].address if v.nodes else "any node"
-        yield Static(
-            f"{v.name} · {ep.name} · {ep.streaming} · {ep.request_type or '?'} → {ep.response_type or '?'}"
-            f" · node {node} · deadline {DEFAULT_TIMEOUT:g}s",
-            id="target",
-        )
+        from micro_tui import cache
+
+        remembered = cache.deadline(v.name, ep.name)
+        seconds = self.default_deadline if remembered is None else remembered
+        with Horizontal(id="target"):
+            yield Static(
+                Text(
+                    f"{v.name} · {ep.name} · {ep.streaming} · {ep.request_type or '?'} → "
+                    f"{ep.response_type or '?'} · node {node}"
+                ),
+                id="target-text",
+            )
+            yield Label("deadline", id="deadline-label")
+            yield Input(
+                f"{seconds:g}s" if seconds else "",
+                placeholder="none",
+                id="deadline",
+                compact=True,
+                tooltip="the call's deadline (30s, 2m; empty: none), remembered for this endpoint",
+            )
         with Horizontal(id="invoke-body"):
             with Vertical(id="request", classes="pane") as request:
                 request.border_title = "request"
@@ -121,7 +191,8 @@ class InvokeScreen(Screen[None]):
                     with TabPane("JSON", id="json"):
                         yield TextArea(self._initial or "{}", id="json-editor", soft_wrap=True)
                     with TabPane("Metadata", id="metadata"):
-                        yield TextArea("", id="metadata-editor")
+                        lines = "\n".join(f"{k}={v}" for k, v in self._initial_metadata.items())
+                        yield TextArea(lines, id="metadata-editor")
                 with Horizontal(id="actions"):
                     yield Button("Send ^j", id="send", variant="primary", compact=True)
                     yield Button("Cancel", id="cancel", compact=True, disabled=True)
@@ -131,14 +202,20 @@ class InvokeScreen(Screen[None]):
             with Vertical(id="reply", classes="pane") as reply:
                 reply.border_title = "reply"
                 with TabbedContent(id="reply-tabs"):
+                    hint = f"{v.name}-{ep.name}".replace(".", "-")
                     with TabPane("Response", id="response"):
-                        yield Static(Text("Send the request with ctrl+j.", style="dim"), id="response-view")
+                        yield ReplyView(
+                            Text("Send the request with ctrl+j.", style="dim"),
+                            body_id="response-view", name_hint=hint, id="response-pane",
+                        )  # fmt: skip
                     with TabPane("Headers", id="headers"):
-                        yield Static("", id="headers-view")
+                        yield ReplyView(
+                            body_id="headers-view", name_hint=f"{hint}-headers", id="headers-pane"
+                        )
                     with TabPane("Status", id="status"):
-                        yield Static("", id="status-view")
+                        yield ReplyView(body_id="status-view", name_hint=f"{hint}-status", id="status-pane")
                     with TabPane("Stream", id="stream"):
-                        yield Log(id="stream-log", max_lines=10_000)
+                        yield StreamView(id="stream-view")
                         if self.sends_stream:
                             yield SendBox(
                                 self.model, echo=self._echo, send_form=self.action_send, id="send-row"
@@ -230,7 +307,10 @@ class InvokeScreen(Screen[None]):
         return self.query_one("#send-row", SendBox) if self.sends_stream else None
 
     def _echo(self, line: str) -> None:
-        self.query_one("#stream-log", Log).write_line(line)
+        self.query_one(StreamView).add(line, message=False)
+
+    def _pane(self, name: str) -> ReplyView:
+        return self.query_one(f"#{name}-pane", ReplyView)
 
     def action_send(self) -> None:
         send_row = self._send_row()
@@ -249,52 +329,67 @@ class InvokeScreen(Screen[None]):
         request = self.request_json()
         if request is None:
             return
+        deadline = self.deadline()
+        if deadline is None:
+            return
+        from micro_tui import cache
+
+        cache.remember_deadline(self.version.name, self.endpoint.name, deadline)
         self.query_one("#cancel", Button).disabled = not self.streaming
         if self.streaming:
             self.query_one("#reply-tabs", TabbedContent).active = "stream"
-            self.query_one("#stream-log", Log).clear()
+            self.query_one(StreamView).clear()
         requests = None
         if send_row is not None:
             requests = send_row.open()
             send_row.push(request)
-        self._call(request, self.metadata(), requests)
+        self._call(request, self.metadata(), deadline, requests)
 
     @work(exclusive=True, group="invoke-call")
     async def _call(
-        self, request: str, metadata: dict[str, str], requests: AsyncIterator[str] | None = None
+        self,
+        request: str,
+        metadata: dict[str, str],
+        deadline: float,
+        requests: AsyncIterator[str] | None = None,
     ) -> None:
         calls, ep, v = self.micro.facade.calls, self.endpoint, self.version
-        self.query_one("#status-view", Static).update(Text("sending…", style="dim"))
+        self._pane("status").update(Text("sending…", style="dim"))
         started = time.perf_counter()
         try:
             if not self.streaming:
-                result = await calls.call(
-                    v.name, ep.name, request, metadata=metadata, timeout=DEFAULT_TIMEOUT
-                )
+                result = await calls.call(v.name, ep.name, request, metadata=metadata, timeout=deadline)
             else:
-                log = self.query_one("#stream-log", Log)
+                view = self.query_one(StreamView)
                 result = CallResult(True)
-                # an interactive stream has no deadline: it lasts until closed or cancelled
+                last = ""
                 async for item in calls.stream(
-                    v.name, ep.name, request, metadata=metadata,
-                    timeout=0 if requests is not None else DEFAULT_TIMEOUT, requests=requests,
-                ):  # fmt: skip
+                    v.name, ep.name, request, metadata=metadata, timeout=deadline, requests=requests
+                ):
                     if item.result is not None:
                         result = item.result
                         break
-                    log.write_line(f"#{item.index + 1} " + json.dumps(json.loads(item.response)))
-                    self.query_one("#response-view", Static).update(pretty(item.response))
+                    try:
+                        line = json.dumps(json.loads(item.response))
+                    except ValueError:
+                        line = item.response
+                    view.add(f"#{item.index + 1} {line}")
+                    last = item.response
+                view.flush(force=True)
+                if last:  # the last message, in full (one per message would stall a fast stream)
+                    self._pane("response").update(pretty(last))
         except Unsupported as exc:
             self.notify(str(exc), severity="warning")
-            self.query_one("#status-view", Static).update(Text(str(exc)))
+            self._pane("status").update(Text(str(exc)))
             return
         except asyncio.CancelledError:  # a cancelled call is a call: it goes to history too
             self._record(request, metadata, "Cancelled", (time.perf_counter() - started) * 1000)
             raise
         finally:
-            self.query_one("#cancel", Button).disabled = True
-            if (send_row := self._send_row()) is not None:
-                send_row.finish()
+            if self.is_attached:  # not when the workspace closed under the call
+                self.query_one("#cancel", Button).disabled = True
+                if (send_row := self._send_row()) is not None:
+                    send_row.finish()
         self._show(result, request, metadata)
         self._record(request, metadata, result.status, result.elapsed_ms)
 
@@ -311,12 +406,11 @@ class InvokeScreen(Screen[None]):
         cli = cli_line(self.version.name, self.endpoint.name, request, metadata, stream=self.streaming)
         shown = render(result, cli)
         if shown.response is not None:
-            self.query_one("#response-view", Static).update(shown.response)
-        status = self.query_one("#status-view", Static)
-        status.set_class(not result.ok, "-error")
-        status.update(shown.status)
-        self.query_one("#headers-view", Static).update(shown.headers)
-        if shown.notice:
+            self._pane("response").update(shown.response)
+        self.query_one("#status-view", Static).set_class(not result.ok, "-error")
+        self._pane("status").update(shown.status)
+        self._pane("headers").update(shown.headers)
+        if shown.notice:  # one line: the whole detail is in the Status pane
             self.notify(shown.notice, severity="error")
 
     def _running_calls(self) -> list[Worker[None]]:
@@ -329,9 +423,32 @@ class InvokeScreen(Screen[None]):
         for worker in calls:
             worker.cancel()
         if calls:
-            self.query_one("#stream-log", Log).write_line("cancelled")
-            self.query_one("#status-view", Static).update("cancelled")
+            self.query_one(StreamView).note("cancelled")
+            self._pane("status").update("cancelled")
             self.query_one("#cancel", Button).disabled = True
+
+    def action_request_tab(self, tab: str) -> None:
+        """Show a request tab and put the focus in it (the form's first field, an editor)."""
+        if tab == "form" and self.model is None:
+            return
+        self.query_one("#request-tabs", TabbedContent).active = tab
+        self.call_after_refresh(self._focus_request, tab)
+
+    def _focus_request(self, tab: str) -> None:
+        if tab == "form":
+            fields = self.query("#form-view Input, #form-view Select, #form-view Checkbox")
+            if fields:
+                fields.first().focus()
+        else:
+            self.query_one(f"#{tab}-editor", TextArea).focus()
+
+    def action_reply_tab(self, tab: str) -> None:
+        """Show a reply tab and focus its scrolling view (keys scroll and search it)."""
+        self.query_one("#reply-tabs", TabbedContent).active = tab
+        if tab == "stream":
+            self.query_one("#stream-log").focus()
+        else:
+            self._pane(tab).scroller.focus()
 
     def action_back(self) -> None:
         if self._running_calls():
@@ -343,11 +460,32 @@ class InvokeScreen(Screen[None]):
         request = self.request_json()
         if request is None:
             return
+        deadline = self.deadline()
+        if deadline is None:
+            return
+        env, namespace = self._cli_context()
         line = cli_line(
-            self.version.name, self.endpoint.name, request, self.metadata(), stream=self.streaming
-        )
+            self.version.name, self.endpoint.name, request, self.metadata(), stream=self.streaming,
+            env=env, namespace=namespace,
+            timeout=None if deadline == self.default_deadline else deadline,
+        )  # fmt: skip
         self.app.copy_to_clipboard(line)
         self.notify(line, title="Copied")
+
+    def _cli_context(self) -> tuple[str, str]:
+        """The env and namespace a pasted CLI line must name: those of this workspace where
+        they differ from what a bare ``micro`` would use (the current env and its namespace)."""
+        from micro import environment
+
+        session = self.micro.session
+        try:
+            default = environment.resolve()
+            default_env, default_namespace = default.env.name, default.namespace
+        except Exception:  # the CLI could not resolve one: name both
+            default_env = default_namespace = ""
+        env = session.env.name if session.env.name != default_env else ""
+        namespace = session.namespace if env or session.namespace != default_namespace else ""
+        return env, namespace
 
     def action_copy_grpcurl(self) -> None:
         from micro_tui.history import grpcurl_line, write_protoset

@@ -4,10 +4,11 @@ sends back reaches the reply panes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
-from textual.widgets import Input, Static
+from textual.widgets import Input, Log, Static
 
 from micro_tui.app import MicroApp
 from micro_tui.real import RealFacade
@@ -42,3 +43,41 @@ async def test_form_sends_an_any_holding_a_service_type_or_a_well_known_type(gre
             assert json.loads(screen.last.response)["packed"] == value  # the service's echo
             status.update("")
         assert [m.packed.type_url for _, m in greeter.received] == [v["@type"] for v in packed]
+
+
+async def test_headers_pane_shows_the_real_reply_metadata(greeter: Greeter) -> None:
+    # only the fake filled the Headers pane: against a real server it always said "no headers"
+    app = MicroApp(RealFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await logged_in(app, pilot)
+        screen = await invoke(app, pilot, "Greeter.Hello")
+        screen.query_one("#f-name", Input).value = "Ann [b]x[/b]"
+        await pilot.press("ctrl+j")
+        await _ok(pilot, screen.query_one("#status-view", Static))
+        await pilot.press("alt+h")
+        headers = str(screen.query_one("#headers-view", Static).render())
+        assert "x-greeted: Ann [b]x[/b] (trailer)" in headers  # as text, never markup
+
+
+async def test_a_server_stream_outlives_the_unary_deadline(greeter: Greeter, monkeypatch: Any) -> None:
+    # streams were cut by the unary deadline (10 s, 408): a tail or a watch could not be used;
+    # the default deadline is shortened here rather than waiting for it
+    from micro_tui.screens import invoke as invoke_module
+
+    monkeypatch.setattr(invoke_module, "DEFAULT_TIMEOUT", 0.3)
+    greeter.step = asyncio.Event()
+    app = MicroApp(RealFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await logged_in(app, pilot)
+        screen = await invoke(app, pilot, "Greeter.Stream")
+        assert screen.query_one("#deadline", Input).value == ""  # a stream: none
+        screen.query_one("#f-times", Input).value = "2"
+        await pilot.press("ctrl+j")
+        greeter.step.set()
+        log = screen.query_one("#stream-log", Log)
+        await until(pilot, lambda: log.line_count >= 1, seconds=10)
+        await pilot.pause(0.6)  # twice the (shortened) unary deadline, the stream still open
+        greeter.step.set()
+        status = screen.query_one("#status-view", Static)
+        await _ok(pilot, status)
+        assert log.line_count == 2 and "408" not in str(status.render())

@@ -276,7 +276,7 @@ async def test_stream_in_order_and_cancellable() -> None:
         for n in (1, 2):
             fake.calls.stream_step.set()
             await until(pilot, lambda n=n: log.line_count >= n)
-        assert [line.split(" ", 1)[0] for line in log.lines] == ["#1", "#2"]
+        assert [line.split(" ", 2)[1] for line in log.lines] == ["#1", "#2"]  # after the time
         assert "Hello Ann #2" in log.lines[1]
         assert not screen.query_one("#cancel").disabled
         log.focus()

@@ -126,9 +126,9 @@ async def test_bidi_send_box_sends_each_message_on_the_open_stream() -> None:
         status = screen.query_one("#status-view", Static)
         await until(pilot, lambda: "OK" in str(status.render()))
         assert [r[2] for r in fake.calls.received] == [{"name": "Ann"}, {"name": "Bob"}, {"name": "Ann"}]
-        assert [line.split(" ", 1)[0] for line in log.lines] == [">", "#1", ">", "#2", ">", "#3", ">"]
+        assert [line.split(" ", 2)[1] for line in log.lines] == [">", "#1", ">", "#2", ">", "#3", ">"]
         assert box.disabled
-        assert json.loads(log.lines[-2].split(" ", 1)[1]) == {"message": "Hello Ann"}
+        assert json.loads(log.lines[-2].split(" ", 2)[2]) == {"message": "Hello Ann"}
 
 
 async def test_copy_as_grpcurl_writes_the_protoset(micro_home: object) -> None:
