@@ -95,6 +95,11 @@ def file_descriptor_proto() -> Any:
     hello = fdp.message_type.add(name="HelloRequest")
     hello.field.add(name="name", number=1, type=f.TYPE_STRING, label=f.LABEL_OPTIONAL)
     hello.field.add(name="times", number=2, type=f.TYPE_INT32, label=f.LABEL_OPTIONAL)
+    # comments, as `protoc --include_source_info` keeps them (the form shows them as help)
+    hello_path = [4, len(fdp.message_type) - 1, 2]
+    fdp.source_code_info.location.add(path=[*hello_path, 0], leading_comments=" Who to greet.\n")
+    location = fdp.source_code_info.location
+    location.add(path=[*hello_path, 1], trailing_comments=" How many replies\n (streams).\n")
     reply = fdp.message_type.add(name="HelloReply")
     reply.field.add(name="message", number=1, type=f.TYPE_STRING, label=f.LABEL_OPTIONAL)
 

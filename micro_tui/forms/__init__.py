@@ -1,5 +1,6 @@
 """Request forms from protobuf descriptors: a UI-free field model."""
 
+from micro_tui.forms.comments import field_comments
 from micro_tui.forms.form import FormModel
 from micro_tui.forms.kinds import FieldKind, FieldSpec, spec_for
 from micro_tui.forms.model import (
@@ -28,6 +29,7 @@ __all__ = [
     "Node",
     "RepeatedNode",
     "ScalarNode",
+    "field_comments",
     "pool_from_descriptor_set",
     "spec_for",
 ]

@@ -15,9 +15,11 @@ __all__ = ["FormModel"]
 class FormModel:
     """The form of one request message type, with JSON in and out through ``json_format``."""
 
-    def __init__(self, descriptor: Any, pool: Any = None) -> None:
+    def __init__(self, descriptor: Any, pool: Any = None, *, comments: dict[str, str] | None = None) -> None:
         self.descriptor = descriptor
         self.pool = pool
+        # the schema's field comments by full field name (:func:`~micro_tui.forms.comments.field_comments`)
+        self.comments = dict(comments or {})
         root_spec = FieldSpec("", "", FieldKind.MESSAGE, message_type=descriptor)
         self.root = MessageNode(root_spec, "", descriptor, present=True)
 
@@ -76,10 +78,32 @@ class FormModel:
             message = json_format.ParseDict(data, self.message_class()(), descriptor_pool=self.pool)
         except json_format.ParseError as exc:
             raise FormError([FieldError("", str(exc))]) from exc
-        self.root.load(json_format.MessageToDict(message, descriptor_pool=self.pool))
+        # protobuf maps keep no order: the rows come in the order the JSON gave them
+        self.root.load(_ordered_like(json_format.MessageToDict(message, descriptor_pool=self.pool), data))
 
     def find(self, path: str) -> Node | None:
         for node in self.root.walk():
             if node.path == path:
                 return node
         return None
+
+
+def _ordered_like(loaded: Any, original: Any) -> Any:
+    """``loaded`` (the JSON protobuf printed back) with its objects' keys in ``original``'s
+    order, where the two have them (a map's keys; a field named ``a_b`` there and ``aB`` here)."""
+    if isinstance(loaded, dict) and isinstance(original, dict):
+        by_name = {_plain(k): k for k in original}
+        pairs = []
+        for key, value in loaded.items():
+            source = key if key in original else by_name.get(_plain(key))
+            pairs.append((key, value, source))
+        position = {k: i for i, k in enumerate(original)}
+        pairs.sort(key=lambda p: position.get(p[2], len(position)) if p[2] is not None else len(position))
+        return {key: _ordered_like(value, original.get(source)) for key, value, source in pairs}
+    if isinstance(loaded, list) and isinstance(original, list) and len(loaded) == len(original):
+        return [_ordered_like(a, b) for a, b in zip(loaded, original, strict=True)]
+    return loaded
+
+
+def _plain(key: Any) -> str:
+    return str(key).replace("_", "").lower()

@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FieldKind", "FieldSpec", "spec_for"]
+__all__ = ["FieldKind", "FieldSpec", "spec_for", "type_name"]
 
 INT32_RANGE = (-(2**31), 2**31 - 1)
 UINT32_RANGE = (0, 2**32 - 1)
@@ -84,6 +84,32 @@ class FieldSpec:
     @property
     def is_map(self) -> bool:
         return self.map_key is not None
+
+    @property
+    def type_name(self) -> str:
+        """The type as the .proto spells it (``sint32``, ``Color``, ``map<int64, Address>``)."""
+        return type_name(self.descriptor) if self.descriptor is not None else self.kind.value
+
+
+# FieldDescriptor.TYPE_* -> the scalar's .proto name
+_TYPE_NAMES = {
+    1: "double", 2: "float", 3: "int64", 4: "uint64", 5: "int32", 6: "fixed64", 7: "fixed32",
+    8: "bool", 9: "string", 12: "bytes", 13: "uint32", 15: "sfixed32", 16: "sfixed64",
+    17: "sint32", 18: "sint64",
+}  # fmt: skip
+
+
+def type_name(fd: Any) -> str:
+    """A field's type as its .proto spells it: ``sint32``, ``fixed64``, ``Color``, ``Timestamp``,
+    ``map<int64, Address>`` (a repeated field: the type of one item)."""
+    mt = fd.message_type
+    if fd.is_repeated and mt is not None and mt.GetOptions().map_entry:
+        return f"map<{type_name(mt.fields_by_name['key'])}, {type_name(mt.fields_by_name['value'])}>"
+    if fd.enum_type is not None:
+        return str(fd.enum_type.name)
+    if mt is not None:
+        return str(mt.name)
+    return _TYPE_NAMES.get(fd.type, "?")
 
 
 def _is_synthetic_oneof(fd: Any) -> bool:

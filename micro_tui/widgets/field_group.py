@@ -40,6 +40,7 @@ def message_body(node: MessageNode) -> list[Widget]:
                 prompt="(none)",
                 id=widget_id(f"{node.path}.{spec.oneof}" if node.path else spec.oneof) + "-oneof",
                 name=spec.oneof,
+                compact=True,
             )
             widgets.append(
                 Horizontal(Label(f"{spec.oneof} oneof", classes="field-label"), select, classes="oneof-row")
@@ -58,9 +59,12 @@ class FieldGroup(Vertical):
         super().__init__(id=widget_id(node.path))
         self.node = node
         title = label if label is not None else node.spec.name
-        kind = "map" if isinstance(node, MapNode) else "list" if isinstance(node, RepeatedNode) else ""
-        type_name = node.spec.message_type.name if node.spec.message_type is not None else type_label(node)
-        self.border_title = f"{title} · {kind + ' of ' if kind else ''}{type_name}"
+        # the type as the .proto spells it: map<int64, Address>, repeated Inner, Inner
+        if isinstance(node, RepeatedNode):
+            type_name = f"repeated {node.spec.type_name}"
+        else:
+            type_name = node.spec.type_name if node.spec.descriptor is not None else type_label(node)
+        self.border_title = f"{title} · {type_name}"
 
     def compose(self) -> ComposeResult:
         node = self.node
