@@ -91,6 +91,7 @@ class ReplyView(Vertical):
         if isinstance(body, Syntax):
             text = body.highlight(body.code)
             text.rstrip()
+            text.style = ""  # the pane's own background, not the terminal's default
         else:
             text = body if isinstance(body, Text) else Text(body)
         self._text = text
