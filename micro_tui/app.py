@@ -354,8 +354,11 @@ class MicroApp(App[None]):
         self.run_worker(self._open_request(entry), group="open-request", exclusive=True)
 
     async def _open_request(self, entry: Any) -> None:
-        if entry.namespace and entry.namespace != self.facade.session.namespace:
-            self.switch_namespace(entry.namespace)  # the request is made where it was saved
+        # a saved or past request is made again where it was made, with its metadata (a
+        # `:call` line has neither)
+        namespace, metadata = getattr(entry, "namespace", ""), getattr(entry, "metadata", None)
+        if namespace and namespace != self.facade.session.namespace:
+            self.switch_namespace(namespace)
         try:
             versions = await self.facade.registry.get_service(entry.service)
         except Exception as exc:
@@ -364,7 +367,7 @@ class MicroApp(App[None]):
         for version in versions:
             for endpoint in version.endpoints:
                 if endpoint.name == entry.endpoint:
-                    self.open_invoke(version, endpoint, entry.request, metadata=entry.metadata)
+                    self.open_invoke(version, endpoint, entry.request, metadata=metadata)
                     return
         self.notify(f"{entry.service} has no endpoint {entry.endpoint}", severity="error")
 

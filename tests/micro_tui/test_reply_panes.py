@@ -281,3 +281,15 @@ async def test_form_rows_are_one_line_with_exact_types_and_proto_comments(size: 
         screen = await open_endpoint(app, pilot, "Greeter.Hello")
         name = screen.query_one("#f-name", Input)
         assert name.placeholder == "Who to greet. (text)"  # the .proto comment
+
+
+async def test_a_call_command_opens_the_invoke_screen_with_its_request() -> None:
+    # `:call` crashed the workspace once saved requests reopened with their namespace
+    from micro_tui.commands import parse
+
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.run_command(parse(':call greeter Greeter.Hello {"name": "Cy"}'))
+        await until(pilot, lambda: isinstance(app.screen, InvokeScreen) and app.screen.is_mounted)
+        await pilot.pause()
+        assert app.screen.query_one("#f-name", Input).value == "Cy"
