@@ -37,6 +37,8 @@ DEFAULT_TIMEOUT = 10.0
 """The deadline of a unary call until the user sets another (the CLI's default); streams have
 none unless the user sets one (a tail or a watch lasts as long as it is wanted)."""
 
+_RESPONSE_SECONDS = 0.25
+
 # alt + a letter shows a tab (and focuses it), even while typing in a field
 _REQUEST_TABS = {"form": ("f", "Form"), "json": ("j", "JSON"), "metadata": ("m", "Metadata")}
 _REPLY_TABS = {
@@ -362,7 +364,9 @@ class InvokeScreen(Screen[None]):
             else:
                 view = self.query_one(StreamView)
                 result = CallResult(True)
-                last = ""
+                # the latest message in full, a few times a second (every one would stall a
+                # fast stream)
+                last, shown_at = "", 0.0
                 async for item in calls.stream(
                     v.name, ep.name, request, metadata=metadata, timeout=deadline, requests=requests
                 ):
@@ -375,8 +379,11 @@ class InvokeScreen(Screen[None]):
                         line = item.response
                     view.add(f"#{item.index + 1} {line}")
                     last = item.response
+                    if time.perf_counter() - shown_at > _RESPONSE_SECONDS:
+                        self._pane("response").update(pretty(last))
+                        shown_at, last = time.perf_counter(), ""
                 view.flush(force=True)
-                if last:  # the last message, in full (one per message would stall a fast stream)
+                if last:
                     self._pane("response").update(pretty(last))
         except Unsupported as exc:
             self.notify(str(exc), severity="warning")

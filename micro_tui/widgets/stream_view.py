@@ -115,7 +115,7 @@ class StreamView(Vertical):
 
     def _show_info(self) -> None:
         log = self.log_widget
-        parts = [f"{self.messages:,} messages"]
+        parts = [f"{self.messages:,} message{'' if self.messages == 1 else 's'}"]
         if self.dropped:
             parts.append(f"dropped {self.dropped:,} (the oldest; {self.limit:,} kept)")
         if self.paused:
