@@ -140,6 +140,7 @@ class InvokeScreen(Screen[None]):
                 f"deadline {text!r}: seconds or a duration like 30s, 2m; empty for none",
                 title="Invalid deadline",
                 severity="error",
+                markup=False,
             )
             self.query_one("#deadline", Input).focus()
             return None
@@ -239,14 +240,16 @@ class InvokeScreen(Screen[None]):
                 try:
                     self.model.from_dict(value)
                 except FormError as exc:
-                    self.notify(str(exc), title="Invalid request", severity="error")
+                    self.notify(str(exc), title="Invalid request", severity="error", markup=False)
                     return None
             return json.dumps(value)
         self.query_one(FormView).sync()
         errors = self.model.errors()
         if errors:
             self.query_one(FormView).show_errors(errors)
-            self.notify("\n".join(str(e) for e in errors[:5]), title="Invalid request", severity="error")
+            self.notify(
+                "\n".join(str(e) for e in errors[:5]), title="Invalid request", severity="error", markup=False
+            )
             return None
         return self.model.to_json(indent=None)
 
@@ -262,7 +265,7 @@ class InvokeScreen(Screen[None]):
         editor = self.query_one("#json-editor", TextArea)
         editor.cursor_location = (max(exc.line - 1, 0), max(exc.column - 1, 0))
         editor.focus()
-        self.notify(str(exc), title="Invalid JSON", severity="error")
+        self.notify(str(exc), title="Invalid JSON", severity="error", markup=False)
 
     @on(TabbedContent.TabActivated, "#request-tabs")
     async def _switched(self, event: TabbedContent.TabActivated) -> None:
@@ -280,7 +283,7 @@ class InvokeScreen(Screen[None]):
             if errors:
                 self._bounce(tabs, "form")
                 self.query_one(FormView).show_errors(errors)
-                self.notify(str(errors[0]), title="Fix the form first", severity="error")
+                self.notify(str(errors[0]), title="Fix the form first", severity="error", markup=False)
                 return
             self.query_one("#json-editor", TextArea).text = self.model.to_json()
             self._source = "json"
@@ -294,7 +297,7 @@ class InvokeScreen(Screen[None]):
                 return
             except FormError as exc:
                 self._bounce(tabs, "json")
-                self.notify(str(exc), title="Invalid request", severity="error")
+                self.notify(str(exc), title="Invalid request", severity="error", markup=False)
                 return
             self._source = "form"
             await self.query_one(FormView).rebuild()
@@ -326,7 +329,7 @@ class InvokeScreen(Screen[None]):
         if mutates(self.version.name, self.endpoint.name):
             refusal = self.micro.session.refusal(f"{self.version.name} {self.endpoint.name}")
             if refusal:
-                self.notify(refusal, title="Read-only", severity="error")
+                self.notify(refusal, title="Read-only", severity="error", markup=False)
                 return
         request = self.request_json()
         if request is None:
@@ -386,7 +389,7 @@ class InvokeScreen(Screen[None]):
                 if last:
                     self._pane("response").update(pretty(last))
         except Unsupported as exc:
-            self.notify(str(exc), severity="warning")
+            self.notify(str(exc), severity="warning", markup=False)
             self._pane("status").update(Text(str(exc)))
             return
         except asyncio.CancelledError:  # a cancelled call is a call: it goes to history too
@@ -406,7 +409,7 @@ class InvokeScreen(Screen[None]):
         try:
             record(session.env.name, entry)
         except OSError as exc:  # a call is not lost because its history could not be written
-            self.notify(f"history not saved: {exc}", severity="warning")
+            self.notify(f"history not saved: {exc}", severity="warning", markup=False)
 
     def _show(self, result: CallResult, request: str, metadata: dict[str, str]) -> None:
         self.last = result
@@ -418,7 +421,7 @@ class InvokeScreen(Screen[None]):
         self._pane("status").update(shown.status)
         self._pane("headers").update(shown.headers)
         if shown.notice:  # one line: the whole detail is in the Status pane
-            self.notify(shown.notice, severity="error")
+            self.notify(shown.notice, severity="error", markup=False)
 
     def _running_calls(self) -> list[Worker[None]]:
         """This screen's calls in flight (``self.workers`` holds every worker of the app: the
@@ -477,7 +480,7 @@ class InvokeScreen(Screen[None]):
             timeout=None if deadline == self.default_deadline else deadline,
         )  # fmt: skip
         self.app.copy_to_clipboard(line)
-        self.notify(line, title="Copied")
+        self.notify(line, title="Copied", markup=False)
 
     def _cli_context(self) -> tuple[str, str]:
         """The env and namespace a pasted CLI line must name: those of this workspace where
@@ -507,7 +510,7 @@ class InvokeScreen(Screen[None]):
             session.address, session.namespace, v.name, method, request, self.metadata(), protoset=protoset
         )
         self.app.copy_to_clipboard(line)
-        self.notify(line, title="Copied")
+        self.notify(line, title="Copied", markup=False)
 
     def action_save(self) -> None:
         from micro_tui.dialogs.save_dialog import SaveDialog
@@ -526,9 +529,9 @@ class InvokeScreen(Screen[None]):
             try:
                 save_to_collection(collection, Entry(v, ep, request, ns, self.metadata(), name=name))
             except (OSError, ValueError) as exc:  # a collection it cannot read is not replaced
-                self.notify(str(exc), title="Not saved", severity="error")
+                self.notify(str(exc), title="Not saved", severity="error", markup=False)
                 return
-            self.notify(f"Saved {name!r} in {collection}")
+            self.notify(f"Saved {name!r} in {collection}", markup=False)
 
         self.app.push_screen(SaveDialog(f"{self.endpoint.name}"), saved)
 

@@ -106,7 +106,7 @@ class ReplyView(Vertical):
     def action_find(self, step: int) -> None:
         if not self.matches:
             if self.query_text:
-                self.notify(f"no match for {self.query_text!r}", severity="warning")
+                self.notify(f"no match for {self.query_text!r}", severity="warning", markup=False)
             return
         self.current = (self.current + step) % len(self.matches)
         self._paint()
@@ -119,7 +119,7 @@ class ReplyView(Vertical):
         self.current = 0 if self.matches else -1
         self._paint(scroll=move)
         if move and query and not self.matches:
-            self.notify(f"no match for {query!r}", severity="warning")
+            self.notify(f"no match for {query!r}", severity="warning", markup=False)
 
     def _paint(self, *, scroll: bool = True) -> None:
         shown = self._text.copy()
@@ -156,7 +156,7 @@ class ReplyView(Vertical):
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.plain)
-        self.notify(f"copied {len(self.plain.splitlines())} lines", title="Copied")
+        self.notify(f"copied {len(self.plain.splitlines())} lines", title="Copied", markup=False)
 
     def action_save(self) -> None:
         self._open_prompt("save", f"{self._name_hint}.txt", "save to file (enter saves)")
@@ -166,9 +166,9 @@ class ReplyView(Vertical):
         try:
             path.write_text(self.plain + "\n")
         except OSError as exc:
-            self.notify(f"{path}: {exc.strerror or exc}", title="Not saved", severity="error")
+            self.notify(f"{path}: {exc.strerror or exc}", title="Not saved", severity="error", markup=False)
             return
-        self.notify(str(path.resolve()), title="Saved")
+        self.notify(str(path.resolve()), title="Saved", markup=False)
 
     def action_pager(self) -> None:
         self._external(os.environ.get("PAGER") or "less", "pager")
@@ -186,9 +186,13 @@ class ReplyView(Vertical):
             with self.app.suspend():
                 subprocess.run([*shlex.split(command), f.name], check=False)
         except SuspendNotSupported:
-            self.notify(f"cannot suspend the workspace here to run the {what}", severity="warning")
+            self.notify(
+                f"cannot suspend the workspace here to run the {what}", severity="warning", markup=False
+            )
         except OSError as exc:
-            self.notify(f"{command}: {exc.strerror or exc}", title=f"No {what}", severity="error")
+            self.notify(
+                f"{command}: {exc.strerror or exc}", title=f"No {what}", severity="error", markup=False
+            )
         finally:
             Path(f.name).unlink(missing_ok=True)
 

@@ -93,16 +93,18 @@ class SendBox(Horizontal):
             try:
                 FormModel(self.model.descriptor, self.model.pool).from_json(text)
             except JsonSyntaxError as exc:
-                self.notify(str(exc), title="Invalid JSON", severity="error")
+                self.notify(str(exc), title="Invalid JSON", severity="error", markup=False)
                 return
             except FormError as exc:
-                self.notify(str(exc), title="Invalid message", severity="error")
+                self.notify(str(exc), title="Invalid message", severity="error", markup=False)
                 return
         else:
             try:
                 json.loads(text)
             except json.JSONDecodeError as exc:
-                self.notify(f"{exc.msg} at column {exc.colno}", title="Invalid JSON", severity="error")
+                self.notify(
+                    f"{exc.msg} at column {exc.colno}", title="Invalid JSON", severity="error", markup=False
+                )
                 return
         self.push(json.dumps(json.loads(text)))
         event.input.value = ""
