@@ -62,8 +62,16 @@ class StreamView(Vertical):
         yield self._log
 
     def on_mount(self) -> None:
-        self.set_interval(FLUSH_SECONDS, self.flush)
+        # runs only while lines come (an idle invoke screen has no timer firing)
+        self._timer = self.set_interval(FLUSH_SECONDS, self._tick, pause=True)
+        self._ticking = False
         self._show_info()
+
+    def _tick(self) -> None:
+        self.flush()
+        if not self._pending and not self.paused:
+            self._timer.pause()
+            self._ticking = False
 
     @property
     def log_widget(self) -> Log:
@@ -81,6 +89,9 @@ class StreamView(Vertical):
         """One more line (a reply when ``message``, else an echoed request), written with the
         next batch."""
         self._pending.append((time.time(), line))
+        if not self._ticking:
+            self._ticking = True
+            self._timer.resume()
         if message:
             self.messages += 1
         if len(self._pending) > self.limit:  # paused for long: the oldest go
