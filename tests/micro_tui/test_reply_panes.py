@@ -78,6 +78,8 @@ async def test_search_copy_save_and_page_the_reply(tmp_path: Path, monkeypatch: 
         await pilot.press("N")
         assert pane.current == 1 and app.focused is scroller
         assert pane.border_subtitle == "2/10"
+        await pilot.press("slash", "escape")  # puts the prompt away, stays on the screen
+        assert not pane.has_class("-prompt") and app.screen is screen and app.focused is scroller
         assert scroller.scroll_y >= first - 3
         await pilot.press("y")
         assert app.clipboard == pane.plain and json.loads(app.clipboard)["tags"] == TAGS
