@@ -19,6 +19,7 @@ from textual.binding import Binding
 from textual.reactive import reactive
 
 from micro_tui import settings
+from micro_tui._markup import literal
 from micro_tui.areas import AREAS, screen_factory
 from micro_tui.facade import EndpointInfo, EnvInfo, Facade, ServiceVersion
 from micro_tui.session import Session
@@ -142,20 +143,6 @@ class MicroApp(App[None]):
         self._user_keymap, self._keymap_problem = settings.keymap()
         self.set_keymap(self._user_keymap)
 
-    def notify(
-        self,
-        message: str,
-        *,
-        title: str = "",
-        severity: Any = "information",
-        timeout: float | None = None,
-        markup: bool = True,
-    ) -> None:
-        """Notifications carry server and user text (error details, names): never markup, so
-        a detail holding "[/bold]" shows as written instead of failing the workspace."""
-        kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
-        super().notify(message, title=title, severity=severity, markup=False, **kwargs)
-
     def _initial_theme(self, name: str) -> None:
         """Start in theme ``name`` without the stylesheet refresh that setting ``theme``
         queues: nothing is parsed yet (the start parses once, with these variables), and a
@@ -188,7 +175,7 @@ class MicroApp(App[None]):
         unknown = settings.unknown_bindings(self._user_keymap, _binding_ids())
         for problem in (self._keymap_problem, unknown):
             if problem:
-                self.notify(problem, title="keymap.toml", severity="warning", timeout=15)
+                self.notify(literal(problem), title="keymap.toml", severity="warning", timeout=15)
 
     def _theme_changed(self, theme: Any) -> None:
         settings.save(theme=theme.name)
@@ -212,7 +199,7 @@ class MicroApp(App[None]):
         except Exception as exc:
             message = f"could not start the local server: {exc}"
         if message:
-            self.notify(message, title="local server")
+            self.notify(literal(message), title="local server")
         await session.ping()
         self.sync_session()
         self.offer_login()
@@ -231,16 +218,16 @@ class MicroApp(App[None]):
                         self.notify("Reconnected", title=session.env.name)
                 elif now.value == "disconnected":
                     lost = "Lost the server" if before.value == "connected" else "No server answers"
-                    self.notify(f"{lost} at {session.address}", severity="warning")
+                    self.notify(literal(f"{lost} at {session.address}"), severity="warning")
                 before = now
 
     def switch_env(self, name: str) -> None:
         try:
             env = self.facade.session.set_env(name)
         except Exception as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(literal(exc), severity="error")
             return
-        self.notify(f"{env.name} · {env.address}", title="Environment")
+        self.notify(literal(f"{env.name} · {env.address}"), title="Environment")
         self._context_switched()
         self._startup()
 
@@ -248,9 +235,9 @@ class MicroApp(App[None]):
         try:
             self.facade.session.set_namespace(namespace)
         except Exception as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(literal(exc), severity="error")
             return
-        self.notify(namespace, title="Namespace")
+        self.notify(literal(namespace), title="Namespace")
         self._context_switched()
         self.run_worker(self._start_server(), group="startup", exclusive=True)
 
@@ -262,7 +249,7 @@ class MicroApp(App[None]):
         """The one gate of every mutating action: False (and says why) in a read-only env."""
         refusal = self.session.refusal(action)
         if refusal:
-            self.notify(refusal, title="Read-only", severity="error")
+            self.notify(literal(refusal), title="Read-only", severity="error")
         return not refusal
 
     # --- messages from the screens -------------------------------------------------------
@@ -300,7 +287,7 @@ class MicroApp(App[None]):
 
         def done(account: str | None) -> None:
             if account:
-                self.notify(f"Logged in as {account}", title=self.session.env.name)
+                self.notify(literal(f"Logged in as {account}"), title=self.session.env.name)
                 self._context_switched()
 
         session = self.session
@@ -362,18 +349,18 @@ class MicroApp(App[None]):
         try:
             versions = await self.facade.registry.get_service(entry.service)
         except Exception as exc:
-            self.notify(f"{entry.service}: {exc}", severity="error")
+            self.notify(literal(f"{entry.service}: {exc}"), severity="error")
             return
         for version in versions:
             for endpoint in version.endpoints:
                 if endpoint.name == entry.endpoint:
                     self.open_invoke(version, endpoint, entry.request, metadata=metadata)
                     return
-        self.notify(f"{entry.service} has no endpoint {entry.endpoint}", severity="error")
+        self.notify(literal(f"{entry.service} has no endpoint {entry.endpoint}"), severity="error")
 
     def set_theme(self, name: str) -> None:
         if name not in self.available_themes:
-            self.notify(f"No theme {name!r}", severity="error")
+            self.notify(literal(f"No theme {name!r}"), severity="error")
             return
         self.theme = name
 

@@ -1,5 +1,8 @@
 """``ctrl+p`` palette providers: commands, services/endpoints, saved requests and history,
-environments, namespaces and themes."""
+environments, namespaces and themes.
+
+Every title and help line is user or server text (a history request holding ``"[/]"``, a
+service name): hits carry :class:`~textual.content.Content`, never markup."""
 
 from __future__ import annotations
 
@@ -8,8 +11,10 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import DiscoveryHit, Hit, Hits, Matcher, Provider
+from textual.content import Content
 
+from micro_tui._markup import literal
 from micro_tui.areas import AREAS
 
 if TYPE_CHECKING:
@@ -18,6 +23,19 @@ if TYPE_CHECKING:
 __all__ = ["EndpointCommands", "RequestCommands", "WorkspaceCommands"]
 
 Item = tuple[str, str, Callable[[], Any]]
+
+DETAILS_PER_QUERY = 20
+"""The most services whose endpoints one query looks up (those named in it)."""
+
+
+def _highlight(matcher: Matcher, title: str) -> Content:
+    """``title`` with the matched letters styled (``Matcher.highlight`` parses it as markup)."""
+    content = Content(title)
+    _, offsets = matcher.fuzzy_search.match(matcher.query, title)
+    for offset in offsets:
+        if not title[offset].isspace():
+            content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content
 
 
 class _Listed(Provider):
@@ -31,14 +49,14 @@ class _Listed(Provider):
 
     async def discover(self) -> Hits:
         for title, help_text, callback in self.items:
-            yield DiscoveryHit(title, callback, help=help_text)
+            yield DiscoveryHit(Content(title), callback, text=title, help=literal(help_text))
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for title, help_text, callback in self.items:
             score = matcher.match(title)
             if score > 0:
-                yield Hit(score, matcher.highlight(title), callback, help=help_text)
+                yield Hit(score, _highlight(matcher, title), callback, text=title, help=literal(help_text))
 
 
 class WorkspaceCommands(_Listed):
@@ -64,33 +82,54 @@ class WorkspaceCommands(_Listed):
 
 
 class EndpointCommands(_Listed):
-    """Every endpoint of every known service: ``invoke greeter Greeter.Hello``."""
+    """Every known service (``service greeter``) and the endpoints of those named in the query
+    (``invoke greeter Greeter.Hello``).
+
+    The names are the services area's last listing (no call when the palette opens); a
+    service's endpoints are looked up when a word of the query is part of its name, at most
+    :data:`DETAILS_PER_QUERY` services a query, and kept while the palette is open."""
 
     async def startup(self) -> None:
         app = self.micro
-        registry = app.facade.registry
+        self.items = [
+            (f"service {name}", "show in services", partial(app.select_service, name))
+            for name in app.known_services
+        ]
+        self._details: dict[str, list[Any]] = {}
 
-        async def versions(name: str) -> list[Any]:
+    async def _versions(self, name: str) -> list[Any]:
+        if name not in self._details:
             try:
-                return await registry.get_service(name)
+                self._details[name] = await self.micro.facade.registry.get_service(name)
             except Exception:
-                return []
+                self._details[name] = []
+        return self._details[name]
 
-        names = app.known_services[:200]
-        found = await asyncio.gather(*(versions(n) for n in names))
-        items: list[Item] = []
-        for name, vs in zip(names, found, strict=True):
-            items.append((f"service {name}", "show in services", partial(app.select_service, name)))
-            for version in vs:
+    def _named(self, query: str) -> list[str]:
+        """The services a word of ``query`` is part of, the longest word's first."""
+        words = sorted({w.lower() for w in query.split() if len(w) > 1}, key=len, reverse=True)
+        named: list[str] = []
+        for word in words:
+            named += [n for n in self.micro.known_services if word in n.lower() and n not in named]
+            if len(named) >= DETAILS_PER_QUERY:
+                break
+        return named[:DETAILS_PER_QUERY]
+
+    async def search(self, query: str) -> Hits:
+        async for hit in super().search(query):
+            yield hit
+        app, matcher = self.micro, self.matcher(query)
+        names = self._named(query)
+        found = await asyncio.gather(*(self._versions(n) for n in names))
+        for name, versions in zip(names, found, strict=True):
+            for version in versions:
                 for ep in version.endpoints:
-                    items.append(
-                        (
-                            f"invoke {name} {ep.name}",
-                            f"{ep.streaming} · {ep.request_type}",
-                            partial(app.open_invoke, version, ep),
-                        )
-                    )
-        self.items = items
+                    title = f"invoke {name} {ep.name}"
+                    score = matcher.match(title)
+                    if score > 0:
+                        help_text = literal(f"{ep.streaming} · {ep.request_type}")
+                        callback = partial(app.open_invoke, version, ep)
+                        yield Hit(score, _highlight(matcher, title), callback, text=title, help=help_text)
 
 
 class RequestCommands(_Listed):

@@ -9,6 +9,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label
 
+from micro_tui._markup import literal
 from micro_tui.facade import EnvInfo
 
 __all__ = ["AddEnvDialog"]
@@ -46,7 +47,7 @@ class AddEnvDialog(ModalScreen[EnvInfo | None]):
             try:
                 Color.parse(color)
             except ColorParseError:
-                self.notify(f"Not a colour: {color}", severity="warning")
+                self.notify(literal(f"Not a colour: {color}"), severity="warning")
                 self.query_one("#env-color", Input).focus()
                 return
         read_only = self.query_one("#env-read-only", Checkbox).value

@@ -11,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
+from micro_tui._markup import literal
 from micro_tui.facade import EnvInfo
 
 __all__ = ["EnvPicker"]
@@ -69,7 +70,7 @@ class EnvPicker(ModalScreen[str | None]):
             try:
                 self.app.facade.session.add_env(env)  # type: ignore[attr-defined]
             except Exception as exc:
-                self.notify(str(exc), severity="error")
+                self.notify(literal(exc), severity="error")
                 return
             self.dismiss(env.name)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -35,7 +36,8 @@ class HelpScreen(ModalScreen[None]):
             if binding.system or not label or (binding.id or key) in seen:
                 continue
             seen.add(binding.id or key)
-            table.add_row(self.app.get_key_display(binding), label, binding.id or "")
+            # Text, not markup: a remapped key can be "[" and a label can quote a name
+            table.add_row(Text(self.app.get_key_display(binding)), Text(label), Text(binding.id or ""))
         table.add_row(":", "command bar: :svc :call :env :ns :theme :q", "app.command")
         return table
 

@@ -15,6 +15,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Input, TextArea
 
+from micro_tui._markup import literal
 from micro_tui.widgets.micro_footer import MicroFooter
 from micro_tui.widgets.micro_header import MicroHeader
 from micro_tui.widgets.service_detail import ServiceDetail
@@ -179,7 +180,8 @@ class ServicesScreen(Screen[None]):
             services = self.query_one(ServiceList)
             if services.filter_text and not services.option_count:
                 self.notify(
-                    f"Nothing selected: no service matches '{services.filter_text}'", severity="warning"
+                    literal(f"Nothing selected: no service matches '{services.filter_text}'"),
+                    severity="warning",
                 )
             else:
                 self.notify("Select an endpoint first", severity="warning")
@@ -199,7 +201,7 @@ class ServicesScreen(Screen[None]):
         version, endpoint = chosen
         line = cli_line(version.name, endpoint.name, "{}", stream=endpoint.streaming != "unary")
         self.app.copy_to_clipboard(line)
-        self.notify(line, title="Copied")
+        self.notify(literal(line), title="Copied")
 
     def action_refresh(self) -> None:
         self.reload()
@@ -234,4 +236,4 @@ class ServicesScreen(Screen[None]):
             services.highlighted = services.shown_names().index(name)
             services.focus()
         else:
-            self.notify(f"Service {name} not found", severity="warning")
+            self.notify(literal(f"Service {name} not found"), severity="warning")

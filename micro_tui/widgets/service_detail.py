@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -73,20 +72,20 @@ class ServiceDetail(Vertical):
         self.query_one("#summary", Static).update(
             summary if summary.plain else Text("no versions", style="dim")
         )
-        rows: list[tuple[str, Text, str, str]] = []
+        rows: list[tuple[Text, Text, Text, Text]] = []  # Text: a str cell is parsed as markup
         self._rows = []
         for version in versions:
             for endpoint in version.endpoints:
                 label = endpoint.name if len(versions) == 1 else f"{endpoint.name} ({version.version})"
                 kind = Text(endpoint.streaming, style="dim" if endpoint.streaming == "unary" else "bold")
-                rows.append((label, kind, endpoint.request_type, endpoint.response_type))
+                rows.append((Text(label), kind, Text(endpoint.request_type), Text(endpoint.response_type)))
                 self._rows.append((version, endpoint))
         table = self.query_one(DataTable)
         table.clear(columns=True)
         # widths given, not measured: DataTable measures auto-width columns when idle, and a
         # row painted before that keeps its cells cut to the header's widths
         for i, name in enumerate(COLUMNS):
-            table.add_column(name, width=max([len(name), *(cell_len(str(row[i])) for row in rows)]))
+            table.add_column(name, width=max([len(name), *(row[i].cell_len for row in rows)]))
         table.add_rows(rows)
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import OptionList
@@ -71,10 +72,11 @@ class ServiceList(OptionList):
         current = self.highlighted_name
         shown = self.shown_names()
         self.clear_options()
-        self.add_options([Option(name, id=name) for name in shown])
+        # Content, not markup: a name (or filter) holding "[/]" shows as written
+        self.add_options([Option(Content(name), id=name) for name in shown])
         suffix = f" /{self.filter_text}" if self.filter_text else ""
         # short: whole in the 18 columns the list gets at 80
-        self.border_title = f"services {len(shown)}/{len(self.names)}{suffix}"
+        self.border_title = Content(f"services {len(shown)}/{len(self.names)}{suffix}")
         if shown:
             self.highlighted = shown.index(current) if current in shown else 0
         elif self.filter_text and self.names:
