@@ -180,11 +180,14 @@ class FakeRegistry:
             self.services[name] = _core_service(name)
         self.changes: asyncio.Queue[ServiceChange] = asyncio.Queue()
         self._cache: dict[tuple[str, str], list[str]] = {}
+        self.list_calls = 0  # how often the workspace listed the services
+        self.get_calls = 0  # how often it asked for one service's details
 
     def cached_services(self) -> list[str]:
         return list(self._cache.get((self._session.address, self._session.namespace), []))
 
     async def list_services(self) -> list[str]:
+        self.list_calls += 1
         self._session.check()
         names = sorted(self.services)
         self._cache[(self._session.address, self._session.namespace)] = names
@@ -193,6 +196,7 @@ class FakeRegistry:
     async def get_service(self, name: str) -> list[ServiceVersion]:
         from micro import errors
 
+        self.get_calls += 1
         self._session.check()
         if name not in self.services:
             raise errors.NotFound("service not found")

@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Input, TextArea
 
 from micro_tui._markup import literal
+from micro_tui.facade import ServiceChange
 from micro_tui.widgets.micro_footer import MicroFooter
 from micro_tui.widgets.micro_header import MicroHeader
 from micro_tui.widgets.service_detail import ServiceDetail
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 __all__ = ["ServicesScreen"]
 
 RETRY_SECONDS = (0.5, 1.0, 2.0, 4.0)
+BATCH_SECONDS = 0.05
+"""How long a watch event waits for the ones that follow it (applied together)."""
 
 
 class ServicesScreen(Screen[None]):
@@ -130,18 +133,59 @@ class ServicesScreen(Screen[None]):
             if not names:
                 self.query_one(ServiceDetail).show_message("No services registered in this namespace.")
             try:
-                async for change in registry.watch_services():
-                    if change.action == "delete" and change.name not in await registry.list_services():
-                        services.set_names([n for n in services.names if n != change.name])
-                    elif change.action != "delete" and change.name not in services.names:
-                        services.set_names([*services.names, change.name])
-                    self.post_message(self.Listed(services.names))
-                    if change.name == services.highlighted_name:
-                        self.describe(change.name)
+                await self._follow(services)
             except Exception as exc:
                 self.post_message(self.ListFailed(exc))
             # the watch ended (server lost): poll until it answers again
             await asyncio.sleep(RETRY_SECONDS[0])
+
+    async def _follow(self, services: ServiceList) -> None:
+        """Apply the registry's watch events to the list until the watch ends.
+
+        Events are applied in batches (those that arrive within :data:`BATCH_SECONDS` of the
+        first): 500 services deregistered at once re-render the list a few times, not 500.
+        A delete may leave other versions of the service registered, so a batch holding
+        deletes asks for the list once; creations need no call."""
+        registry = self.micro.facade.registry
+        queue: asyncio.Queue[ServiceChange | Exception | None] = asyncio.Queue()
+
+        async def pump() -> None:
+            try:
+                async for change in registry.watch_services():
+                    queue.put_nowait(change)
+            except Exception as exc:
+                queue.put_nowait(exc)
+            else:
+                queue.put_nowait(None)
+
+        pumping = asyncio.create_task(pump())
+        try:
+            while True:
+                batch = [await queue.get()]
+                await asyncio.sleep(BATCH_SECONDS)
+                while not queue.empty():
+                    batch.append(queue.get_nowait())
+                changes = [c for c in batch if isinstance(c, ServiceChange)]
+                if changes:
+                    await self._apply(services, changes)
+                for item in batch:
+                    if isinstance(item, Exception):
+                        raise item
+                if None in batch:
+                    return
+        finally:
+            pumping.cancel()
+
+    async def _apply(self, services: ServiceList, changes: list[ServiceChange]) -> None:
+        if any(c.action == "delete" for c in changes):
+            names = await self.micro.facade.registry.list_services()
+        else:
+            names = sorted({*services.names, *(c.name for c in changes)})
+        if names != services.names:
+            services.set_names(names)
+            self.post_message(self.Listed(services.names))
+        if services.highlighted_name in {c.name for c in changes}:
+            self.describe(services.highlighted_name)
 
     @on(ServiceList.Highlighted)
     def _highlighted(self, event: ServiceList.Highlighted) -> None:

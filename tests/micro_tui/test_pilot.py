@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from textual.widgets import DataTable, Input, Log, Static, TabbedContent, TextArea
+from textual.widgets import DataTable, Input, Log, OptionList, Static, TabbedContent, TextArea
 
 from micro_tui import history
 from micro_tui.app import MicroApp
@@ -342,3 +342,39 @@ async def test_closing_the_invoke_screen_keeps_watching_the_connection(
         await until(pilot, lambda: isinstance(app.screen, ServicesScreen))
         pings = fake.session.pings
         await until(pilot, lambda: fake.session.pings >= pings + 3)  # still pinging
+
+
+async def test_500_deregistrations_reach_the_list_in_a_few_listings() -> None:
+    """Watch events are applied in batches: not one re-listing per event (500 took 26 s)."""
+    fake = FakeFacade(extra_services=500)
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        services = app.screen.query_one(ServiceList)
+        await until(pilot, lambda: len(services.names) == 509)
+        before = fake.registry.list_calls
+        for i in range(500):
+            fake.registry.deregister(f"svc-{i:04d}")
+        fake.registry.register(greeter_service("hello"))
+        await until(pilot, lambda: len(services.names) == 10 and "hello" in services.names)
+        assert fake.registry.list_calls - before <= 5, fake.registry.list_calls - before
+
+
+async def test_palette_searches_every_service_and_looks_up_only_the_named_ones() -> None:
+    fake = FakeFacade(extra_services=300)
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: len(app.known_services) == 309)
+        fake.registry.get_calls = 0
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: type(app.screen).__name__ == "CommandPalette")
+        await pilot.pause()
+        assert fake.registry.get_calls == 0  # opening it asks the registry nothing
+        app.screen.query_one(Input).value = "svc-0299"  # one query, past the old first 200
+        options = app.screen.query_one("CommandList", OptionList)
+
+        def prompts() -> str:
+            return "\n".join(str(options.get_option_at_index(i).prompt) for i in range(options.option_count))
+
+        await until(pilot, lambda: "invoke svc-0299 Svc-0299.List" in prompts())
+        assert "service svc-0299" in prompts()
+        assert fake.registry.get_calls <= 20
