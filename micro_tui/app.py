@@ -14,6 +14,8 @@ import asyncio
 import os
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import events
+from textual.actions import SkipAction
 from textual.app import App
 from textual.binding import Binding
 from textual.reactive import reactive
@@ -108,7 +110,9 @@ class MicroApp(App[None]):
             id="app.focus_previous",
         ),
         # in footer order: help before the pickers, so a narrow footer cuts those first
-        Binding("colon", "command_bar", "Command", id="app.command"),
+        # priority: handled in order with the keys after it (a pasted ":call …" line); the
+        # keys that follow wait for the bar (see on_event)
+        Binding("colon", "command_bar", "Command", priority=True, id="app.command"),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("f2", "envs", "Envs", id="app.envs"),
         Binding("f3", "namespaces", "Namespaces", id="app.namespaces"),
@@ -131,6 +135,8 @@ class MicroApp(App[None]):
         self.known_services: list[str] = []
         """The service names the services area listed last (the palette offers them)."""
         self._login_offered: tuple[str, str] | None = None
+        self._typeahead: list[events.Event] | None = None
+        """Keys (and pastes) that came after ``:`` before the command bar could take them."""
         self.painted = asyncio.Event()
         """Set once the first frame is on the screen: areas wait for it before the network
         (importing grpc meanwhile would hold the first paint back)."""
@@ -142,6 +148,24 @@ class MicroApp(App[None]):
             self._initial_theme(chosen)
         self._user_keymap, self._keymap_problem = settings.keymap()
         self.set_keymap(self._user_keymap)
+
+    async def on_event(self, event: events.Event) -> None:
+        """Hold keys back while the command bar opens (see :meth:`action_command_bar`)."""
+        held = isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded
+        if held and self._typeahead is not None:
+            self._typeahead.append(event)
+            return
+        await super().on_event(event)
+
+    def release_typeahead(self) -> None:
+        """Hand the keys typed after ``:`` to what has the focus now (the command bar), in
+        the order they came."""
+        held, self._typeahead = self._typeahead, None
+        for event in held or ():
+            if isinstance(event, events.Key):
+                self.post_message(events.Key(event.key, event.character))
+            elif isinstance(event, events.Paste):
+                self.post_message(events.Paste(event.text))
 
     def _initial_theme(self, name: str) -> None:
         """Start in theme ``name`` without the stylesheet refresh that setting ``theme``
@@ -392,8 +416,17 @@ class MicroApp(App[None]):
             self.push_screen(HelpScreen(self.screen))
 
     def action_command_bar(self) -> None:
+        from textual.widgets import Input, TextArea
+
         from micro_tui.dialogs.command_bar import CommandBar
 
+        if isinstance(self.focused, (Input, TextArea)):
+            raise SkipAction()  # ":" is text there (a JSON request, a filter)
+        # the keys after ":" arrive before the bar is mounted: held until it has the focus
+        # (it releases them), so that a pasted ":call …" line does not land on the screen
+        # underneath, where c, i and r are live
+        self._typeahead = []
+        self.set_timer(2.0, self.release_typeahead)  # never hold them for good
         self.push_screen(CommandBar(), self.run_command)
 
     def run_command(self, command: Command | None) -> None:

@@ -23,6 +23,8 @@ class CommandBar(ModalScreen[Command | None]):
 
     def on_mount(self) -> None:
         self.query_one("#command-error", Static).display = False
+        self.set_focus(self.query_one("#command", Input))
+        self.app.release_typeahead()  # type: ignore[attr-defined]
 
     @on(Input.Submitted)
     def _run(self, event: Input.Submitted) -> None:

@@ -55,3 +55,28 @@ async def test_a_burst_of_username_enter_password_enter_logs_in() -> None:
         burst(app, [*"admin", "\r", *"micro", "\r"])
         await until(pilot, lambda: not isinstance(app.screen, LoginDialog) or bool(fake.session.logins))
         assert fake.session.logins == [("admin", "micro")]
+
+
+async def test_a_pasted_call_line_lands_in_the_command_bar() -> None:
+    """``:call …`` pasted at once: the keys after ``:`` wait for the bar instead of reaching
+    the services screen underneath (where ``c``, ``i``, ``r`` are live)."""
+    from textual.keys import _character_to_key
+
+    from micro_tui.screens.invoke import InvokeScreen
+
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        services = app.screen.query_one(ServiceList)
+        await until(pilot, lambda: "greeter" in services.names)
+        services.focus()
+        await pilot.pause()
+        line = ':call greeter Greeter.Hello {"name": "Ada"}'
+        for char in line:
+            app.post_message(events.Key(_character_to_key(char), char))
+        app.post_message(events.Key("enter", "\r"))
+        await until(pilot, lambda: isinstance(app.screen, InvokeScreen))
+        await pilot.pause()
+        assert isinstance(app.screen, InvokeScreen)
+        assert app.screen.endpoint.name == "Greeter.Hello"
+        assert '"Ada"' in app.screen.request_json()
+        assert not [n for n in app._notifications if n.title == "Copied"]
