@@ -135,6 +135,7 @@ class MicroApp(App[None]):
         self.known_services: list[str] = []
         """The service names the services area listed last (the palette offers them)."""
         self._login_offered: tuple[str, str] | None = None
+        self._starting = False  # the local server is being started: the monitor waits
         self._typeahead: list[events.Event] | None = None
         """Keys (and pastes) that came after ``:`` before the command bar could take them."""
         self.painted = asyncio.Event()
@@ -218,10 +219,13 @@ class MicroApp(App[None]):
         session = self.facade.session
         if session.env.name == "local":
             self.sync_session("checking local server…")
+        self._starting = True
         try:
             message = await session.ensure_server()
         except Exception as exc:
             message = f"could not start the local server: {exc}"
+        finally:
+            self._starting = False
         if message:
             self.notify(literal(message), title="local server")
         await session.ping()
@@ -233,6 +237,8 @@ class MicroApp(App[None]):
         before = session.connection
         while True:
             await asyncio.sleep(PING_SECONDS)
+            if self._starting:  # not "disconnected" while the local server comes up
+                continue
             now = await session.ping()
             self.sync_session()
             self.offer_login()

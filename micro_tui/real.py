@@ -286,7 +286,14 @@ class RealSession:
                 if (err or out)
                 else ("the local server failed to start")
             )
-        await self.ping()
+        # the detached server can take a moment to answer: wait for it, so that the header
+        # does not say "disconnected" right after "started the local server"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SERVER_START_SECONDS
+        while await self.ping() is not Connection.CONNECTED:
+            if loop.time() > deadline:
+                return "started the local server, but it does not answer (see MICRO_HOME/logs/server.log)"
+            await asyncio.sleep(0.2)
         return "started the local server in the background (micro server --detach)"
 
 

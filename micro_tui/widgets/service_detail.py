@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
@@ -34,9 +34,10 @@ class ServiceDetail(Vertical):
         self._rows: list[tuple[ServiceVersion, EndpointInfo]] = []
 
     def compose(self) -> ComposeResult:
-        summary = Static("Select a service.", id="summary", classes="muted")
-        summary.border_title = "details"
-        yield summary
+        # scrolls (with a scrollbar) rather than cut: many versions or nodes are all there
+        with VerticalScroll(id="summary-box") as box:
+            box.border_title = "details"
+            yield Static("Select a service.", id="summary", classes="muted")
         table: DataTable[Any] = DataTable(id="endpoints", cursor_type="row", zebra_stripes=True)
         table.border_title = "endpoints"
         yield table
@@ -49,6 +50,7 @@ class ServiceDetail(Vertical):
         self.versions = []
         self._rows = []
         self.query_one("#summary", Static).update(Text(message, style="dim"))
+        self.query_one("#summary-box").border_title = "details"
         self.query_one(DataTable).clear()
 
     def show(self, versions: list[ServiceVersion]) -> None:
@@ -69,6 +71,9 @@ class ServiceDetail(Vertical):
             if not version.nodes:
                 summary.append("  no nodes\n", style="dim")
         summary.rstrip()
+        box = self.query_one("#summary-box")
+        box.border_title = f"details · {len(versions)} versions" if len(versions) > 1 else "details"
+        box.scroll_home(animate=False)
         self.query_one("#summary", Static).update(
             summary if summary.plain else Text("no versions", style="dim")
         )

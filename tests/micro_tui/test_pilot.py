@@ -378,3 +378,37 @@ async def test_palette_searches_every_service_and_looks_up_only_the_named_ones()
         await until(pilot, lambda: "invoke svc-0299 Svc-0299.List" in prompts())
         assert "service svc-0299" in prompts()
         assert fake.registry.get_calls <= 20
+
+
+async def test_details_show_every_version_and_node() -> None:
+    """The details box scrolls instead of cutting at 12 lines: the last version is there."""
+    from dataclasses import replace
+
+    from micro_tui.facade import NodeInfo
+
+    fake = FakeFacade()
+    base = greeter_service("multi")
+    nodes = tuple(NodeInfo(f"multi-{i}", f"10.0.0.{i}:9000") for i in range(6))
+    versions = [replace(base, version=f"v{i}", nodes=nodes) for i in range(4)]
+    fake.registry.services["multi"] = versions[0]
+
+    async def get_service(name: str) -> list[Any]:
+        return versions if name == "multi" else [fake.registry.services[name]]
+
+    fake.registry.get_service = get_service  # type: ignore[method-assign]
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        services = app.screen.query_one(ServiceList)
+        await until(pilot, lambda: "multi" in services.names)
+        services.focus()
+        services.highlighted = services.shown_names().index("multi")
+        detail = app.screen.query_one(ServiceDetail)
+        await until(pilot, lambda: len(detail.versions) == 4)
+        box = detail.query_one("#summary-box")
+        assert "4 versions" in str(box.border_title)
+        summary = str(detail.query_one("#summary", Static).render())
+        assert "version v3" in summary and summary.count("multi-5") == 4
+        assert box.max_scroll_y > 0  # taller than its box: it scrolls (and shows a scrollbar)
+        box.scroll_end(animate=False)
+        await pilot.pause()
+        assert box.scroll_y == box.max_scroll_y

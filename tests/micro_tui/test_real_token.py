@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,3 +77,36 @@ async def test_the_services_list_stays_live_across_a_renewal(
             await until(pilot, lambda: "late" in services.names, seconds=10)
         finally:
             await registry.close()
+
+
+async def test_a_started_local_server_is_connected_before_the_workspace_says_so(
+    micro_home: Path, monkeypatch: Any
+) -> None:
+    """``micro server --detach`` returns before the server answers: the session waits for its
+    answer, so the header does not say "disconnected" right after "started the local server"."""
+    import asyncio
+
+    from micro_tui.real import RealSession
+
+    class Started:
+        returncode = 0
+
+        async def communicate(self) -> tuple[bytes, bytes]:
+            return b"", b""
+
+    async def spawn(*argv: Any, **kwargs: Any) -> Started:
+        return Started()
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", spawn)
+    session = RealSession()
+    assert session.env.name == "local"
+    answers = iter([Connection.DISCONNECTED] * 4 + [Connection.CONNECTED])
+
+    async def ping() -> Connection:
+        session._connection = next(answers)
+        return session._connection
+
+    monkeypatch.setattr(session, "ping", ping)
+    message = await session.ensure_server()
+    assert message.startswith("started the local server")
+    assert session.connection is Connection.CONNECTED
