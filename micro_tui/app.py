@@ -65,21 +65,61 @@ def _styled(factory: Any) -> Any:
     return make
 
 
-def _binding_ids() -> set[str]:
-    """The id of every binding of the workspace (its screens, dialogs and widgets)."""
+def _binding_tables() -> dict[str, list[Binding]]:
+    """The bindings of the workspace with an id, per class that declares them (its screens,
+    dialogs and widgets; ``""`` for the app's own, which apply everywhere)."""
     import importlib
     import pkgutil
 
-    ids = {b.id for b in MicroApp.BINDINGS if b.id}
+    tables = {"": [b for b in MicroApp.BINDINGS if b.id]}
     for package in ("screens", "dialogs", "widgets"):
         path = importlib.import_module(f"micro_tui.{package}").__path__
         for info in pkgutil.iter_modules(path):
             module = importlib.import_module(f"micro_tui.{package}.{info.name}")
-            for value in vars(module).values():
-                for binding in getattr(value, "BINDINGS", None) or ():
-                    if isinstance(binding, Binding) and binding.id:
-                        ids.add(binding.id)
-    return ids
+            for name, value in vars(module).items():
+                found = [
+                    b
+                    for b in getattr(value, "BINDINGS", None) or ()
+                    if isinstance(b, Binding) and b.id and getattr(value, "__module__", "") == module.__name__
+                ]
+                if found:
+                    tables[name] = found
+    return tables
+
+
+def _binding_ids() -> set[str]:
+    """The id of every binding of the workspace (its screens, dialogs and widgets)."""
+    return {b.id for bindings in _binding_tables().values() for b in bindings if b.id}
+
+
+def _keys(text: str) -> set[str]:
+    from textual.keys import _character_to_key
+
+    return {_character_to_key(k) if len(k) == 1 else k for k in (k.strip() for k in text.split(",")) if k}
+
+
+def keymap_conflicts(keymap: dict[str, str]) -> str:
+    """What to say when ``keymap`` gives a key to two bindings of one screen (or to one of
+    the app's, which apply on every screen): only one of them would work. "" when none."""
+    if not keymap:
+        return ""
+    tables = _binding_tables()
+    app_keys = {b.id: _keys(keymap.get(b.id or "", b.key)) for b in tables[""]}
+    clashes: list[str] = []
+    for owner, bindings in tables.items():
+        keys = dict(app_keys)
+        if owner:
+            keys.update({b.id: _keys(keymap.get(b.id or "", b.key)) for b in bindings})
+        ids = sorted(i for i in keys if i)
+        for n, first in enumerate(ids):
+            for second in ids[n + 1 :]:
+                if first not in keymap and second not in keymap:
+                    continue  # as shipped
+                for key in sorted(keys[first] & keys[second]):
+                    clash = f"{key} is both {first} and {second}"
+                    if clash not in clashes:
+                        clashes.append(clash)
+    return f"keymap.toml: {'; '.join(clashes)} (only one works)" if clashes else ""
 
 
 class MicroApp(App[None]):
@@ -198,7 +238,7 @@ class MicroApp(App[None]):
     def _check_keymap(self) -> None:
         """Say once what is wrong with ``keymap.toml`` (a broken file, an unknown id)."""
         unknown = settings.unknown_bindings(self._user_keymap, _binding_ids())
-        for problem in (self._keymap_problem, unknown):
+        for problem in (self._keymap_problem, unknown, keymap_conflicts(self._user_keymap)):
             if problem:
                 self.notify(literal(problem), title="keymap.toml", severity="warning", timeout=15)
 

@@ -16,7 +16,12 @@ __all__ = ["AddEnvDialog"]
 
 
 class AddEnvDialog(ModalScreen[EnvInfo | None]):
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="add_env.cancel")]
+    BINDINGS = [
+        Binding("escape", "dismiss(None)", "Cancel", id="add_env.cancel"),
+        # priority: enter adds from every field, the read-only checkbox too (whose own enter
+        # would toggle it; space still does)
+        Binding("enter", "add", "Add", priority=True, show=False, id="add_env.add"),
+    ]
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
@@ -32,9 +37,8 @@ class AddEnvDialog(ModalScreen[EnvInfo | None]):
     def _value(self, wid: str) -> str:
         return self.query_one(f"#{wid}", Input).value.strip()
 
-    @on(Input.Submitted)
     @on(Button.Pressed, "#env-add")
-    def _submit(self) -> None:
+    def action_add(self) -> None:
         name, address = self._value("env-name"), self._value("env-address")
         if not name or not address:
             self.notify("An environment needs a name and an address", severity="warning")

@@ -45,3 +45,13 @@ def test_keymap_reads_ids_and_keys(micro_home: Path) -> None:
     micro_home.mkdir(parents=True, exist_ok=True)
     (micro_home / "keymap.toml").write_text('services.filter = "f"\n[invoke]\nsend = "f5"\n')
     assert settings.keymap() == ({"services.filter": "f", "invoke.send": "f5"}, "")
+
+
+async def test_a_key_given_to_two_bindings_is_named_on_start(micro_home: Path) -> None:
+    micro_home.mkdir(parents=True, exist_ok=True)
+    (micro_home / "keymap.toml").write_text('"services.refresh" = "i"\n')
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: bool(notices(app)))
+        [notice] = notices(app)
+        assert "i is both services.invoke and services.refresh" in notice

@@ -412,3 +412,17 @@ async def test_details_show_every_version_and_node() -> None:
         box.scroll_end(animate=False)
         await pilot.pause()
         assert box.scroll_y == box.max_scroll_y
+
+
+async def test_enter_on_the_read_only_checkbox_adds_the_env() -> None:
+    fake = FakeFacade()
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f2")
+        await until(pilot, lambda: type(app.screen).__name__ == "EnvPicker")
+        await pilot.press("a")
+        await until(pilot, lambda: type(app.screen).__name__ == "AddEnvDialog")
+        await pilot.pause()
+        await pilot.press(*"qa", "tab", *"qa.example.com:8081", "tab", "tab", "tab", "space", "enter")
+        await until(pilot, lambda: fake.session.env.name == "qa")
+        assert fake.session.env.read_only
