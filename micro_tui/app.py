@@ -156,6 +156,10 @@ class MicroApp(App[None]):
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("f2", "envs", "Envs", id="app.envs"),
         Binding("f3", "namespaces", "Namespaces", id="app.namespaces"),
+        # k9s habits: q leaves from the top of an area (a dialog or a pushed screen takes
+        # it as "back" or text), ctrl+c anywhere that does not copy (Input, TextArea)
+        Binding("q", "quit_top", "Quit", show=False, id="app.quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, id="app.quit_now"),
     ]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     """Screens narrower than 100 columns get ``-narrow`` (see app.tcss)."""
@@ -375,6 +379,11 @@ class MicroApp(App[None]):
         return [str(p) for p in found]
 
     # --- navigation ----------------------------------------------------------------------
+
+    def action_quit_top(self) -> None:
+        if len(self.screen_stack) > 1:
+            raise SkipAction()
+        self.exit()
 
     def action_area(self, area: str) -> None:
         self.switch_area(area)

@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Input, TextArea
+from textual.widgets import DataTable, Input, TextArea
 
 from micro_tui._markup import literal
 from micro_tui.facade import ServiceChange
@@ -69,7 +69,14 @@ class ServicesScreen(Screen[None]):
         # priority: handled in order with the keys after it, so that a burst ("/zzz" from
         # tmux send-keys or typing ahead) lands in the filter (tab does the same)
         Binding("slash", "filter", "Filter", priority=True, id="services.filter"),
-        Binding("escape", "clear_filter", "Clear filter", show=False, id="services.clear_filter"),
+        # k9s / vim habits: enter or → into a service's endpoints, ← or escape back out
+        Binding("right", "endpoints", "Endpoints", show=False, priority=True, id="services.into"),
+        Binding("left", "out", "Back", show=False, priority=True, id="services.out"),
+        Binding("escape", "back", "Back / clear filter", show=False, id="services.back"),
+        Binding("j", "move('down')", "Down", show=False, id="services.down"),
+        Binding("k", "move('up')", "Up", show=False, id="services.up"),
+        Binding("g", "move('first')", "First", show=False, id="services.first"),
+        Binding("G", "move('last')", "Last", show=False, id="services.last"),
         Binding("r", "refresh", "Refresh", id="services.refresh"),
         Binding("i", "invoke", "Invoke", id="services.invoke"),
         Binding("c", "copy_cli", "Copy as CLI", id="services.copy_cli"),
@@ -256,6 +263,47 @@ class ServicesScreen(Screen[None]):
         box = self.query_one("#filter", Input)
         box.add_class("-visible")
         self.set_focus(box)  # now, not after a refresh like focus(): the burst's next keys
+
+    def action_endpoints(self) -> None:
+        """From the list into the endpoints of its service (``enter`` or ``→``)."""
+        if not isinstance(self.focused, ServiceList):
+            raise SkipAction()
+        self._into_endpoints()
+
+    def _into_endpoints(self) -> None:
+        table = self.query_one("#endpoints", DataTable)
+        if self.query_one(ServiceList).highlighted_name is not None:
+            table.focus()
+
+    def action_out(self) -> None:
+        """Out of the endpoints into the list (``←``)."""
+        if not isinstance(self.focused, DataTable):
+            raise SkipAction()
+        self.query_one(ServiceList).focus()
+
+    def action_back(self) -> None:
+        """``escape``: out of the endpoints into the list; in the list, clear the filter."""
+        if isinstance(self.focused, DataTable):
+            self.query_one(ServiceList).focus()
+        else:
+            self.action_clear_filter()
+
+    def action_move(self, where: str) -> None:
+        """``j``/``k``/``g``/``G`` in the list and the endpoints."""
+        focused = self.focused
+        if isinstance(focused, ServiceList):
+            {"down": focused.action_cursor_down, "up": focused.action_cursor_up,
+             "first": focused.action_first, "last": focused.action_last}[where]()  # fmt: skip
+        elif isinstance(focused, DataTable):
+            {"down": focused.action_cursor_down, "up": focused.action_cursor_up,
+             "first": focused.action_scroll_top, "last": focused.action_scroll_bottom}[where]()  # fmt: skip
+        else:
+            raise SkipAction()
+
+    @on(ServiceList.OptionSelected)
+    def _service_chosen(self, event: ServiceList.OptionSelected) -> None:
+        event.stop()
+        self._into_endpoints()
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)

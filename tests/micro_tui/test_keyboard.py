@@ -1,0 +1,64 @@
+"""The keyboard model k9s and vim users bring: enter/→ into a service's endpoints, ←/escape
+back, j/k/g/G, q and ctrl+c quit from the top."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable
+
+from micro_tui.app import MicroApp
+from micro_tui.fake import FakeFacade
+from micro_tui.screens.invoke import InvokeScreen
+from micro_tui.widgets.service_list import ServiceList
+from tests.micro_tui.test_pilot import until
+
+
+async def test_into_the_endpoints_and_back_with_vim_keys() -> None:
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        services = app.screen.query_one(ServiceList)
+        await until(pilot, lambda: len(services.names) == 9)
+        services.focus()
+        await pilot.press("G")
+        assert services.highlighted_name == "store"
+        await pilot.press("g", "j", "j", "j", "j", "j", "k")  # auth broker config events greeter
+        assert services.highlighted_name == "greeter"
+        table = app.screen.query_one("#endpoints", DataTable)
+        await until(pilot, lambda: table.row_count == 4)
+        await pilot.press("enter")
+        assert app.focused is table
+        await pilot.press("j", "j", "k", "G")
+        assert table.cursor_row == 3
+        await pilot.press("g")
+        assert table.cursor_row == 0
+        await pilot.press("left")
+        assert app.focused is services
+        await pilot.press("right")
+        assert app.focused is table
+        await pilot.press("escape")
+        assert app.focused is services
+        await pilot.press("right", "j", "enter")  # enter on an endpoint invokes it
+        await until(pilot, lambda: isinstance(app.screen, InvokeScreen))
+        assert app.screen.endpoint.name == "Greeter.Cook"
+
+
+async def test_q_quits_from_the_top_only() -> None:
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        services = app.screen.query_one(ServiceList)
+        await until(pilot, lambda: "greeter" in services.names)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
+        await pilot.press("q")  # closes the help, does not quit
+        await until(pilot, lambda: type(app.screen).__name__ == "ServicesScreen")
+        await pilot.press("slash", "q")  # text in the filter
+        assert not app._exit
+        await pilot.press("enter", "q")
+        await until(pilot, lambda: app._exit)
+
+
+async def test_ctrl_c_quits() -> None:
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: "greeter" in app.known_services)
+        await pilot.press("ctrl+c")
+        await until(pilot, lambda: app._exit)
