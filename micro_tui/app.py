@@ -380,6 +380,13 @@ class MicroApp(App[None]):
 
     # --- navigation ----------------------------------------------------------------------
 
+    def action_focus_next(self) -> None:
+        """``tab``: takes the command bar's completion when it shows one."""
+        complete = getattr(self.screen, "complete", None)
+        if complete is not None and complete():
+            return
+        super().action_focus_next()
+
     def action_quit_top(self) -> None:
         if len(self.screen_stack) > 1:
             raise SkipAction()

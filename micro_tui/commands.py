@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["COMMANDS", "Command", "CommandError", "parse"]
+__all__ = ["COMMANDS", "Command", "CommandError", "command_words", "complete", "parse", "word_to_complete"]
 
 
 class CommandError(ValueError):
@@ -85,3 +86,40 @@ def _call(rest: str) -> Command:
     if not isinstance(value, dict):
         raise CommandError("the request must be a JSON object")
     return Command("call", (service, endpoint), body)
+
+
+def word_to_complete(text: str) -> tuple[str, int, tuple[str, ...], str] | None:
+    """Where the cursor is in ``text`` (a line being typed): the command's canonical name
+    (``""`` while the command itself is typed), the position of the word being typed among
+    its arguments, the arguments before it and the word so far. ``None`` when the command
+    is unknown."""
+    body = text.removeprefix(":")
+    parts = body.split(" ")
+    if len(parts) == 1:
+        return "", 0, (), parts[0]
+    name = _BY_ALIAS.get(parts[0].lower())
+    if name is None:
+        return None
+    args = tuple(p for p in parts[1:-1] if p)
+    return name, len(args), args, parts[-1]
+
+
+def complete(text: str, candidates: Iterable[str]) -> str | None:
+    """``text`` with its last word completed to the first of ``candidates`` that extends
+    it (``None`` when none does)."""
+    found = word_to_complete(text)
+    if found is None:
+        return None
+    word = found[3]
+    if found[0] == "" and not word:
+        return None
+    for candidate in candidates:
+        if candidate.startswith(word) and candidate != word:
+            return text[: len(text) - len(word)] + candidate
+    return None
+
+
+def command_words() -> list[str]:
+    """The commands to complete the first word from: canonical names, then the aliases."""
+    names = [aliases[0] for aliases, _, _ in COMMANDS.values()]
+    return names + sorted(a for a in _BY_ALIAS if a not in names)

@@ -55,3 +55,15 @@ def test_call_defaults_to_empty_request_and_strips_quotes() -> None:
 def test_bad_commands_say_why(text: str, message: str) -> None:
     with pytest.raises(CommandError, match=message):
         parse(text)
+
+
+def test_complete_extends_the_word_being_typed() -> None:
+    from micro_tui.commands import command_words, complete, word_to_complete
+
+    assert complete(":sv", command_words()) == ":svc"
+    assert complete(":th", command_words()) == ":theme"
+    assert complete(":svc gr", ["auth", "greeter"]) == ":svc greeter"
+    assert complete(":svc greeter", ["greeter"]) is None  # nothing to add
+    assert complete(":", command_words()) is None
+    assert word_to_complete(":call greeter Gre") == ("call", 1, ("greeter",), "Gre")
+    assert word_to_complete(":nope x") is None

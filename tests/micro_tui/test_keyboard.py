@@ -62,3 +62,45 @@ async def test_ctrl_c_quits() -> None:
         await until(pilot, lambda: "greeter" in app.known_services)
         await pilot.press("ctrl+c")
         await until(pilot, lambda: app._exit)
+
+
+async def test_command_bar_completes_and_remembers(micro_home: object) -> None:
+    from textual.widgets import Input
+
+    fake = FakeFacade()
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: "greeter" in app.known_services)
+
+        async def typed(keys: str, expect: str) -> None:
+            await pilot.press(*keys)
+            box = app.screen.query_one("#command", Input)
+            await until(pilot, lambda: box._suggestion == expect)
+            await pilot.press("tab")
+            assert box.value == expect
+
+        await pilot.press("colon")
+        await until(pilot, lambda: type(app.screen).__name__ == "CommandBar")
+        await typed("ca", ":call")
+        await typed(" gree", ":call greeter")
+        await typed(" Greeter.H", ":call greeter Greeter.Hello")
+        await pilot.press("escape")
+        await pilot.press("colon")
+        await until(pilot, lambda: type(app.screen).__name__ == "CommandBar")
+        await typed("ns te", ":ns team-a")
+        await pilot.press("enter")
+        await until(pilot, lambda: fake.session.namespace == "team-a")
+        await pilot.press("colon")
+        await until(pilot, lambda: type(app.screen).__name__ == "CommandBar")
+        await typed("env st", ":env staging")
+        await pilot.press("enter")
+        await until(pilot, lambda: fake.session.env.name == "staging")
+        await pilot.press("colon")
+        await until(pilot, lambda: type(app.screen).__name__ == "CommandBar")
+        box = app.screen.query_one("#command", Input)
+        await pilot.press("up")
+        assert box.value == ":env staging"
+        await pilot.press("up")
+        assert box.value == ":ns team-a"
+        await pilot.press("down", "down")
+        assert box.value == ":"
