@@ -30,6 +30,8 @@ class Area:
     """The :class:`~micro_tui.facade.Facade` slices its screens use besides ``session``
     (none: not built yet)."""
     summary: str
+    cli: str = ""
+    """The CLI command that does some of it today ("" when there is none yet)."""
 
 
 AREAS: tuple[Area, ...] = (
@@ -64,6 +66,7 @@ AREAS: tuple[Area, ...] = (
         PLACEHOLDER,
         (),
         "database/table picker, paged keys, value pane, TTL; write/edit/delete behind a confirm",
+        cli="micro store",
     ),
     Area(
         "config",
@@ -72,6 +75,7 @@ AREAS: tuple[Area, ...] = (
         PLACEHOLDER,
         (),
         "path tree, JSON value editor, diff before save, secret masking",
+        cli="micro config",
     ),
     Area(
         "runtime",
@@ -88,6 +92,7 @@ AREAS: tuple[Area, ...] = (
         PLACEHOLDER,
         (),
         "accounts and rules of the namespace; create/delete with forms",
+        cli="micro auth",
     ),
 )
 _BY_KEY = {a.key: a for a in AREAS}

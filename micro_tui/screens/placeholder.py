@@ -23,10 +23,14 @@ class PlaceholderScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         area = self.area
         yield MicroHeader(area.key)
+        # only commands that exist: a newcomer who types one must not meet "No such command"
+        until = (
+            f"Until then the CLI has [b]{area.cli}[/b] (see [b]{area.cli} --help[/b]). " if area.cli else ""
+        )
         yield Static(
             f"[b]{area.number} {area.key}[/b] is not built yet.\n\n"
             f"Coming in the workspace's part 2: {area.summary}.\n\n"
-            f"Until then use the CLI: [b]micro {area.key} --help[/b]. Press [b]1[/b] for services.",
+            f"{until}Press [b]1[/b] for services.",
             id="placeholder",
         )
         yield MicroFooter()

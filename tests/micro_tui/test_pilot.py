@@ -171,7 +171,9 @@ async def test_command_bar_switches_and_reports_errors() -> None:
         await until(pilot, lambda: app.theme == "micro-light")
         await pilot.press("2")
         await until(pilot, lambda: app.current_mode == "logs")
-        assert "not built yet" in str(app.screen.query_one("#placeholder", Static).render())
+        placeholder = str(app.screen.query_one("#placeholder", Static).render())
+        assert "not built yet" in placeholder
+        assert "micro logs" not in placeholder  # no such command yet
 
 
 async def test_form_send_delivers_exactly_the_built_message() -> None:
@@ -426,3 +428,12 @@ async def test_enter_on_the_read_only_checkbox_adds_the_env() -> None:
         await pilot.press(*"qa", "tab", *"qa.example.com:8081", "tab", "tab", "tab", "space", "enter")
         await until(pilot, lambda: fake.session.env.name == "qa")
         assert fake.session.env.read_only
+
+
+def test_placeholder_areas_point_only_at_commands_that_exist() -> None:
+    from commands.main import COMMANDS
+    from micro_tui.areas import AREAS, PLACEHOLDER
+
+    for area in AREAS:
+        if area.screen == PLACEHOLDER and area.cli:
+            assert area.cli.split()[1] in COMMANDS, area.cli
