@@ -334,6 +334,7 @@ class MicroApp(App[None]):
 
     def on_services_screen_list_failed(self, event: ServicesScreen.ListFailed) -> None:
         self.sync_session()
+        self.offer_login()  # a 401: the login is gone
 
     def on_services_screen_endpoint_selected(self, event: ServicesScreen.EndpointSelected) -> None:
         self.open_invoke(event.version, event.endpoint)
@@ -344,11 +345,15 @@ class MicroApp(App[None]):
     # --- login ---------------------------------------------------------------------------
 
     def offer_login(self) -> None:
-        """Open the login dialog once per env + namespace when the server wants a login (a
-        server that does not answer cannot take one)."""
+        """Open the login dialog when the server wants a login (a server that does not answer
+        cannot take one): once per env + namespace, and again after a login that worked
+        stops working (a 401 mid-session)."""
         session = self.facade.session
         where = (session.env.name, session.namespace)
         connected = session.connection.value == "connected"
+        if connected and not session.login_required:
+            # logged in: a later 401 (a revoked or expired login) offers the dialog again
+            self._login_offered = None
         if connected and session.login_required and self._login_offered != where:
             self._login_offered = where
             self.action_login()

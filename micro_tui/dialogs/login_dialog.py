@@ -36,6 +36,19 @@ class LoginDialog(ModalScreen[str | None]):
             where = Text.assemble("Log in to ", (self.env, "bold"), " · namespace ")
             where.append_text(Text.assemble((self.namespace, "bold"), (f"  {self.address}", "dim")))
             yield Label(where)
+            if self.env == "local":
+                # the bundled server: a newcomer has no account yet but the one it made
+                yield Static(
+                    Text.assemble(
+                        "New local server? Log in as ",
+                        ("admin", "bold"),
+                        " / ",
+                        ("micro", "bold"),
+                        ", then change the password: ",
+                        ("micro user set password", "bold"),
+                    ),
+                    id="login-first-run",
+                )
             yield Input(placeholder="username", id="login-username")
             yield Input(placeholder="password", password=True, id="login-password")
             yield Static("", id="login-error")

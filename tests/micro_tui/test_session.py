@@ -148,3 +148,29 @@ async def test_copy_as_grpcurl_writes_the_protoset(micro_home: object) -> None:
         )
         names = [f.name for f in descriptor_pb2.FileDescriptorSet.FromString(protoset.read_bytes()).file]
         assert "demo/kitchen.proto" in names
+
+
+async def test_login_tells_a_newcomer_the_local_default_and_comes_back_after_a_401() -> None:
+    fake = FakeFacade(logged_in=False)
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: login_ready(app))
+        hint = str(app.screen.query_one("#login-first-run", Static).render())
+        assert "admin / micro" in hint and "micro user set password" in hint
+        await pilot.press(*"admin", "enter", *"micro", "enter")
+        await until(pilot, lambda: isinstance(app.screen, ServicesScreen))
+        app.offer_login()  # what each ping does: logged in, nothing to offer
+        await pilot.pause()
+        assert isinstance(app.screen, ServicesScreen)
+        fake.session._account = ""  # the server stops taking the login (401)
+        app.offer_login()
+        await until(pilot, lambda: login_ready(app))
+
+
+async def test_no_default_account_hint_away_from_the_local_server() -> None:
+    fake = FakeFacade(logged_in=False)
+    fake.session.set_env("staging")
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: login_ready(app))
+        assert not app.screen.query("#login-first-run")
