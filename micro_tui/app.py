@@ -156,6 +156,7 @@ class MicroApp(App[None]):
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("f2", "envs", "Envs", id="app.envs"),
         Binding("f3", "namespaces", "Namespaces", id="app.namespaces"),
+        Binding("f4", "saved", "Saved requests", show=False, id="app.saved"),
         # k9s habits: q leaves from the top of an area (a dialog or a pushed screen takes
         # it as "back" or text), ctrl+c anywhere that does not copy (Input, TextArea)
         Binding("q", "quit_top", "Quit", show=False, id="app.quit"),
@@ -476,6 +477,16 @@ class MicroApp(App[None]):
         namespaces = self.facade.session.namespaces()
         self.push_screen(NamespacePicker(namespaces, self.session.namespace, self.pins()), chosen)
 
+    def action_saved(self) -> None:
+        from micro_tui.dialogs.saved_requests import SavedRequests
+
+        def chosen(entry: Any) -> None:
+            if entry is not None:
+                self.open_request(entry)
+
+        if not isinstance(self.screen, SavedRequests):
+            self.push_screen(SavedRequests(), chosen)
+
     def action_help(self) -> None:
         from micro_tui.dialogs.help_screen import HelpScreen
 
@@ -518,6 +529,8 @@ class MicroApp(App[None]):
             self.switch_namespace(args[0]) if args else self.action_namespaces()
         elif name == "login":
             self.action_login()
+        elif name == "saved":
+            self.action_saved()
         elif name == "theme":
             self.set_theme(args[0]) if args else self.search_themes()
         elif name == "call":

@@ -3,7 +3,7 @@
 :svc [name]                      services area (optionally select a service)
 :call <svc> <Handler.Method> [json]
 :logs a,b   :events [topic]   :store [table] [prefix]   :config [path]
-:env [name]   :ns [name]   :theme [name]   :login   :help   :q
+:env [name]   :ns [name]   :theme [name]   :login   :saved   :help   :q
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class CommandError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    name: str  # canonical: svc, call, logs, events, store, config, env, ns, theme, login, help, quit
+    name: str  # canonical: svc, call, logs, events, store, config, env, ns, theme, login, saved, help, quit
     args: tuple[str, ...] = ()
     body: str = ""  # the JSON request of :call
 
@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str, int]] = {
     "ns": (("ns", "namespace", "namespaces"), ":ns [name]", 1),
     "theme": (("theme", "themes"), ":theme [name]", 1),
     "login": (("login",), ":login", 0),
+    "saved": (("saved", "requests", "collections"), ":saved", 0),
     "help": (("help", "h", "?"), ":help", 0),
     "quit": (("q", "quit", "q!", "exit"), ":q", 0),
 }

@@ -17,10 +17,12 @@ __all__ = [
     "UnreadableFile",
     "cli_line",
     "collection_names",
+    "delete_from_collection",
     "grpcurl_line",
     "load_collection",
     "load_history",
     "record",
+    "rename_in_collection",
     "save_to_collection",
 ]
 
@@ -184,3 +186,20 @@ def collection_names() -> list[str]:
 
 def load_collection(collection: str) -> list[Entry]:
     return _entries(_read(settings.collections_dir() / f"{_safe(collection)}.json"))
+
+
+def delete_from_collection(collection: str, name: str) -> None:
+    """Remove the saved request ``name``; raises :class:`UnreadableFile` rather than write
+    over a collection it cannot read."""
+    path = settings.collections_dir() / f"{_safe(collection)}.json"
+    _write(path, [e for e in _read(path, strict=True) if e.get("name") != name])
+
+
+def rename_in_collection(collection: str, name: str, new_name: str) -> None:
+    """Give the saved request ``name`` the name ``new_name`` (replacing one so named)."""
+    path = settings.collections_dir() / f"{_safe(collection)}.json"
+    entries = [e for e in _read(path, strict=True) if e.get("name") != new_name or name == new_name]
+    for entry in entries:
+        if entry.get("name") == name:
+            entry["name"] = new_name
+    _write(path, entries)

@@ -76,6 +76,7 @@ class WorkspaceCommands(_Listed):
         items.append(
             ("log in", f"to {app.session.env.name} · {app.session.namespace} (:login)", app.action_login)
         )
+        items.append(("saved requests", "browse, rename, delete (f4, :saved)", app.action_saved))
         items.append(("help", "keys of this screen", app.action_help))
         items.append(("quit", "leave the workspace (the local server keeps running)", app.exit))
         self.items = items

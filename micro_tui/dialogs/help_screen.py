@@ -38,7 +38,7 @@ class HelpScreen(ModalScreen[None]):
             seen.add(binding.id or key)
             # Text, not markup: a remapped key can be "[" and a label can quote a name
             table.add_row(Text(self.app.get_key_display(binding)), Text(label), Text(binding.id or ""))
-        table.add_row(":", "command bar: :svc :call :env :ns :theme :q", "app.command")
+        table.add_row(":", "command bar: :svc :call :env :ns :theme :saved :q", "app.command")
         return table
 
     def compose(self) -> ComposeResult:

@@ -104,3 +104,38 @@ async def test_command_bar_completes_and_remembers(micro_home: object) -> None:
         assert box.value == ":ns team-a"
         await pilot.press("down", "down")
         assert box.value == ":"
+
+
+async def test_saved_requests_are_browsed_renamed_deleted_and_opened(micro_home: object) -> None:
+    from textual.widgets import Input
+
+    from micro_tui import history
+
+    history.save_to_collection(
+        "default", history.Entry("greeter", "Greeter.Hello", '{"name":"a"}', name="one")
+    )
+    history.save_to_collection(
+        "default", history.Entry("greeter", "Greeter.Hello", '{"name":"b"}', name="two")
+    )
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: "greeter" in app.known_services)
+        await pilot.press("f4")
+        await until(pilot, lambda: type(app.screen).__name__ == "SavedRequests")
+        await pilot.pause()
+        await pilot.press("r")
+        box = app.screen.query_one("#saved-rename", Input)
+        await until(pilot, lambda: box.has_focus)
+        assert box.value == "one"
+        box.value = ""
+        await pilot.press(*"first", "enter")
+        await until(pilot, lambda: [e.name for e in history.load_collection("default")] == ["first", "two"])
+        await pilot.press("down", "d")
+        assert [e.name for e in history.load_collection("default")] == ["first", "two"]  # asks first
+        await pilot.press("d")
+        await until(pilot, lambda: [e.name for e in history.load_collection("default")] == ["first"])
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, InvokeScreen))
+        await pilot.pause()
+        assert isinstance(app.screen, InvokeScreen)
+        assert '"a"' in (app.screen.request_json() or "")
