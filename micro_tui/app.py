@@ -157,6 +157,7 @@ class MicroApp(App[None]):
         Binding("f2", "envs", "Envs", id="app.envs"),
         Binding("f3", "namespaces", "Namespaces", id="app.namespaces"),
         Binding("f4", "saved", "Saved requests", show=False, id="app.saved"),
+        Binding("ctrl+o", "jump", "Jump", show=False, id="app.jump"),
         # k9s habits: q leaves from the top of an area (a dialog or a pushed screen takes
         # it as "back" or text), ctrl+c anywhere that does not copy (Input, TextArea)
         Binding("q", "quit_top", "Quit", show=False, id="app.quit"),
@@ -486,6 +487,20 @@ class MicroApp(App[None]):
 
         if not isinstance(self.screen, SavedRequests):
             self.push_screen(SavedRequests(), chosen)
+
+    def action_jump(self) -> None:
+        """Jump mode: a key on each widget of this screen; its key focuses it."""
+        from micro_tui.dialogs.jump_overlay import JumpOverlay
+
+        if isinstance(self.screen, JumpOverlay):
+            return
+        under = self.screen
+
+        def chosen(widget: Any) -> None:
+            if widget is not None:
+                under.set_focus(widget)
+
+        self.push_screen(JumpOverlay(under), chosen)
 
     def action_help(self) -> None:
         from micro_tui.dialogs.help_screen import HelpScreen

@@ -139,3 +139,32 @@ async def test_saved_requests_are_browsed_renamed_deleted_and_opened(micro_home:
         await pilot.pause()
         assert isinstance(app.screen, InvokeScreen)
         assert '"a"' in (app.screen.request_json() or "")
+
+
+async def test_jump_mode_focuses_the_widget_of_the_key_pressed() -> None:
+    from textual.widgets import TextArea
+
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: "greeter" in app.known_services)
+        app.screen.query_one(ServiceList).focus()
+        await pilot.press("ctrl+o")
+        await until(pilot, lambda: type(app.screen).__name__ == "JumpOverlay")
+        overlay = app.screen
+        key = next(k for k, w in overlay.targets.items() if isinstance(w, DataTable))  # type: ignore[attr-defined]
+        await pilot.press(key)
+        await until(pilot, lambda: isinstance(app.focused, DataTable))
+        # on the invoke screen too: to the JSON editor
+        app.screen.query_one(ServiceList).focus()
+        version = app.facade.registry.services["greeter"]  # type: ignore[attr-defined]
+        app.open_invoke(version, version.endpoints[2])
+        await until(pilot, lambda: isinstance(app.screen, InvokeScreen))
+        await pilot.pause()
+        await pilot.press("ctrl+o")
+        await until(pilot, lambda: type(app.screen).__name__ == "JumpOverlay")
+        targets = app.screen.targets  # type: ignore[attr-defined]
+        assert len(targets) >= 3
+        key = next(k for k, w in targets.items() if w.id == "send")
+        await pilot.press(key)
+        await until(pilot, lambda: app.focused is not None and app.focused.id == "send")
+        assert not isinstance(app.focused, TextArea)
