@@ -23,7 +23,7 @@ from textual.reactive import reactive
 from micro_tui import settings
 from micro_tui._markup import literal
 from micro_tui.areas import AREAS, screen_factory
-from micro_tui.facade import EndpointInfo, EnvInfo, Facade, ServiceVersion
+from micro_tui.facade import Connection, EndpointInfo, EnvInfo, Facade, ServiceVersion
 from micro_tui.session import Session
 from micro_tui.themes import DEFAULT_THEME, load_themes, stylesheet
 
@@ -255,6 +255,8 @@ class MicroApp(App[None]):
 
     def sync_session(self, note: str = "") -> None:
         """Read the facade's session slice into :attr:`session` (watchers run if it changed)."""
+        if not note and self.facade.session.connection is Connection.CONNECTING:
+            note = "starting the local server…"
         self.session = Session.of(self.facade.session, note)
 
     def _startup(self) -> None:

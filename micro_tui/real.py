@@ -88,6 +88,7 @@ class RealSession:
         self._token: str | None = self._context.token
         self._account = ""
         self._needs_login = False
+        self._starting = False  # the local server is being started (ensure_server)
 
     @property
     def env(self) -> EnvInfo:
@@ -140,7 +141,8 @@ class RealSession:
 
     @property
     def connection(self) -> Connection:
-        return self._connection
+        # while the local server starts, the failures on the way are not "disconnected"
+        return Connection.CONNECTING if self._starting else self._connection
 
     def envs(self) -> list[EnvInfo]:
         from micro import environment
@@ -264,7 +266,13 @@ class RealSession:
     async def ensure_server(self) -> str:
         if self.env.name != "local" or await self.ping() is Connection.CONNECTED:
             return ""
-        self._connection = Connection.CONNECTING
+        self._starting = True
+        try:
+            return await self._start_local()
+        finally:
+            self._starting = False
+
+    async def _start_local(self) -> str:
         script = Path(sys.executable).with_name("micro")
         argv = [str(script)] if script.exists() else [sys.executable, "-m", "commands.main"]
         env = dict(os.environ, GRPC_VERBOSITY="NONE")

@@ -125,11 +125,12 @@ class ServicesScreen(Screen[None]):
             except Exception as exc:
                 self.post_message(self.ListFailed(exc))
                 if not services.names:
-                    message = (
-                        "Not logged in: log in with :login (or ctrl+p › log in)."
-                        if session.login_required and session.connection.value != "disconnected"
-                        else f"Disconnected: {exc}"
-                    )
+                    if session.connection.value == "connecting":
+                        message = "Starting the local server…"
+                    elif session.login_required and session.connection.value != "disconnected":
+                        message = "Not logged in: log in with :login (or ctrl+p › log in)."
+                    else:
+                        message = f"Disconnected: {exc}"
                     self.query_one(ServiceDetail).show_message(message)
                 await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
                 attempt += 1

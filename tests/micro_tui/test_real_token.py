@@ -102,11 +102,16 @@ async def test_a_started_local_server_is_connected_before_the_workspace_says_so(
     assert session.env.name == "local"
     answers = iter([Connection.DISCONNECTED] * 4 + [Connection.CONNECTED])
 
+    shown: list[Connection] = []  # what the header reads meanwhile
+
     async def ping() -> Connection:
         session._connection = next(answers)
+        shown.append(session.connection)
         return session._connection
 
     monkeypatch.setattr(session, "ping", ping)
     message = await session.ensure_server()
     assert message.startswith("started the local server")
     assert session.connection is Connection.CONNECTED
+    # the first ping finds nothing; then it is starting, never "disconnected"
+    assert shown[1:] == [Connection.CONNECTING] * 4
