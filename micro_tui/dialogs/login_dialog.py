@@ -93,6 +93,12 @@ class LoginDialog(ModalScreen[str | None]):
             return
         finally:
             self.query_one("#login-submit", Button).disabled = False
+        if (username, password) == ("admin", "micro"):  # it worked, so it still is the default
+            self.app.notify(
+                "The admin password is still the default: change it with micro user set password",
+                severity="warning",
+                timeout=15,
+            )
         self.dismiss(str(account))
 
     def _error(self, detail: str) -> None:

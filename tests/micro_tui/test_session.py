@@ -159,6 +159,7 @@ async def test_login_tells_a_newcomer_the_local_default_and_comes_back_after_a_4
         assert "admin / micro" in hint and "micro user set password" in hint
         await pilot.press(*"admin", "enter", *"micro", "enter")
         await until(pilot, lambda: isinstance(app.screen, ServicesScreen))
+        assert any("still the default" in n.message for n in app._notifications)  # as micro login says
         app.offer_login()  # what each ping does: logged in, nothing to offer
         await pilot.pause()
         assert isinstance(app.screen, ServicesScreen)
