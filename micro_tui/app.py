@@ -511,12 +511,13 @@ class MicroApp(App[None]):
             self.push_screen(HelpScreen(self.screen))
 
     def action_command_bar(self) -> None:
+        from textual.screen import ModalScreen
         from textual.widgets import Input, TextArea
 
         from micro_tui.dialogs.command_bar import CommandBar
 
-        if isinstance(self.focused, (Input, TextArea)):
-            raise SkipAction()  # ":" is text there (a JSON request, a filter)
+        if isinstance(self.focused, (Input, TextArea)) or isinstance(self.screen, ModalScreen):
+            raise SkipAction()  # ":" is text there (a JSON request, a filter); dialogs keep it
         # the keys after ":" arrive before the bar is mounted: held until it has the focus
         # (it releases them), so that a pasted ":call …" line does not land on the screen
         # underneath, where c, i and r are live
