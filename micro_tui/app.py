@@ -28,6 +28,8 @@ from micro_tui.session import Session
 from micro_tui.themes import DEFAULT_THEME, load_themes, stylesheet
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
     from micro_tui.commands import Command
     from micro_tui.dialogs.namespace_picker import NamespacePicker
     from micro_tui.screens.services import ServicesScreen
@@ -183,6 +185,7 @@ class MicroApp(App[None]):
         self._login_offered: tuple[str, str] | None = None
         self._starting = False  # the local server is being started: the monitor waits
         self._typeahead: list[events.Event] | None = None
+        self._typeahead_timer: Timer | None = None
         """Keys (and pastes) that came after ``:`` before the command bar could take them."""
         self.painted = asyncio.Event()
         """Set once the first frame is on the screen: areas wait for it before the network
@@ -208,6 +211,9 @@ class MicroApp(App[None]):
         """Hand the keys typed after ``:`` to what has the focus now (the command bar), in
         the order they came."""
         held, self._typeahead = self._typeahead, None
+        if self._typeahead_timer is not None:
+            self._typeahead_timer.stop()
+            self._typeahead_timer = None
         for event in held or ():
             if isinstance(event, events.Key):
                 self.post_message(events.Key(event.key, event.character))
@@ -522,7 +528,9 @@ class MicroApp(App[None]):
         # (it releases them), so that a pasted ":call …" line does not land on the screen
         # underneath, where c, i and r are live
         self._typeahead = []
-        self.set_timer(2.0, self.release_typeahead)  # never hold them for good
+        if self._typeahead_timer is not None:
+            self._typeahead_timer.stop()
+        self._typeahead_timer = self.set_timer(2.0, self.release_typeahead)  # never for good
         self.push_screen(CommandBar(), self.run_command)
 
     def run_command(self, command: Command | None) -> None:
