@@ -41,6 +41,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from micro import errors
+from micro._grpc_client import GrpcClient
 from micro.auth import Account, Resource, Rule
 from micro.auth.boundary import bearer, is_micro_admin
 
@@ -96,63 +97,46 @@ class AuthSource(Protocol):
     async def close(self) -> None: ...
 
 
-class PlatformAuth:
+class PlatformAuth(GrpcClient):
     """:class:`AuthSource` of a service: the auth service through the proxy
-    (``MICRO_PROXY``), rules read with the service's own credentials."""
+    (``MICRO_PROXY`` unless ``address`` is given), rules read with the service's own
+    credentials (current at each read: they are refreshed while the service runs).
 
-    def __init__(self, namespace: str) -> None:
-        self.namespace = namespace
-        self._channel: Any = None
-        self._address = ""
+    Args:
+        namespace: the service's namespace (whose rules are read).
+        address: the server's address (default: the proxy's).
+    """
 
-    def _stub(self, name: str) -> Any:
-
+    def __init__(self, namespace: str, *, address: str | None = None) -> None:
         from micro import _platform
-        from micro._grpc import aio_channel
-        from micro.proto.auth import auth_pb2_grpc
 
-        if self._channel is None:
-            self._address = _platform.proxy_address()
-            self._channel = aio_channel(self._address)
-        return getattr(auth_pb2_grpc, f"{name}Stub")(self._channel)
+        super().__init__(address or _platform.proxy_address(), timeout=SOURCE_TIMEOUT)
+        self.namespace = namespace
 
     async def public_key(self) -> str:
-        from micro._grpc import rpc_errors
-        from micro.proto.auth import auth_pb2
+        from micro.proto.auth import auth_pb2, auth_pb2_grpc
 
-        stub = self._stub("Auth")
-        with rpc_errors(self._address):
-            reply = await stub.PublicKey(auth_pb2.PublicKeyRequest(), timeout=SOURCE_TIMEOUT)
+        reply = await self._call(auth_pb2_grpc.AuthStub, "PublicKey", auth_pb2.PublicKeyRequest())
         if not reply.public_key:
             raise errors.NotFound("the auth service has no public key")
         return str(reply.public_key)
 
     async def rules(self) -> list[Rule]:
         from micro import _platform
-        from micro._grpc import call_metadata, rpc_errors
+        from micro._grpc import call_metadata
         from micro.auth._convert import rule_from_proto
-        from micro.proto.auth import auth_pb2
+        from micro.proto.auth import auth_pb2, auth_pb2_grpc
 
         await _platform.authenticate()
-        stub = self._stub("Rules")
         request = auth_pb2.ListRequest(options=auth_pb2.Options(namespace=self.namespace))
         metadata = call_metadata(namespace=self.namespace, token=_platform.token())
-        with rpc_errors(self._address):
-            reply = await stub.List(request, metadata=metadata, timeout=SOURCE_TIMEOUT)
+        reply = await self._call(auth_pb2_grpc.RulesStub, "List", request, metadata=metadata)
         return [rule_from_proto(r) for r in reply.rules]
 
     async def inspect(self, token: str) -> None:
-        from micro._grpc import rpc_errors
-        from micro.proto.auth import auth_pb2
+        from micro.proto.auth import auth_pb2, auth_pb2_grpc
 
-        stub = self._stub("Auth")
-        with rpc_errors(self._address):
-            await stub.Inspect(auth_pb2.InspectRequest(token=token), timeout=SOURCE_TIMEOUT)
-
-    async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
-            self._channel = None
+        await self._call(auth_pb2_grpc.AuthStub, "Inspect", auth_pb2.InspectRequest(token=token))
 
 
 class ServiceGuard:
