@@ -10,7 +10,8 @@
 free port, serves the handlers plus ``debug.Debug`` (Health, Stats), gRPC health and server
 reflection, registers itself with its endpoints and schemas in the namespace's registry
 domain, re-registers every :data:`HEARTBEAT_SECONDS` (TTL :data:`TTL_SECONDS`), logs
-``Listening on <addr>``, and deregisters on SIGTERM/SIGINT before stopping. Without a
+``Listening on <addr>``, and deregisters on SIGTERM/SIGINT before stopping. The server's core
+services do the same through the same pieces (:mod:`micro._node`). Without a
 reachable server it fails fast with one line.
 
 Every call to the service's endpoints, direct or forwarded by the proxy, is checked against
@@ -34,18 +35,18 @@ from typing import Any
 import grpc
 
 from micro import _platform, errors
-from micro._debug import Counters, DebugHandler, ServiceHandlers
+from micro._debug import Counters, ServiceHandlers
 from micro._grpc import SERVER_OPTIONS, WrappingServer
+from micro._node import TTL_SECONDS, NodeServices, Registrar
 from micro.auth.guard import ServiceGuard
+from micro.registry import Registry
 from micro.registry import Service as RegistryService
 
 __all__ = ["HEARTBEAT_SECONDS", "TTL_SECONDS", "Service"]
 
 log = logging.getLogger("micro.service")
 
-HEARTBEAT_SECONDS = 30.0
-TTL_SECONDS = 90.0
-DEREGISTER_TIMEOUT = 3.0
+HEARTBEAT_SECONDS = TTL_SECONDS / 3
 # seconds between attempts to resubscribe a @service.subscribe handler
 RETRY_MIN = 0.1
 RETRY_MAX = 5.0
@@ -150,10 +151,9 @@ class Service:
         self.counters = Counters()
         self._handlers: list[tuple[object, Callable[[Any, Any], None], Any]] = []
         self._server: grpc.aio.Server | None = None
-        self._registry: Any = None
+        self._registry: Any = None  # micro.registry.grpc.GrpcRegistry, made again for a new token
         self._registry_token: str | None = None
-        self._entry: RegistryService | None = None
-        self._heartbeat: asyncio.Task[None] | None = None
+        self._registrar: Registrar | None = None
         self._stop = asyncio.Event()
         self._guard: ServiceGuard | None = None
         self._subscriptions: list[_Subscriber] = []
@@ -235,32 +235,17 @@ class Service:
         Raises:
             micro.errors.Unavailable: no micro server answers at ``MICRO_PROXY``.
         """
-        from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-        from grpc_reflection.v1alpha import reflection
-
-        from micro.proto.debug import debug_pb2, debug_pb2_grpc
-
         if not self._handlers:
             log.warning("service %s has no handlers", self.name)
         guard = self._guard = ServiceGuard(self.name, self.namespace)
+        node = NodeServices(self.counters)
         server = WrappingServer(
             grpc.aio.server(options=SERVER_OPTIONS), ServiceHandlers(self.counters, guard).wrap
         )
         for servicer, add, _ in self._handlers:
             add(servicer, server)
-        debug_pb2_grpc.add_DebugServicer_to_server(DebugHandler(self.counters), server)
-        health_servicer = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         names = [d.full_name for _, _, d in self._handlers]
-        reflection.enable_server_reflection(
-            [
-                *names,
-                debug_pb2.DESCRIPTOR.services_by_name["Debug"].full_name,
-                health.SERVICE_NAME,
-                reflection.SERVICE_NAME,
-            ],
-            server,
-        )
+        node.add_to(server, reflection=names)
         try:
             port = server.add_insecure_port(self.listen)
         except RuntimeError as exc:
@@ -269,18 +254,17 @@ class Service:
         self._server = server
         host = self.listen.rsplit(":", 1)[0] or "127.0.0.1"
         self.address = f"{host}:{port}"
-        for name in ("", self.name, *names):
-            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await node.serving([self.name, *names])
         try:
             await self._register_first()
             await guard.start()
         except BaseException:
             await server.stop(0)
             self._server = None
+            await self._close_registry()
             await self._close_guard()
             raise
         _platform.set_service_name(self.name)
-        self._heartbeat = asyncio.create_task(self._beat())
         self._consumers = [asyncio.create_task(sub.run()) for sub in self._subscriptions]
         log.info("Listening on %s", self.address)
         return self.address
@@ -296,8 +280,9 @@ class Service:
             metadata=self.metadata,
         )
 
-    async def _register(self) -> None:
-        """Register (again), with a fresh token when the service has credentials."""
+    async def _registry_now(self) -> Registry:
+        """The registry client for the next registration, with a fresh token when the
+        service has credentials."""
         from micro.registry.grpc import GrpcRegistry
 
         await _platform.authenticate()
@@ -309,22 +294,21 @@ class Service:
                 _platform.proxy_address(), namespace=self.namespace, token=token, timeout=10.0
             )
             self._registry_token = token
-        assert self._entry is not None
-        await self._registry.register(self._entry, ttl=TTL_SECONDS, domain=self.namespace)
+        registry: Registry = self._registry
+        return registry
 
     async def _register_first(self) -> None:
         proxy = _platform.proxy_address()
-        self._entry = self._describe()
+        registrar = Registrar([self._describe()], self._registry_now, ttl=TTL_SECONDS, domain=self.namespace)
         try:
-            await self._register()
+            await registrar.start()
         except errors.Unavailable as exc:
-            await self._close_registry()
             raise errors.Unavailable(
                 f"cannot reach a micro server at {proxy} (MICRO_PROXY): start one with `micro server`"
             ) from exc
         except errors.MicroError as exc:
-            await self._close_registry()
             raise type(exc)(f"cannot register {self.name} at {proxy}: {exc.detail}") from exc
+        self._registrar = registrar
 
     async def _close_guard(self) -> None:
         if self._guard is not None:
@@ -336,37 +320,22 @@ class Service:
             await self._registry.close()
             self._registry = None
 
-    async def _beat(self) -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-            try:
-                await self._register()
-            except errors.MicroError as exc:  # keep beating: the server may be restarting
-                log.warning("re-registering failed: %s", exc.detail)
+    async def stop(self, grace: float = 1.0, *, deregister: bool = True) -> None:
+        """Deregister, then stop serving (in-flight calls get ``grace`` seconds).
 
-    async def stop(self, grace: float = 1.0) -> None:
-        """Deregister, then stop serving (in-flight calls get ``grace`` seconds)."""
+        ``deregister=False`` leaves the registration to lapse, as a crash would (for tests
+        of what callers do with a dead node).
+        """
         consumers, self._consumers = self._consumers, []
         for task in consumers:
             task.cancel()
         for task in consumers:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
-            self._heartbeat = None
-        if self._registry is not None:
-            if self._entry is not None:
-                try:
-                    await asyncio.wait_for(
-                        self._registry.deregister(self._entry, domain=self.namespace), DEREGISTER_TIMEOUT
-                    )
-                except (errors.MicroError, TimeoutError) as exc:
-                    log.warning("deregistering failed: %s", exc)
-            await self._registry.close()
-            self._registry = None
+        if self._registrar is not None:
+            await self._registrar.stop(deregister=deregister)
+            self._registrar = None
+        await self._close_registry()
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None

@@ -1,28 +1,30 @@
 """``micro server``: every core service in one asyncio process.
 
 One ``grpc.aio`` server hosts the core services; the core services register themselves in
-the registry (and keep re-registering, so a restart is seen within one heartbeat).
+the registry (and keep re-registering, so a restart is seen within one heartbeat), answer
+health and stats, exactly as a :class:`micro.Service` does (:mod:`micro._node`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from micro import errors, settings
+from micro._node import NodeServices, Registrar
 from server import core, profiles, serving
+
+if TYPE_CHECKING:
+    from micro.registry import Service as RegistryService
 
 log = logging.getLogger("micro.server")
 
-HEARTBEAT_SECONDS = 30.0
 CORE_TTL = 90.0
 
 
@@ -67,7 +69,7 @@ class Server:
         self._grpc: grpc.aio.Server | None = None
         self._backends: profiles.Backends | None = None
         self._lock_fd: int | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._registrar: Registrar | None = None
         self._stopped = asyncio.Event()
         self.services: list[core.CoreService] = []
         self.proxy: Any = None  # server.proxy.Forwarder, once started
@@ -87,9 +89,8 @@ class Server:
         except errors.MicroError as exc:
             raise ServerError(exc.detail[:1].upper() + exc.detail[1:]) from exc
         from server import auth as auth_service
-        from server.debug import DebugService
 
-        debug = DebugService()  # debug.Debug/Health and Stats of this process
+        node = NodeServices()  # debug.Debug/Health, Stats and gRPC health
         self.services = core.build(self._backends)
         try:
             for svc in self.services:
@@ -99,13 +100,11 @@ class Server:
             raise ServerError(exc.detail[:1].upper() + exc.detail[1:]) from exc
         self.auth = next(svc.auth for svc in self.services if svc.auth is not None)
         admission = await auth_service.interceptor(self.auth, self.services) if self.auth_enabled else None
-        server = serving.grpc_server(debug.counters, admission)
-        debug.add(server)
+        server = serving.grpc_server(node.counters, admission)
+        node.add_to(server)
         for svc in self.services:
             for add in svc.add:
                 add(server)
-        health_servicer = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         # the proxy: every method not served above goes to a service's node (so it comes last)
         from server.proxy import Forwarder
 
@@ -134,29 +133,19 @@ class Server:
                 "clear text to anyone on the network; use --tls-cert and --tls-key",
                 self.bound_address,
             )
-        for svc in self.services:
-            await health_servicer.set(svc.name, health_pb2.HealthCheckResponse.SERVING)
-        await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-        await self._register_core()
-        self._tasks.append(asyncio.create_task(self._heartbeat()))
+        await node.serving(svc.name for svc in self.services)
+        self._registrar = Registrar(self._entries(), self.backends.registry, ttl=CORE_TTL)
+        await self._registrar.start()
         return self.bound_address
 
-    async def _register_core(self) -> None:
+    def _entries(self) -> list[RegistryService]:
+        """The registry entries of the core services (one node each: this server)."""
         from micro.registry.schema import describe
 
-        for svc in self.services:
-            service = describe(
-                svc.name, svc.descriptors, address=self.bound_address, node_id=f"{svc.name}-core"
-            )
-            await self.backends.registry.register(service, ttl=CORE_TTL)
-
-    async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-            try:
-                await self._register_core()
-            except Exception:  # keep beating; the next one may succeed
-                log.exception("re-registering core services failed")
+        return [
+            describe(svc.name, svc.descriptors, address=self.bound_address, node_id=f"{svc.name}-core")
+            for svc in self.services
+        ]
 
     async def wait(self) -> None:
         await self._stopped.wait()
@@ -165,12 +154,10 @@ class Server:
         self._stopped.set()
 
     async def stop(self, grace: float = 2.0) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        if self._registrar is not None:
+            # no deregistering: the registry is this process's and goes with it
+            await self._registrar.stop(deregister=False)
+            self._registrar = None
         if self._grpc is not None:
             await self._grpc.stop(grace)
             self._grpc = None

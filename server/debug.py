@@ -1,18 +1,15 @@
-"""The server's own ``debug.Debug``: Health and Stats of the process hosting the core services.
+"""What the server's ``debug.Debug/Stats`` counts: the core services' requests and errors.
 
 Every core service's node is this process, so ``micro health store`` and ``micro stats
-store`` ask it. Requests and errors are counted for the core services' methods only: calls
-the proxy forwards are counted by the services that serve them.
+store`` ask it; it serves ``debug.Debug`` and gRPC health like any node
+(:class:`micro._node.NodeServices`). Requests and errors are counted for the core services'
+methods only, by the handlers' wrappers (:mod:`server.serving`): calls the proxy forwards
+are counted by the services that serve them.
 """
 
 from __future__ import annotations
 
-import grpc
-
-from micro._debug import Counters, DebugHandler
-from micro.proto.debug import debug_pb2_grpc
-
-__all__ = ["CORE_PACKAGES", "DebugService", "is_core"]
+__all__ = ["CORE_PACKAGES", "is_core"]
 
 # proto packages served by the server itself (user services cannot take these names)
 CORE_PACKAGES = frozenset(
@@ -24,14 +21,3 @@ def is_core(method: str) -> bool:
     """Whether ``method`` is one of the core services' (counted for ``Stats``)."""
     service = method[1:].partition("/")[0]
     return service.partition(".")[0] in CORE_PACKAGES
-
-
-class DebugService:
-    """The server's Debug servicer and its counters (fed by the handlers' wrappers, for
-    the methods :func:`is_core` names; see :mod:`server.serving`)."""
-
-    def __init__(self) -> None:
-        self.counters = Counters()
-
-    def add(self, server: grpc.aio.Server) -> None:
-        debug_pb2_grpc.add_DebugServicer_to_server(DebugHandler(self.counters), server)

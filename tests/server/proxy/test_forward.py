@@ -135,8 +135,7 @@ async def test_a_dead_node_is_skipped(
     await start_node("a")
     b = await start_node("b")
     await stub.GetFeature(rg.pb.Point())  # the proxy now knows both nodes
-    b._registry = None  # die without deregistering: the registry still lists b
-    await b.stop(grace=0)
+    await b.stop(grace=0, deregister=False)  # die without deregistering: the registry still lists b
     names = [(await stub.GetFeature(rg.pb.Point())).name for _ in range(4)]
     assert names == ["a"] * 4
     listed = [f.name async for f in stub.ListFeatures(rg.pb.Rectangle(hi=rg.pb.Point(latitude=1)))]
@@ -181,8 +180,7 @@ async def test_every_node_dead_is_the_service_unavailable_not_the_server(
     # the CLI printed "Failed to connect to micro server at <proxy>" while the server was fine
     a = await start_node("a")
     await stub.GetFeature(rg.pb.Point())
-    a._registry = None  # killed -9: the registry still lists the node until its TTL
-    await a.stop(grace=0)
+    await a.stop(grace=0, deregister=False)  # killed -9: the registry still lists the node until its TTL
     for attempt in (
         stub.GetFeature(rg.pb.Point()),
         _first(stub.ListFeatures(rg.pb.Rectangle(hi=rg.pb.Point(latitude=1)))),
