@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from micro import errors
 from micro.proto.registry import registry_pb2, registry_pb2_grpc
-from micro.registry import DEFAULT_TTL, RESERVED_NAMES, Registry, Service
+from micro.registry import DEFAULT_DOMAIN, DEFAULT_TTL, RESERVED_NAMES, Registry, Service
 from micro.registry._convert import node_from_proto, result_to_proto, service_from_proto, service_to_proto
 from micro.settings import limits
 from server.auth import context as ctx
@@ -49,15 +49,19 @@ def valid_name(name: str) -> bool:
     return _NAME.fullmatch(name) is not None
 
 
-def _check_reserved(service: Service) -> None:
-    """Core services register in-process; nobody registers or removes them over the wire (a
-    node registered as ``store`` would take calls meant for the store)."""
-    if service.name in RESERVED_NAMES:
+def _check_reserved(service: Service, domain: str) -> None:
+    """Core services register in-process, or over the wire when one runs alone (``micro
+    service store``) with the credentials of a ``micro`` admin, in ``micro``; nobody else
+    registers or removes them (a node registered as ``store`` would take calls meant for the
+    store)."""
+    if service.name in RESERVED_NAMES and not (
+        domain == DEFAULT_DOMAIN and ctx.is_micro_admin(ctx.account())
+    ):
         raise errors.Forbidden(f"service name {service.name!r} is reserved for the core service")
 
 
-def _check_service(service: Service) -> None:
-    _check_reserved(service)
+def _check_service(service: Service, domain: str) -> None:
+    _check_reserved(service, domain)
     if not valid_name(service.name):
         raise errors.BadRequest(
             f"invalid service name {service.name!r}: use lower-case letters, digits, '-' and '.',"
@@ -185,7 +189,7 @@ class RegistryHandler(registry_pb2_grpc.RegistryServicer):
         if request.options.ttl > max_ttl:
             raise errors.BadRequest(f"ttl too long: {request.options.ttl} seconds (limit {max_ttl})")
         service = await _off_loop_if_large(len(request.endpoints), lambda: _checked(request))
-        _check_service(service)
+        _check_service(service, domain)
         owner = _check_owner(service.name, domain)
         for node in service.nodes:
             node.metadata.pop(OWNER_KEY, None)
@@ -207,7 +211,7 @@ class RegistryHandler(registry_pb2_grpc.RegistryServicer):
             version=request.version or "latest",
             nodes=[node_from_proto(n) for n in request.nodes],
         )
-        _check_reserved(service)
+        _check_reserved(service, domain)
         _check_owner(service.name, domain)
         await self.registry.deregister(service, domain=domain)
         return registry_pb2.EmptyResponse()

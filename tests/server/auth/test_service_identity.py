@@ -217,3 +217,30 @@ async def test_a_deleted_accounts_token_stops_working_at_a_service_within_second
         await eventually(refused, "the guard refusing a deleted account's token", timeout=15)
     finally:
         await hello.close()
+
+
+async def test_only_a_micro_admin_registers_a_core_services_name_and_only_in_micro(setup: Setup) -> None:
+    """How a core service run alone (``micro service store``) joins a server, and nobody else."""
+    store = Service("store", nodes=[Node("store-alone", setup.node_address)])
+    for intruder in ("hello-svc", "loose-svc"):  # service accounts (a plain one is refused earlier)
+        registry = GrpcRegistry(setup.address, token=setup.tokens[intruder])
+        try:
+            with pytest.raises(errors.Forbidden, match="'store' is reserved"):
+                await registry.register(store)
+        finally:
+            await registry.close()
+    admin = GrpcAuth(setup.address, token=setup.admin_token)
+    registry = GrpcRegistry(setup.address, token=setup.admin_token)
+    try:
+        await admin.create_namespace("elsewhere")
+        with pytest.raises(errors.Forbidden, match="'store' is reserved"):
+            await registry.register(store, domain="elsewhere")
+        await registry.register(store, domain="micro")
+        [service] = await registry.get_service("store")
+        assert sorted(n.id for n in service.nodes) == ["store-alone", "store-core"]
+        await registry.deregister(store, domain="micro")
+        [service] = await registry.get_service("store")
+        assert [n.id for n in service.nodes] == ["store-core"]
+    finally:
+        await registry.close()
+        await admin.close()
