@@ -25,6 +25,7 @@ __all__ = ["COMMAND_MODULES", "LATER", "app", "dynamic_command", "main", "render
 # lines equal to the commands' own). Add one line per new command.
 COMMANDS: dict[str, tuple[str, str]] = {
     "server": ("commands.server", "Run the micro server."),
+    "service": ("commands.service", "Run one core service alone, joining the current environment's server."),
     "services": ("commands.services", "List registered services, sorted, one per line."),
     "get": ("commands.services_info", "Show one thing in detail."),
     "call": ("commands.call", "Call a service endpoint with a JSON request and print the JSON response."),

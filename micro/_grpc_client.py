@@ -98,6 +98,12 @@ class GrpcClient:
                 request, metadata=self._metadata if metadata is None else metadata, timeout=self._timeout
             )
 
+    def set_token(self, token: str | None) -> None:
+        """Carry ``token`` on calls made from now on (a long-running process's refreshed login)."""
+        if token != self._token:
+            self._token = token
+            self._metadata = call_metadata(namespace=self.namespace, token=token)
+
     async def close(self) -> None:
         """Close the channel this client opened (in the running loop, for per-loop clients)."""
         channel = self._channel if self._given is None else None

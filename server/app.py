@@ -1,8 +1,16 @@
-"""``micro server``: every core service in one asyncio process.
+"""``micro server``: every core service in one asyncio process; ``micro service <name>``:
+one of them alone, in a process of its own.
 
 One ``grpc.aio`` server hosts the core services; the core services register themselves in
 the registry (and keep re-registering, so a restart is seen within one heartbeat), answer
-health and stats, exactly as a :class:`micro.Service` does (:mod:`micro._node`).
+health and stats, exactly as a :class:`micro.Service` does (:mod:`micro._node`). Every call
+passes the same auth boundary (:mod:`server.auth.interceptor`).
+
+A core service run alone builds only the backends it owns (:data:`server.core.CORE_SERVICES`)
+from the profile, and joins a running server (:class:`~server.upstream.Upstream`) for the
+rest: it registers in that server's registry (its own, when it is the registry) and checks
+its callers against that server's auth service (its own, when it is auth). There is no proxy
+in such a process.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ import asyncio
 import fcntl
 import logging
 import os
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +30,8 @@ from micro._node import NodeServices, Registrar
 from server import core, profiles, serving
 
 if TYPE_CHECKING:
-    from micro.registry import Service as RegistryService
+    from micro.registry import Registry
+    from server.upstream import Upstream
 
 log = logging.getLogger("micro.server")
 
@@ -54,6 +64,8 @@ class Server:
         profile: str = "local",
         auth: bool = True,
         tls: tuple[str, str] | None = None,
+        service: str | None = None,
+        upstream: Upstream | None = None,
     ) -> None:
         self.data_dir = data_dir
         # auth=False serves without the auth interceptor (unit tests of single services only)
@@ -65,6 +77,11 @@ class Server:
         # (certificate, private key) PEM files: serve gRPC over TLS; checked before anything starts
         self.tls = tls
         self._credentials = _server_credentials(*tls) if tls else None
+        # one core service run alone (None: all of them and the proxy), joining ``upstream``
+        self.service = service
+        self.upstream = upstream
+        if service is not None and upstream is None:
+            raise ServerError(f"A core service run alone needs a server to join: {service} has none")
         self.bound_address = ""
         self._grpc: grpc.aio.Server | None = None
         self._backends: profiles.Backends | None = None
@@ -85,32 +102,37 @@ class Server:
         self._lock_fd = _lock(self.data_dir / "server.lock")
         try:
             settings.limits()  # a bad MICRO_LIMIT_* stops the server here, not on some request
-            self._backends = profiles.build(self.profile, self.data_dir)
+            names = None if self.service is None else (core.spec(self.service).name,)
+            self._backends = profiles.build(self.profile, self.data_dir, given=self._joined())
         except errors.MicroError as exc:
             raise ServerError(exc.detail[:1].upper() + exc.detail[1:]) from exc
         from server import auth as auth_service
 
         node = NodeServices()  # debug.Debug/Health, Stats and gRPC health
-        self.services = core.build(self._backends)
+        self.services = core.build(self._backends, names)
         try:
             for svc in self.services:
                 if svc.start is not None:
                     await svc.start()
         except errors.MicroError as exc:
             raise ServerError(exc.detail[:1].upper() + exc.detail[1:]) from exc
-        self.auth = next(svc.auth for svc in self.services if svc.auth is not None)
-        admission = await auth_service.interceptor(self.auth, self.services) if self.auth_enabled else None
+        self.auth = next((svc.auth for svc in self.services if svc.auth is not None), None)
+        admission = None
+        if self.auth_enabled:
+            source = self.auth if self.auth is not None else await self._remote_auth()
+            admission = await auth_service.interceptor(source, self.services)
         server = serving.grpc_server(node.counters, admission)
         node.add_to(server)
         for svc in self.services:
             for add in svc.add:
                 add(server)
-        # the proxy: every method not served above goes to a service's node (so it comes last)
-        from server.proxy import Forwarder
+        if self.service is None:
+            # the proxy: every method not served above goes to a service's node (so it comes last)
+            from server.proxy import Forwarder
 
-        mint = auth_service.CallTokens(self.auth.key).mint if self.auth_enabled else None
-        self.proxy = Forwarder(self._backends.registry, mint=mint)
-        server.add_generic_rpc_handlers((self.proxy,))
+            mint = auth_service.CallTokens(self.auth.key).mint if self.auth_enabled else None
+            self.proxy = Forwarder(self._backends.registry, mint=mint)
+            server.add_generic_rpc_handlers((self.proxy,))
         try:
             if self._credentials is not None:
                 port = server.add_secure_port(self.address, self._credentials)
@@ -134,18 +156,57 @@ class Server:
                 self.bound_address,
             )
         await node.serving(svc.name for svc in self.services)
-        self._registrar = Registrar(self._entries(), self.backends.registry, ttl=CORE_TTL)
-        await self._registrar.start()
+        await self._register()
         return self.bound_address
 
-    def _entries(self) -> list[RegistryService]:
-        """The registry entries of the core services (one node each: this server)."""
+    def _joined(self) -> dict[str, Any]:
+        """The backends a core service run alone reaches through the server it joins."""
+        if self.service is None:
+            return {}
+        assert self.upstream is not None
+        owned = core.spec(self.service).backends
+        return {c: self.upstream.backend(c) for c in profiles.BACKENDS if c not in owned}
+
+    async def _remote_auth(self) -> Any:
+        """The boundary's source when the auth service runs elsewhere."""
+        from server.auth.remote import RemoteAuthSource
+
+        assert self.upstream is not None
+        try:
+            await self.upstream.refresh()
+            return await RemoteAuthSource.create(self.upstream)
+        except errors.MicroError as exc:
+            where = self.upstream.address
+            raise ServerError(f"Cannot reach the micro server at {where}: {exc.detail}") from exc
+
+    async def _register(self) -> None:
+        """Register the core services served here, and keep them registered."""
         from micro.registry.schema import describe
 
-        return [
-            describe(svc.name, svc.descriptors, address=self.bound_address, node_id=f"{svc.name}-core")
+        # one node per process: the server's are known by name, a service run alone's by a
+        # fresh id (several may run side by side)
+        suffix = "core" if self.service is None else uuid.uuid4().hex[:8]
+        entries = [
+            describe(svc.name, svc.descriptors, address=self.bound_address, node_id=f"{svc.name}-{suffix}")
             for svc in self.services
         ]
+        registry: Any = self.backends.registry
+        upstream = self.upstream
+        if upstream is not None and registry is upstream.registry:
+
+            async def joined() -> Registry:
+                await upstream.refresh()  # a login refreshed meanwhile
+                return upstream.registry
+
+            registry = joined
+        self._registrar = Registrar(entries, registry, ttl=CORE_TTL)
+        try:
+            await self._registrar.start()
+        except errors.MicroError as exc:
+            self._registrar = None
+            where = f" with the micro server at {upstream.address}" if upstream is not None else ""
+            what = self.service or "the core services"
+            raise ServerError(f"Cannot register {what}{where}: {exc.detail}") from exc
 
     async def wait(self) -> None:
         await self._stopped.wait()
@@ -155,8 +216,9 @@ class Server:
 
     async def stop(self, grace: float = 2.0) -> None:
         if self._registrar is not None:
-            # no deregistering: the registry is this process's and goes with it
-            await self._registrar.stop(deregister=False)
+            # a server's registry is its own and goes with it; a service run alone leaves
+            # the registry of the server it joined
+            await self._registrar.stop(deregister=self.service is not None)
             self._registrar = None
         if self._grpc is not None:
             await self._grpc.stop(grace)

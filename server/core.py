@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from server.auth.context import Permission
     from server.profiles import Backends
 
-__all__ = ["CORE_SERVICES", "CoreService", "CoreSpec", "build"]
+__all__ = ["CORE_SERVICES", "CoreService", "CoreSpec", "build", "spec"]
 
 
 @dataclass
@@ -96,3 +96,18 @@ def build(backends: Backends, names: tuple[str, ...] | None = None) -> list[Core
     """The core services of a server (``names``: only those; None: all), wired to
     ``backends``."""
     return [spec.build(backends) for spec in CORE_SERVICES if names is None or spec.name in names]
+
+
+def spec(name: str) -> CoreSpec:
+    """The row of core service ``name``.
+
+    Raises:
+        NotFound: no core service has that name.
+    """
+    for row in CORE_SERVICES:
+        if row.name == name:
+            return row
+    from micro import errors
+
+    names = ", ".join(row.name for row in CORE_SERVICES)
+    raise errors.NotFound(f"no core service {name!r} (one of {names})")

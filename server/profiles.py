@@ -12,7 +12,7 @@ or concern (events, broker) is a row in each.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,9 +112,15 @@ def _backend(concern: str, kind: str, data_dir: Path) -> Any:
     return factory(data_dir)
 
 
-def build(profile: str, data_dir: Path) -> Backends:
+def build(profile: str, data_dir: Path, *, given: Mapping[str, Any] | None = None) -> Backends:
+    """The backends of ``profile``; concerns in ``given`` use the backend given instead
+    (a core service run alone reaches what it does not own through the server's clients)."""
     chosen = PROFILES.get(profile)
     if chosen is None:
         raise errors.BadRequest(f"unknown profile {profile!r} (one of {', '.join(PROFILES)})")
-    kinds = {c: os.environ.get(_OVERRIDES.get(c, ""), "") or kind for c, kind in chosen.items()}
-    return Backends(data_dir=data_dir, **{c: _backend(c, kind, data_dir) for c, kind in kinds.items()})
+    given = given or {}
+    kinds = {
+        c: os.environ.get(_OVERRIDES.get(c, ""), "") or kind for c, kind in chosen.items() if c not in given
+    }
+    built = {c: _backend(c, kind, data_dir) for c, kind in kinds.items()}
+    return Backends(data_dir=data_dir, **built, **given)

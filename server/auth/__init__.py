@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from micro.auth import Auth
-from micro.auth.boundary import Boundary
+from micro.auth.boundary import AuthSource, Boundary
 from micro.proto.auth import auth_pb2, auth_pb2_grpc
 from server.auth.calls import CallTokens
 from server.auth.handler import (
@@ -72,9 +72,11 @@ def core(auth: StoredAuth) -> CoreService:
     )
 
 
-async def interceptor(auth: Auth, services: list[CoreService]) -> AuthInterceptor:
-    """The auth interceptor of a server hosting ``services`` (the boundary reads keys, rules
-    and revocation records through ``auth``); any other method is one the proxy forwards."""
+async def interceptor(auth: Auth | AuthSource, services: list[CoreService]) -> AuthInterceptor:
+    """The auth interceptor of a server hosting ``services``; any other method is one the
+    proxy forwards. The boundary reads keys, rules and revocation records through ``auth``
+    (the auth service in this process), or from ``auth`` itself when it is a boundary source
+    already (the auth service of the server a core service run alone joins)."""
     local = {
         f"/{svc.full_name}/{method.name}"
         for core in services
@@ -86,5 +88,6 @@ async def interceptor(auth: Auth, services: list[CoreService]) -> AuthIntercepto
     def is_local(method: str) -> bool:
         return method in local or method.startswith(_LOCAL_PREFIXES)
 
-    boundary = Boundary(await ServerAuthSource.create(auth))
+    source = await ServerAuthSource.create(auth) if isinstance(auth, Auth) else auth
+    boundary = Boundary(source)
     return AuthInterceptor(boundary, permissions, local=is_local)
