@@ -261,6 +261,9 @@ class Service:
         except BaseException:
             await server.stop(0)
             self._server = None
+            if self._registrar is not None:  # registered, but the guard could not start
+                await self._registrar.stop()
+                self._registrar = None
             await self._close_registry()
             await self._close_guard()
             raise
