@@ -20,6 +20,7 @@ import fcntl
 import logging
 import os
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from server import core, profiles, serving
 
 if TYPE_CHECKING:
     from micro.registry import Registry
+    from server.auth.remote import RemoteAuthSource
     from server.upstream import Upstream
 
 log = logging.getLogger("micro.server")
@@ -167,7 +169,7 @@ class Server:
         owned = core.spec(self.service).backends
         return {c: self.upstream.backend(c) for c in profiles.BACKENDS if c not in owned}
 
-    async def _remote_auth(self) -> Any:
+    async def _remote_auth(self) -> RemoteAuthSource:
         """The boundary's source when the auth service runs elsewhere."""
         from server.auth.remote import RemoteAuthSource
 
@@ -190,8 +192,8 @@ class Server:
             describe(svc.name, svc.descriptors, address=self.bound_address, node_id=f"{svc.name}-{suffix}")
             for svc in self.services
         ]
-        registry: Any = self.backends.registry
         upstream = self.upstream
+        registry: Registry | Callable[[], Awaitable[Registry]] = self.backends.registry
         if upstream is not None and registry is upstream.registry:
 
             async def joined() -> Registry:
