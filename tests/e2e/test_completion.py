@@ -47,7 +47,7 @@ def test_completion_needs_no_login_for_the_default_namespace(shared_server: Micr
 def test_completion_with_the_server_down_offers_nothing_quickly() -> None:
     started = time.monotonic()
     assert complete("micro call he", address=f"127.0.0.1:{free_port()}") == []
-    assert complete("micro se", address=f"127.0.0.1:{free_port()}") == ["server", "services"]
+    assert complete("micro se", address=f"127.0.0.1:{free_port()}") == ["server", "service", "services"]
     assert complete("micro nosuch ", address=f"127.0.0.1:{free_port()}") == []
     assert time.monotonic() - started < 10
 
