@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from micro.auth.grpc import GrpcAuth
+from micro.broker.grpc import GrpcBroker
 from micro.registry.grpc import GrpcRegistry
 from micro.store.grpc import GrpcStore
 
@@ -36,17 +37,22 @@ class Upstream:
         self.registry = GrpcRegistry(address, timeout=10.0)
         self.auth = GrpcAuth(address)
         self.store = GrpcStore(address)
+        self.broker = GrpcBroker(address)
 
     def backend(self, concern: str) -> Any:
-        """The client standing in for ``concern``'s backend (``store``, ``registry``)."""
-        return {"store": self.store, "registry": self.registry}[concern]
+        """The client standing in for ``concern``'s backend (a concern of
+        :data:`server.profiles.BACKENDS`: ``store``, ``registry``, ``broker``)."""
+        return {"store": self.store, "registry": self.registry, "broker": self.broker}[concern]
+
+    def _clients(self) -> tuple[GrpcRegistry, GrpcAuth, GrpcStore, GrpcBroker]:
+        return self.registry, self.auth, self.store, self.broker
 
     async def refresh(self) -> None:
         """Give every client the current token (before calls that must not find it expired)."""
         token = await self._token()
-        for client in (self.registry, self.auth, self.store):
+        for client in self._clients():
             client.set_token(token)
 
     async def close(self) -> None:
-        for client in (self.registry, self.auth, self.store):
+        for client in self._clients():
             await client.close()
