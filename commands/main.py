@@ -50,7 +50,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # say ``micro run is not available yet`` instead of "Unrecognized", and ``micro new`` refuses
 # their names. Remove a line when its command lands (and add it to COMMANDS).
 LATER: dict[str, int] = {
-    "service": 10,
     "run": 13,
     "update": 13,
     "kill": 13,
