@@ -15,6 +15,7 @@ from typing import Any
 
 from micro.auth.grpc import GrpcAuth
 from micro.broker.grpc import GrpcBroker
+from micro.events.grpc import GrpcStream
 from micro.registry.grpc import GrpcRegistry
 from micro.store.grpc import GrpcStore
 
@@ -38,14 +39,21 @@ class Upstream:
         self.auth = GrpcAuth(address)
         self.store = GrpcStore(address)
         self.broker = GrpcBroker(address)
+        self.events = GrpcStream(address)
 
     def backend(self, concern: str) -> Any:
         """The client standing in for ``concern``'s backend (a concern of
-        :data:`server.profiles.BACKENDS`: ``store``, ``registry``, ``broker``)."""
-        return {"store": self.store, "registry": self.registry, "broker": self.broker}[concern]
+        :data:`server.profiles.BACKENDS`: ``store``, ``registry``, ``broker``, ``events``)."""
+        clients: dict[str, Any] = {
+            "store": self.store,
+            "registry": self.registry,
+            "broker": self.broker,
+            "events": self.events,
+        }
+        return clients[concern]
 
-    def _clients(self) -> tuple[GrpcRegistry, GrpcAuth, GrpcStore, GrpcBroker]:
-        return self.registry, self.auth, self.store, self.broker
+    def _clients(self) -> tuple[GrpcRegistry, GrpcAuth, GrpcStore, GrpcBroker, GrpcStream]:
+        return self.registry, self.auth, self.store, self.broker, self.events
 
     async def refresh(self) -> None:
         """Give every client the current token (before calls that must not find it expired)."""

@@ -125,7 +125,8 @@ def test_a_store_run_alone_serves_registers_and_checks_callers(
 def test_an_unknown_core_service_is_one_line(shared_server: MicroServer, tmp_path: Path) -> None:
     result = run_micro("service", "bogus", server=shared_server, env={"MICRO_HOME": str(tmp_path / "h")})
     assert result.returncode == 1
-    assert one_line(result.stderr) == "No core service 'bogus' (one of registry, store, config, auth, broker)"
+    names = "registry, store, config, events, auth, broker"
+    assert one_line(result.stderr) == f"No core service 'bogus' (one of {names})"
 
 
 def test_a_service_that_cannot_register_does_not_start(shared_server: MicroServer, tmp_path: Path) -> None:
