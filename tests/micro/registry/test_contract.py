@@ -32,7 +32,7 @@ class Env:
     registry: Registry
     backend: MemoryRegistry  # the registry holding the data (the server's, for grpc)
     short_ttl: float
-    lapse: Callable[[], None]  # let short_ttl pass (real time passes by itself for grpc)
+    lapse: Callable[[], None]  # let short_ttl pass (the backend's fake clock moves on)
 
 
 @pytest.fixture
@@ -48,10 +48,19 @@ async def memory_env() -> AsyncIterator[Env]:
 
 
 @pytest.fixture
-async def grpc_env(server: Any) -> AsyncIterator[Env]:
-    """A GrpcRegistry against a real server; TTLs lapse in real time (1 s)."""
+async def grpc_env(server: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Env]:
+    """A GrpcRegistry against a real server whose registry runs on a fake clock (as the
+    memory one does), so TTLs lapse without waiting through them."""
+    clock = FakeClock()
+    backend = server.backends.registry
+    monkeypatch.setattr(backend, "_clock", clock)
+    monkeypatch.setattr(backend, "_sweep_interval", 0.02)
+
+    def lapse() -> None:
+        clock.now += 60
+
     client = GrpcRegistry(server.bound_address)
-    yield Env(client, server.backends.registry, short_ttl=1, lapse=lambda: None)
+    yield Env(client, backend, short_ttl=5, lapse=lapse)
     await client.close()
 
 
