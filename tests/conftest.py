@@ -3,8 +3,10 @@ a keyring of its own; ``server`` is a real in-process micro server on a free por
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -36,3 +38,30 @@ async def server(micro_home: Path) -> AsyncIterator[object]:
         yield srv
     finally:
         await srv.stop(grace=0)
+
+
+class BootClock:
+    """``time.monotonic`` as on a machine booted a moment ago: it reads about 1 s when the
+    test starts (code that takes 0.0 for "never", or assumes an hour of uptime, fails), and
+    ``advance`` moves it on without sleeping."""
+
+    def __init__(self, real: Callable[[], float]) -> None:
+        self._real = real
+        self._offset = real() - 1.0
+
+    def __call__(self) -> float:
+        return self._real() - self._offset
+
+    def advance(self, seconds: float) -> None:
+        self._offset -= seconds
+
+
+@pytest.fixture
+def just_booted(monkeypatch: pytest.MonkeyPatch) -> BootClock:
+    """Every ``time.monotonic()`` of the test reads :class:`BootClock`; event loops keep the
+    real clock, so that ``advance`` does not fire their timers (timeouts) early."""
+    real = time.monotonic
+    clock = BootClock(real)
+    monkeypatch.setattr(time, "monotonic", clock)
+    monkeypatch.setattr(asyncio.BaseEventLoop, "time", lambda self: real())
+    return clock

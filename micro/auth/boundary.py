@@ -237,7 +237,8 @@ class Boundary:
         except errors.Unauthorized:
             account, issued, expires = await self.source.reverify(raw, audience=self.audience)
         now = time.monotonic()
-        if self._valid.get(raw, 0.0) < now:
+        until = self._valid.get(raw)  # None: never checked (0.0 would be "fresh" at boot)
+        if until is None or until < now:
             await self.source.check_valid(raw, account, issued)
             if len(self._valid) >= _CACHE_LIMIT:
                 self._valid = {k: v for k, v in self._valid.items() if v >= now}

@@ -14,6 +14,9 @@ from micro.registry import Endpoint, Node, Service, Streaming
 from micro.registry.memory import MemoryRegistry
 from tests._poll import eventually
 
+# routes expire on time.monotonic(): run as on a machine booted a moment ago (it reads near 0)
+pytestmark = pytest.mark.usefixtures("just_booted")
+
 
 def _service(name: str, *addresses: str) -> Service:
     return Service(

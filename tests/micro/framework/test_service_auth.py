@@ -21,9 +21,13 @@ from micro.auth.grpc import GrpcAuth
 from micro.auth.guard import ServiceGuard
 from micro.auth.jwt import ALGORITHM, claims_for
 from micro.service import Service
+from tests.conftest import BootClock
 from tests.micro.framework.routeguide import RouteGuideModules, routeguide
 
 GET_FEATURE = Resource("service", "routeguide", "RouteGuide.GetFeature")
+# every test here runs as on a machine booted a moment ago (time.monotonic() near 0)
+pytestmark = pytest.mark.usefixtures("just_booted")
+
 LOCKDOWN = Rule("lockdown", "*", Resource("*", "*", "*"), Access.GRANTED, 0)
 
 
@@ -203,19 +207,30 @@ async def test_without_an_auth_service_the_guard_checks_nothing_and_warns_once(
     assert len([r for r in caplog.records if "without checking callers" in r.getMessage()]) == 1
 
 
-async def test_the_public_key_is_read_again_on_a_bad_token_at_most_every_few_seconds() -> None:
+async def test_the_public_key_is_read_again_on_a_bad_token_at_most_every_few_seconds(
+    just_booted: BootClock,
+) -> None:
     old, new = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     source = _Source(_pem(old), [LOCKDOWN])
-    guard = ServiceGuard("routeguide", "micro", source=source, key_retry_seconds=3600)
+    guard = ServiceGuard("routeguide", "micro", source=source, key_retry_seconds=5)
     assert await guard.start() is True
     source.key = _pem(new)  # the server's key changed
-    guard._key_fetched = None  # as if never fetched (not 0.0: time.monotonic() may be near 0 after boot)
     claims = claims_for(Account("u1", issuer="micro"), now=int(time.time()), ttl=600)
-    signed_new = jwt.encode(claims, new, algorithm=ALGORITHM)
-    account = await guard.check([("authorization", f"Bearer {signed_new}")], GET_FEATURE)
+    bearer_new = [("authorization", f"Bearer {jwt.encode(claims, new, algorithm=ALGORITHM)}")]
+    forged = [
+        ("authorization", f"Bearer {jwt.encode(claims, Ed25519PrivateKey.generate(), algorithm=ALGORITHM)}")
+    ]
+    with pytest.raises(errors.Unauthorized):  # the key was read a moment ago: not again yet
+        await guard.check(bearer_new, GET_FEATURE)
+    assert source.key_fetches == 1
+    just_booted.advance(5)
+    account = await guard.check(bearer_new, GET_FEATURE)
     assert account is not None and account.id == "u1" and source.key_fetches == 2
-    forged = jwt.encode(claims, Ed25519PrivateKey.generate(), algorithm=ALGORITHM)
     for _ in range(3):
         with pytest.raises(errors.Unauthorized):
-            await guard.check([("authorization", f"Bearer {forged}")], GET_FEATURE)
+            await guard.check(forged, GET_FEATURE)
     assert source.key_fetches == 2  # within the retry interval: no more fetches
+    just_booted.advance(5)
+    with pytest.raises(errors.Unauthorized):
+        await guard.check(forged, GET_FEATURE)
+    assert source.key_fetches == 3  # the interval passed: read once more
