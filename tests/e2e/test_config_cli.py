@@ -202,6 +202,8 @@ def test_watch_prints_changes_as_they_happen(micro: Runner, watch: Callable[...,
     assert w.parse(line) == ("wkey", {"probe": w.probe_value, "a": 1, "b": "<x>"})
     micro("config", "set", "--secret", "wkey.pw", "hunter2")
     assert re.fullmatch(rf'{RFC3339} wkey\.pw "\[secret\]"', w.next_line())
+    missing = micro("config", "del", "wkey.nosuch")  # changes nothing: the watch prints nothing
+    assert (missing.returncode, missing.stdout, missing.stderr) == (0, "", "")
     micro("config", "del", "wkey")
     assert re.fullmatch(rf"{RFC3339} wkey null", w.next_line())
     code, stderr = w.interrupt()

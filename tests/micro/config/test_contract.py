@@ -215,8 +215,22 @@ async def test_delete_removes_the_subtree(config: Config) -> None:
         await config.get("a")
 
 
-async def test_delete_of_a_missing_path_is_not_an_error(config: Config) -> None:
-    await config.delete("nosuch.path")
+async def test_delete_of_a_missing_path_changes_nothing_and_no_watch_fires(config: Config) -> None:
+    await config.set("kept", {"a": 1})
+    watching = Watching(config, "")
+    try:
+        await watching.ready("probe")
+        await config.delete("nosuch.path")
+        await config.delete("kept.b")
+        await config.delete("nosuch", namespace="elsewhere")
+        await config.set("later", 2)  # a real change: the first one the watch sees
+        await until(lambda: len(watching.changes) >= 1)
+        assert _summary(watching.changes)[0] == ("later", 2, False)
+    finally:
+        await watching.stop()
+    assert await config.get() == {"kept": {"a": 1}, "probe": watching.probe_value, "later": 2}
+    with pytest.raises(errors.NotFound):
+        await config.get("nosuch", namespace="elsewhere")
 
 
 @pytest.mark.parametrize("path", ["a..b", ".a", "a."])

@@ -141,7 +141,7 @@ async def test_internal_tables_are_hidden_and_refused(stub: Any, server: Any) ->
         assert list(tables.tables) == ["micro"]
         assert list((await stub.Tables(store_pb2.TablesRequest(database="quiet"))).tables) == []
         databases = await stub.Databases(store_pb2.DatabasesRequest())
-        assert "busy" in databases.databases and "quiet" not in databases.databases
+        assert list(databases.databases) == ["busy"]
 
         refused = "tables starting with _ are internal to the server"
         calls = [
