@@ -27,6 +27,14 @@ LISTENING = re.compile(r"Listening on (\S+) \(grpc\)")
 START_SECONDS = 20.0
 
 
+def pytest_configure() -> None:
+    """Tests stop the CLI with Ctrl-C (SIGINT). A pytest that a shell started in the background
+    (or nohup) ignores SIGINT, and the processes it starts would ignore it too; with a handler
+    installed here, they start with the default one."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @dataclass
 class MicroServer:
     """A ``micro server`` subprocess; ``stderr`` collects its log lines."""
@@ -36,6 +44,7 @@ class MicroServer:
     address: str = ""
     stderr: list[str] = field(default_factory=list)
     _token: list[str | None] = field(default_factory=list)
+    _drainer: threading.Thread | None = None
 
     def token(self) -> str | None:
         """An admin access token for this server (None when it does not enforce auth)."""
@@ -65,10 +74,34 @@ class MicroServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        self._close_pipe()
 
     def kill9(self) -> None:
         self.proc.kill()
         self.proc.wait(5)
+        self._close_pipe()
+
+    def drain(self) -> None:
+        """Collect the server's log lines in ``stderr`` (on a thread) until it exits."""
+        self._drainer = threading.Thread(target=_drain, args=(self.proc, self.stderr), daemon=True)
+        self._drainer.start()
+
+    def _close_pipe(self) -> None:
+        close_pipes(self.proc, self._drainer)
+
+
+def close_pipes(proc: subprocess.Popen[str], *readers: threading.Thread | None) -> None:
+    """Once ``proc`` has exited: let its reader threads take the last lines, then close its
+    pipes (left open, they are a ResourceWarning, which fails the test run). A pipe that a
+    reader still blocks on is left alone: closing it would wait for that reader."""
+    for reader in readers:
+        if reader is not None:
+            reader.join(5)
+            if reader.is_alive():
+                return
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 def _drain(proc: subprocess.Popen[str], sink: list[str]) -> None:
@@ -92,7 +125,7 @@ def launch_server(
         text=True,
     )
     server = MicroServer(home=home, proc=proc)
-    threading.Thread(target=_drain, args=(proc, server.stderr), daemon=True).start()
+    server.drain()
     if wait:
         try:
             server.wait_listening()
@@ -215,6 +248,12 @@ def free_port() -> int:
     sock.bind(("127.0.0.1", 0))
     _RESERVED.append(sock)
     return int(sock.getsockname()[1])
+
+
+def pytest_sessionfinish() -> None:
+    """Release the reserved ports (left to the interpreter's exit, each is a ResourceWarning)."""
+    while _RESERVED:
+        _RESERVED.pop().close()
 
 
 def one_line(text: str) -> str:

@@ -7,7 +7,6 @@ import json
 import os
 import stat
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from tests._credentials import expire_access_token
-from tests.e2e.conftest import MICRO, MicroServer, _drain, one_line, run_micro
+from tests.e2e.conftest import MICRO, MicroServer, one_line, run_micro
 
 Cli = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -36,7 +35,7 @@ def launch(home: Path, **env: str) -> MicroServer:
         text=True,
     )
     server = MicroServer(home=home, proc=proc)
-    threading.Thread(target=_drain, args=(proc, server.stderr), daemon=True).start()
+    server.drain()
     server.wait_listening()
     return server
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import MICRO, MicroServer, Runner, one_line
+from tests.e2e.conftest import MICRO, MicroServer, Runner, close_pipes, one_line
 
 PROTO = """
 syntax = "proto3";
@@ -106,7 +106,8 @@ def helloworld(shared_server: MicroServer, tmp_path_factory: pytest.TempPathFact
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True).start()  # type: ignore[union-attr]
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
     deadline = time.monotonic() + 20
     address = ""
     while not address:
@@ -120,6 +121,7 @@ def helloworld(shared_server: MicroServer, tmp_path_factory: pytest.TempPathFact
     finally:
         proc.terminate()
         proc.wait(10)
+        close_pipes(proc, reader)
 
 
 def _json(result: subprocess.CompletedProcess[str]) -> object:

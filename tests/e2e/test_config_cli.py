@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import MICRO, MicroServer, Runner, one_line, run_micro
+from tests.e2e.conftest import MICRO, MicroServer, Runner, close_pipes, one_line, run_micro
 
 RFC3339 = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)"
 
@@ -125,7 +125,8 @@ class Watch:
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.probe_value = 0
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -188,6 +189,7 @@ def watch(shared_server: MicroServer) -> Iterator[Callable[..., Watch]]:
         if w.proc.poll() is None:
             w.proc.kill()
             w.proc.wait(5)
+        close_pipes(w.proc, w.reader)
 
 
 def test_watch_prints_changes_as_they_happen(micro: Runner, watch: Callable[..., Watch]) -> None:

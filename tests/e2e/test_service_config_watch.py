@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import MicroServer, Runner
+from tests.e2e.conftest import MicroServer, Runner, close_pipes
 
 PROTO = """
 syntax = "proto3";
@@ -91,7 +91,8 @@ def greeter(shared_server: MicroServer, tmp_path: Path) -> Iterator[list[str]]:
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True).start()  # type: ignore[union-attr]
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
     deadline = time.monotonic() + 20
     while not any("Listening on" in line for line in lines):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -103,6 +104,7 @@ def greeter(shared_server: MicroServer, tmp_path: Path) -> Iterator[list[str]]:
     finally:
         proc.terminate()
         proc.wait(10)
+        close_pipes(proc, reader)
 
 
 def _greeting(micro: Runner) -> str | None:

@@ -254,24 +254,24 @@ def test_a_stopped_snapshot_leaves_no_file(
     folder = tmp_path / "out"
     folder.mkdir()
     dest = folder / "backup.jsonl"
-    proc = subprocess.Popen(
+    with subprocess.Popen(  # closes the pipes however the test ends
         [MICRO, "store", "snapshot", "--destination", str(dest)],
         env={**os.environ, "MICRO_PROXY": fake[1]},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    try:
-        wait_for(lambda: bool(partials(folder)) or proc.poll() is not None, "the partial snapshot file")
-        assert partials(folder) == [f".backup.jsonl.partial-{proc.pid}"]
-        assert stat.S_IMODE((folder / partials(folder)[0]).stat().st_mode) == 0o600
-        proc.send_signal(sig)
-        _, stderr = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    ) as proc:
+        try:
+            wait_for(lambda: bool(partials(folder)) or proc.poll() is not None, "the partial snapshot file")
+            assert partials(folder) == [f".backup.jsonl.partial-{proc.pid}"]
+            assert stat.S_IMODE((folder / partials(folder)[0]).stat().st_mode) == 0o600
+            proc.send_signal(sig)
+            _, stderr = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     assert (proc.returncode, stderr) == (code, "")
     assert list(folder.iterdir()) == []
 

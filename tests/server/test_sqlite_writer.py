@@ -183,21 +183,22 @@ _ACKNOWLEDGER = textwrap.dedent(
 
 def test_acknowledged_units_survive_kill_9(tmp_path: Path) -> None:
     path = tmp_path / "w.db"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _ACKNOWLEDGER, str(path)], stdout=subprocess.PIPE, text=True
-    )
     acked: list[int] = []
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:  # past several checkpoints, then die mid-stream
-            acked.append(int(line))
-            if len(acked) >= 600:
-                break
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    # the context manager closes the pipe (an open one is a ResourceWarning, an error here)
+    with subprocess.Popen(
+        [sys.executable, "-c", _ACKNOWLEDGER, str(path)], stdout=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:  # past several checkpoints, then die mid-stream
+                acked.append(int(line))
+                if len(acked) >= 600:
+                    break
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
     assert proc.returncode == -signal.SIGKILL
     assert len(acked) >= 600
     assert set(acked) <= _ids(path)
