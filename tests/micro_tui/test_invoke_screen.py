@@ -49,9 +49,10 @@ async def test_form_edits_survive_a_visit_to_the_metadata_tab() -> None:
         screen.query_one("#f-name", Input).value = "bob"
         tabs = screen.query_one("#request-tabs", TabbedContent)
         tabs.active = "metadata"
-        await pilot.pause()
+        await until(pilot, lambda: screen.query_one("#metadata-editor").region.width > 0)
         tabs.active = "form"
-        await pilot.pause()
+        # the form is shown again (so the switch was handled) before its value is checked
+        await until(pilot, lambda: screen.query_one("#f-name").region.width > 0)
         await pilot.pause()
         assert screen.query_one("#f-name", Input).value == "bob"
 

@@ -255,7 +255,10 @@ async def test_an_error_detail_with_markup_is_shown_as_text() -> None:
         await pilot.press("ctrl+j")
         status = screen.query_one("#status-view", Static)
         await until(pilot, lambda: "400 Bad Request" in str(status.render()))
-        await pilot.pause(0.2)  # the notification renders too
+        # the notification renders too: raised, then painted
+        await until(pilot, lambda: any("[/bold]" in n.message for n in app._notifications))
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
         assert app.is_running
         assert "name must not be 'error [/bold] [b]x[/b]'" in str(status.render())
         screen.query_one("#reply-tabs", TabbedContent).active = "headers"

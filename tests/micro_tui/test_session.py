@@ -9,6 +9,7 @@ from textual.widgets import Input, Log, Static
 from micro_tui.app import MicroApp
 from micro_tui.dialogs.login_dialog import LoginDialog
 from micro_tui.fake import FakeFacade
+from micro_tui.screens.invoke import InvokeScreen
 from micro_tui.screens.services import ServicesScreen
 from tests.micro_tui.test_pilot import header_text, login_ready, open_endpoint, until
 
@@ -65,8 +66,8 @@ async def test_namespace_picker_falls_back_to_local_namespaces() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("f3")
         await until(pilot, lambda: type(app.screen).__name__ == "NamespacePicker")
-        await pilot.pause(0.05)
         options = app.screen.query_one("#ns-list")
+        await until(pilot, lambda: options.option_count > 0)
         assert [options.get_option_at_index(i).id for i in range(options.option_count)] == [
             "dev",
             "micro",
@@ -86,14 +87,18 @@ async def test_read_only_env_refuses_mutating_calls_through_one_gate() -> None:
         read = EndpointInfo("Store.Read", "/store.Store/Read", "", "", "unary")
         version = ServiceVersion("store", "latest", (write, read))
         app.open_invoke(version, write)
-        await pilot.pause(0.1)
+        await until(pilot, lambda: isinstance(app.screen, InvokeScreen))
+        await pilot.pause()
         await pilot.press("ctrl+j")
-        await pilot.pause(0.1)
+        # the refusal shows first: only then is "nothing was sent" a finding
+        await until(
+            pilot, lambda: any("Environment 'prod' is read-only" in n.message for n in app._notifications)
+        )
         assert fake.calls.received == []
-        assert any("Environment 'prod' is read-only" in n.message for n in app._notifications)
         app.pop_screen()
         app.open_invoke(version, read)
-        await pilot.pause(0.1)
+        await until(pilot, lambda: isinstance(app.screen, InvokeScreen) and app.screen.endpoint is read)
+        await pilot.pause()
         await pilot.press("ctrl+j")
         await until(pilot, lambda: len(fake.calls.received) == 1)  # reads still work
         # switching away from the read-only env still works
@@ -117,8 +122,8 @@ async def test_bidi_send_box_sends_each_message_on_the_open_stream() -> None:
         await pilot.press(*'{"name": "Bob"}', "enter")
         await until(pilot, lambda: any("Hello Bob" in line for line in log.lines))
         await pilot.press(*"{oops", "enter")  # refused, not sent
-        await pilot.pause(0.05)
-        assert box.value == "{oops"
+        await until(pilot, lambda: any(n.title == "Invalid JSON" for n in app._notifications))
+        assert box.value == "{oops" and len(fake.calls.received) == 2
         box.value = ""
         await pilot.press("ctrl+j")  # ctrl+j on the open stream sends the form again
         await until(pilot, lambda: len(fake.calls.received) == 3)

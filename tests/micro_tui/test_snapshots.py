@@ -8,11 +8,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from textual.widgets import DataTable, Input, TextArea
+from textual.widgets import DataTable, Input, Static, TextArea
 
 from micro_tui.app import MicroApp
+from micro_tui.dialogs.env_picker import EnvPicker
+from micro_tui.dialogs.help_screen import HelpScreen
+from micro_tui.dialogs.namespace_picker import NamespacePicker
 from micro_tui.fake import FakeFacade, greeter_service
+from micro_tui.screens.invoke import InvokeScreen
 from micro_tui.widgets.service_list import ServiceList
+from tests.micro_tui.test_pilot import login_ready, until
 
 
 class SnapApp(MicroApp):
@@ -26,17 +31,28 @@ class SnapApp(MicroApp):
 async def _services_ready(pilot: Any) -> None:
     app = pilot.app
     services = app.screen.query_one(ServiceList)
-    for _ in range(200):
-        if services.option_count:
-            break
-        await pilot.pause(0.02)
+    await until(pilot, lambda: bool(services.option_count))
     services.highlighted = services.shown_names().index("greeter")
     services.focus()
     detail = app.screen.query_one("#detail")
-    for _ in range(200):
-        if detail.versions and detail.versions[0].name == "greeter" and _columns_settled(detail):
-            break
-        await pilot.pause(0.02)
+    await until(
+        pilot,
+        lambda: bool(detail.versions) and detail.versions[0].name == "greeter" and _columns_settled(detail),
+    )
+    # not _settled: the services screen's listing worker runs for as long as the screen
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+
+
+async def _settled(pilot: Any, screen: type | None = None) -> None:
+    """Before a snapshot: ``screen`` (when given) is up, the workers of the screen on top (a
+    call, a listing) are done, and every message and animation since has been handled."""
+    app = pilot.app
+    if screen is not None:
+        await until(pilot, lambda: isinstance(app.screen, screen))
+    top = app.screen
+    await until(pilot, lambda: all(w.is_finished for w in app.workers if w.node is top))
+    await pilot.wait_for_scheduled_animations()
     await pilot.pause()
 
 
@@ -54,17 +70,16 @@ def _invoke(endpoint: str, fill: dict[str, str] | None = None, send: bool = Fals
         await _services_ready(pilot)
         version = greeter_service()
         pilot.app.open_invoke(version, next(e for e in version.endpoints if e.name == endpoint))
-        await pilot.pause(0.1)
+        await _settled(pilot, InvokeScreen)
         screen = pilot.app.screen
         for editor in [*screen.query(Input), *screen.query(TextArea)]:
             editor.cursor_blink = False  # a blinking cursor would make the snapshot flaky
         for wid, value in (fill or {}).items():
             pilot.app.screen.query_one(f"#{wid}").value = value
-        await pilot.pause(0.1)
+        await _settled(pilot)
         if send:
             await pilot.press("ctrl+j")
-            await pilot.pause(0.1)
-        await pilot.pause()
+            await _settled(pilot)  # the call's worker has shown its reply
 
     return run_before
 
@@ -102,7 +117,7 @@ def test_env_picker(snap_compare: Any) -> None:
     async def run_before(pilot: Any) -> None:
         await _services_ready(pilot)
         await pilot.press("f2")
-        await pilot.pause(0.1)
+        await _settled(pilot, EnvPicker)
 
     assert snap_compare(SnapApp(), terminal_size=(120, 40), run_before=run_before)
 
@@ -112,7 +127,7 @@ def test_namespace_picker(snap_compare: Any) -> None:
         await _services_ready(pilot)
         pilot.app.save_pins(["dev"])
         await pilot.press("f3")
-        await pilot.pause(0.1)
+        await _settled(pilot, NamespacePicker)  # its worker has listed the namespaces
 
     assert snap_compare(SnapApp(), terminal_size=(120, 40), run_before=run_before)
 
@@ -127,12 +142,11 @@ def test_palette(snap_compare: Any) -> None:
         pilot.app.screen.query_one(Input).cursor_blink = False  # a blinking cursor is flaky
         await pilot.press(*"invoke greeter")
         # the endpoint provider answers after the registry: wait for all four hits
-        for _ in range(250):
-            found = pilot.app.screen.query(CommandList)
-            if found and found.first().option_count == 4:
-                break
-            await pilot.pause(0.02)
-        await pilot.pause(0.3)
+        await until(
+            pilot,
+            lambda: bool(found := pilot.app.screen.query(CommandList)) and found.first().option_count == 4,
+        )
+        await _settled(pilot)
 
     assert snap_compare(SnapApp(), terminal_size=(120, 40), run_before=run_before)
 
@@ -141,7 +155,7 @@ def test_help(snap_compare: Any) -> None:
     async def run_before(pilot: Any) -> None:
         await _services_ready(pilot)
         await pilot.press("question_mark")
-        await pilot.pause(0.1)
+        await _settled(pilot, HelpScreen)
 
     assert snap_compare(SnapApp(), terminal_size=(120, 40), run_before=run_before)
 
@@ -150,15 +164,13 @@ def test_login_dialog(snap_compare: Any) -> None:
     """Opened by itself (not logged in): a refused password's detail, then a masked one."""
 
     async def run_before(pilot: Any) -> None:
-        for _ in range(200):
-            if type(pilot.app.screen).__name__ == "LoginDialog":
-                break
-            await pilot.pause(0.02)
+        await until(pilot, lambda: login_ready(pilot.app))
         for box in pilot.app.screen.query(Input):
             box.cursor_blink = False
         await pilot.press(*"admin", "enter", *"wrong", "enter")
-        await pilot.pause(0.2)
+        error = pilot.app.screen.query_one("#login-error", Static)
+        await until(pilot, lambda: "Invalid credentials" in str(error.render()))
         await pilot.press(*"secret")
-        await pilot.pause()
+        await _settled(pilot)
 
     assert snap_compare(SnapApp(logged_in=False), terminal_size=(120, 40), run_before=run_before)
