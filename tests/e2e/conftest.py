@@ -61,7 +61,8 @@ class MicroServer:
                     self.address = match.group(1)
                     return self.address
             if self.proc.poll() is not None:
-                time.sleep(0.05)  # let the reader thread collect the last lines
+                if self._drainer is not None:
+                    self._drainer.join(5)  # the reader collects the last lines
                 raise RuntimeError(f"micro server exited {self.proc.returncode}: {''.join(self.stderr)}")
             time.sleep(0.02)
         raise TimeoutError(f"micro server did not listen within {timeout}s: {''.join(self.stderr)}")

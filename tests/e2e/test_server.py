@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests._poll import eventually
 from tests.e2e.conftest import MicroServer, admin_token, one_line, run_micro
 
 Start = Callable[..., MicroServer]
@@ -170,8 +171,7 @@ async def _write_until_refused(server: MicroServer, writers: int) -> tuple[list[
             await store.close()
 
     tasks = [asyncio.create_task(writer(i)) for i in range(writers)]
-    while len(acked) < 200:
-        await asyncio.sleep(0.01)
+    await eventually(lambda: len(acked) >= 200, "200 writes acknowledged before the SIGTERM", timeout=30)
     server.proc.send_signal(signal.SIGTERM)
     await asyncio.wait_for(asyncio.gather(*tasks), 30)
     return acked, failures
