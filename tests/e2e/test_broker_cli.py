@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests._poll import eventually_sync
-from tests.e2e.conftest import MICRO, MicroServer, Runner, free_port, one_line, run_micro
+from tests.e2e.conftest import MICRO, MicroServer, Runner, close_pipes, free_port, one_line, run_micro
 
 
 @dataclass
@@ -26,6 +26,7 @@ class Subscriber:
     proc: subprocess.Popen[str]
     lines: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    readers: list[threading.Thread] = field(default_factory=list)
 
     def bodies(self) -> list[str]:
         return [line for line in self.lines if not line.startswith("ready")]
@@ -57,8 +58,10 @@ def subscribe(shared_server: MicroServer) -> Iterator[Subscribe]:
             for line in stream:  # type: ignore[attr-defined]
                 sink.append(line.rstrip("\n"))
 
-        threading.Thread(target=drain, args=(proc.stdout, subscriber.lines), daemon=True).start()
-        threading.Thread(target=drain, args=(proc.stderr, subscriber.errors), daemon=True).start()
+        for stream, sink in ((proc.stdout, subscriber.lines), (proc.stderr, subscriber.errors)):
+            reader = threading.Thread(target=drain, args=(stream, sink), daemon=True)
+            reader.start()
+            subscriber.readers.append(reader)
         started.append(subscriber)
         return subscriber
 
@@ -66,6 +69,7 @@ def subscribe(shared_server: MicroServer) -> Iterator[Subscribe]:
     for subscriber in started:
         subscriber.proc.send_signal(signal.SIGTERM)
         subscriber.proc.wait(10)
+        close_pipes(subscriber.proc, *subscriber.readers)
 
 
 def wait_reached(micro: Runner, topic: str, count: int) -> None:
