@@ -13,6 +13,10 @@ ALICE = Account("alice", issuer="micro", scopes=["user"])
 STORE_READ = Resource("service", "store", "Store.Read")
 METADATA = (("authorization", "Bearer alice-token"),)
 
+# the revocation and admission caches keep time.monotonic() stamps: run as on a machine
+# booted a moment ago, where it reads near 0
+pytestmark = pytest.mark.usefixtures("just_booted")
+
 
 def rule(access: Access) -> Rule:
     return Rule("r", "user", parse_resource("service:store:*"), access)
