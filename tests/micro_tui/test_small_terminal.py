@@ -71,6 +71,10 @@ async def test_invoke_header_keeps_the_breadcrumbs_at_80(env: str) -> None:
         version = greeter_service()
         app.open_invoke(version, next(e for e in version.endpoints if e.name == "Greeter.Stream"))
         await until(pilot, lambda: isinstance(app.screen, InvokeScreen))
+        # the footer has the invoke screen's keys, laid out, before '? Help' is looked for
+        await until(
+            pilot, lambda: any(k.action == "send" and k.region.width for k in app.screen.query(FooterKey))
+        )
         await pilot.pause()
         line = _header_line(app)
         for must in (f"{env} ", " micro ", "admin", "●", "Greeter.Stream"):
