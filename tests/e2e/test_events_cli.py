@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests._poll import eventually_sync
-from tests.e2e.conftest import MICRO, MicroServer, Runner, one_line, run_micro
+from tests.e2e.conftest import MICRO, MicroServer, Runner, close_pipes, one_line, run_micro
 
 LINE = re.compile(r"^(\d+) (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) ([0-9a-f-]{36}) (\S+) (.*)$")
 
@@ -37,6 +37,7 @@ class Consumer:
 
     proc: subprocess.Popen[str]
     lines: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
 
     def wait_lines(self, count: int, timeout: float = 15.0) -> list[str]:
         eventually_sync(
@@ -53,6 +54,7 @@ class Consumer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        close_pipes(self.proc, self.reader)
 
 
 @pytest.fixture
@@ -79,7 +81,8 @@ def consume(shared_server: MicroServer) -> Iterator[object]:
             for line in proc.stdout:
                 consumer.lines.append(line.rstrip("\n"))
 
-        threading.Thread(target=drain, daemon=True).start()
+        consumer.reader = threading.Thread(target=drain, daemon=True)
+        consumer.reader.start()
         started.append(consumer)
         return consumer
 

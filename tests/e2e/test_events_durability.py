@@ -106,26 +106,26 @@ def test_kill_9_of_a_consumer_hands_its_unacked_events_to_another_member(
     script = tmp_path / "consumer.py"
     script.write_text(CONSUMER)
     env = {**os.environ, "MICRO_PROXY": server.address, "MICRO_TOKEN": token, "GRPC_VERBOSITY": "NONE"}
-    proc = subprocess.Popen(
+    with subprocess.Popen(  # closes the pipe however the test ends
         [sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    try:
+    ) as proc:
+        try:
 
-        async def publish() -> list[str]:
-            stream = GrpcStream(server.address, token=token)
-            try:
-                # the consumer joins the group first (it starts at the beginning either way)
-                return [(await stream.publish("jobs", b"%d" % i)).id for i in range(3)]
-            finally:
-                await stream.close()
+            async def publish() -> list[str]:
+                stream = GrpcStream(server.address, token=token)
+                try:
+                    # the consumer joins the group first (it starts at the beginning either way)
+                    return [(await stream.publish("jobs", b"%d" % i)).id for i in range(3)]
+                finally:
+                    await stream.close()
 
-        ids = asyncio.run(publish())
-        assert proc.stdout is not None
-        held = [proc.stdout.readline().strip() for _ in range(3)]
-        assert held == ids
-    finally:
-        proc.kill()
-        proc.wait(5)
+            ids = asyncio.run(publish())
+            assert proc.stdout is not None
+            held = [proc.stdout.readline().strip() for _ in range(3)]
+            assert held == ids
+        finally:
+            proc.kill()
+            proc.wait(5)
 
     async def take_over() -> list[Event]:
         stream = GrpcStream(server.address, token=token)
