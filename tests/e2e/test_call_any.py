@@ -16,7 +16,7 @@ from importlib import resources
 
 import pytest
 
-from tests.e2e.conftest import MicroServer, Runner, one_line
+from tests.e2e.conftest import MicroServer, Runner, close_pipes, one_line
 
 PROTO = """
 syntax = "proto3";
@@ -68,11 +68,14 @@ def packing(shared_server: MicroServer, tmp_path_factory: pytest.TempPathFactory
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True).start()  # type: ignore[union-attr]
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
     deadline = time.monotonic() + 20
     while not any("Listening on" in line for line in lines):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
+            proc.wait(10)
+            close_pipes(proc, reader)
             pytest.fail(f"packing did not start: {''.join(lines)}")
         time.sleep(0.02)
     try:
@@ -80,6 +83,7 @@ def packing(shared_server: MicroServer, tmp_path_factory: pytest.TempPathFactory
     finally:
         proc.terminate()
         proc.wait(10)
+        close_pipes(proc, reader)
 
 
 @pytest.mark.parametrize(

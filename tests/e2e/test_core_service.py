@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests._poll import eventually_sync
-from tests.e2e.conftest import MICRO, MicroServer, one_line, run_micro
+from tests.e2e.conftest import MICRO, MicroServer, close_pipes, one_line, run_micro
 
 LISTENING = re.compile(r"Listening on (\S+)$")
 
@@ -25,7 +25,8 @@ class Alone:
         self.proc = proc
         self.lines: list[str] = []
         self.address = ""
-        threading.Thread(target=self._drain, daemon=True).start()
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
 
     def _drain(self) -> None:
         assert self.proc.stderr is not None
@@ -47,10 +48,12 @@ class Alone:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                return self.proc.wait(15)
+                self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-        return self.proc.wait(5)
+        code = self.proc.wait(5)
+        close_pipes(self.proc, self._reader)
+        return code
 
 
 @pytest.fixture
