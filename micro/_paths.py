@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from micro import errors
+from micro import errors, settings
 
 __all__ = [
     "cache_dir",
@@ -36,7 +36,7 @@ def ensure_private_dir(path: Path) -> Path:
 
 def home() -> Path:
     """``MICRO_HOME`` or ``~/.micro``, created 0700 on first use."""
-    raw = os.environ.get("MICRO_HOME") or str(Path.home() / ".micro")
+    raw = settings.paths().home or str(Path.home() / ".micro")
     return ensure_private_dir(Path(raw).expanduser())
 
 

@@ -1,6 +1,7 @@
 """Where a service finds its platform, and state kept per running event loop.
 
-A service learns everything from ``MICRO_*`` variables (set by the runtime, or by hand):
+A service learns everything from ``MICRO_*`` variables (set by the runtime, or by hand; read
+through :mod:`micro.settings`):
 ``MICRO_PROXY`` (the server's gRPC address), ``MICRO_NAMESPACE``, ``MICRO_SERVICE_NAME`` /
 ``MICRO_SERVICE_VERSION`` and its credentials (``MICRO_AUTH_FILE``, ``MICRO_AUTH_ID`` +
 ``MICRO_AUTH_SECRET`` or ``MICRO_TOKEN``; the auth feature plugs in through
@@ -23,12 +24,13 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+from micro import settings
 
 __all__ = [
     "DEFAULT_NAMESPACE",
@@ -62,10 +64,8 @@ _current_service = ""
 
 
 def proxy_address() -> str:
-    return os.environ.get("MICRO_PROXY") or DEFAULT_PROXY
+    return settings.client().proxy or DEFAULT_PROXY
 
-
-_TRUE = ("1", "true", "yes", "on")
 
 # addresses to dial over TLS, each with the CA file to trust ("" = the system's roots)
 _tls: dict[str, str] = {}
@@ -85,10 +85,9 @@ def tls_for(address: str) -> str | None:
     """
     if address in _tls:
         return _tls[address]
-    ca = os.environ.get("MICRO_PROXY_CA", "")
-    wanted = os.environ.get("MICRO_PROXY_TLS", "").strip().lower() in _TRUE or bool(ca)
-    if wanted and address == proxy_address():
-        return ca
+    client = settings.client()
+    if (client.proxy_tls or client.proxy_ca) and address == proxy_address():
+        return client.proxy_ca
     return None
 
 
@@ -109,7 +108,7 @@ def call_deadline(fallback: float | None = None) -> float | None:
 
 
 def namespace() -> str:
-    return os.environ.get("MICRO_NAMESPACE") or DEFAULT_NAMESPACE
+    return settings.client().namespace or DEFAULT_NAMESPACE
 
 
 def token() -> str | None:
@@ -120,7 +119,7 @@ def token() -> str | None:
             return value
     if _session.access:
         return _session.access
-    return os.environ.get("MICRO_TOKEN") or None
+    return settings.client().token or None
 
 
 class _Session:
@@ -142,7 +141,8 @@ def credentials() -> tuple[str, str] | None:
     ``MICRO_AUTH_FILE`` names a JSON file ``{"id": "...", "secret": "..."}`` (0600, written
     by the runtime). None when neither is set.
     """
-    path = os.environ.get("MICRO_AUTH_FILE")
+    identity = settings.service()
+    path = identity.auth_file
     if path:
         from micro import errors
 
@@ -153,7 +153,7 @@ def credentials() -> tuple[str, str] | None:
             raise errors.Unauthorized(
                 f"cannot read the credentials in MICRO_AUTH_FILE {path}: {exc}"
             ) from exc
-    account, secret = os.environ.get("MICRO_AUTH_ID"), os.environ.get("MICRO_AUTH_SECRET")
+    account, secret = identity.auth_id, identity.auth_secret
     if account and secret:
         return account, secret
     return None

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from micro import _paths, errors
+from micro import _paths, errors, settings
 from micro.auth import Token
 
 __all__ = [
@@ -331,7 +331,7 @@ def access_token(env: str, namespace: str, address: str, *, refresher: Refresher
     ``MICRO_TOKEN`` wins. A token close to expiry is refreshed first (rotating the refresh
     token); a login that cannot be refreshed raises Unauthorized telling the user to log in.
     """
-    override = os.environ.get("MICRO_TOKEN")
+    override = settings.client().token
     if override:
         return override
     key = _key(env, namespace)

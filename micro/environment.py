@@ -23,7 +23,7 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from micro import _paths, errors
+from micro import _paths, errors, settings
 
 if TYPE_CHECKING:
     from micro.registry import Endpoint
@@ -269,17 +269,18 @@ def resolve(env: str | None = None, namespace: str | None = None) -> Context:
     """The context of one command: explicit overrides, then ``MICRO_*``, then config.json."""
     data = _load()
     envs = _envs(data)
-    name = env or os.environ.get("MICRO_ENV") or str(data.get("env", LOCAL.name))
+    told = settings.client()
+    name = env or told.env or str(data.get("env", LOCAL.name))
     chosen = envs.get(name)
     if chosen is None:
-        if env or os.environ.get("MICRO_ENV"):
+        if env or told.env:
             raise _missing(name)
         chosen = LOCAL  # the stored current env was deleted by hand
-    ns = namespace or os.environ.get("MICRO_NAMESPACE") or namespace_of(chosen.name)
-    address = os.environ.get("MICRO_PROXY") or chosen.address
-    if chosen.tls and not os.environ.get("MICRO_PROXY"):
+    ns = namespace or told.namespace or namespace_of(chosen.name)
+    address = told.proxy or chosen.address
+    if chosen.tls and not told.proxy:
         from micro import _platform
 
         _platform.use_tls(address, chosen.ca)
-    token = os.environ.get("MICRO_TOKEN") or None
+    token = told.token or None
     return Context(env=chosen, address=address, namespace=ns, token=token)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
 import types
@@ -34,7 +33,7 @@ from typing import Any
 
 import grpc
 
-from micro import _platform, errors
+from micro import _platform, errors, settings
 from micro._debug import Counters, ServiceHandlers
 from micro._grpc import SERVER_OPTIONS, WrappingServer
 from micro._node import TTL_SECONDS, NodeServices, Registrar
@@ -143,8 +142,9 @@ class Service:
         address: str = "127.0.0.1:0",
         metadata: dict[str, str] | None = None,
     ) -> None:
-        self.name = os.environ.get("MICRO_SERVICE_NAME") or name
-        self.version = os.environ.get("MICRO_SERVICE_VERSION") or version
+        told = settings.service()
+        self.name = told.name or name
+        self.version = told.version or version
         self.metadata = dict(metadata or {})
         self.listen = address
         self.address = ""  # the bound address, once started

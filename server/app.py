@@ -103,7 +103,8 @@ class Server:
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock_fd = _lock(self.data_dir / "server.lock")
         try:
-            settings.limits()  # a bad MICRO_LIMIT_* stops the server here, not on some request
+            for section in (settings.server, settings.auth, settings.limits):
+                section()  # a bad MICRO_* stops the server here, not on some request
             names = None if self.service is None else (core.spec(self.service).name,)
             self._backends = profiles.build(self.profile, self.data_dir, given=self._joined())
         except errors.MicroError as exc:

@@ -11,13 +11,12 @@ or concern (events, broker) is a row in each.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from micro import errors
+from micro import errors, settings
 from micro.broker import Broker
 from micro.events import Stream
 from micro.registry import Registry
@@ -76,9 +75,6 @@ PROFILES: dict[str, dict[str, str]] = {
     "test": {"store": "memory", "registry": "memory", "broker": "memory", "events": "memory"},
 }
 
-# concern → the variable that overrides the profile's choice
-_OVERRIDES = {"store": "MICRO_STORE", "events": "MICRO_EVENTS"}
-
 
 @dataclass
 class Backends:
@@ -119,8 +115,8 @@ def build(profile: str, data_dir: Path, *, given: Mapping[str, Any] | None = Non
     if chosen is None:
         raise errors.BadRequest(f"unknown profile {profile!r} (one of {', '.join(PROFILES)})")
     given = given or {}
-    kinds = {
-        c: os.environ.get(_OVERRIDES.get(c, ""), "") or kind for c, kind in chosen.items() if c not in given
-    }
+    told = settings.server()
+    overrides = {"store": told.store, "events": told.events}  # a backend that replaces the profile's
+    kinds = {c: overrides.get(c) or kind for c, kind in chosen.items() if c not in given}
     built = {c: _backend(c, kind, data_dir) for c, kind in kinds.items()}
     return Backends(data_dir=data_dir, **built, **given)

@@ -1,5 +1,9 @@
 """Shared fixtures: every test gets its own MICRO_HOME, no inherited MICRO_* settings and
-a keyring of its own; ``server`` is a real in-process micro server on a free port."""
+a keyring of its own; ``server`` is a real in-process micro server on a free port.
+
+:mod:`micro.settings` reads the variables once per process, so ``monkeypatch`` here is
+pytest's with one addition: setting or deleting a ``MICRO_*`` variable (and undoing it) has
+the settings read again, as a new process would."""
 
 from __future__ import annotations
 
@@ -16,6 +20,33 @@ from hypothesis import HealthCheck, settings
 # health check, both of which measure wall-clock time that a loaded machine does not have
 settings.register_profile("any-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("any-machine")
+
+from micro import settings
+
+
+class _SettingsMonkeyPatch(pytest.MonkeyPatch):
+    """pytest's MonkeyPatch; a change to a MICRO_* variable has micro.settings read again."""
+
+    def setenv(self, name: str, value: str, prepend: str | None = None) -> None:
+        super().setenv(name, value, prepend)
+        if name.startswith("MICRO_"):
+            settings.reload()
+
+    def delenv(self, name: str, raising: bool = True) -> None:
+        super().delenv(name, raising)
+        if name.startswith("MICRO_"):
+            settings.reload()
+
+    def undo(self) -> None:
+        super().undo()
+        settings.reload()
+
+
+@pytest.fixture
+def monkeypatch() -> Iterator[pytest.MonkeyPatch]:
+    patch = _SettingsMonkeyPatch()
+    yield patch
+    patch.undo()
 
 
 @pytest.fixture(autouse=True)

@@ -44,7 +44,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from micro import errors
+from micro import errors, settings
 from micro.auth import (
     ADMIN_SCOPE,
     DEFAULT_NAMESPACE,
@@ -81,16 +81,6 @@ REVOCATION_TTL = 24 * 3600.0
 
 def _hash(secret: str, salt: bytes) -> bytes:
     return hashlib.scrypt(secret.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
-
-
-def _env_seconds(name: str, default: int) -> int:
-    raw = os.environ.get(name, "")
-    try:
-        value = int(raw) if raw else default
-    except ValueError:
-        log.warning("ignoring %s=%r: not a whole number of seconds", name, raw)
-        return default
-    return value if value > 0 else default
 
 
 def _rule_to_json(rule: Rule) -> str:
@@ -137,11 +127,10 @@ class StoredAuth(Auth):
     ) -> None:
         self.store = store
         self.key = SigningKey.load(data_dir)
-        self.token_ttl = _env_seconds("MICRO_AUTH_TOKEN_TTL", 900)
-        self.refresh_ttl = _env_seconds("MICRO_AUTH_REFRESH_TTL", 30 * 24 * 3600)
-        if disable_admin is None:
-            disable_admin = os.environ.get("MICRO_AUTH_DISABLE_ADMIN", "").lower() in ("1", "true", "yes")
-        self.disable_admin = disable_admin
+        told = settings.auth()
+        self.token_ttl = told.token_ttl
+        self.refresh_ttl = told.refresh_ttl
+        self.disable_admin = told.disable_admin if disable_admin is None else disable_admin
         self.clock = clock
         self.throttle = LoginThrottle(store, clock, database=DATABASE)
         self._busy = busy

@@ -1,0 +1,34 @@
+"""Durations as people type them (``10s``, ``5m``, ``1h30m``, ``1d``, ``500ms``): shared by
+the settings (``MICRO_TIMEOUT``) and the CLI (``--timeout``, ``--expiry``)."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["MAX_SECONDS", "parse_duration"]
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+# Go's longest time.Duration (about 292 years); anything longer is refused, as Go does
+MAX_SECONDS = (2**63 - 1) / 1e9
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``text``; a bare number means seconds. Raises ValueError when invalid."""
+    raw = text.strip().lower()
+    if not raw:
+        raise ValueError(text)
+    try:
+        seconds = float(raw)
+    except ValueError:
+        pos, seconds = 0, 0.0
+        for match in _PART.finditer(raw):
+            if match.start() != pos:
+                raise ValueError(text) from None
+            seconds += float(match.group(1)) * _UNITS[match.group(2)]
+            pos = match.end()
+        if pos != len(raw):
+            raise ValueError(text) from None
+    if not 0 <= seconds <= MAX_SECONDS:  # also refuses nan and inf
+        raise ValueError(text)
+    return seconds
