@@ -9,7 +9,7 @@ through the registered schema (:mod:`commands._flags`).
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -315,8 +315,10 @@ def command_for(ctx: _click.Context, name: str) -> _click.Command | None:
     if not re.fullmatch(r"[a-z][a-z0-9-]*", name):
         return None
     home = ctx.params.get("home")
-    if home:
-        os.environ["MICRO_HOME"] = str(home)
+    if home:  # the global options are not applied yet
+        from micro import settings
+
+        settings.use(dataclasses.replace(settings.paths(), home=str(home)))
     context = _context(ctx.params)
     found = _client.run(lambda: _lookup(context, name))
     if found is None:

@@ -4,6 +4,7 @@ Startup is a feature: this module imports typer and the command modules only; ea
 imports what it needs (grpc, the server, the workspace) inside its function.
 """
 
+import dataclasses
 import importlib
 import os
 import sys
@@ -17,6 +18,7 @@ from typer._click.parser import _OptionParser
 from typer.core import TyperCommand, TyperGroup
 
 from commands._output import Failure, err, globals_, out
+from micro import settings
 
 __all__ = ["COMMAND_MODULES", "LATER", "app", "dynamic_command", "main", "render_error", "run", "v3_forms"]
 
@@ -192,26 +194,35 @@ def _print_version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     env: str | None = typer.Option(
-        None, "-e", "--env", envvar="MICRO_ENV", help="Environment for this command only."
+        None, "-e", "--env", envvar=settings.Client.variable("env"), help="Environment for this command only."
     ),
     namespace: str | None = typer.Option(
-        None, "--namespace", envvar="MICRO_NAMESPACE", help="Namespace for this command only."
+        None,
+        "--namespace",
+        envvar=settings.Client.variable("namespace"),
+        help="Namespace for this command only.",
     ),
     profile: str | None = typer.Option(
-        None, "--profile", envvar="MICRO_PROFILE", help="Backend profile (server side)."
+        None, "--profile", envvar=settings.Server.variable("profile"), help="Backend profile (server side)."
     ),
     output: str | None = typer.Option(
-        None, "--output", envvar="MICRO_OUTPUT", metavar="text|json", help="Output format: text or json."
+        None,
+        "--output",
+        envvar=settings.Cli.variable("output"),
+        metavar="text|json",
+        help="Output format: text or json.",
     ),
     home: str | None = typer.Option(
-        None, "--home", envvar="MICRO_HOME", help="State folder (default ~/.micro)."
+        None, "--home", envvar=settings.Paths.variable("home"), help="State folder (default ~/.micro)."
     ),
-    debug: bool = typer.Option(False, "--debug", envvar="MICRO_DEBUG", help="Show tracebacks."),
+    debug: bool = typer.Option(
+        False, "--debug", envvar=settings.Cli.variable("debug"), help="Show tracebacks."
+    ),
     timeout: str | None = typer.Option(
         None,
         "--timeout",
         "--request_timeout",
-        envvar="MICRO_TIMEOUT",
+        envvar=settings.Cli.variable("timeout"),
         metavar="DURATION",
         help="Deadline of each call to the server: 15s, 2m, plain seconds; 0 for none (default 10s).",
     ),
@@ -223,6 +234,7 @@ def root(
 
     Without a command it opens the workspace (in a terminal).
     """
+    settings.cli()  # a bad MICRO_OUTPUT or MICRO_TIMEOUT is one line naming the variable
     globals_.env = env or None
     globals_.namespace = namespace or None
     if output not in (None, "text", "json"):
@@ -234,9 +246,9 @@ def root(
 
         globals_.timeout = parse_timeout(timeout)
     if home:
-        os.environ["MICRO_HOME"] = home
+        settings.use(dataclasses.replace(settings.paths(), home=home))
     if profile:
-        os.environ["MICRO_PROFILE"] = profile
+        settings.use(dataclasses.replace(settings.server(), profile=profile))
     if ctx.invoked_subcommand is None:
         _no_command()
 
@@ -423,10 +435,21 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def _debug_traceback(*, always: bool = False) -> None:
-    if always or globals_.debug or os.environ.get("MICRO_DEBUG", "").lower() in ("1", "true", "yes"):
+    if always or globals_.debug or _debug_variable():
         import traceback
 
         traceback.print_exc()
+
+
+def _debug_variable() -> bool:
+    """``MICRO_DEBUG`` for a failure before the global options were applied (a bad value is
+    reported as the failure itself, without a traceback)."""
+    from micro import errors
+
+    try:
+        return settings.cli().debug
+    except errors.MicroError:
+        return False
 
 
 def main() -> None:

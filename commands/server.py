@@ -5,6 +5,7 @@ A running server (either way) records its pid and bound address in
 ``MICRO_HOME/logs/server.log``.
 """
 
+import dataclasses
 import os
 import signal
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 import typer
 
 from commands._output import Failure, out
+from micro import settings
 
 app = typer.Typer(help="Run the micro server.", invoke_without_command=True)
 
@@ -113,13 +115,16 @@ def _clear_state(pid: int) -> None:
 def server(
     ctx: typer.Context,
     address: str = typer.Option(
-        "127.0.0.1:8081",
+        settings.Server.address,
         "--address",
-        envvar="MICRO_SERVER_ADDRESS",
+        envvar=settings.Server.variable("address"),
         help="gRPC address (port 0 = any free port).",
     ),
     api_address: str = typer.Option(
-        "127.0.0.1:8080", "--api-address", envvar="MICRO_API_ADDRESS", help="HTTP gateway address."
+        settings.Server.api_address,
+        "--api-address",
+        envvar=settings.Server.variable("api_address"),
+        help="HTTP gateway address.",
     ),
     profile: str = typer.Option("", "--profile", help="Backend profile: local (default) or test."),
     detach: bool = typer.Option(False, "--detach", help="Start in the background and return."),
@@ -127,10 +132,16 @@ def server(
         False, "--disable-admin", help="Do not create the default admin account (admin/micro)."
     ),
     tls_cert: str = typer.Option(
-        "", "--tls-cert", envvar="MICRO_TLS_CERT", help="Serve gRPC over TLS: the certificate (PEM)."
+        "",
+        "--tls-cert",
+        envvar=settings.Server.variable("tls_cert"),
+        help="Serve gRPC over TLS: the certificate (PEM).",
     ),
     tls_key: str = typer.Option(
-        "", "--tls-key", envvar="MICRO_TLS_KEY", help="The private key (PEM) of --tls-cert."
+        "",
+        "--tls-key",
+        envvar=settings.Server.variable("tls_key"),
+        help="The private key (PEM) of --tls-cert.",
     ),
 ) -> None:
     """Run the micro server in the foreground (Ctrl-C stops it), or in the background with --detach."""
@@ -142,15 +153,15 @@ def server(
         raise Failure(f"-e/--env does not apply to {what}: it acts on the server of MICRO_HOME")
     if ctx.invoked_subcommand is not None:
         return
-    profile = profile or os.environ.get("MICRO_PROFILE") or "local"
-    if disable_admin:
-        os.environ["MICRO_AUTH_DISABLE_ADMIN"] = "1"  # read by the auth service; inherited by --detach
+    profile = profile or settings.server().profile
+    if disable_admin:  # read by the auth service; passed on by --detach
+        settings.use(dataclasses.replace(settings.auth(), disable_admin=True))
     if bool(tls_cert) != bool(tls_key):
         raise Failure("--tls-cert and --tls-key go together: give both, or neither")
     if tls_cert:
-        # absolute, and inherited by --detach (whose working directory may differ)
-        os.environ["MICRO_TLS_CERT"] = tls_cert = os.path.abspath(tls_cert)
-        os.environ["MICRO_TLS_KEY"] = tls_key = os.path.abspath(tls_key)
+        # absolute, and passed on by --detach (whose working directory may differ)
+        tls_cert, tls_key = os.path.abspath(tls_cert), os.path.abspath(tls_key)
+        settings.use(dataclasses.replace(settings.server(), tls_cert=tls_cert, tls_key=tls_key))
     if detach:
         _detach(address, api_address, profile)
     else:
@@ -233,7 +244,7 @@ def _detach(address: str, api_address: str, profile: str) -> None:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "MICRO_HOME": str(_paths.home())},
+            env=settings.child_env(dataclasses.replace(settings.paths(), home=str(_paths.home()))),
         )
     deadline = time.monotonic() + START_SECONDS
     while time.monotonic() < deadline:

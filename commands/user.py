@@ -2,13 +2,13 @@
 namespace, your token, your password and local user settings."""
 
 import json
-import os
 from typing import Any
 
 import typer
 
 from commands import _client
 from commands._output import Failure, OutputOption, ask, emit_json, err, out, output_option, wants_json
+from micro import settings
 
 app = typer.Typer(help="The logged-in account.", invoke_without_command=True)
 config_app = typer.Typer(help="Local user settings (in MICRO_HOME/config.json).", invoke_without_command=True)
@@ -86,7 +86,7 @@ def _claims() -> dict[str, Any]:
     try:
         return credentials.claims(ctx.token)
     except errors.Unauthorized:
-        if os.environ.get("MICRO_TOKEN"):  # nothing stored is at fault
+        if settings.client().token:  # nothing stored is at fault
             raise Failure("MICRO_TOKEN is not a valid access token", 2) from None
         raise
 
@@ -152,7 +152,7 @@ def set_password(
         lambda auth: auth.change_secret(account_id, old_password, new_password, namespace=ctx.namespace),
     )
     # the change ended every session of the account, this one too: log in again with it
-    if not os.environ.get("MICRO_TOKEN") and str(claims.get("iss")) == ctx.namespace:
+    if not settings.client().token and str(claims.get("iss")) == ctx.namespace:
         _client.run(
             lambda: credentials.login(ctx.env.name, ctx.namespace, ctx.address, account_id, new_password)
         )

@@ -12,7 +12,6 @@ import asyncio
 import importlib
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -273,9 +272,14 @@ class RealSession:
             self._starting = False
 
     async def _start_local(self) -> str:
+        from micro import errors, settings
+
+        try:  # the workspace's settings (--home …), not only the variables it was started with
+            env = {**settings.child_env(), "GRPC_VERBOSITY": "NONE"}
+        except errors.MicroError as exc:
+            return exc.detail
         script = Path(sys.executable).with_name("micro")
         argv = [str(script)] if script.exists() else [sys.executable, "-m", "commands.main"]
-        env = dict(os.environ, GRPC_VERBOSITY="NONE")
         proc = await asyncio.create_subprocess_exec(
             *argv, "server", "--detach",
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
