@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -43,7 +42,9 @@ async def main(seconds: float) -> int:
     from server.app import Server
 
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["MICRO_HOME"] = tmp
+        from micro import settings
+
+        settings.use(settings.Paths(home=tmp))
         plain = Server(data_dir=Path(tmp, "plain"), address="127.0.0.1:0", auth=False)
         guarded = Server(data_dir=Path(tmp, "auth"), address="127.0.0.1:0")
         await plain.start()

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import subprocess
 import sys
@@ -206,7 +205,9 @@ def main() -> int:
                 [sys.executable, __file__, "--raw-proxy", node], env, r"Listening on (\S+)"
             )
             procs.append(raw)
-            os.environ.update(MICRO_PROXY=proxy, **creds)
+            from micro import settings
+
+            settings.use(settings.Client(proxy=proxy), settings.Service(auth_id="admin", auth_secret="micro"))
             token = asyncio.run(_admin_token(proxy))
             results = asyncio.run(
                 _measure("routeguide", proxy, raw_address, node, args.calls, args.runs, token, args.case)

@@ -8,7 +8,6 @@ within 2x of 50. Exits non-zero on a miss.
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
@@ -44,7 +43,9 @@ async def keystrokes(total: int, rounds: int = 4) -> list[float]:
 
 def main() -> int:
     with tempfile.TemporaryDirectory() as home:
-        os.environ["MICRO_HOME"] = home
+        from micro import settings
+
+        settings.use(settings.Paths(home=home))
         small = asyncio.run(keystrokes(50))
         large = asyncio.run(keystrokes(500))
     s, big = statistics.median(small), statistics.median(large)
