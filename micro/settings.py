@@ -184,6 +184,9 @@ def _shown(kind: _Kind, default: Any) -> str:
 class Section:
     """What every section does; each section is a frozen dataclass of :func:`_var` fields."""
 
+    #: the section's name in the README ("" = the class's)
+    title: ClassVar[str] = ""
+
     @classmethod
     def variables(cls) -> list[Variable]:
         """The section's variables, in the order of its fields."""
@@ -291,6 +294,8 @@ class Client(Section):
 @dataclass(frozen=True)
 class Cli(Section):
     """The command line's output, tracebacks and deadline."""
+
+    title = "CLI"
 
     output: str = _var(
         "MICRO_OUTPUT", "text", "output format", kind=_choice("text", "json"), option="`--output text|json`"
@@ -590,8 +595,8 @@ def markdown() -> str:
     """The README's tables of variables: one per section, from the declarations above."""
     lines: list[str] = []
     for section in SECTIONS:
-        summary = " ".join((section.__doc__ or "").split())
-        lines += [f"**{section.__name__}** — {summary}", ""]
+        summary = " ".join((section.__doc__ or "").split()).replace("``", "`")
+        lines += [f"**{section.title or section.__name__}** — {summary}", ""]
         lines += ["| Variable | Option | Type | Default | Meaning |", "|---|---|---|---|---|"]
         for v in section.variables():
             cells = (f"`{v.name}`", v.option, v.kind.label, v.default, v.doc)
