@@ -33,7 +33,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Self, TypeVar, cast
+from typing import Any, ClassVar, Generic, NamedTuple, Self, TypeVar, cast
 
 from micro._duration import parse_duration
 
@@ -75,8 +75,9 @@ def _bad(message: str) -> Exception:
 # -- kinds of value -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Kind:
+# NamedTuples rather than dataclasses where nothing asks for one: a dataclass costs this module's
+# import (which ``micro --help`` pays) about five compiled functions
+class _Kind(NamedTuple):
     """How a variable's text becomes a value and back, and how the README names its type."""
 
     label: str
@@ -149,8 +150,7 @@ DEADLINE = _Kind("duration", _deadline, _format_deadline)
 _KEY = "micro.settings"
 
 
-@dataclass(frozen=True)
-class Variable:
+class Variable(NamedTuple):
     """One ``MICRO_*`` variable: the field of its section it fills, and its documentation."""
 
     #: the variable's name (``MICRO_HOME``)
