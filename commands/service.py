@@ -7,7 +7,6 @@ registry when it is the registry) and checks its callers against that server's a
 ``Listening on <addr>``; Ctrl-C or SIGTERM deregisters it and stops it.
 """
 
-import os
 import signal
 import sys
 
@@ -32,9 +31,10 @@ def service(
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    from micro import settings
     from server.app import ServerError
 
-    profile = profile or os.environ.get("MICRO_PROFILE") or "local"
+    profile = profile or settings.server().profile
     try:
         asyncio.run(_serve(name, address, profile))
     except ServerError as exc:

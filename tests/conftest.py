@@ -13,15 +13,18 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck
+
+from micro import settings
 
 # property tests hold on any machine: no per-example deadline and no "generation is slow"
 # health check, both of which measure wall-clock time that a loaded machine does not have
-settings.register_profile("any-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("any-machine")
-
-from micro import settings
+hypothesis.settings.register_profile(
+    "any-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile("any-machine")
 
 
 class _SettingsMonkeyPatch(pytest.MonkeyPatch):
