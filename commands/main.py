@@ -45,6 +45,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "namespace": ("commands.namespace", "Show, switch and manage namespaces."),
     "auth": ("commands.auth", "Manage accounts and rules."),
     "broker": ("commands.broker", "Publish and subscribe to ephemeral messages."),
+    "run": ("commands.runtime", "Run a service from a folder: built, started and supervised by the server."),
+    "update": ("commands.runtime", "Rebuild a service from its (re-read) source and restart it."),
+    "kill": ("commands.runtime", "Stop a service run by the server; its logs stay."),
+    "status": ("commands.runtime", "Status of the services run by the server."),
+    "logs": ("commands.runtime", "Print the logs of a service run by the server."),
     "help": ("commands.about", "Show the help of micro or of a command: micro help store."),
     "version": ("commands.about", "Print the version of micro."),
 }
@@ -52,11 +57,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # say ``micro run is not available yet`` instead of "Unrecognized", and ``micro new`` refuses
 # their names. Remove a line when its command lands (and add it to COMMANDS).
 LATER: dict[str, int] = {
-    "run": 13,
-    "update": 13,
-    "kill": 13,
-    "status": 13,
-    "logs": 13,
     "network": 15,
     "api": 15,
 }

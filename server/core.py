@@ -76,6 +76,12 @@ def _events(backends: Backends) -> CoreService:
     return core(backends)
 
 
+def _runtime(backends: Backends) -> CoreService:
+    from server.runtime import core
+
+    return core(backends)
+
+
 def _auth(backends: Backends) -> CoreService:
     from server import auth
 
@@ -89,6 +95,7 @@ CORE_SERVICES: tuple[CoreSpec, ...] = (
     CoreSpec("events", _events, ("events",)),
     CoreSpec("auth", _auth, ("store", "registry", "events")),
     CoreSpec("broker", _broker, ("broker",)),
+    CoreSpec("runtime", _runtime, ("runtime", "store", "registry")),
 )
 
 

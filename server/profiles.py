@@ -61,18 +61,37 @@ def _sqlite_events(data_dir: Path) -> Stream:
     return SqliteStream(data_dir / "events.db")
 
 
+def _local_runtime(data_dir: Path) -> Any:
+    from server.runtime.local import LocalRuntime
+
+    return LocalRuntime(data_dir.parent)  # builds, venvs and logs beside the server's data
+
+
 # concern → backend name → factory(data_dir)
 BACKENDS: dict[str, dict[str, Callable[[Path], Any]]] = {
     "store": {"memory": _memory_store, "sqlite": _sqlite_store},
     "registry": {"memory": _memory_registry},
     "broker": {"memory": _memory_broker},
     "events": {"memory": _memory_events, "sqlite": _sqlite_events},
+    "runtime": {"local": _local_runtime},
 }
 
 # profile → concern → backend name
 PROFILES: dict[str, dict[str, str]] = {
-    "local": {"store": "sqlite", "registry": "memory", "broker": "memory", "events": "sqlite"},
-    "test": {"store": "memory", "registry": "memory", "broker": "memory", "events": "memory"},
+    "local": {
+        "store": "sqlite",
+        "registry": "memory",
+        "broker": "memory",
+        "events": "sqlite",
+        "runtime": "local",
+    },
+    "test": {
+        "store": "memory",
+        "registry": "memory",
+        "broker": "memory",
+        "events": "memory",
+        "runtime": "local",
+    },
 }
 
 
@@ -85,15 +104,18 @@ class Backends:
     registry: Registry
     broker: Broker
     events: Stream
+    runtime: Any  # server.runtime.LocalRuntime (imported when a server starts)
 
     async def drop_namespace(self, namespace: str) -> None:
         """Drop what the backends keep for a deleted ``namespace`` (the broker's
-        subscriptions, the events' topics and groups; the store's database is dropped by
-        auth itself)."""
+        subscriptions, the events' topics and groups, the runtime's services, sources and
+        logs; the store's database is dropped by auth itself)."""
         await self.broker.drop_namespace(namespace)
         await self.events.drop_namespace(namespace)
+        await self.runtime.drop_namespace(namespace)
 
     async def close(self) -> None:
+        await self.runtime.close()  # first: its services stop while the store still answers
         await self.events.close()
         await self.broker.close()
         await self.store.close()

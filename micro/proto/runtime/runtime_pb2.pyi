@@ -52,18 +52,26 @@ class Service(_message.Message):
     UPDATED_FIELD_NUMBER: _builtins.int
     INSTANCES_FIELD_NUMBER: _builtins.int
     RETRIES_FIELD_NUMBER: _builtins.int
+    BUILD_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     version: _builtins.str
     source: _builtins.str
+    """what the user gave: a folder, a git URL[/sub][@ref]"""
     status: _builtins.str
     """pending building starting running stopping stopped error"""
     error: _builtins.str
+    """the reason, in error"""
     updated: _builtins.int
-    """unix seconds"""
+    """unix seconds of the last status change"""
     instances: _builtins.int
     retries: _builtins.int
+    """restarts since the last build"""
+    build: _builtins.str
+    """the first 12 hex digits of the source's content hash"""
     @_builtins.property
-    def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """owner, group"""
+
     def __init__(
         self,
         *,
@@ -76,10 +84,11 @@ class Service(_message.Message):
         updated: _builtins.int = ...,
         instances: _builtins.int = ...,
         retries: _builtins.int = ...,
+        build: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "instances", b"instances", "metadata", b"metadata", "name", b"name", "retries", b"retries", "source", b"source", "status", b"status", "updated", b"updated", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["build", b"build", "error", b"error", "instances", b"instances", "metadata", b"metadata", "name", b"name", "retries", b"retries", "source", b"source", "status", b"status", "updated", b"updated", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -116,9 +125,16 @@ class CreateOptions(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     INSTANCES_FIELD_NUMBER: _builtins.int
     SECRETS_FIELD_NUMBER: _builtins.int
+    UPLOAD_FIELD_NUMBER: _builtins.int
+    SUBFOLDER_FIELD_NUMBER: _builtins.int
     type: _builtins.str
     namespace: _builtins.str
     instances: _builtins.int
+    """0: 1"""
+    upload: _builtins.str
+    """the id Source.Upload returned ("" for a git source)"""
+    subfolder: _builtins.str
+    """where the service is inside the uploaded root"""
     @_builtins.property
     def command(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -139,10 +155,12 @@ class CreateOptions(_message.Message):
         namespace: _builtins.str = ...,
         instances: _builtins.int = ...,
         secrets: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        upload: _builtins.str = ...,
+        subfolder: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "command", b"command", "env", b"env", "instances", b"instances", "namespace", b"namespace", "secrets", b"secrets", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "command", b"command", "env", b"env", "instances", b"instances", "namespace", b"namespace", "secrets", b"secrets", "subfolder", b"subfolder", "type", b"type", "upload", b"upload"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -176,12 +194,17 @@ Global___CreateRequest: _TypeAlias = CreateRequest  # noqa: Y015
 class CreateResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    SERVICE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def service(self) -> Global___Service: ...
     def __init__(
         self,
+        *,
+        service: Global___Service | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["service", b"service"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["service", b"service"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -318,15 +341,36 @@ class UpdateOptions(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     NAMESPACE_FIELD_NUMBER: _builtins.int
+    INSTANCES_FIELD_NUMBER: _builtins.int
+    UPLOAD_FIELD_NUMBER: _builtins.int
+    SUBFOLDER_FIELD_NUMBER: _builtins.int
+    ENV_FIELD_NUMBER: _builtins.int
+    SET_ENV_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
+    instances: _builtins.int
+    """0: unchanged"""
+    upload: _builtins.str
+    """a new upload ("" rebuilds from the recorded source)"""
+    subfolder: _builtins.str
+    set_env: _builtins.bool
+    """replace the env with ``env`` (which may be empty)"""
+    @_builtins.property
+    def env(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """K=V; empty: unchanged"""
+
     def __init__(
         self,
         *,
         namespace: _builtins.str = ...,
+        instances: _builtins.int = ...,
+        upload: _builtins.str = ...,
+        subfolder: _builtins.str = ...,
+        env: _abc.Iterable[_builtins.str] | None = ...,
+        set_env: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["namespace", b"namespace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["env", b"env", "instances", b"instances", "namespace", b"namespace", "set_env", b"set_env", "subfolder", b"subfolder", "upload", b"upload"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -360,12 +404,17 @@ Global___UpdateRequest: _TypeAlias = UpdateRequest  # noqa: Y015
 class UpdateResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    SERVICE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def service(self) -> Global___Service: ...
     def __init__(
         self,
+        *,
+        service: Global___Service | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["service", b"service"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["service", b"service"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -403,11 +452,11 @@ class LogsRequest(_message.Message):
     service: _builtins.str
     version: _builtins.str
     count: _builtins.int
-    """last N lines"""
+    """last N lines (0: 15; negative: all)"""
     stream: _builtins.bool
     """follow"""
     since: _builtins.int
-    """unix seconds"""
+    """unix seconds; 0: no bound"""
     @_builtins.property
     def options(self) -> Global___LogsOptions: ...
     def __init__(
@@ -462,7 +511,7 @@ class LogRecord(_message.Message):
     message: _builtins.str
     """the line"""
     stream: _builtins.str
-    """stdout | stderr"""
+    """stdout | stderr | runtime"""
     instance: _builtins.int
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
@@ -484,6 +533,31 @@ class LogRecord(_message.Message):
 Global___LogRecord: _TypeAlias = LogRecord  # noqa: Y015
 
 @_typing.final
+class LogBatch(_message.Message):
+    """Up to 1,000 records or 50 ms of lines; ``dropped`` counts lines a slow follower missed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORDS_FIELD_NUMBER: _builtins.int
+    DROPPED_FIELD_NUMBER: _builtins.int
+    dropped: _builtins.int
+    @_builtins.property
+    def records(self) -> _containers.RepeatedCompositeFieldContainer[Global___LogRecord]: ...
+    def __init__(
+        self,
+        *,
+        records: _abc.Iterable[Global___LogRecord] | None = ...,
+        dropped: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dropped", b"dropped", "records", b"records"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LogBatch: _TypeAlias = LogBatch  # noqa: Y015
+
+@_typing.final
 class UploadRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -491,7 +565,7 @@ class UploadRequest(_message.Message):
     DATA_FIELD_NUMBER: _builtins.int
     NAMESPACE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """set in the first message"""
+    """the service's name, set in the first message"""
     data: _builtins.bytes
     namespace: _builtins.str
     def __init__(
@@ -514,16 +588,23 @@ class UploadResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    HASH_FIELD_NUMBER: _builtins.int
     id: _builtins.str
-    """the source id to pass as Service.source ("source://<id>")"""
+    """the upload id to pass as CreateOptions.upload"""
+    size: _builtins.int
+    hash: _builtins.str
+    """sha256 of the archive"""
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
+        size: _builtins.int = ...,
+        hash: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hash", b"hash", "id", b"id", "size", b"size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -58,7 +58,7 @@ class RuntimeStub:
         self.Logs = channel.unary_stream(
                 '/runtime.Runtime/Logs',
                 request_serializer=runtime_dot_runtime__pb2.LogsRequest.SerializeToString,
-                response_deserializer=runtime_dot_runtime__pb2.LogRecord.FromString,
+                response_deserializer=runtime_dot_runtime__pb2.LogBatch.FromString,
                 _registered_method=True)
 
 
@@ -66,7 +66,8 @@ class RuntimeServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Create(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Run a service from an uploaded source ("source://<id>") or a git source.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -78,19 +79,22 @@ class RuntimeServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Delete(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Stop it, deregister it and delete its service account; its logs stay.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Update(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Rebuild from a new source (or the recorded one when empty) and restart; rescale.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Logs(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The last lines of a service's logs, then (stream=true) each new line as it is written.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -121,7 +125,7 @@ def add_RuntimeServicer_to_server(servicer, server):
             'Logs': grpc.unary_stream_rpc_method_handler(
                     servicer.Logs,
                     request_deserializer=runtime_dot_runtime__pb2.LogsRequest.FromString,
-                    response_serializer=runtime_dot_runtime__pb2.LogRecord.SerializeToString,
+                    response_serializer=runtime_dot_runtime__pb2.LogBatch.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -258,7 +262,7 @@ class Runtime:
             target,
             '/runtime.Runtime/Logs',
             runtime_dot_runtime__pb2.LogsRequest.SerializeToString,
-            runtime_dot_runtime__pb2.LogRecord.FromString,
+            runtime_dot_runtime__pb2.LogBatch.FromString,
             options,
             channel_credentials,
             insecure,
@@ -271,7 +275,7 @@ class Runtime:
 
 
 class SourceStub:
-    """Uploads a local source folder as a tar.gz, in chunks.
+    """Uploads a packed source folder (a tar.gz), in chunks of at most 1 MiB.
     """
 
     def __init__(self, channel):
@@ -288,7 +292,7 @@ class SourceStub:
 
 
 class SourceServicer:
-    """Uploads a local source folder as a tar.gz, in chunks.
+    """Uploads a packed source folder (a tar.gz), in chunks of at most 1 MiB.
     """
 
     def Upload(self, request_iterator, context):
@@ -314,7 +318,7 @@ def add_SourceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Source:
-    """Uploads a local source folder as a tar.gz, in chunks.
+    """Uploads a packed source folder (a tar.gz), in chunks of at most 1 MiB.
     """
 
     @staticmethod

@@ -33,19 +33,27 @@ class RuntimeStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> RuntimeAsyncStub: ...
     Create: _grpc.UnaryUnaryMultiCallable[_runtime_pb2.CreateRequest, _runtime_pb2.CreateResponse]
+    """Run a service from an uploaded source ("source://<id>") or a git source."""
     Read: _grpc.UnaryUnaryMultiCallable[_runtime_pb2.ReadRequest, _runtime_pb2.ReadResponse]
     Delete: _grpc.UnaryUnaryMultiCallable[_runtime_pb2.DeleteRequest, _runtime_pb2.DeleteResponse]
+    """Stop it, deregister it and delete its service account; its logs stay."""
     Update: _grpc.UnaryUnaryMultiCallable[_runtime_pb2.UpdateRequest, _runtime_pb2.UpdateResponse]
-    Logs: _grpc.UnaryStreamMultiCallable[_runtime_pb2.LogsRequest, _runtime_pb2.LogRecord]
+    """Rebuild from a new source (or the recorded one when empty) and restart; rescale."""
+    Logs: _grpc.UnaryStreamMultiCallable[_runtime_pb2.LogsRequest, _runtime_pb2.LogBatch]
+    """The last lines of a service's logs, then (stream=true) each new line as it is written."""
 
 @_typing.type_check_only
 class RuntimeAsyncStub(RuntimeStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Create: _aio.UnaryUnaryMultiCallable[_runtime_pb2.CreateRequest, _runtime_pb2.CreateResponse]  # type: ignore[assignment]
+    """Run a service from an uploaded source ("source://<id>") or a git source."""
     Read: _aio.UnaryUnaryMultiCallable[_runtime_pb2.ReadRequest, _runtime_pb2.ReadResponse]  # type: ignore[assignment]
     Delete: _aio.UnaryUnaryMultiCallable[_runtime_pb2.DeleteRequest, _runtime_pb2.DeleteResponse]  # type: ignore[assignment]
+    """Stop it, deregister it and delete its service account; its logs stay."""
     Update: _aio.UnaryUnaryMultiCallable[_runtime_pb2.UpdateRequest, _runtime_pb2.UpdateResponse]  # type: ignore[assignment]
-    Logs: _aio.UnaryStreamMultiCallable[_runtime_pb2.LogsRequest, _runtime_pb2.LogRecord]  # type: ignore[assignment]
+    """Rebuild from a new source (or the recorded one when empty) and restart; rescale."""
+    Logs: _aio.UnaryStreamMultiCallable[_runtime_pb2.LogsRequest, _runtime_pb2.LogBatch]  # type: ignore[assignment]
+    """The last lines of a service's logs, then (stream=true) each new line as it is written."""
 
 class RuntimeServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -53,7 +61,8 @@ class RuntimeServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _runtime_pb2.CreateRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_runtime_pb2.CreateResponse, _abc.Awaitable[_runtime_pb2.CreateResponse]]: ...
+    ) -> _typing.Union[_runtime_pb2.CreateResponse, _abc.Awaitable[_runtime_pb2.CreateResponse]]:
+        """Run a service from an uploaded source ("source://<id>") or a git source."""
 
     @_abc_1.abstractmethod
     def Read(
@@ -67,26 +76,29 @@ class RuntimeServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _runtime_pb2.DeleteRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_runtime_pb2.DeleteResponse, _abc.Awaitable[_runtime_pb2.DeleteResponse]]: ...
+    ) -> _typing.Union[_runtime_pb2.DeleteResponse, _abc.Awaitable[_runtime_pb2.DeleteResponse]]:
+        """Stop it, deregister it and delete its service account; its logs stay."""
 
     @_abc_1.abstractmethod
     def Update(
         self,
         request: _runtime_pb2.UpdateRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_runtime_pb2.UpdateResponse, _abc.Awaitable[_runtime_pb2.UpdateResponse]]: ...
+    ) -> _typing.Union[_runtime_pb2.UpdateResponse, _abc.Awaitable[_runtime_pb2.UpdateResponse]]:
+        """Rebuild from a new source (or the recorded one when empty) and restart; rescale."""
 
     @_abc_1.abstractmethod
     def Logs(
         self,
         request: _runtime_pb2.LogsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_runtime_pb2.LogRecord], _abc.AsyncIterator[_runtime_pb2.LogRecord]]: ...
+    ) -> _typing.Union[_abc.Iterator[_runtime_pb2.LogBatch], _abc.AsyncIterator[_runtime_pb2.LogBatch]]:
+        """The last lines of a service's logs, then (stream=true) each new line as it is written."""
 
 def add_RuntimeServicer_to_server(servicer: RuntimeServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
 class SourceStub:
-    """Uploads a local source folder as a tar.gz, in chunks."""
+    """Uploads a packed source folder (a tar.gz), in chunks of at most 1 MiB."""
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -96,13 +108,13 @@ class SourceStub:
 
 @_typing.type_check_only
 class SourceAsyncStub(SourceStub):
-    """Uploads a local source folder as a tar.gz, in chunks."""
+    """Uploads a packed source folder (a tar.gz), in chunks of at most 1 MiB."""
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Upload: _aio.StreamUnaryMultiCallable[_runtime_pb2.UploadRequest, _runtime_pb2.UploadResponse]  # type: ignore[assignment]
 
 class SourceServicer(metaclass=_abc_1.ABCMeta):
-    """Uploads a local source folder as a tar.gz, in chunks."""
+    """Uploads a packed source folder (a tar.gz), in chunks of at most 1 MiB."""
 
     @_abc_1.abstractmethod
     def Upload(

@@ -1,0 +1,317 @@
+"""``micro run``, ``update``, ``kill``, ``status`` and ``logs``: services run by the server.
+
+A local folder is packed here (:mod:`commands._pack`) and streamed to the server with
+``Source.Upload``: the server never reads this machine's files, so the commands work the
+same against a server elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from commands._output import Failure, OutputOption, emit_json, err, output_option, table, wants_json
+
+if TYPE_CHECKING:
+    from micro.environment import Context
+    from micro.runtime import LogRecord, Service
+    from micro.runtime.grpc import GrpcRuntime
+
+WAIT_SECONDS = 600.0
+
+
+def register(root: typer.Typer) -> None:
+    root.command("run", help="Run a service from a folder: built, started and supervised by the server.")(run)
+    root.command("update", help="Rebuild a service from its (re-read) source and restart it.")(update)
+    root.command("kill", help="Stop a service run by the server; its logs stay.")(kill)
+    root.command("status", help="Status of the services run by the server.")(status)
+    root.command("logs", help="Print the logs of a service run by the server.")(logs)
+
+
+def _runtime(ctx: Context) -> GrpcRuntime:
+    from micro.runtime.grpc import GrpcRuntime
+
+    return GrpcRuntime(ctx.address, namespace=ctx.namespace, token=ctx.token)
+
+
+def _progress(text: str) -> None:
+    if sys.stderr.isatty():
+        err(text)
+
+
+def _env_vars(text: str) -> list[str]:
+    pairs = [p.strip() for p in text.split(",") if p.strip()] if text else []
+    for pair in pairs:
+        key, sep, _ = pair.partition("=")
+        if not sep or not key:
+            raise Failure(f"Invalid --env-vars {pair!r}: expected KEY=VALUE,KEY2=VALUE2")
+    return pairs
+
+
+def _check_instances(instances: int | None) -> None:
+    if instances is not None and instances < 1:
+        raise Failure(f"Invalid --instances {instances}: must be at least 1")
+
+
+def _name(text: str) -> str:
+    from micro import errors
+    from micro.runtime import check_name
+
+    try:
+        return check_name(text)
+    except errors.BadRequest as exc:
+        raise Failure(exc.detail[:1].upper() + exc.detail[1:]) from None
+
+
+def _describe(folder: Path) -> str:
+    return str(folder.resolve())
+
+
+def run(
+    source: str = typer.Argument(..., help="A folder (., ./helloworld, ../x)."),
+    name: str = typer.Option("", "--name", help="The service's name (default: the folder's)."),
+    instances: int = typer.Option(1, "--instances", help="How many processes to run."),
+    env_vars: str = typer.Option("", "--env-vars", help="Environment of the service: K=V,K2=V2."),
+    wait: bool = typer.Option(False, "--wait", help="Return once it runs (exit 1 with the reason on error)."),
+) -> None:
+    """Run a service from a folder: built, started and supervised by the server."""
+    from commands import _client
+    from micro.runtime import Service
+
+    _check_instances(instances)
+    env = _env_vars(env_vars)
+    folder = Path(source).expanduser()
+    if not folder.is_dir():
+        raise Failure(f"Source folder {source} does not exist")
+    service_name = _name(name or folder.resolve().name)
+    ctx = _client.context()
+    ctx.require_writable()
+    from commands._pack import pack
+
+    _progress(f"packing {folder}")
+    packed = pack(folder)
+    _progress(f"uploading {packed.files} files ({len(packed.data) / 1024:.0f} KiB)")
+
+    async def body() -> None:
+        runtime = _runtime(ctx)
+        try:
+            upload = await runtime.upload(service_name, _chunks(packed.data))
+            await runtime.create(
+                Service(name=service_name, source=_describe(folder)),
+                upload=upload,
+                subfolder=packed.subfolder,
+                env=env,
+                instances=instances,
+            )
+            if wait:
+                await _wait(runtime, service_name)
+        finally:
+            await runtime.close()
+
+    _client.run(body)
+
+
+async def _chunks(data: bytes) -> Any:
+    from micro.store.blob import CHUNK_BYTES
+
+    for start in range(0, len(data), CHUNK_BYTES):
+        yield data[start : start + CHUNK_BYTES]
+
+
+async def _wait(runtime: GrpcRuntime, name: str, *, seconds: float = WAIT_SECONDS) -> None:
+    """Until ``name`` runs (or fails: Failure with the reason), polling its status."""
+    import asyncio
+
+    deadline = time.monotonic() + seconds
+    delay, shown = 0.05, ""
+    while True:
+        found = await runtime.read(name)
+        service = found[0] if found else None
+        if service is not None:
+            if service.status != shown:
+                _progress(service.status)
+                shown = service.status
+            if service.status == "running":
+                return
+            if service.status == "error":
+                raise Failure(f"{name} failed: {service.error}")
+        if time.monotonic() > deadline:
+            raise Failure(f"{name} is not running after {seconds:.0f}s (status {shown or 'unknown'})")
+        await asyncio.sleep(delay)
+        delay = min(delay * 1.5, 1.0)
+
+
+def update(
+    source: str = typer.Argument(
+        ..., help="The service's folder, or its name (rebuilds the recorded source)."
+    ),
+    name: str = typer.Option("", "--name", help="The service's name (default: the folder's)."),
+    instances: int | None = typer.Option(None, "--instances", help="How many processes to run from now on."),
+    env_vars: str | None = typer.Option(None, "--env-vars", help="Replace the environment: K=V,K2=V2."),
+    wait: bool = typer.Option(False, "--wait", help="Return once it runs again."),
+) -> None:
+    """Rebuild a service from its (re-read) source and restart it."""
+    from commands import _client
+
+    _check_instances(instances)
+    env = _env_vars(env_vars) if env_vars is not None else None
+    folder = Path(source).expanduser()
+    is_folder = folder.is_dir()
+    service_name = _name(name or (folder.resolve().name if is_folder else source.split("@", 1)[0]))
+    ctx = _client.context()
+    ctx.require_writable()
+    packed = None
+    if is_folder:
+        from commands._pack import pack
+
+        _progress(f"packing {folder}")
+        packed = pack(folder)
+
+    async def body() -> None:
+        runtime = _runtime(ctx)
+        try:
+            upload = ""
+            if packed is not None:
+                upload = await runtime.upload(service_name, _chunks(packed.data))
+            await runtime.update(
+                service_name,
+                upload=upload,
+                subfolder=packed.subfolder if packed is not None else "",
+                instances=instances or 0,
+                env=env,
+            )
+            if wait:
+                await _wait(runtime, service_name)
+        finally:
+            await runtime.close()
+
+    _client.run(body)
+
+
+def kill(name: str = typer.Argument(..., help="NAME or NAME@version.")) -> None:
+    """Stop a service run by the server, deregister it; its logs stay."""
+    from commands import _client
+
+    service_name = name.split("@", 1)[0]
+    ctx = _client.context()
+    ctx.require_writable()
+    _client.using(_runtime, ctx, lambda runtime: runtime.delete(service_name))
+
+
+def _ago(updated: int) -> str:
+    if not updated:
+        return "n/a"
+    from commands._duration import format_duration
+
+    return f"{format_duration(max(0, time.time() - updated))} ago"
+
+
+def _metadata(service: Service) -> str:
+    parts = [f"owner={service.metadata.get('owner') or 'n/a'}", f"group={service.metadata.get('group', '')}"]
+    if service.retries:
+        parts.append(f"retries={service.retries}")
+    if service.error:
+        parts.append(f"error={service.error}")
+    return ", ".join(parts)
+
+
+def status(
+    name: str = typer.Argument("", help="Only this service."),
+    output: OutputOption | None = output_option("-o", "--output"),
+) -> None:
+    """Status of the services run by the server: NAME VERSION SOURCE STATUS BUILD UPDATED METADATA."""
+    from commands import _client
+
+    ctx = _client.context()
+    found = _client.using(_runtime, ctx, lambda runtime: runtime.read(name.split("@", 1)[0]))
+    if wants_json(output and output.value):
+        emit_json(
+            [
+                {
+                    "name": s.name,
+                    "version": s.version,
+                    "source": s.source,
+                    "status": s.status,
+                    "build": s.build,
+                    "updated": s.updated,
+                    "instances": s.instances,
+                    "retries": s.retries,
+                    "error": s.error,
+                    "metadata": s.metadata,
+                }
+                for s in found
+            ]
+        )
+        return
+    rows = [
+        [s.name, s.version, s.source, s.status, s.build or "n/a", _ago(s.updated), _metadata(s)]
+        for s in sorted(found, key=lambda s: (s.name, s.version))
+    ]
+    table(["NAME", "VERSION", "SOURCE", "STATUS", "BUILD", "UPDATED", "METADATA"], rows)
+
+
+def _line(record: LogRecord, *, as_json: bool, timestamps: bool) -> str:
+    from datetime import UTC, datetime
+
+    stamp = datetime.fromtimestamp(record.ts / 1e9, UTC)
+    ts = stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{record.ts % 1_000_000_000:09d}Z"
+    if as_json:
+        return json.dumps(
+            {"ts": ts, "stream": record.stream, "instance": record.instance, "line": record.line},
+            ensure_ascii=False,
+        )
+    return f"{ts} {record.line}" if timestamps else record.line
+
+
+def logs(
+    name: str = typer.Argument(..., help="The service."),
+    follow: bool = typer.Option(False, "-f", "--follow", help="Print new lines as they are written."),
+    lines: int = typer.Option(15, "-n", "--lines", help="How many of the last lines (-1: all)."),
+    since: str = typer.Option("", "--since", help="Only lines of the last DURATION (5m, 1h)."),
+    timestamps: bool = typer.Option(False, "--timestamps", help="Prefix each line with its RFC 3339 time."),
+    output: OutputOption | None = output_option("-o", "--output"),
+) -> None:
+    """Print the last lines of a service's logs (-f: then follow them)."""
+    from commands import _client
+
+    since_unix = 0.0
+    if since:
+        from commands._duration import parse_duration
+
+        try:
+            since_unix = time.time() - parse_duration(since)
+        except ValueError:
+            raise Failure(f"Invalid --since {since!r}: expected a duration such as 5m") from None
+    as_json = wants_json(output and output.value)
+    ctx = _client.context()
+
+    async def body() -> None:
+        from micro import errors
+
+        runtime = _runtime(ctx)
+        try:
+            async for batch in runtime.logs(
+                name.split("@", 1)[0], count=lines if lines else 15, follow=follow, since=since_unix
+            ):
+                if batch.dropped:
+                    if as_json:
+                        sys.stdout.write(json.dumps({"dropped": batch.dropped}) + "\n")
+                    else:
+                        err(f"dropped: {batch.dropped} lines (this follower fell behind)")
+                text = "".join(_line(r, as_json=as_json, timestamps=timestamps) + "\n" for r in batch.records)
+                sys.stdout.write(text)
+                sys.stdout.flush()
+        except errors.NotFound:
+            raise Failure("Service not found") from None
+        finally:
+            await runtime.close()
+
+    try:
+        _client.run(body)
+    except KeyboardInterrupt:
+        return

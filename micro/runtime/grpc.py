@@ -1,0 +1,136 @@
+"""The runtime over gRPC: the CLI's client of ``runtime.Runtime`` and ``runtime.Source``."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
+
+from micro._grpc import call_metadata, rpc_errors
+from micro._grpc_client import GrpcClient
+from micro.proto.runtime import runtime_pb2, runtime_pb2_grpc
+from micro.runtime import LogBatch, LogRecord, Runtime, Service
+
+__all__ = ["GrpcRuntime"]
+
+SERVICE = "runtime"
+
+
+def _service(proto: Any) -> Service:
+    return Service(
+        name=proto.name,
+        version=proto.version,
+        source=proto.source,
+        status=proto.status,
+        error=proto.error,
+        metadata=dict(proto.metadata),
+        updated=int(proto.updated),
+        instances=int(proto.instances),
+        retries=int(proto.retries),
+        build=proto.build,
+    )
+
+
+class GrpcRuntime(GrpcClient, Runtime):
+    """A :class:`~micro.runtime.Runtime` served by the runtime service at ``address``."""
+
+    def _md(self) -> tuple[tuple[str, str], ...]:
+        return call_metadata(namespace=self.namespace, token=self._token, service=SERVICE)
+
+    async def upload(self, name: str, chunks: AsyncIterable[bytes], *, namespace: str = "") -> str:
+        async def requests() -> AsyncIterator[runtime_pb2.UploadRequest]:
+            first = True
+            async for chunk in chunks:
+                if first:
+                    yield runtime_pb2.UploadRequest(name=name, namespace=namespace, data=chunk)
+                    first = False
+                else:
+                    yield runtime_pb2.UploadRequest(data=chunk)
+            if first:
+                yield runtime_pb2.UploadRequest(name=name, namespace=namespace)
+
+        # an upload has no deadline: its size, not the server, decides how long it takes
+        with rpc_errors(self.address):
+            response = await self._stub(runtime_pb2_grpc.SourceStub).Upload(requests(), metadata=self._md())
+        return str(response.id)
+
+    async def create(
+        self,
+        service: Service,
+        *,
+        upload: str = "",
+        subfolder: str = "",
+        env: builtins.list[str] | None = None,
+        instances: int = 1,
+        namespace: str = "",
+    ) -> Service:
+        request = runtime_pb2.CreateRequest(
+            service=runtime_pb2.Service(name=service.name, version=service.version, source=service.source),
+            options=runtime_pb2.CreateOptions(
+                upload=upload, subfolder=subfolder, env=env or [], instances=instances, namespace=namespace
+            ),
+        )
+        response = await self._call(runtime_pb2_grpc.RuntimeStub, "Create", request, metadata=self._md())
+        return _service(response.service)
+
+    async def read(self, name: str = "", *, namespace: str = "") -> builtins.list[Service]:
+        request = runtime_pb2.ReadRequest(options=runtime_pb2.ReadOptions(service=name, namespace=namespace))
+        response = await self._call(runtime_pb2_grpc.RuntimeStub, "Read", request, metadata=self._md())
+        return [_service(s) for s in response.services]
+
+    async def update(
+        self,
+        name: str,
+        *,
+        upload: str = "",
+        subfolder: str = "",
+        instances: int = 0,
+        env: builtins.list[str] | None = None,
+        namespace: str = "",
+    ) -> Service:
+        request = runtime_pb2.UpdateRequest(
+            service=runtime_pb2.Service(name=name),
+            options=runtime_pb2.UpdateOptions(
+                namespace=namespace,
+                instances=instances,
+                upload=upload,
+                subfolder=subfolder,
+                env=env or [],
+                set_env=env is not None,
+            ),
+        )
+        response = await self._call(runtime_pb2_grpc.RuntimeStub, "Update", request, metadata=self._md())
+        return _service(response.service)
+
+    async def delete(self, name: str, *, namespace: str = "") -> None:
+        request = runtime_pb2.DeleteRequest(
+            service=runtime_pb2.Service(name=name), options=runtime_pb2.DeleteOptions(namespace=namespace)
+        )
+        await self._call(runtime_pb2_grpc.RuntimeStub, "Delete", request, metadata=self._md())
+
+    async def logs(
+        self, name: str, *, count: int = 15, follow: bool = False, since: float = 0, namespace: str = ""
+    ) -> AsyncIterator[LogBatch]:
+        request = runtime_pb2.LogsRequest(
+            service=name,
+            count=count,
+            stream=follow,
+            since=int(since),
+            options=runtime_pb2.LogsOptions(namespace=namespace),
+        )
+        # a follow has no deadline; the last lines alone have the unary one
+        call = self._stub(runtime_pb2_grpc.RuntimeStub).Logs(
+            request, metadata=self._md(), timeout=None if follow else self._timeout
+        )
+        try:
+            with rpc_errors(self.address):
+                async for batch in call:
+                    yield LogBatch(
+                        tuple(
+                            LogRecord(int(r.timestamp), r.stream, int(r.instance), r.message)
+                            for r in batch.records
+                        ),
+                        int(batch.dropped),
+                    )
+        finally:
+            call.cancel()

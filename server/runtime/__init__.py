@@ -1,0 +1,46 @@
+"""The runtime core service: services built from source and supervised as local processes.
+
+:class:`~server.runtime.local.LocalRuntime` is the backend (the ``runtime`` concern of the
+profiles); :func:`core` serves it as ``runtime.Runtime`` and ``runtime.Source``. It creates
+each service's account through the auth backend kept in the same store.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from micro.proto.runtime import runtime_pb2, runtime_pb2_grpc
+from server.runtime.handler import PERMISSIONS, RuntimeHandler, SourceHandler
+from server.runtime.local import LocalRuntime
+
+if TYPE_CHECKING:
+    from server.core import CoreService
+    from server.profiles import Backends
+
+__all__ = ["LocalRuntime", "RuntimeHandler", "SourceHandler", "core"]
+
+
+def core(backends: Backends) -> CoreService:
+    """The runtime service of the server, on ``backends.runtime``."""
+    from server.auth.stored import StoredAuth
+    from server.core import CoreService
+
+    runtime = backends.runtime
+    # a view of the accounts kept in the store (the auth service's own instance is built by
+    # its row; both read and write the same records)
+    runtime.attach(
+        store=backends.store,
+        registry=backends.registry,
+        auth=StoredAuth(backends.store, backends.data_dir),
+    )
+    handler, source = RuntimeHandler(runtime), SourceHandler(runtime)
+    return CoreService(
+        name="runtime",
+        add=[
+            lambda server: runtime_pb2_grpc.add_RuntimeServicer_to_server(handler, server),
+            lambda server: runtime_pb2_grpc.add_SourceServicer_to_server(source, server),
+        ],
+        permissions=PERMISSIONS,
+        descriptors=[runtime_pb2.DESCRIPTOR.services_by_name[n] for n in ("Runtime", "Source")],
+        start=runtime.start,
+    )

@@ -1,0 +1,207 @@
+"""Builds of runtime services: the source unpacked, protobuf code generated, a venv ready.
+
+Everything lives under ``MICRO_HOME/runtime``: ``builds/<namespace>/<name>/<hash>/`` holds
+one unpacked source (by content hash: a rebuild of the same source reuses it), and
+``venvs/<requirements hash>/`` one venv per set of requirements, shared by every service
+that needs the same. A venv sees the platform's own packages through a ``.pth`` file (a
+venv made from inside a venv with ``--system-site-packages`` would see the base interpreter
+instead); it is made without pip, and the platform's pip installs requirements into it only
+when there are any. Both are made in a temporary folder and renamed into place, so a build
+cut short (the server killed) leaves nothing half made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+import site
+import sys
+import sysconfig
+import tarfile
+import tempfile
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+from micro import errors
+
+__all__ = ["BuildError", "Builder", "entry_point"]
+
+Progress = Callable[[str], None]
+
+
+class BuildError(errors.BadRequest):
+    """The build failed; the detail is the reason shown in status (one line)."""
+
+
+def _requirements(folder: Path) -> str:
+    """The requirement lines of ``folder/requirements.txt`` (comments and blanks left out)."""
+    path = folder / "requirements.txt"
+    if not path.is_file():
+        return ""
+    lines = []
+    for raw in path.read_text(errors="replace").splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if line and not line.startswith("#"):
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def entry_point(folder: Path) -> list[str]:
+    """The arguments after ``python`` that start the service in ``folder``: ``main.py``, or
+    ``[tool.micro] entrypoint`` of its ``pyproject.toml``, or ``-m <package>``."""
+    pyproject = folder / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            data = tomllib.loads(pyproject.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise BuildError(f"pyproject.toml is not valid TOML: {exc}") from None
+        entry = data.get("tool", {}).get("micro", {}).get("entrypoint")
+        if isinstance(entry, str) and entry:
+            if entry.endswith(".py"):
+                if not (folder / entry).is_file():
+                    raise BuildError(f"the entry point {entry} of pyproject.toml does not exist")
+                return [entry]
+            return ["-m", entry]
+    if (folder / "main.py").is_file():
+        return ["main.py"]
+    packages = [p.parent.name for p in folder.glob("*/__main__.py")]
+    if len(packages) == 1:
+        return ["-m", packages[0]]
+    raise BuildError(
+        "no entry point: main.py, [tool.micro] entrypoint in pyproject.toml or a package's __main__.py"
+    )
+
+
+def _platform_paths() -> list[str]:
+    """The site-packages folders of the platform's interpreter (where micro is installed)."""
+    paths = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    paths.update(p for p in site.getsitepackages() if p.startswith(sys.prefix))
+    return sorted(p for p in paths if os.path.isdir(p))
+
+
+class Builder:
+    """Unpacks sources and makes venvs under ``folder`` (``MICRO_HOME/runtime``)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._venv_locks: dict[str, asyncio.Lock] = {}
+
+    def source_dir(self, namespace: str, name: str, build: str) -> Path:
+        return self.folder / "builds" / namespace / name / build
+
+    async def unpack(self, archive: Path, namespace: str, name: str, build: str) -> Path:
+        """Unpack ``archive`` (tar.gz) once per content hash ``build``; returns the folder."""
+        target = self.source_dir(namespace, name, build)
+        if target.is_dir():
+            return target
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=".unpack-"))
+        try:
+            await asyncio.to_thread(_extract, archive, scratch)
+            os.replace(scratch, target)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        return target
+
+    async def generate(self, folder: Path) -> None:
+        """Generate the code of ``folder/proto/*.proto`` when it is missing or older than the
+        .proto (with the service's ``generate.py`` when it has one, as ``micro new`` does)."""
+        proto = folder / "proto"
+        stale = [
+            p
+            for p in proto.glob("*.proto")
+            if not (proto / f"{p.stem}_pb2.py").exists()
+            or (proto / f"{p.stem}_pb2.py").stat().st_mtime < p.stat().st_mtime
+        ]
+        if not stale:
+            return
+        if (folder / "generate.py").is_file():
+            argv = [sys.executable, "generate.py"]
+        else:
+            argv = [
+                sys.executable,
+                "-m",
+                "grpc_tools.protoc",
+                f"-I{proto}",
+                f"--python_out={proto}",
+                f"--grpc_python_out={proto}",
+                *(str(p) for p in stale),
+            ]
+        code, output = await _run(argv, folder)
+        if code != 0:
+            last = output.strip().splitlines()[-1:] or [f"exit status {code}"]
+            raise BuildError(f"generating the protobuf code failed: {last[0]}")
+
+    async def venv(self, folder: Path, progress: Progress) -> Path:
+        """The venv for the requirements of ``folder`` (made once per requirements hash)."""
+        wanted = _requirements(folder)
+        key = hashlib.sha256(f"{sys.version}\n{sys.prefix}\n{wanted}".encode()).hexdigest()[:16]
+        target = self.folder / "venvs" / key
+        lock = self._venv_locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            if (target / "ready").exists():
+                return target
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            shutil.rmtree(target, ignore_errors=True)
+            progress("creating the venv")
+            code, output = await _run([sys.executable, "-m", "venv", "--without-pip", str(target)], folder)
+            if code != 0:
+                shutil.rmtree(target, ignore_errors=True)
+                raise BuildError(f"creating the venv failed: {_last(output, code)}")
+            purelib = _venv_site(target)
+            lines = [f"import site; site.addsitedir({p!r})" for p in _platform_paths()]
+            (purelib / "_micro_platform.pth").write_text("\n".join(lines) + "\n")
+            if wanted:
+                progress("installing requirements.txt")
+                argv = [
+                    sys.executable, "-m", "pip", "--python", str(target / "bin" / "python"),
+                    "install", "--disable-pip-version-check", "--no-input", "-q",
+                    "-r", str(folder / "requirements.txt"),
+                ]  # fmt: skip
+                code, output = await _run(argv, folder)
+                if code != 0:
+                    shutil.rmtree(target, ignore_errors=True)
+                    raise BuildError(f"installing requirements.txt failed: {_last(output, code)}")
+            (target / "ready").write_text(wanted)
+        return target
+
+
+def _venv_site(venv: Path) -> Path:
+    found = list((venv / "lib").glob("python3*/site-packages"))
+    if not found:
+        raise BuildError("the new venv has no site-packages folder")
+    return found[0]
+
+
+def _extract(archive: Path, target: Path) -> None:
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            tar.extractall(target, filter="data")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise BuildError(f"the uploaded source is not a valid archive: {exc}") from None
+
+
+def _last(output: str, code: int) -> str:
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    errors_ = [line for line in lines if line.startswith("ERROR")]
+    return (errors_ or lines or [f"exit status {code}"])[-1]
+
+
+async def _run(argv: list[str], cwd: Path) -> tuple[int, str]:
+    """Run ``argv`` in ``cwd``; its exit status and its output (stdout and stderr)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MICRO_")}
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
+    out, _ = await proc.communicate()
+    return proc.returncode or 0, out.decode(errors="replace")

@@ -1,0 +1,159 @@
+"""The runtime's gRPC servicers: protobuf ⇄ domain and input checks, nothing else.
+
+Who may call: running, updating and killing a service (and uploading its source) need an
+admin or a service account of the namespace; reading status and logs any account of it
+(rules can only narrow this). ``Read`` and ``Logs`` are marked side-effect free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from micro import errors
+from micro.proto.runtime import runtime_pb2, runtime_pb2_grpc
+from micro.runtime import Service
+from server.auth import context as ctx
+from server.auth.context import Permission, Policy
+from server.limits import WATCHES
+from server.runtime.local import LocalRuntime
+
+__all__ = ["PERMISSIONS", "RuntimeHandler", "SourceHandler"]
+
+
+def _options_namespace(request: Any) -> str:
+    return str(request.options.namespace)
+
+
+def _upload_namespace(request: Any) -> str:
+    return ""  # a stream: the namespace is the call's (metadata or token)
+
+
+PERMISSIONS = {
+    "/runtime.Runtime/Create": Permission(Policy.ADMIN_OR_SERVICE, _options_namespace),
+    "/runtime.Runtime/Update": Permission(Policy.ADMIN_OR_SERVICE, _options_namespace),
+    "/runtime.Runtime/Delete": Permission(Policy.ADMIN_OR_SERVICE, _options_namespace),
+    "/runtime.Runtime/Read": Permission(Policy.ACCOUNT, _options_namespace),
+    "/runtime.Runtime/Logs": Permission(Policy.ACCOUNT, _options_namespace),
+    "/runtime.Source/Upload": Permission(Policy.ADMIN_OR_SERVICE, _upload_namespace),
+}
+
+
+def to_proto(service: Service) -> runtime_pb2.Service:
+    return runtime_pb2.Service(
+        name=service.name,
+        version=service.version,
+        source=service.source,
+        metadata=service.metadata,
+        status=service.status,
+        error=service.error,
+        updated=service.updated,
+        instances=service.instances,
+        retries=service.retries,
+        build=service.build,
+    )
+
+
+class RuntimeHandler(runtime_pb2_grpc.RuntimeServicer):
+    """Serves a :class:`~server.runtime.local.LocalRuntime` as ``runtime.Runtime``."""
+
+    def __init__(self, runtime: LocalRuntime) -> None:
+        self.runtime = runtime
+
+    async def Create(self, request: runtime_pb2.CreateRequest, context: Any) -> runtime_pb2.CreateResponse:
+        namespace = ctx.namespace(context, request.options.namespace)
+        account = ctx.account()
+        svc = request.service
+        created = await self.runtime.create(
+            Service(name=svc.name, version=svc.version or "latest", source=svc.source),
+            upload=request.options.upload,
+            subfolder=request.options.subfolder,
+            env=list(request.options.env),
+            instances=request.options.instances or 1,
+            namespace=namespace,
+            owner=account.display_name if account is not None else "",
+        )
+        return runtime_pb2.CreateResponse(service=to_proto(created))
+
+    async def Read(self, request: runtime_pb2.ReadRequest, context: Any) -> runtime_pb2.ReadResponse:
+        namespace = ctx.namespace(context, request.options.namespace)
+        found = await self.runtime.read(request.options.service, namespace=namespace)
+        return runtime_pb2.ReadResponse(services=[to_proto(s) for s in found])
+
+    async def Update(self, request: runtime_pb2.UpdateRequest, context: Any) -> runtime_pb2.UpdateResponse:
+        namespace = ctx.namespace(context, request.options.namespace)
+        opts = request.options
+        if opts.instances < 0:
+            raise errors.BadRequest(f"--instances must be at least 1, not {opts.instances}")
+        updated = await self.runtime.update(
+            request.service.name,
+            upload=opts.upload,
+            subfolder=opts.subfolder if opts.upload else None,
+            instances=opts.instances,
+            env=list(opts.env) if opts.set_env else None,
+            namespace=namespace,
+        )
+        return runtime_pb2.UpdateResponse(service=to_proto(updated))
+
+    async def Delete(self, request: runtime_pb2.DeleteRequest, context: Any) -> runtime_pb2.DeleteResponse:
+        namespace = ctx.namespace(context, request.options.namespace)
+        await self.runtime.delete(request.service.name, namespace=namespace)
+        return runtime_pb2.DeleteResponse()
+
+    async def Logs(
+        self, request: runtime_pb2.LogsRequest, context: Any
+    ) -> AsyncIterator[runtime_pb2.LogBatch]:
+        namespace = ctx.namespace(context, request.options.namespace)
+        count = int(request.count) if request.count else 15
+        with WATCHES.hold(context) if request.stream else _nothing():
+            async for batch in self.runtime.logs(
+                request.service,
+                count=count,
+                follow=request.stream,
+                since=float(request.since),
+                namespace=namespace,
+            ):
+                yield runtime_pb2.LogBatch(
+                    records=[
+                        runtime_pb2.LogRecord(
+                            timestamp=r.ts, message=r.line, stream=r.stream, instance=r.instance
+                        )
+                        for r in batch.records
+                    ],
+                    dropped=batch.dropped,
+                )
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class SourceHandler(runtime_pb2_grpc.SourceServicer):
+    """``runtime.Source/Upload``: a packed source, streamed into the runtime's blob area."""
+
+    def __init__(self, runtime: LocalRuntime) -> None:
+        self.runtime = runtime
+
+    async def Upload(self, request_iterator: Any, context: Any) -> runtime_pb2.UploadResponse:
+        first: list[runtime_pb2.UploadRequest] = []
+        iterator = request_iterator.__aiter__()
+        try:
+            first.append(await iterator.__anext__())
+        except StopAsyncIteration:
+            raise errors.BadRequest("an upload needs at least one message") from None
+        name = first[0].name
+        namespace = ctx.namespace(context, first[0].namespace)
+        if first[0].namespace and first[0].namespace != namespace:
+            raise errors.Forbidden("cannot upload to another namespace")
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield first[0].data
+            async for message in iterator:
+                yield message.data
+
+        upload = await self.runtime.upload(name, chunks(), namespace=namespace)
+        return runtime_pb2.UploadResponse(id=upload)

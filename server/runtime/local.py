@@ -1,0 +1,641 @@
+"""The local-process runtime: services built from uploaded sources and supervised as child
+processes of the server, on its event loop.
+
+Each service is a :class:`_Unit`: its persisted record (``_runtime`` database of the store,
+so a restarted server brings back what was running), its build, and its instances. An
+instance runs ``setpriv --pdeathsig KILL -- <venv>/bin/python <entry>`` in a session (and so
+a process group) of its own: it dies with the server even on ``kill -9`` (the parent-death
+signal), and stopping it signals its whole group (SIGTERM, then SIGKILL after
+:data:`GRACE_SECONDS`). ``setpriv`` does in a separate program what a ``preexec_fn`` would
+do in the forked child, which is unsafe beside grpc's threads.
+
+Supervision waits on events only (a process exiting, a line arriving): an idle service
+costs no timer. Its stdout and stderr go line by line to :class:`~server.runtime._logs.Logs`.
+An instance that exits before the service registered puts it in ``error`` at once (a syntax
+or import error does not get better by retrying); one that crashes later is restarted with
+exponential backoff, up to :data:`MAX_RETRIES`, then the service stays in ``error``.
+
+Every run has a service account ``<name>-<version>`` bound to its service, whose
+credentials are in a 0600 file named by ``MICRO_AUTH_FILE`` (never in the environment or on
+a command line); ``kill`` deletes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import signal
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from micro import errors
+from micro.auth import SERVICE_SCOPE, Auth
+from micro.registry import Registry
+from micro.runtime import LogBatch, Runtime, Service, check_name
+from micro.store import Record, Store
+from server.runtime._build import Builder, BuildError, entry_point
+from server.runtime._logs import Logs
+from server.store.blob import DiskBlobStore
+
+__all__ = ["GRACE_SECONDS", "MAX_RETRIES", "REGISTER_SECONDS", "LocalRuntime"]
+
+log = logging.getLogger("micro.runtime")
+
+DATABASE = "_runtime"
+UPLOAD_LIMIT = 100 * 1024 * 1024
+REGISTER_SECONDS = 60.0
+GRACE_SECONDS = 5.0
+MAX_RETRIES = 5
+BACKOFF_FIRST = 0.5
+BACKOFF_CAP = 30.0
+_LINE_LIMIT = 1024 * 1024
+
+
+@dataclass
+class _Record:
+    """What is persisted of a service (``_runtime`` / ``services`` / ``<namespace>/<name>``)."""
+
+    namespace: str
+    name: str
+    version: str = "latest"
+    source: str = ""
+    upload: str = ""
+    hash: str = ""
+    subfolder: str = ""
+    env: list[str] = field(default_factory=list)
+    instances: int = 1
+    owner: str = ""
+    status: str = "pending"
+    error: str = ""
+    updated: int = 0
+    retries: int = 0
+
+    def service(self) -> Service:
+        metadata = {"owner": self.owner, "group": self.namespace}
+        return Service(
+            name=self.name,
+            version=self.version,
+            source=self.source,
+            status=self.status,
+            error=self.error,
+            metadata=metadata,
+            updated=self.updated,
+            instances=self.instances,
+            retries=self.retries,
+            build=self.hash[:12],
+        )
+
+
+@dataclass
+class _Unit:
+    record: _Record
+    task: asyncio.Task[None] | None = None
+    procs: dict[int, asyncio.subprocess.Process] = field(default_factory=dict)
+    watchers: list[asyncio.Task[None]] = field(default_factory=list)
+    registered: bool = False
+    stopping: bool = False
+    exited: asyncio.Queue[tuple[int, int]] = field(default_factory=asyncio.Queue)
+    last_error: dict[int, str] = field(default_factory=dict)
+
+
+class LocalRuntime(Runtime):
+    """Runs services as local processes under ``home`` (``MICRO_HOME``): builds and venvs in
+    ``runtime/``, logs in ``logs/``, uploaded sources in the blob store's internal area."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.builder = Builder(home / "runtime")
+        self.logs_ = Logs(home / "logs")
+        self.blobs = DiskBlobStore(home / "server" / "blobs", area="runtime", limit=UPLOAD_LIMIT)
+        self.store: Store | None = None
+        self.registry: Registry | None = None
+        self.auth: Auth | None = None
+        self._units: dict[tuple[str, str], _Unit] = {}
+        self._address = ""
+        self._address_known = asyncio.Event()
+        self._restore: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # -- wiring --------------------------------------------------------------------------
+
+    def attach(self, *, store: Store, registry: Registry, auth: Auth) -> None:
+        self.store, self.registry, self.auth = store, registry, auth
+
+    async def start(self) -> None:
+        """Bring back the services that were running (once the server's address is known:
+        it is read from the registry, where the server registers its core services)."""
+        self._restore = asyncio.create_task(self._bring_back())
+
+    async def _server_address(self) -> str:
+        if self._address:
+            return self._address
+        registry = self._registry()
+        watch = registry.watch(service="runtime")
+        try:
+            with contextlib.suppress(errors.NotFound):
+                for svc in await registry.get_service("runtime"):
+                    for node in svc.nodes:
+                        self._address = node.address
+                        return self._address
+            async for result in watch:
+                for node in result.service.nodes:
+                    if result.action != "delete":
+                        self._address = node.address
+                        return self._address
+        finally:
+            close = getattr(watch, "aclose", None)
+            if close is not None:
+                await close()
+        raise errors.Unavailable("the server's address is not known yet")
+
+    async def _bring_back(self) -> None:
+        try:
+            store = self._store()
+            records = await store.read("", database=DATABASE, table="services", prefix=True)
+            for raw in records:
+                try:
+                    record = _Record(**json.loads(raw.value))
+                except (TypeError, ValueError):
+                    log.warning("skipping an unreadable runtime record %s", raw.key)
+                    continue
+                if record.status in ("stopped", "error"):
+                    continue
+                unit = self._units[(record.namespace, record.name)] = _Unit(record)
+                self.logs_.book(record.namespace, record.name).write(
+                    "runtime", -1, "the server restarted: building and starting again"
+                )
+                unit.task = asyncio.create_task(self._lifecycle(unit))
+        except Exception:
+            log.exception("bringing back the runtime's services failed")
+
+    def _store(self) -> Store:
+        assert self.store is not None, "runtime not attached"
+        return self.store
+
+    def _registry(self) -> Registry:
+        assert self.registry is not None, "runtime not attached"
+        return self.registry
+
+    def _auth(self) -> Auth:
+        assert self.auth is not None, "runtime not attached"
+        return self.auth
+
+    async def _save(self, record: _Record) -> None:
+        record.updated = int(time.time())
+        value = json.dumps(dataclasses.asdict(record)).encode()
+        key = f"{record.namespace}/{record.name}"
+        await self._store().write(Record(key, value), database=DATABASE, table="services")
+
+    async def _set(self, unit: _Unit, status: str, error: str = "") -> None:
+        unit.record.status = status
+        unit.record.error = error
+        await self._save(unit.record)
+        if error:
+            self.logs_.book(unit.record.namespace, unit.record.name).write("runtime", -1, f"error: {error}")
+
+    # -- sources -------------------------------------------------------------------------
+
+    async def upload(self, name: str, chunks: AsyncIterable[bytes], *, namespace: str = "") -> str:
+        namespace = namespace or "micro"
+        check_name(name)
+        upload = uuid.uuid4().hex
+        try:
+            info = await self.blobs.write(f"sources/{upload}", chunks, namespace=namespace)
+        except errors.TooLarge:
+            raise errors.TooLarge(
+                f"the source is over the upload limit of {UPLOAD_LIMIT // (1024 * 1024)} MiB"
+            ) from None
+        value = json.dumps({"hash": info.sha256, "size": info.size, "name": name}).encode()
+        # an upload never used is forgotten after a day
+        await self._store().write(
+            Record(f"{namespace}/{upload}", value, 24 * 3600.0), database=DATABASE, table="uploads"
+        )
+        return upload
+
+    async def _upload_hash(self, namespace: str, upload: str) -> str:
+        try:
+            found = await self._store().read(f"{namespace}/{upload}", database=DATABASE, table="uploads")
+        except errors.NotFound:
+            raise errors.NotFound(f"upload {upload} not found") from None
+        return str(json.loads(found[0].value)["hash"])
+
+    async def _fetch(self, record: _Record, into: Path) -> None:
+        """Copy the recorded source to ``into``, checking its content hash on the way."""
+        digest = hashlib.sha256()
+        with open(into, "wb") as f:
+            async for chunk in self.blobs.read(f"sources/{record.upload}", namespace=record.namespace):
+                digest.update(chunk)
+                f.write(chunk)
+        if digest.hexdigest() != record.hash:
+            raise BuildError("the stored source does not match its recorded content hash")
+
+    # -- the interface ---------------------------------------------------------------------
+
+    async def create(
+        self,
+        service: Service,
+        *,
+        upload: str = "",
+        subfolder: str = "",
+        env: list[str] | None = None,
+        instances: int = 1,
+        namespace: str = "",
+        owner: str = "",
+    ) -> Service:
+        namespace = namespace or "micro"
+        name = check_name(service.name)
+        _check_run(instances, env or [], subfolder)
+        if not upload:
+            raise errors.BadRequest("a source is required: upload one with Source.Upload")
+        digest = await self._upload_hash(namespace, upload)
+        if (namespace, name) in self._units:
+            raise errors.Conflict(
+                f"service {name} is already running: micro update {name}, or micro kill {name}"
+            )
+        record = _Record(
+            namespace,
+            name,
+            version=service.version or "latest",
+            source=service.source,
+            upload=upload,
+            hash=digest,
+            subfolder=subfolder,
+            env=list(env or []),
+            instances=instances,
+            owner=owner,
+        )
+        unit = self._units[(namespace, name)] = _Unit(record)
+        try:
+            await self._account(record, fresh=True)
+            await self._save(record)
+        except BaseException:
+            self._units.pop((namespace, name), None)
+            with contextlib.suppress(Exception):
+                await self._auth().delete_account(_account_id(record), namespace=namespace)
+            raise
+        self.logs_.book(namespace, name).write("runtime", -1, f"run {record.source or name} ({digest[:12]})")
+        unit.task = asyncio.create_task(self._lifecycle(unit))
+        return record.service()
+
+    async def read(self, name: str = "", *, namespace: str = "") -> list[Service]:
+        namespace = namespace or "micro"
+        if name:
+            unit = self._units.get((namespace, name))
+            if unit is None:
+                raise errors.NotFound(f"service {name} not found")
+            return [unit.record.service()]
+        return sorted(
+            (u.record.service() for (ns, _), u in self._units.items() if ns == namespace),
+            key=lambda s: (s.name, s.version),
+        )
+
+    async def update(
+        self,
+        name: str,
+        *,
+        upload: str = "",
+        subfolder: str | None = None,
+        instances: int = 0,
+        env: list[str] | None = None,
+        namespace: str = "",
+    ) -> Service:
+        namespace = namespace or "micro"
+        unit = self._units.get((namespace, name))
+        if unit is None:
+            raise errors.NotFound(f"service {name} not found")
+        _check_run(instances or 1, env or [], subfolder or "")
+        record = unit.record
+        if upload:
+            record.hash = await self._upload_hash(namespace, upload)
+            record.upload = upload
+        if subfolder is not None:
+            record.subfolder = subfolder
+        if instances:
+            record.instances = instances
+        if env is not None:
+            record.env = list(env)
+        record.retries = 0
+        old = unit.task
+        unit.task = asyncio.create_task(self._lifecycle(unit, previous=old))
+        await self._set(unit, "pending")
+        return record.service()
+
+    async def delete(self, name: str, *, namespace: str = "") -> None:
+        namespace = namespace or "micro"
+        unit = self._units.pop((namespace, name), None)
+        if unit is None:
+            raise errors.NotFound(f"service {name} not found")
+        await self._stop_unit(unit)
+        await self._deregister(unit.record)
+        with contextlib.suppress(errors.NotFound):
+            await self._auth().delete_account(_account_id(unit.record), namespace=namespace)
+        self._credentials(unit.record).unlink(missing_ok=True)
+        await self._store().delete(f"{namespace}/{name}", database=DATABASE, table="services")
+        self.logs_.book(namespace, name).write("runtime", -1, "killed")
+
+    async def logs(
+        self, name: str, *, count: int = 15, follow: bool = False, since: float = 0, namespace: str = ""
+    ) -> AsyncIterator[LogBatch]:
+        namespace = namespace or "micro"
+        if (namespace, name) not in self._units and not self.logs_.exists(namespace, name):
+            raise errors.NotFound("Service not found")
+        async for batch in self.logs_.read(namespace, name, count=count, follow=follow, since=since):
+            yield batch
+
+    async def drop_namespace(self, namespace: str) -> None:
+        """Forget a deleted namespace's sources and logs (its services were stopped)."""
+        for key in [k for k in self._units if k[0] == namespace]:
+            with contextlib.suppress(errors.NotFound):
+                await self.delete(key[1], namespace=namespace)
+        await self.blobs.drop_namespace(namespace)
+        shutil.rmtree(self.logs_.folder / namespace, ignore_errors=True)
+        shutil.rmtree(self.builder.folder / "builds" / namespace, ignore_errors=True)
+
+    async def close(self) -> None:
+        """Stop every instance (their records stay: a restarted server brings them back)."""
+        self._closed = True
+        if self._restore is not None:
+            self._restore.cancel()
+        await asyncio.gather(*(self._stop_unit(u) for u in self._units.values()), return_exceptions=True)
+        self.logs_.close()
+        await self.blobs.close()
+
+    # -- accounts ----------------------------------------------------------------------
+
+    def _credentials(self, record: _Record) -> Path:
+        return self.home / "runtime" / "accounts" / record.namespace / f"{record.name}.json"
+
+    async def _account(self, record: _Record, *, fresh: bool) -> None:
+        """Make the service's account (``fresh``: a new one, replacing any of that id) and
+        write its credentials file; without ``fresh`` an existing file is kept."""
+        path = self._credentials(record)
+        if not fresh and path.exists():
+            return
+        auth = self._auth()
+        account_id = _account_id(record)
+        with contextlib.suppress(errors.NotFound):
+            await auth.delete_account(account_id, namespace=record.namespace)
+        account = await auth.generate(
+            account_id,
+            type="service",
+            scopes=[SERVICE_SCOPE],
+            namespace=record.namespace,
+            service=record.name,
+            metadata={"runtime": "true"},
+        )
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        scratch = path.with_suffix(".tmp")
+        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"id": account.id, "secret": account.secret}, f)
+        os.replace(scratch, path)
+
+    # -- the lifecycle -----------------------------------------------------------------
+
+    async def _lifecycle(self, unit: _Unit, previous: asyncio.Task[None] | None = None) -> None:
+        record = unit.record
+        book = self.logs_.book(record.namespace, record.name)
+        try:
+            if previous is not None and not previous.done():
+                previous.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await previous
+            await self._set(unit, "building")
+            folder, argv, venv = await self._build(unit)
+            old = dict(unit.procs)
+            unit.procs = {}
+            rolling = bool(old) and record.instances > 1
+            if old and not rolling:
+                await _stop_processes(old.values())
+            await self._account(record, fresh=False)
+            address = await self._server_address()
+            await self._set(unit, "starting")
+            unit.registered = False
+            unit.exited = asyncio.Queue()
+            for index in range(record.instances):
+                await self._spawn(unit, index, folder, argv, venv, address)
+            reason = await self._await_registration(unit)
+            if reason:
+                await _stop_processes(list(unit.procs.values()))
+                await self._set(unit, "error", reason)
+                return
+            if rolling:
+                await _stop_processes(old.values())
+            unit.registered = True
+            await self._set(unit, "running")
+            await self._supervise(unit, folder, argv, venv, address)
+        except BuildError as exc:
+            await self._set(unit, "error", exc.detail)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("runtime: %s/%s failed", record.namespace, record.name)
+            book.write("runtime", -1, f"internal error: {type(exc).__name__}")
+            with contextlib.suppress(Exception):
+                await self._set(unit, "error", "internal error in the runtime (see the server's log)")
+
+    async def _build(self, unit: _Unit) -> tuple[Path, list[str], Path]:
+        record = unit.record
+        book = self.logs_.book(record.namespace, record.name)
+        build = record.hash[:16]
+        target = self.builder.source_dir(record.namespace, record.name, build)
+        if not target.is_dir():
+            with tempfile.TemporaryDirectory(dir=self.home / "runtime") as scratch:
+                archive = Path(scratch) / "source.tar.gz"
+                try:
+                    await self._fetch(record, archive)
+                except errors.NotFound:
+                    raise BuildError("the uploaded source is gone: run it again") from None
+                await self.builder.unpack(archive, record.namespace, record.name, build)
+        folder = (target / record.subfolder).resolve() if record.subfolder else target
+        if not folder.is_relative_to(target) or not folder.is_dir():
+            raise BuildError(f"the source has no folder {record.subfolder}")
+        argv = entry_point(folder)
+        await self.builder.generate(folder)
+        venv = await self.builder.venv(folder, lambda step: book.write("runtime", -1, step))
+        return folder, argv, venv
+
+    async def _spawn(
+        self, unit: _Unit, index: int, folder: Path, argv: list[str], venv: Path, address: str
+    ) -> None:
+        record = unit.record
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MICRO_")}
+        for pair in record.env:
+            key, _, value = pair.partition("=")
+            env[key] = value
+        env.update(
+            PYTHONUNBUFFERED="1",
+            VIRTUAL_ENV=str(venv),
+            PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}",
+            MICRO_PROXY=address,
+            MICRO_NAMESPACE=record.namespace,
+            MICRO_SERVICE_NAME=record.name,
+            MICRO_SERVICE_VERSION=record.version,
+            MICRO_AUTH_FILE=str(self._credentials(record)),
+        )
+        proc = await asyncio.create_subprocess_exec(
+            "setpriv",
+            "--pdeathsig",
+            "KILL",
+            "--",
+            str(venv / "bin" / "python"),
+            *argv,
+            cwd=folder,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            limit=_LINE_LIMIT,
+        )
+        unit.procs[index] = proc
+        self.logs_.book(record.namespace, record.name).write(
+            "runtime", index, f"instance {index} started (pid {proc.pid})"
+        )
+        unit.watchers.append(asyncio.create_task(self._watch(unit, index, proc)))
+
+    async def _watch(self, unit: _Unit, index: int, proc: asyncio.subprocess.Process) -> None:
+        """Copy the instance's output into its log, then report its exit."""
+        book = self.logs_.book(unit.record.namespace, unit.record.name)
+
+        async def copy(stream: asyncio.StreamReader | None, name: str) -> None:
+            assert stream is not None
+            while True:
+                try:
+                    raw = await stream.readline()
+                except ValueError:  # a line over the limit: what there is, as one line
+                    raw = await stream.read(_LINE_LIMIT)
+                if not raw:
+                    return
+                line = raw.decode(errors="replace").rstrip("\n")
+                if name == "stderr" and line.strip():
+                    unit.last_error[index] = line.strip()
+                book.write(name, index, line)
+
+        await asyncio.gather(copy(proc.stdout, "stdout"), copy(proc.stderr, "stderr"))
+        code = await proc.wait()
+        if unit.procs.get(index) is proc:
+            await unit.exited.put((index, code))
+
+    async def _await_registration(self, unit: _Unit) -> str:
+        """Empty once every instance registered, else why not (an instance exited first, or
+        :data:`REGISTER_SECONDS` passed)."""
+        record = unit.record
+        deadline = time.monotonic() + REGISTER_SECONDS
+        delay = 0.05
+        while True:
+            if not unit.exited.empty():
+                index, code = unit.exited.get_nowait()
+                last = unit.last_error.get(index, "")
+                why = f"exited with status {code} before it registered"
+                return f"{why}: {last}" if last else why
+            if await self._registered(record) >= record.instances:
+                return ""
+            if time.monotonic() > deadline:
+                return f"did not register within {REGISTER_SECONDS:.0f}s"
+            # polled only while starting (never while running), with a growing step
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    index, code = await unit.exited.get()
+                    await unit.exited.put((index, code))
+            delay = min(delay * 1.5, 1.0)
+
+    async def _registered(self, record: _Record) -> int:
+        try:
+            versions = await self._registry().get_service(record.name, domain=record.namespace)
+        except errors.NotFound:
+            return 0
+        return sum(len(v.nodes) for v in versions)
+
+    async def _supervise(self, unit: _Unit, folder: Path, argv: list[str], venv: Path, address: str) -> None:
+        record = unit.record
+        book = self.logs_.book(record.namespace, record.name)
+        while True:
+            index, code = await unit.exited.get()
+            unit.procs.pop(index, None)
+            record.retries += 1
+            last = unit.last_error.get(index, "")
+            reason = f"exited with status {code}" + (f": {last}" if last else "")
+            book.write("runtime", index, f"instance {index} {reason}")
+            if record.retries > MAX_RETRIES:
+                await _stop_processes(list(unit.procs.values()))
+                await self._set(unit, "error", f"crashed {record.retries} times, last {reason}")
+                return
+            await self._save(record)
+            delay = min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** (record.retries - 1))
+            book.write("runtime", index, f"restarting instance {index} in {delay:g}s")
+            await asyncio.sleep(delay)
+            await self._spawn(unit, index, folder, argv, venv, address)
+
+    async def _stop_unit(self, unit: _Unit) -> None:
+        unit.stopping = True
+        if unit.task is not None and not unit.task.done():
+            unit.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await unit.task
+        procs, unit.procs = list(unit.procs.values()), {}
+        await _stop_processes(procs)
+        for watcher in unit.watchers:
+            watcher.cancel()
+        unit.watchers.clear()
+
+    async def _deregister(self, record: _Record) -> None:
+        registry = self._registry()
+        try:
+            versions = await registry.get_service(record.name, domain=record.namespace)
+        except errors.NotFound:
+            return
+        for version in versions:
+            with contextlib.suppress(errors.NotFound):
+                await registry.deregister(version, domain=record.namespace)
+
+
+def _account_id(record: _Record) -> str:
+    return f"{record.name}-{record.version}"
+
+
+def _check_run(instances: int, env: list[str], subfolder: str) -> None:
+    if instances < 1:
+        raise errors.BadRequest(f"--instances must be at least 1, not {instances}")
+    if instances > 64:
+        raise errors.BadRequest(f"--instances must be at most 64, not {instances}")
+    for pair in env:
+        key, sep, _ = pair.partition("=")
+        if not sep or not key:
+            raise errors.BadRequest(f"invalid environment variable {pair!r}: expected KEY=VALUE")
+        if key.startswith("MICRO_"):
+            raise errors.BadRequest(f"{key} is set by the runtime")
+    if subfolder.startswith("/") or ".." in Path(subfolder).parts:
+        raise errors.BadRequest(f"invalid subfolder {subfolder!r}")
+
+
+async def _stop_processes(procs: Any) -> None:
+    """SIGTERM each process's group, SIGKILL what is left after :data:`GRACE_SECONDS`."""
+    procs = [p for p in procs if p.returncode is None]
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM)
+
+    async def reap(proc: asyncio.subprocess.Process) -> None:
+        try:
+            async with asyncio.timeout(GRACE_SECONDS):
+                await proc.wait()
+        except TimeoutError:
+            pass
+        # the group too: whatever the instance started must not outlive it
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+
+    await asyncio.gather(*(reap(p) for p in procs))
