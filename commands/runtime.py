@@ -72,6 +72,19 @@ def _describe(folder: Path) -> str:
     return str(folder.resolve())
 
 
+def _check_entry(folder: Path) -> None:
+    """Refuse here, before anything is uploaded or created, a folder the server could not
+    start (the server checks again: a git source is never seen here)."""
+    from server.runtime._build import BuildError, entry_point
+
+    if not any(folder.iterdir()):
+        raise Failure(f"Source folder {folder} is empty")
+    try:
+        entry_point(folder)
+    except BuildError as exc:
+        raise Failure(f"Cannot run {folder}: {exc.detail}") from None
+
+
 def run(
     source: str = typer.Argument(..., help="A folder (., ./helloworld, ../x)."),
     name: str = typer.Option("", "--name", help="The service's name (default: the folder's)."),
@@ -89,6 +102,7 @@ def run(
     if not folder.is_dir():
         raise Failure(f"Source folder {source} does not exist")
     service_name = _name(name or folder.resolve().name)
+    _check_entry(folder)
     ctx = _client.context()
     ctx.require_writable()
     from commands._pack import pack
@@ -168,6 +182,8 @@ def update(
     packed = None
     if is_folder:
         from commands._pack import pack
+
+        _check_entry(folder)
 
         _progress(f"packing {folder}")
         packed = pack(folder)

@@ -144,6 +144,7 @@ class Service:
     ) -> None:
         told = settings.service()
         self.name = told.name or name
+        self._code_name = name  # the runtime names a service after its folder or --name
         self.version = told.version or version
         self.metadata = dict(metadata or {})
         self.listen = address
@@ -269,6 +270,8 @@ class Service:
             raise
         _platform.set_service_name(self.name)
         self._consumers = [asyncio.create_task(sub.run()) for sub in self._subscriptions]
+        if self.name != self._code_name:
+            log.info("Registered as %s (MICRO_SERVICE_NAME) instead of %s", self.name, self._code_name)
         log.info("Listening on %s", self.address)
         return self.address
 

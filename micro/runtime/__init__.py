@@ -38,7 +38,7 @@ def check_name(name: str) -> str:
             f"invalid service name {name!r}: lower-case letters, digits and dashes, starting with a letter"
         )
     if name in RESERVED_NAMES:
-        raise errors.BadRequest(f"{name} is the name of a core service")
+        raise errors.BadRequest(f"the name {name} is taken by a core service")
     return name
 
 

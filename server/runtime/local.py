@@ -57,7 +57,7 @@ UPLOAD_LIMIT = 100 * 1024 * 1024
 REGISTER_SECONDS = 60.0
 GRACE_SECONDS = 5.0
 MAX_RETRIES = 5
-BACKOFF_FIRST = 0.5
+BACKOFF_FIRST = 0.25
 BACKOFF_CAP = 30.0
 _LINE_LIMIT = 1024 * 1024
 
@@ -535,13 +535,15 @@ class LocalRuntime(Runtime):
         deadline = time.monotonic() + REGISTER_SECONDS
         delay = 0.05
         while True:
+            # registered first: an instance that registered and then exited is a crash of a
+            # running service (its exit stays queued for the supervisor)
+            if await self._registered(record) >= record.instances:
+                return ""
             if not unit.exited.empty():
                 index, code = unit.exited.get_nowait()
                 last = unit.last_error.get(index, "")
-                why = f"exited with status {code} before it registered"
+                why = f"{_exit_reason(code)} before it registered"
                 return f"{why}: {last}" if last else why
-            if await self._registered(record) >= record.instances:
-                return ""
             if time.monotonic() > deadline:
                 return f"did not register within {REGISTER_SECONDS:.0f}s"
             # polled only while starting (never while running), with a growing step
@@ -565,8 +567,8 @@ class LocalRuntime(Runtime):
             index, code = await unit.exited.get()
             unit.procs.pop(index, None)
             record.retries += 1
-            last = unit.last_error.get(index, "")
-            reason = f"exited with status {code}" + (f": {last}" if last else "")
+            unit.last_error.pop(index, None)
+            reason = _exit_reason(code)
             book.write("runtime", index, f"instance {index} {reason}")
             if record.retries > MAX_RETRIES:
                 await _stop_processes(list(unit.procs.values()))
@@ -599,6 +601,13 @@ class LocalRuntime(Runtime):
         for version in versions:
             with contextlib.suppress(errors.NotFound):
                 await registry.deregister(version, domain=record.namespace)
+
+
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+    return f"exited with status {code}"
 
 
 def _account_id(record: _Record) -> str:

@@ -1,0 +1,400 @@
+"""``micro run``, ``update``, ``kill``, ``status`` and ``logs`` end to end: the real CLI
+against a real ``micro server`` that builds and supervises the services.
+
+The server has a ``MICRO_HOME`` of its own and the CLI another, and the services' folders are
+in the test's folder: the server only ever sees what the CLI uploaded. Process ids come from
+the runtime's own log lines (``instance N started (pid P)``), so the tests can check that no
+process of a service outlives ``kill``, a server stop or a server ``kill -9``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests._poll import eventually_sync
+from tests.e2e.conftest import MICRO, MicroServer, Runner, launch_server, one_line, run_micro
+
+# builds and starts take a while on a loaded machine; the tests wait on conditions, not time
+SLOW = 90.0
+_PID = re.compile(r"instance \d+ started \(pid (\d+)\)")
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ``micro new helloworld`` folder, made once per module and copied by each test."""
+    parent = tmp_path_factory.mktemp("template")
+    env = {**os.environ, "MICRO_HOME": str(parent / "home")}
+    done = subprocess.run(
+        [MICRO, "new", "helloworld"], cwd=parent, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return parent / "helloworld"
+
+
+def service_folder(template: Path, where: Path, name: str = "helloworld") -> Path:
+    folder = where / name
+    shutil.copytree(template, folder)
+    return folder
+
+
+def status_rows(micro: Runner, name: str = "") -> dict[str, dict[str, object]]:
+    result = micro("status", *([name] if name else []), "-o", "json")
+    assert result.returncode == 0, result.stderr
+    return {row["name"]: row for row in json.loads(result.stdout)}
+
+
+def wait_status(micro: Runner, name: str, wanted: str, timeout: float = SLOW) -> dict[str, object]:
+    found: dict[str, object] = {}
+
+    def reached() -> bool:
+        found.update(status_rows(micro).get(name, {}))
+        return found.get("status") == wanted
+
+    eventually_sync(reached, f"{name} is {wanted} (last seen {found})", timeout=timeout, interval=0.2)
+    return found
+
+
+def pids(micro: Runner, name: str) -> list[int]:
+    result = micro("logs", name, "-n", "-1")
+    assert result.returncode == 0, result.stderr
+    return [int(m.group(1)) for m in _PID.finditer(result.stdout)]
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie no one reaped yet counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def all_gone(found: list[int], what: str) -> None:
+    assert found, f"no process ids of {what} in its logs"
+    eventually_sync(lambda: not any(alive(p) for p in found), f"every process of {what} ended", timeout=30)
+
+
+def test_run_call_update_logs_kill(micro: Runner, template: Path, tmp_path: Path) -> None:
+    folder = service_folder(template, tmp_path)
+    run = micro("run", "--wait", ".", cwd=folder, timeout=SLOW)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == ""
+    row = status_rows(micro)["helloworld"]
+    assert (row["status"], row["version"], row["source"]) == ("running", "latest", str(folder))
+    assert row["metadata"] == {"owner": "admin", "group": "micro"}
+    text = micro("status").stdout
+    assert re.search(r"helloworld\s+latest\s+\S+\s+running\s+\w{12}\s+.*owner=admin, group=micro", text), text
+    assert "helloworld" in micro("services").stdout.split()
+    assert json.loads(micro("helloworld", "call", "--name=Joe").stdout) == {"msg": "Hello Joe"}
+    assert "Listening on" in micro("logs", "helloworld").stdout
+    first = pids(micro, "helloworld")
+
+    handler = folder / "handler.py"
+    handler.write_text(handler.read_text().replace('f"Hello {', 'f"Hi {'))
+    update = micro("update", ".", "--wait", cwd=folder, timeout=SLOW)
+    assert update.returncode == 0, update.stderr
+    assert json.loads(micro("helloworld", "call", "--name=Joe").stdout) == {"msg": "Hi Joe"}
+    all_gone(first, "the first build")
+
+    records = [
+        json.loads(line) for line in micro("logs", "helloworld", "-o", "json", "-n", "5").stdout.splitlines()
+    ]
+    assert len(records) == 5
+    assert all(set(r) == {"ts", "stream", "instance", "line"} for r in records)
+    stamped = micro("logs", "helloworld", "--timestamps", "-n", "1").stdout
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z ", stamped), stamped
+
+    running = pids(micro, "helloworld")
+    kill = micro("kill", "helloworld")
+    assert (kill.returncode, kill.stdout) == (0, "")
+    assert "helloworld" not in status_rows(micro)
+    assert "helloworld" not in micro("services").stdout.split()
+    all_gone(running, "helloworld")
+    assert "Listening on" in micro("logs", "helloworld", "-n", "-1").stdout  # the logs stay
+    accounts = micro("auth", "list", "accounts").stdout
+    assert "helloworld-latest" not in accounts
+
+
+def test_logs_follow_prints_new_lines(
+    micro: Runner, shared_server: MicroServer, template: Path, tmp_path: Path
+) -> None:
+    folder = service_folder(template, tmp_path, "follower")
+    handler = folder / "handler.py"
+    # each call prints a line the follower must see
+    text = re.sub(
+        r"(async def Call\(.*\n)", r"\1        print('called by', request.name)\n", handler.read_text()
+    )
+    handler.write_text(text)
+    assert "print('called by'" in handler.read_text()
+    assert micro("run", "--wait", str(folder), timeout=SLOW).returncode == 0
+    env = {**os.environ, "MICRO_PROXY": shared_server.address}
+    token = shared_server.token()
+    if token:
+        env["MICRO_TOKEN"] = token
+    proc = subprocess.Popen(
+        [MICRO, "logs", "follower", "-f", "-n", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+
+        def seen() -> bool:
+            micro("call", "follower", "Helloworld.Call", '{"name":"Ann"}')
+            return any("called by Ann" in line for line in lines)
+
+        eventually_sync(seen, "micro logs -f printed the line the service wrote", timeout=30, interval=0.3)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        reader.join(5)
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()
+        proc.stderr.close()
+        micro("kill", "follower")
+
+
+def test_env_vars_instances_and_the_name_from_the_folder(
+    micro: Runner, template: Path, tmp_path: Path
+) -> None:
+    # a folder hello2 whose code says micro.Service("helloworld") registers as hello2
+    folder = service_folder(template, tmp_path, "hello2")
+    main = folder / "main.py"
+    main.write_text(
+        main.read_text().replace(
+            "def main() -> None:\n",
+            "def main() -> None:\n    import os\n    print('greeting', os.environ.get('GREETING'))\n",
+        )
+    )
+    run = micro(
+        "run", "--wait", "--instances", "2", "--env-vars", "GREETING=hey,OTHER=1", str(folder), timeout=SLOW
+    )
+    assert run.returncode == 0, run.stderr
+    log = micro("logs", "hello2", "-n", "-1", "-o", "json").stdout
+    records = [json.loads(line) for line in log.splitlines()]
+    greetings = {r["instance"] for r in records if r["line"] == "greeting hey"}
+    assert greetings == {0, 1}
+    assert any(
+        "Registered as hello2 (MICRO_SERVICE_NAME) instead of helloworld" in r["line"] for r in records
+    )
+    detail = micro("get", "service", "hello2").stdout
+    nodes = re.findall(r"^hello2-\w+\s+127\.0\.0\.1:\d+", detail, flags=re.M)
+    assert len(nodes) == 2, detail
+    assert "helloworld" not in micro("services").stdout.split()
+    both = pids(micro, "hello2")
+    micro("kill", "hello2")
+    all_gone(both, "hello2")
+
+
+BAD_RUNS = [
+    (("nosuch",), "Source folder nosuch does not exist"),
+    (("empty",), "Source folder empty is empty"),
+    (("nomain",), "no entry point"),
+    (("--instances", "0", "svc"), "Invalid --instances 0"),
+    (("--instances", "-2", "svc"), "Invalid --instances -2"),
+    (("--env-vars", "FOO", "svc"), "Invalid --env-vars 'FOO'"),
+    (("--name", "a b", "svc"), "Invalid service name 'a b'"),
+    (("--name", "a/b", "svc"), "Invalid service name 'a/b'"),
+    (("--name", "store", "svc"), "taken by a core service"),
+]
+
+
+def test_bad_input_is_one_line_and_leaves_nothing(micro: Runner, template: Path, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "nomain").mkdir()
+    (tmp_path / "nomain" / "README.md").write_text("no code here\n")
+    service_folder(template, tmp_path, "svc")
+    before = micro("auth", "list", "accounts").stdout
+    for args, message in BAD_RUNS:
+        result = micro("run", *args, cwd=tmp_path)
+        assert result.returncode == 1, args
+        assert message in one_line(result.stderr), args
+    assert not {"svc", "nomain", "empty", "nosuch", "store", "a"} & set(status_rows(micro))
+    assert micro("auth", "list", "accounts").stdout == before
+
+
+def test_broken_services_go_to_error_with_the_reason(micro: Runner, tmp_path: Path, template: Path) -> None:
+    syntax = service_folder(template, tmp_path, "syntax")
+    (syntax / "handler.py").write_text("def broken(:\n")
+    imports = service_folder(template, tmp_path, "imports")
+    (imports / "handler.py").write_text("import nosuchmodule_at_all\n")
+    requirements = service_folder(template, tmp_path, "requirements")
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (requirements / "requirements.txt").write_text(
+        f"--no-index\n--find-links {wheels}\nnosuch-package-xyz==1.0\n"
+    )
+    for folder, reason in (
+        (syntax, "SyntaxError"),
+        (imports, "No module named 'nosuchmodule_at_all'"),
+        (requirements, "installing requirements.txt failed"),
+    ):
+        result = micro("run", "--wait", str(folder), timeout=SLOW)
+        assert result.returncode == 1
+        assert reason in one_line(result.stderr)
+        row = status_rows(micro)[folder.name]
+        assert row["status"] == "error"
+        assert reason in str(row["error"])
+        assert f"error={row['error']}" in micro("status", folder.name).stdout
+        assert reason in micro("logs", folder.name, "-n", "-1").stdout
+        micro("kill", folder.name)
+
+
+def test_a_crashing_service_is_restarted_then_left_in_error(
+    micro: Runner, template: Path, tmp_path: Path
+) -> None:
+    folder = service_folder(template, tmp_path, "crasher")
+    main = folder / "main.py"
+    # registers, then dies a moment later: every time it is started
+    main.write_text(
+        "import asyncio, os\n"
+        "import micro\n"
+        "from handler import Helloworld\n"
+        "async def main():\n"
+        "    service = micro.Service('helloworld')\n"
+        "    service.handle(Helloworld())\n"
+        "    await service.start()\n"
+        "    os._exit(3)\n"
+        "asyncio.run(main())\n"
+    )
+    assert micro("run", str(folder), timeout=SLOW).returncode == 0
+    row = wait_status(micro, "crasher", "error", timeout=120)
+    assert row["retries"] == 6
+    assert "exited with status 3" in str(row["error"])
+    text = micro("status", "crasher").stdout
+    assert "retries=6" in text and "error=crashed 6 times" in text
+    assert "restarting instance 0" in micro("logs", "crasher", "-n", "-1").stdout
+    micro("kill", "crasher")
+
+
+def test_upload_the_server_cannot_see(
+    micro: Runner, shared_server: MicroServer, template: Path, tmp_path: Path
+) -> None:
+    """The server runs what was uploaded: the folder is deleted once it is uploaded, and an
+    archive sent straight through Source.Upload names a folder that never existed."""
+    import asyncio
+    import io
+    import tarfile
+
+    from micro.runtime import Service
+    from micro.runtime.grpc import GrpcRuntime
+
+    folder = service_folder(template, tmp_path, "gone")
+    assert micro("run", "--wait", str(folder), timeout=SLOW).returncode == 0
+    shutil.rmtree(folder)
+    assert json.loads(micro("gone", "call", "--name=Bo").stdout) == {"msg": "Hello Bo"}
+    update = micro("update", "gone", "--wait", cwd=tmp_path, timeout=SLOW)  # from the recorded source
+    assert update.returncode == 0, update.stderr
+    assert json.loads(micro("gone", "call", "--name=Bo").stdout) == {"msg": "Hello Bo"}
+    micro("kill", "gone")
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(template.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                tar.add(path, arcname=f"deep/inside/{path.relative_to(template).as_posix()}")
+    data = buffer.getvalue()
+
+    async def send() -> None:
+        runtime = GrpcRuntime(shared_server.address, token=shared_server.token())
+
+        async def chunks():  # type: ignore[no-untyped-def]
+            yield data[: len(data) // 2]
+            yield data[len(data) // 2 :]
+
+        try:
+            upload = await runtime.upload("synthetic", chunks())
+            await runtime.create(
+                Service(name="synthetic", source="/never/existed/synthetic"),
+                upload=upload,
+                subfolder="deep/inside",
+            )
+        finally:
+            await runtime.close()
+
+    asyncio.run(send())
+    wait_status(micro, "synthetic", "running")
+    assert json.loads(micro("synthetic", "call", "--name=Al").stdout) == {"msg": "Hello Al"}
+    micro("kill", "synthetic")
+
+
+def test_nested_folder_of_a_git_repository(micro: Runner, template: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "services").mkdir(parents=True)
+    service_folder(template, repo / "services", "nested")
+    (repo / "big.bin").write_bytes(b"\0" * 4096)
+    (repo / ".gitignore").write_text("big.bin\n")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    deeper = repo / "services" / "nested" / "tests"
+    result = micro("run", "--wait", "..", cwd=deeper, timeout=SLOW)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(micro("nested", "call", "--name=Ed").stdout) == {"msg": "Hello Ed"}
+    micro("kill", "nested")
+
+
+def test_logs_of_an_unknown_service(micro: Runner) -> None:
+    result = micro("logs", "nosuch")
+    assert result.returncode == 1
+    assert one_line(result.stderr) == "Service not found"
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[list[MicroServer]]:
+    servers: list[MicroServer] = []
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+def test_server_restart_brings_services_back_and_leaves_no_process(
+    own_server: list[MicroServer], template: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "server-home"
+    server = launch_server(home)
+    own_server.append(server)
+
+    def micro(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        return run_micro(*args, server=server, **kwargs)  # type: ignore[arg-type]
+
+    for name in ("keeper", "killed"):
+        assert (
+            micro("run", "--wait", str(service_folder(template, tmp_path, name)), timeout=SLOW).returncode
+            == 0
+        )
+    micro("kill", "killed")
+    first = pids(micro, "keeper")
+    server.stop()
+    all_gone(first, "keeper after the server stopped")
+
+    again = launch_server(home, server.address)
+    own_server.append(again)
+    server._token.clear()
+
+    def micro2(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        return run_micro(*args, server=again, **kwargs)  # type: ignore[arg-type]
+
+    wait_status(micro2, "keeper", "running")
+    assert "killed" not in status_rows(micro2)
+    assert json.loads(micro2("keeper", "call", "--name=Cy").stdout) == {"msg": "Hello Cy"}
+    second = [p for p in pids(micro2, "keeper") if p not in first]
+    again.kill9()
+    all_gone(second, "keeper after kill -9 of the server")
