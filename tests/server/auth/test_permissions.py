@@ -31,6 +31,7 @@ from micro.proto.auth import auth_pb2
 from micro.proto.broker import broker_pb2
 from micro.proto.config import config_pb2
 from micro.proto.registry import registry_pb2
+from micro.proto.runtime import runtime_pb2
 from micro.proto.store import store_pb2
 from micro.registry import Endpoint, Node, Service, Streaming
 from micro.registry.grpc import GrpcRegistry
@@ -343,3 +344,28 @@ async def test_a_login_to_a_missing_namespace_is_invalid_credentials(table: Tabl
     finally:
         await login.close()
     assert caught.value.detail == "invalid credentials"
+
+
+async def test_runtime_read(table: Table) -> None:
+    """Status is for any account of the namespace."""
+
+    def request(ns: str) -> runtime_pb2.ReadRequest:
+        return runtime_pb2.ReadRequest(options=runtime_pb2.ReadOptions(namespace=ns))
+
+    await _check(table, RULES_LIST, "/runtime.Runtime/Read", request, runtime_pb2.ReadResponse)
+
+
+async def test_runtime_create(table: Table) -> None:
+    """Running needs an admin or a service account of the namespace; an admitted caller gets
+    to the request's own check (no source: 400)."""
+    admitted = {
+        caller: tuple("400" if outcome == "ok" else outcome for outcome in row)
+        for caller, row in ADMIN_OR_SERVICE.items()
+    }
+
+    def request(ns: str) -> runtime_pb2.CreateRequest:
+        return runtime_pb2.CreateRequest(
+            service=runtime_pb2.Service(name="hello"), options=runtime_pb2.CreateOptions(namespace=ns)
+        )
+
+    await _check(table, admitted, "/runtime.Runtime/Create", request, runtime_pb2.CreateResponse)
