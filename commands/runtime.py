@@ -99,7 +99,11 @@ def run(
     _check_instances(instances)
     env = _env_vars(env_vars)
     folder = Path(source).expanduser()
-    if not folder.is_dir():
+    if not folder.is_dir():  # an existing folder always wins
+        from server.runtime._git import is_git
+
+        if is_git(source):
+            return _run_git(source, name, instances, env, wait)
         raise Failure(f"Source folder {source} does not exist")
     service_name = _name(name or folder.resolve().name)
     _check_entry(folder)
@@ -122,6 +126,36 @@ def run(
                 env=env,
                 instances=instances,
             )
+            if wait:
+                await _wait(runtime, service_name)
+        finally:
+            await runtime.close()
+
+    _client.run(body)
+
+
+def _git_name(source: str) -> str:
+    """The default name of a git source: its last path part, without ``@ref`` or ``.git``."""
+    from server.runtime._git import _split_ref
+
+    path, _ = _split_ref(source)
+    return path.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].removesuffix(".git")
+
+
+def _run_git(source: str, name: str, instances: int, env: list[str], wait: bool) -> None:
+    """``micro run`` of a git source: the server clones it."""
+    from commands import _client
+    from micro.runtime import Service
+
+    service_name = _name(name or _git_name(source))
+    ctx = _client.context()
+    ctx.require_writable()
+    _progress(f"cloning {source} on the server")
+
+    async def body() -> None:
+        runtime = _runtime(ctx)
+        try:
+            await runtime.create(Service(name=service_name, source=source), env=env, instances=instances)
             if wait:
                 await _wait(runtime, service_name)
         finally:

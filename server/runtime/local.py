@@ -44,6 +44,7 @@ from micro.auth import SERVICE_SCOPE, Auth
 from micro.registry import Registry
 from micro.runtime import LogBatch, Runtime, Service, check_name
 from micro.store import Record, Store
+from server.runtime import _git
 from server.runtime._build import Builder, BuildError, entry_point
 from server.runtime._logs import Logs
 from server.store.blob import DiskBlobStore
@@ -73,6 +74,7 @@ class _Record:
     upload: str = ""
     hash: str = ""
     subfolder: str = ""
+    git: bool = False  # source is a git source, cloned again by each update
     env: list[str] = field(default_factory=list)
     instances: int = 1
     owner: str = ""
@@ -223,6 +225,18 @@ class LocalRuntime(Runtime):
         )
         return upload
 
+    async def _clone(self, source: str, namespace: str, name: str) -> tuple[str, str, str]:
+        """Clone the git ``source`` and store its tree as an upload: (upload, subfolder, ref)."""
+        parsed = _git.parse(source)
+        scratch = self.home / "runtime"
+        scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
+        data = await _git.clone(parsed, scratch)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield data
+
+        return await self.upload(name, chunks(), namespace=namespace), parsed.subfolder, parsed.ref
+
     async def _upload_hash(self, namespace: str, upload: str) -> str:
         try:
             found = await self._store().read(f"{namespace}/{upload}", database=DATABASE, table="uploads")
@@ -256,21 +270,27 @@ class LocalRuntime(Runtime):
         namespace = namespace or "micro"
         name = check_name(service.name)
         _check_run(instances, env or [], subfolder)
-        if not upload:
-            raise errors.BadRequest("a source is required: upload one with Source.Upload")
-        digest = await self._upload_hash(namespace, upload)
         if (namespace, name) in self._units:
             raise errors.Conflict(
                 f"service {name} is already running: micro update {name}, or micro kill {name}"
             )
+        version = service.version or "latest"
+        git = not upload and _git.is_git(service.source)
+        if git:
+            upload, subfolder, ref = await self._clone(service.source, namespace, name)
+            version = ref or version
+        elif not upload:
+            raise errors.BadRequest("a source is required: a folder uploaded with Source.Upload, or git")
+        digest = await self._upload_hash(namespace, upload)
         record = _Record(
             namespace,
             name,
-            version=service.version or "latest",
-            source=service.source,
+            version=version,
+            source=_git.redact(service.source),
             upload=upload,
             hash=digest,
             subfolder=subfolder,
+            git=git,
             env=list(env or []),
             instances=instances,
             owner=owner,
@@ -316,6 +336,8 @@ class LocalRuntime(Runtime):
             raise errors.NotFound(f"service {name} not found")
         _check_run(instances or 1, env or [], subfolder or "")
         record = unit.record
+        if not upload and record.git:
+            upload, subfolder, _ = await self._clone(record.source, namespace, name)
         if upload:
             record.hash = await self._upload_hash(namespace, upload)
             record.upload = upload

@@ -398,3 +398,57 @@ def test_server_restart_brings_services_back_and_leaves_no_process(
     second = [p for p in pids(micro2, "keeper") if p not in first]
     again.kill9()
     all_gone(second, "keeper after kill -9 of the server")
+
+
+def _git(*args: str, cwd: Path) -> None:
+    subprocess.run(
+        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_git_sources_with_subfolder_and_ref(micro: Runner, template: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    service_folder(template, repo, "svc")
+    _git("init", "-q", cwd=repo)
+    _git("add", "-A", cwd=repo)
+    _git("commit", "-qm", "one", cwd=repo)
+    _git("tag", "v1", cwd=repo)
+    handler = repo / "svc" / "handler.py"
+    handler.write_text(handler.read_text().replace('f"Hello {', 'f"Yo {'))
+    _git("commit", "-qam", "two", cwd=repo)
+    shutil.rmtree(repo / "svc")  # the work tree no longer has it: only git does
+
+    run = micro("run", "--wait", f"file://{repo}/svc@v1", timeout=SLOW)
+    assert run.returncode == 0, run.stderr
+    row = status_rows(micro)["svc"]
+    assert (row["version"], row["status"]) == ("v1", "running")
+    assert json.loads(micro("svc", "call", "--name=Di").stdout) == {"msg": "Hello Di"}
+    latest = micro("run", "--wait", "--name", "svc-main", f"{repo}/svc", timeout=SLOW)
+    assert latest.returncode == 0, latest.stderr
+    assert json.loads(micro("svc-main", "call", "--name=Di").stdout) == {"msg": "Yo Di"}
+    micro("kill", "svc")
+    micro("kill", "svc-main")
+
+    before = micro("auth", "list", "accounts").stdout
+    for source, message in (
+        (f"file://{tmp_path}/nosuch", "No git repository at"),
+        (f"{repo}/svc@nosuchref", "No branch, tag or commit nosuchref"),
+        (f"file://{repo}/nosuchdir@v1", "No folder nosuchdir"),
+    ):
+        result = micro("run", "--name", "bad-git", source)
+        assert result.returncode == 1, source
+        assert message in one_line(result.stderr)
+    assert "bad-git" not in status_rows(micro)
+    assert micro("auth", "list", "accounts").stdout == before
+
+
+def test_git_credentials_stay_out_of_errors_and_status(micro: Runner) -> None:
+    result = micro("run", "--name", "private", "https://someone:s3cret-pw@127.0.0.1:9/org/repo")
+    assert result.returncode == 1
+    line = one_line(result.stderr)
+    assert line.startswith("Cannot clone https://127.0.0.1:9/org/repo")
+    assert "s3cret" not in result.stderr + result.stdout
