@@ -90,7 +90,7 @@ def _auth(backends: Backends) -> CoreService:
 
 CORE_SERVICES: tuple[CoreSpec, ...] = (
     CoreSpec("registry", _registry, ("registry",)),
-    CoreSpec("store", _store, ("store",)),
+    CoreSpec("store", _store, ("store", "blobs")),
     CoreSpec("config", _config, ("store",)),
     CoreSpec("events", _events, ("events",)),
     CoreSpec("auth", _auth, ("store", "registry", "events")),

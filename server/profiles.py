@@ -67,6 +67,12 @@ def _local_runtime(data_dir: Path) -> Any:
     return LocalRuntime(data_dir.parent)  # builds, venvs and logs beside the server's data
 
 
+def _disk_blobs(data_dir: Path) -> Any:
+    from server.store.blob import DiskBlobStore
+
+    return DiskBlobStore(data_dir / "blobs", area="public")
+
+
 # concern → backend name → factory(data_dir)
 BACKENDS: dict[str, dict[str, Callable[[Path], Any]]] = {
     "store": {"memory": _memory_store, "sqlite": _sqlite_store},
@@ -74,6 +80,7 @@ BACKENDS: dict[str, dict[str, Callable[[Path], Any]]] = {
     "broker": {"memory": _memory_broker},
     "events": {"memory": _memory_events, "sqlite": _sqlite_events},
     "runtime": {"local": _local_runtime},
+    "blobs": {"disk": _disk_blobs},
 }
 
 # profile → concern → backend name
@@ -84,6 +91,7 @@ PROFILES: dict[str, dict[str, str]] = {
         "broker": "memory",
         "events": "sqlite",
         "runtime": "local",
+        "blobs": "disk",
     },
     "test": {
         "store": "memory",
@@ -91,6 +99,7 @@ PROFILES: dict[str, dict[str, str]] = {
         "broker": "memory",
         "events": "memory",
         "runtime": "local",
+        "blobs": "disk",
     },
 }
 
@@ -105,19 +114,22 @@ class Backends:
     broker: Broker
     events: Stream
     runtime: Any  # server.runtime.LocalRuntime (imported when a server starts)
+    blobs: Any  # server.store.blob.DiskBlobStore: the public area of the blob store
 
     async def drop_namespace(self, namespace: str) -> None:
         """Drop what the backends keep for a deleted ``namespace`` (the broker's
         subscriptions, the events' topics and groups, the runtime's services, sources and
-        logs; the store's database is dropped by auth itself)."""
+        logs, the blobs; the store's database is dropped by auth itself)."""
         await self.broker.drop_namespace(namespace)
         await self.events.drop_namespace(namespace)
         await self.runtime.drop_namespace(namespace)
+        await self.blobs.drop_namespace(namespace)
 
     async def close(self) -> None:
         await self.runtime.close()  # first: its services stop while the store still answers
         await self.events.close()
         await self.broker.close()
+        await self.blobs.close()
         await self.store.close()
         await self.registry.close()
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from micro import errors
 
-__all__ = ["CHUNK_BYTES", "BlobInfo", "BlobStore", "check_key"]
+__all__ = ["CHUNK_BYTES", "BlobInfo", "BlobStore", "check_key", "delete", "read", "read_chunks", "write"]
 
 #: the size of the chunks blobs are streamed in
 CHUNK_BYTES = 1024 * 1024
@@ -55,3 +55,51 @@ class BlobStore(ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""
+
+
+# -- the module-level functions: the blob store of the service's namespace -----------------
+
+
+async def _client() -> BlobStore:
+    from micro import _platform
+
+    await _platform.authenticate()
+    state = _platform.loop_state()
+    token = _platform.token()
+    blobs, blobs_token = state.values.get("micro.store.blob", (None, None))
+    if blobs is None or blobs_token != token:
+        from micro.store._blob_grpc import GrpcBlobStore
+
+        blobs = GrpcBlobStore(_platform.proxy_address(), namespace=_platform.namespace(), token=token)
+        state.values["micro.store.blob"] = (blobs, token)
+        state.on_close(blobs.close)
+    assert isinstance(blobs, BlobStore)
+    return blobs
+
+
+async def write(key: str, data: bytes | AsyncIterable[bytes]) -> BlobInfo:
+    """Store ``data`` (bytes, or chunks) under ``key`` in the service's namespace."""
+
+    async def one() -> AsyncIterator[bytes]:
+        assert isinstance(data, bytes)
+        for start in range(0, max(len(data), 1), CHUNK_BYTES):
+            yield data[start : start + CHUNK_BYTES]
+
+    return await (await _client()).write(key, one() if isinstance(data, bytes) else data)
+
+
+async def read(key: str) -> bytes:
+    """The whole blob ``key`` (NotFound when there is none); stream big ones with
+    ``read_chunks``."""
+    return b"".join([chunk async for chunk in read_chunks(key)])
+
+
+async def read_chunks(key: str) -> AsyncIterator[bytes]:
+    """The blob ``key`` in chunks."""
+    async for chunk in (await _client()).read(key):
+        yield chunk
+
+
+async def delete(key: str) -> None:
+    """Remove the blob ``key``; a missing one is not an error."""
+    await (await _client()).delete(key)

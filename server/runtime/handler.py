@@ -25,17 +25,13 @@ def _options_namespace(request: Any) -> str:
     return str(request.options.namespace)
 
 
-def _upload_namespace(request: Any) -> str:
-    return ""  # a stream: the namespace is the call's (metadata or token)
-
-
 PERMISSIONS = {
     "/runtime.Runtime/Create": Permission(Policy.ADMIN_OR_SERVICE, _options_namespace),
     "/runtime.Runtime/Update": Permission(Policy.ADMIN_OR_SERVICE, _options_namespace),
     "/runtime.Runtime/Delete": Permission(Policy.ADMIN_OR_SERVICE, _options_namespace),
     "/runtime.Runtime/Read": Permission(Policy.ACCOUNT, _options_namespace),
     "/runtime.Runtime/Logs": Permission(Policy.ACCOUNT, _options_namespace),
-    "/runtime.Source/Upload": Permission(Policy.ADMIN_OR_SERVICE, _upload_namespace),
+    "/runtime.Source/Upload": Permission(Policy.ADMIN_OR_SERVICE),  # a stream: the call's namespace
 }
 
 
