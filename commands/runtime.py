@@ -8,6 +8,7 @@ same against a server elsewhere.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -104,6 +105,9 @@ def run(
 
         if is_git(source):
             return _run_git(source, name, instances, env, wait)
+        base = _baseurl()
+        if base and _BARE.match(source):
+            return _run_git(f"{base.rstrip('/')}/{source}", name, instances, env, wait)
         raise Failure(f"Source folder {source} does not exist")
     service_name = _name(name or folder.resolve().name)
     _check_entry(folder)
@@ -132,6 +136,18 @@ def run(
             await runtime.close()
 
     _client.run(body)
+
+
+# a bare name (with a subfolder or a ref) that git.baseurl completes: helloworld, hello/sub@v1
+_BARE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*(@[A-Za-z0-9_.-]+)?$")
+
+
+def _baseurl() -> str:
+    """``micro user config set git.baseurl``: where bare names are looked up ("" for none)."""
+    from commands.user import _settings
+
+    _, user = _settings()
+    return str(user.get("git.baseurl", "") or "")
 
 
 def _git_name(source: str) -> str:

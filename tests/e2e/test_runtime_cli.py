@@ -432,6 +432,12 @@ def test_git_sources_with_subfolder_and_ref(micro: Runner, template: Path, tmp_p
     assert json.loads(micro("svc-main", "call", "--name=Di").stdout) == {"msg": "Yo Di"}
     micro("kill", "svc")
     micro("kill", "svc-main")
+    # a bare name resolves under git.baseurl (an existing folder of that name would win)
+    assert micro("user", "config", "set", "git.baseurl", f"file://{repo}").returncode == 0
+    bare = micro("run", "--wait", "svc@v1", cwd=tmp_path, timeout=SLOW)
+    assert bare.returncode == 0, bare.stderr
+    assert status_rows(micro)["svc"]["source"] == f"file://{repo}/svc@v1"
+    micro("kill", "svc")
 
     before = micro("auth", "list", "accounts").stdout
     for source, message in (
