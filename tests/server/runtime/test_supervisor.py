@@ -1,0 +1,50 @@
+"""The supervisor in the server's process: idle services cost it no timer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from commands._pack import pack
+from commands.new import scaffold
+from micro.runtime import Service
+from tests._poll import eventually
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+def _waiting_on_a_timer(task: asyncio.Task[Any]) -> list[str]:
+    """The functions of ``task``'s stack that wait on time (a sleep or a poll)."""
+    return [
+        frame.f_code.co_name
+        for frame in task.get_stack(limit=50)
+        if frame.f_code.co_name in ("sleep", "_await_registration", "wait_for")
+    ]
+
+
+async def test_idle_services_cost_the_supervisor_no_timer(server: Any, tmp_path: Path) -> None:
+    runtime = server.backends.runtime
+    folder = scaffold("idler", tmp_path)
+    packed = pack(folder)
+    for name in ("idler", "idler-two"):
+        upload = await runtime.upload(name, _one(packed.data))
+        await runtime.create(Service(name=name, source=str(folder)), upload=upload)
+
+    async def running() -> bool:
+        return all(s.status == "running" for s in await runtime.read()) and len(await runtime.read()) == 2
+
+    await eventually(running, "both services run", timeout=90, interval=0.1)
+    supervising = [
+        task
+        for unit in runtime._units.values()
+        for task in (unit.task, *unit.watchers)
+        if task is not None and not task.done()
+    ]
+    assert len(supervising) == 2 * 2  # per service: its lifecycle and its instance's watcher
+    assert {name for task in supervising for name in _waiting_on_a_timer(task)} == set()
+    for name in ("idler", "idler-two"):
+        await runtime.delete(name)
