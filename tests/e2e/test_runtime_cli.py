@@ -458,3 +458,27 @@ def test_git_credentials_stay_out_of_errors_and_status(micro: Runner) -> None:
     line = one_line(result.stderr)
     assert line.startswith("Cannot clone https://127.0.0.1:9/org/repo")
     assert "s3cret" not in result.stderr + result.stdout
+
+
+def test_a_namespace_runs_its_own_services(
+    micro: Runner, shared_server: MicroServer, template: Path, tmp_path: Path
+) -> None:
+    assert micro("namespace", "create", "team").returncode == 0
+    folder = service_folder(template, tmp_path, "teamsvc")
+    run = micro("--namespace", "team", "run", "--wait", str(folder), timeout=SLOW)
+    assert run.returncode == 0, run.stderr
+    assert "teamsvc" in micro("--namespace", "team", "services").stdout.split()
+    assert "teamsvc" not in micro("services").stdout.split()
+    assert "teamsvc" not in status_rows(micro)
+    team = json.loads(micro("--namespace", "team", "status", "-o", "json").stdout)
+    assert [(s["name"], s["metadata"]) for s in team] == [("teamsvc", {"owner": "admin", "group": "team"})]
+    assert micro("logs", "teamsvc").returncode == 1  # not in micro
+    refused = micro("namespace", "delete", "team", "--yes")
+    assert refused.returncode != 0
+    assert "has running services" in one_line(refused.stderr)
+    assert micro("--namespace", "team", "kill", "teamsvc").returncode == 0
+    logs = shared_server.home / "logs" / "team" / "teamsvc.log"
+    assert logs.exists()
+    deleted = micro("namespace", "delete", "team", "--yes")
+    assert deleted.returncode == 0, deleted.stderr
+    assert not logs.exists()
