@@ -2,28 +2,28 @@
 
 :class:`~server.runtime.local.LocalRuntime` is the backend (the ``runtime`` concern of the
 profiles); :func:`core` serves it as ``runtime.Runtime`` and ``runtime.Source``. It creates
-each service's account through the auth backend kept in the same store.
+each service's account through the auth backend kept in the same store. Nothing is imported
+here at module level: the CLI uses :mod:`server.runtime._build` and :mod:`server.runtime._git`
+to check a source before uploading it, and must not pay for the server's modules.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from micro.proto.runtime import runtime_pb2, runtime_pb2_grpc
-from server.runtime.handler import PERMISSIONS, RuntimeHandler, SourceHandler
-from server.runtime.local import LocalRuntime
-
 if TYPE_CHECKING:
     from server.core import CoreService
     from server.profiles import Backends
 
-__all__ = ["LocalRuntime", "RuntimeHandler", "SourceHandler", "core"]
+__all__ = ["core"]
 
 
 def core(backends: Backends) -> CoreService:
     """The runtime service of the server, on ``backends.runtime``."""
+    from micro.proto.runtime import runtime_pb2, runtime_pb2_grpc
     from server.auth.stored import StoredAuth
     from server.core import CoreService
+    from server.runtime.handler import PERMISSIONS, RuntimeHandler, SourceHandler
 
     runtime = backends.runtime
     # a view of the accounts kept in the store (the auth service's own instance is built by
