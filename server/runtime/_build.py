@@ -13,9 +13,11 @@ cut short (the server killed) leaves nothing half made.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import shutil
+import signal
 import site
 import sys
 import sysconfig
@@ -27,9 +29,12 @@ from pathlib import Path
 
 from micro import errors
 
-__all__ = ["BuildError", "Builder", "entry_point"]
+__all__ = ["DIES_WITH_SERVER", "BuildError", "Builder", "entry_point"]
 
 Progress = Callable[[str], None]
+
+#: what every child of the runtime is started through: it gets SIGKILL when the server dies
+DIES_WITH_SERVER = ("setpriv", "--pdeathsig", "KILL", "--")
 
 
 class BuildError(errors.BadRequest):
@@ -194,7 +199,9 @@ def _last(output: str, code: int) -> str:
 async def _run(argv: list[str], cwd: Path) -> tuple[int, str]:
     """Run ``argv`` in ``cwd``; its exit status and its output (stdout and stderr)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MICRO_")}
+    # dies with the server, like the services (a build cut short by kill -9 leaves nothing)
     proc = await asyncio.create_subprocess_exec(
+        *DIES_WITH_SERVER,
         *argv,
         cwd=cwd,
         env=env,
@@ -203,5 +210,10 @@ async def _run(argv: list[str], cwd: Path) -> tuple[int, str]:
         stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,
     )
-    out, _ = await proc.communicate()
+    try:
+        out, _ = await proc.communicate()
+    except asyncio.CancelledError:  # the service was killed or the server stops: so does this
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        raise
     return proc.returncode or 0, out.decode(errors="replace")

@@ -15,13 +15,16 @@ reach status, logs or errors.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
+import signal
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from micro import errors
+from server.runtime._build import DIES_WITH_SERVER
 
 __all__ = ["GitSource", "clone", "is_git", "parse"]
 
@@ -129,7 +132,9 @@ async def _git(*args: str, cwd: Path | None = None, secret: dict[str, str] | Non
     env = {k: v for k, v in os.environ.items() if not k.startswith("MICRO_")}
     env.update(GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true", LC_ALL="C")
     env.update(secret or {})
+    # dies with the server, like the services (a build cut short by kill -9 leaves nothing)
     proc = await asyncio.create_subprocess_exec(
+        *DIES_WITH_SERVER,
         "git",
         *args,
         cwd=cwd,
@@ -139,7 +144,12 @@ async def _git(*args: str, cwd: Path | None = None, secret: dict[str, str] | Non
         stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,
     )
-    out, _ = await proc.communicate()
+    try:
+        out, _ = await proc.communicate()
+    except asyncio.CancelledError:  # the service was killed or the server stops: so does this
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        raise
     return proc.returncode or 0, out.decode(errors="replace")
 
 

@@ -45,7 +45,7 @@ from micro.registry import Registry
 from micro.runtime import LogBatch, Runtime, Service, check_name
 from micro.store import Record, Store
 from server.runtime import _git
-from server.runtime._build import Builder, BuildError, entry_point
+from server.runtime._build import DIES_WITH_SERVER, Builder, BuildError, entry_point
 from server.runtime._logs import Logs
 from server.store.blob import DiskBlobStore
 
@@ -507,10 +507,7 @@ class LocalRuntime(Runtime):
             MICRO_AUTH_FILE=str(self._credentials(record)),
         )
         proc = await asyncio.create_subprocess_exec(
-            "setpriv",
-            "--pdeathsig",
-            "KILL",
-            "--",
+            *DIES_WITH_SERVER,
             str(venv / "bin" / "python"),
             *argv,
             cwd=folder,

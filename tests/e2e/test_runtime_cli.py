@@ -482,3 +482,89 @@ def test_a_namespace_runs_its_own_services(
     deleted = micro("namespace", "delete", "team", "--yes")
     assert deleted.returncode == 0, deleted.stderr
     assert not logs.exists()
+
+
+def _wheel(folder: Path) -> None:
+    """A wheel of ``tinypkg`` 1.0 in ``folder``: requirements install from it, offline."""
+    import base64
+    import hashlib
+    import zipfile
+
+    files = {
+        "tinypkg/__init__.py": b"VALUE = 'from the wheel'\n",
+        "tinypkg-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: tinypkg\nVersion: 1.0\n",
+        "tinypkg-1.0.dist-info/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    record = []
+    for name, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(data)}")
+    record.append("tinypkg-1.0.dist-info/RECORD,,")
+    with zipfile.ZipFile(folder / "tinypkg-1.0-py3-none-any.whl", "w") as whl:
+        for name, data in files.items():
+            whl.writestr(name, data)
+        whl.writestr("tinypkg-1.0.dist-info/RECORD", "\n".join(record) + "\n")
+
+
+def test_requirements_are_installed_into_the_service_venv(
+    micro: Runner, template: Path, tmp_path: Path
+) -> None:
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    _wheel(wheels)
+    folder = service_folder(template, tmp_path, "withreqs")
+    (folder / "requirements.txt").write_text(f"--no-index\n--find-links {wheels}\ntinypkg==1.0\n")
+    main = folder / "main.py"
+    main.write_text("import tinypkg\nprint('tinypkg says', tinypkg.VALUE)\n" + main.read_text())
+    run = micro("run", "--wait", str(folder), timeout=SLOW)
+    assert run.returncode == 0, run.stderr
+    assert "tinypkg says from the wheel" in micro("logs", "withreqs", "-n", "-1").stdout
+    assert json.loads(micro("withreqs", "call", "--name=Wu").stdout) == {"msg": "Hello Wu"}
+    micro("kill", "withreqs")
+
+
+def test_a_build_cut_by_kill_9_is_built_again_on_restart(
+    own_server: list[MicroServer], template: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "server-home"
+    server = launch_server(home)
+    own_server.append(server)
+    folder = service_folder(template, tmp_path, "slowbuild")
+    # the first build hangs in generate.py (the .proto is newer than its code); later ones do not
+    (folder / "generate.py").rename(folder / "generate_real.py")
+    (folder / "generate.py").write_text(
+        "import os, pathlib, runpy, time\n"
+        "marker = pathlib.Path(__file__).with_name('first-build')\n"
+        "if not marker.exists():\n"
+        "    marker.write_text(str(os.getpid()))\n"
+        "    time.sleep(600)\n"
+        "runpy.run_path('generate_real.py', run_name='__main__')\n"
+    )
+    proto = folder / "proto" / "helloworld.proto"
+    later = proto.stat().st_mtime + 3600
+    os.utime(proto, (later, later))
+    assert run_micro("run", str(folder), server=server).returncode == 0
+    markers: list[Path] = []
+
+    def hanging() -> bool:
+        markers[:] = list((home / "runtime" / "builds").rglob("first-build"))
+        return bool(markers) and bool(markers[0].read_text())
+
+    eventually_sync(hanging, "the first build runs generate.py", timeout=SLOW)
+    assert status_rows(lambda *a, **k: run_micro(*a, server=server, **k))["slowbuild"]["status"] == "building"
+    server.kill9()
+    all_gone([int(markers[0].read_text())], "the build's generate.py after kill -9 of the server")
+
+    again = launch_server(home, server.address)
+    own_server.append(again)
+
+    def micro2(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        return run_micro(*args, server=again, **kwargs)  # type: ignore[arg-type]
+
+    wait_status(micro2, "slowbuild", "running")
+    assert json.loads(micro2("slowbuild", "call", "--name=Ty").stdout) == {"msg": "Hello Ty"}
+    running = pids(micro2, "slowbuild")
+    micro2("kill", "slowbuild")
+    all_gone(running, "slowbuild")
