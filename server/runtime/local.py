@@ -445,9 +445,12 @@ class LocalRuntime(Runtime):
             await self._set(unit, "starting")
             unit.registered = False
             unit.exited = asyncio.Queue()
+            # nodes already there (the old instances of a rolling update, or ones that died
+            # without deregistering) are not the new instances registering
+            earlier = await self._nodes(record)
             for index in range(record.instances):
                 await self._spawn(unit, index, folder, argv, venv, address)
-            reason = await self._await_registration(unit)
+            reason = await self._await_registration(unit, earlier)
             if reason:
                 await _stop_processes(list(unit.procs.values()))
                 await self._set(unit, "error", reason)
@@ -547,7 +550,7 @@ class LocalRuntime(Runtime):
         if unit.procs.get(index) is proc:
             await unit.exited.put((index, code))
 
-    async def _await_registration(self, unit: _Unit) -> str:
+    async def _await_registration(self, unit: _Unit, earlier: set[str]) -> str:
         """Empty once every instance registered, else why not (an instance exited first, or
         :data:`REGISTER_SECONDS` passed)."""
         record = unit.record
@@ -556,7 +559,7 @@ class LocalRuntime(Runtime):
         while True:
             # registered first: an instance that registered and then exited is a crash of a
             # running service (its exit stays queued for the supervisor)
-            if await self._registered(record) >= record.instances:
+            if len(await self._nodes(record) - earlier) >= record.instances:
                 return ""
             if not unit.exited.empty():
                 index, code = unit.exited.get_nowait()
@@ -572,12 +575,13 @@ class LocalRuntime(Runtime):
                     await unit.exited.put((index, code))
             delay = min(delay * 1.5, 1.0)
 
-    async def _registered(self, record: _Record) -> int:
+    async def _nodes(self, record: _Record) -> set[str]:
+        """The ids of the nodes registered under the service's name in its namespace."""
         try:
             versions = await self._registry().get_service(record.name, domain=record.namespace)
         except errors.NotFound:
-            return 0
-        return sum(len(v.nodes) for v in versions)
+            return set()
+        return {node.id for version in versions for node in version.nodes}
 
     async def _supervise(self, unit: _Unit, folder: Path, argv: list[str], venv: Path, address: str) -> None:
         record = unit.record

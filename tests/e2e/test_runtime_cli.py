@@ -568,3 +568,44 @@ def test_a_build_cut_by_kill_9_is_built_again_on_restart(
     running = pids(micro2, "slowbuild")
     micro2("kill", "slowbuild")
     all_gone(running, "slowbuild")
+
+
+def test_update_of_several_instances_leaves_no_gap(
+    micro: Runner, shared_server: MicroServer, template: Path, tmp_path: Path
+) -> None:
+    import grpc
+
+    folder = service_folder(template, tmp_path, "rolling")
+    run = micro("run", "--wait", "--instances", "2", str(folder), timeout=SLOW)
+    assert run.returncode == 0, run.stderr
+    first = pids(micro, "rolling")
+    answers: list[bytes] = []
+    failures: list[str] = []
+    done = threading.Event()
+
+    def call_all_the_time() -> None:
+        channel = grpc.insecure_channel(shared_server.address)
+        call = channel.unary_unary("/helloworld.Helloworld/Call")
+        metadata = (("authorization", f"Bearer {shared_server.token()}"), ("micro-service", "rolling"))
+        while not done.is_set():
+            try:
+                answers.append(call(b"\n\x02Al", metadata=metadata, timeout=10))
+            except grpc.RpcError as exc:
+                failures.append(f"{exc.code()}: {exc.details()}")
+        channel.close()
+
+    caller = threading.Thread(target=call_all_the_time, daemon=True)
+    caller.start()
+    try:
+        eventually_sync(lambda: len(answers) > 5, "calls are answered before the update", timeout=30)
+        handler = folder / "handler.py"
+        handler.write_text(handler.read_text().replace('f"Hello {', 'f"Hey {'))
+        update = micro("update", str(folder), "--wait", timeout=SLOW)
+        assert update.returncode == 0, update.stderr
+        all_gone(first, "the first instances")
+        eventually_sync(lambda: b"Hey Al" in answers[-1], "the new instances answer", timeout=30)
+    finally:
+        done.set()
+        caller.join(15)
+    assert failures == []
+    micro("kill", "rolling")
