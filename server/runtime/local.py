@@ -109,6 +109,7 @@ class _Unit:
     stopping: bool = False
     exited: asyncio.Queue[tuple[int, int]] = field(default_factory=asyncio.Queue)
     last_error: dict[int, str] = field(default_factory=dict)
+    addresses: dict[int, str] = field(default_factory=dict)  # from each instance's "Listening on"
 
 
 class LocalRuntime(Runtime):
@@ -452,7 +453,9 @@ class LocalRuntime(Runtime):
                 await self._spawn(unit, index, folder, argv, venv, address)
             reason = await self._await_registration(unit, earlier)
             if reason:
-                await _stop_processes(list(unit.procs.values()))
+                # nothing runs in error (the old instances of a rolling update neither)
+                await _stop_processes([*unit.procs.values(), *(old.values() if rolling else ())])
+                await self._deregister(record)
                 await self._set(unit, "error", reason)
                 return
             if rolling:
@@ -541,6 +544,8 @@ class LocalRuntime(Runtime):
                 if not raw:
                     return
                 line = raw.decode(errors="replace").rstrip("\n")
+                if "Listening on " in line:  # micro.Service's line: the node's address
+                    unit.addresses[index] = line.rsplit("Listening on ", 1)[1].split()[0]
                 if name == "stderr" and line.strip():
                     unit.last_error[index] = line.strip()
                 book.write(name, index, line)
@@ -591,10 +596,13 @@ class LocalRuntime(Runtime):
             unit.procs.pop(index, None)
             record.retries += 1
             unit.last_error.pop(index, None)
+            # a crash does not deregister: its node goes now, not when its TTL lapses
+            await self._deregister(record, address=unit.addresses.pop(index, ""))
             reason = _exit_reason(code)
             book.write("runtime", index, f"instance {index} {reason}")
             if record.retries > MAX_RETRIES:
                 await _stop_processes(list(unit.procs.values()))
+                await self._deregister(record)  # none of its nodes answers any more
                 await self._set(unit, "error", f"crashed {record.retries} times, last {reason}")
                 return
             await self._save(record)
@@ -615,13 +623,21 @@ class LocalRuntime(Runtime):
             watcher.cancel()
         unit.watchers.clear()
 
-    async def _deregister(self, record: _Record) -> None:
+    async def _deregister(self, record: _Record, *, address: str | None = None) -> None:
+        """Remove the service's nodes from the registry (``address``: only the node there;
+        "" none)."""
+        if address == "":
+            return
         registry = self._registry()
         try:
             versions = await registry.get_service(record.name, domain=record.namespace)
         except errors.NotFound:
             return
         for version in versions:
+            if address is not None:
+                version.nodes = [n for n in version.nodes if n.address == address]
+                if not version.nodes:
+                    continue
             with contextlib.suppress(errors.NotFound):
                 await registry.deregister(version, domain=record.namespace)
 

@@ -266,8 +266,9 @@ def test_a_crashing_service_is_restarted_then_left_in_error(
     main = folder / "main.py"
     # registers, then dies a moment later: every time it is started
     main.write_text(
-        "import asyncio, os\n"
+        "import asyncio, logging, os\n"
         "import micro\n"
+        "logging.basicConfig(level=logging.INFO)\n"
         "from handler import Helloworld\n"
         "async def main():\n"
         "    service = micro.Service('helloworld')\n"
@@ -283,6 +284,7 @@ def test_a_crashing_service_is_restarted_then_left_in_error(
     text = micro("status", "crasher").stdout
     assert "retries=6" in text and "error=crashed 6 times" in text
     assert "restarting instance 0" in micro("logs", "crasher", "-n", "-1").stdout
+    assert "crasher" not in micro("services").stdout.split()  # no node of it is left
     micro("kill", "crasher")
 
 
