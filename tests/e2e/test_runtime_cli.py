@@ -611,3 +611,68 @@ def test_update_of_several_instances_leaves_no_gap(
         caller.join(15)
     assert failures == []
     micro("kill", "rolling")
+
+
+def test_git_credentials_over_http_never_show(micro: Runner, template: Path, tmp_path: Path) -> None:
+    """A dumb-HTTP remote with basic auth: the clone works with the URL's credentials, and
+    the password is in no process's command line while it runs, nor in status or logs."""
+    import base64
+    import http.server
+
+    work = tmp_path / "work"
+    work.mkdir()
+    service_folder(template, work, "private")
+    _git("init", "-q", cwd=work)
+    _git("add", "-A", cwd=work)
+    _git("commit", "-qm", "one", cwd=work)
+    bare = tmp_path / "served" / "private.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    subprocess.run(["git", "-C", str(bare), "update-server-info"], check=True)
+    password = "pw-4f9a17c2"
+    wanted = "Basic " + base64.b64encode(f"deploy:{password}".encode()).decode()
+    seen_in_ps: list[str] = []
+    requests: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, directory=str(tmp_path / "served"), **kwargs)  # type: ignore[arg-type]
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                try:
+                    argv = cmdline.read_bytes().split(b"\0")
+                    # the user's own `micro run URL` has it: what it started must not
+                    if password.encode() in b" ".join(argv) and b"run" not in argv[1:3]:
+                        seen_in_ps.append(b" ".join(argv).decode(errors="replace"))
+                except OSError:
+                    pass
+            if self.headers.get("Authorization") != wanted:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                self.end_headers()
+                return
+            requests.append(self.path)
+            super().do_GET()
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://deploy:{password}@127.0.0.1:{httpd.server_address[1]}/private.git/private"
+        run = micro("run", "--wait", url, timeout=SLOW)
+        assert run.returncode == 0, run.stderr
+        assert requests, "the clone never got past basic auth"
+        assert json.loads(micro("private", "call", "--name=Po").stdout) == {"msg": "Hello Po"}
+        shown = (
+            micro("status").stdout
+            + micro("status", "-o", "json").stdout
+            + micro("logs", "private", "-n", "-1").stdout
+        )
+        assert password not in shown + run.stderr
+        assert seen_in_ps == []
+        micro("kill", "private")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
