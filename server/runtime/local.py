@@ -55,7 +55,22 @@ log = logging.getLogger("micro.runtime")
 
 DATABASE = "_runtime"
 UPLOAD_LIMIT = 100 * 1024 * 1024
-REGISTER_SECONDS = 60.0
+REGISTER_SECONDS = 60.0  # MICRO_RUNTIME_REGISTER_SECONDS changes it
+
+
+def _register_seconds() -> float:
+    """How long every instance has to register before the service is in ``error``.
+
+    Read here until the settings module (``micro/settings.py``) declares it.
+    """
+    raw = os.environ.get("MICRO_RUNTIME_REGISTER_SECONDS", "").strip()
+    try:
+        value = float(raw) if raw else REGISTER_SECONDS
+    except ValueError:
+        return REGISTER_SECONDS
+    return value if value > 0 else REGISTER_SECONDS
+
+
 GRACE_SECONDS = 5.0
 MAX_RETRIES = 5
 BACKOFF_FIRST = 0.25
@@ -559,7 +574,8 @@ class LocalRuntime(Runtime):
         """Empty once every instance registered, else why not (an instance exited first, or
         :data:`REGISTER_SECONDS` passed)."""
         record = unit.record
-        deadline = time.monotonic() + REGISTER_SECONDS
+        limit = _register_seconds()
+        deadline = time.monotonic() + limit
         delay = 0.05
         while True:
             # registered first: an instance that registered and then exited is a crash of a
@@ -572,7 +588,7 @@ class LocalRuntime(Runtime):
                 why = f"{_exit_reason(code)} before it registered"
                 return f"{why}: {last}" if last else why
             if time.monotonic() > deadline:
-                return f"did not register within {REGISTER_SECONDS:.0f}s"
+                return f"did not register within {limit:g}s"
             # polled only while starting (never while running), with a growing step
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):

@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from commands._pack import pack
 from commands.new import scaffold
 from micro.runtime import Service
@@ -48,3 +50,26 @@ async def test_idle_services_cost_the_supervisor_no_timer(server: Any, tmp_path:
     assert {name for task in supervising for name in _waiting_on_a_timer(task)} == set()
     for name in ("idler", "idler-two"):
         await runtime.delete(name)
+
+
+async def test_a_service_that_never_registers_goes_to_error(
+    server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MICRO_RUNTIME_REGISTER_SECONDS", "1")
+    runtime = server.backends.runtime
+    folder = tmp_path / "silent"
+    folder.mkdir()
+    (folder / "main.py").write_text("import time\nprint('up', flush=True)\ntime.sleep(600)\n")
+    upload = await runtime.upload("silent", _one(pack(folder).data))
+    await runtime.create(Service(name="silent", source=str(folder)), upload=upload)
+
+    async def failed() -> bool:
+        return (await runtime.read("silent"))[0].status == "error"
+
+    await eventually(failed, "the service is in error", timeout=60, interval=0.1)
+    assert (await runtime.read("silent"))[0].error == "did not register within 1s"
+    lines = [r.line async for batch in runtime.logs("silent", count=-1) for r in batch.records]
+    assert "up" in lines
+    pid = int(next(line for line in lines if "started (pid" in line).rsplit(" ", 1)[1].rstrip(")"))
+    await eventually(lambda: not Path(f"/proc/{pid}").exists(), "its process ended", timeout=30)
+    await runtime.delete("silent")
