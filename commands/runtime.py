@@ -120,6 +120,7 @@ def run(
     _progress(f"uploading {packed.files} files ({len(packed.data) / 1024:.0f} KiB)")
 
     async def body() -> None:
+        started = time.time()
         runtime = _runtime(ctx)
         try:
             upload = await runtime.upload(service_name, _chunks(packed.data))
@@ -131,7 +132,7 @@ def run(
                 instances=instances,
             )
             if wait:
-                await _wait(runtime, service_name)
+                await _wait(runtime, service_name, started)
         finally:
             await runtime.close()
 
@@ -169,11 +170,12 @@ def _run_git(source: str, name: str, instances: int, env: list[str], wait: bool)
     _progress(f"cloning {source} on the server")
 
     async def body() -> None:
+        started = time.time()
         runtime = _runtime(ctx)
         try:
             await runtime.create(Service(name=service_name, source=source), env=env, instances=instances)
             if wait:
-                await _wait(runtime, service_name)
+                await _wait(runtime, service_name, started)
         finally:
             await runtime.close()
 
@@ -187,12 +189,39 @@ async def _chunks(data: bytes) -> Any:
         yield data[start : start + CHUNK_BYTES]
 
 
-async def _wait(runtime: GrpcRuntime, name: str, *, seconds: float = WAIT_SECONDS) -> None:
-    """Until ``name`` runs (or fails: Failure with the reason), polling its status."""
+async def _wait(runtime: GrpcRuntime, name: str, since: float, *, seconds: float = WAIT_SECONDS) -> None:
+    """Until ``name`` runs (or fails: Failure with the reason), polling its status; on a
+    terminal, the build's progress is shown meanwhile."""
     import asyncio
+    import contextlib
 
     deadline = time.monotonic() + seconds
     delay, shown = 0.05, ""
+    progress = asyncio.create_task(_show_progress(runtime, name, since)) if sys.stderr.isatty() else None
+    try:
+        await _poll(runtime, name, deadline, seconds, delay, shown)
+    finally:
+        if progress is not None:
+            progress.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await progress
+
+
+async def _show_progress(runtime: GrpcRuntime, name: str, since: float) -> None:
+    """The runtime's own lines about ``name`` since ``since`` (creating the venv, installing
+    requirements, instances started) on stderr as they are written."""
+    async for batch in runtime.logs(name, count=-1, follow=True, since=since):
+        for record in batch.records:
+            # the server's bound is whole seconds: the lines before ``since`` are left out here
+            if record.stream == "runtime" and record.ts >= since * 1e9:
+                err(record.line)
+
+
+async def _poll(
+    runtime: GrpcRuntime, name: str, deadline: float, seconds: float, delay: float, shown: str
+) -> None:
+    import asyncio
+
     while True:
         found = await runtime.read(name)
         service = found[0] if found else None
@@ -239,6 +268,7 @@ def update(
         packed = pack(folder)
 
     async def body() -> None:
+        started = time.time()
         runtime = _runtime(ctx)
         try:
             upload = ""
@@ -252,7 +282,7 @@ def update(
                 env=env,
             )
             if wait:
-                await _wait(runtime, service_name)
+                await _wait(runtime, service_name, started)
         finally:
             await runtime.close()
 

@@ -7,6 +7,7 @@ admin or a service account of the namespace; reading status and logs any account
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -101,7 +102,7 @@ class RuntimeHandler(runtime_pb2_grpc.RuntimeServicer):
     ) -> AsyncIterator[runtime_pb2.LogBatch]:
         namespace = ctx.namespace(context, request.options.namespace)
         count = int(request.count) if request.count else 15
-        with WATCHES.hold(context) if request.stream else _nothing():
+        with WATCHES.hold(context) if request.stream else contextlib.nullcontext():
             async for batch in self.runtime.logs(
                 request.service,
                 count=count,
@@ -118,14 +119,6 @@ class RuntimeHandler(runtime_pb2_grpc.RuntimeServicer):
                     ],
                     dropped=batch.dropped,
                 )
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 class SourceHandler(runtime_pb2_grpc.SourceServicer):

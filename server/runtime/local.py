@@ -120,8 +120,6 @@ class _Unit:
     task: asyncio.Task[None] | None = None
     procs: dict[int, asyncio.subprocess.Process] = field(default_factory=dict)
     watchers: list[asyncio.Task[None]] = field(default_factory=list)
-    registered: bool = False
-    stopping: bool = False
     exited: asyncio.Queue[tuple[int, int]] = field(default_factory=asyncio.Queue)
     last_error: dict[int, str] = field(default_factory=dict)
     addresses: dict[int, str] = field(default_factory=dict)  # from each instance's "Listening on"
@@ -364,9 +362,8 @@ class LocalRuntime(Runtime):
         if env is not None:
             record.env = list(env)
         record.retries = 0
-        old = unit.task
-        unit.task = asyncio.create_task(self._lifecycle(unit, previous=old))
         await self._set(unit, "pending")
+        unit.task = asyncio.create_task(self._lifecycle(unit, previous=unit.task))
         return record.service()
 
     async def delete(self, name: str, *, namespace: str = "") -> None:
@@ -459,7 +456,6 @@ class LocalRuntime(Runtime):
             await self._account(record, fresh=False)
             address = await self._server_address()
             await self._set(unit, "starting")
-            unit.registered = False
             unit.exited = asyncio.Queue()
             # nodes already there (the old instances of a rolling update, or ones that died
             # without deregistering) are not the new instances registering
@@ -475,7 +471,6 @@ class LocalRuntime(Runtime):
                 return
             if rolling:
                 await _stop_processes(old.values())
-            unit.registered = True
             await self._set(unit, "running")
             await self._supervise(unit, folder, argv, venv, address)
         except BuildError as exc:
@@ -628,7 +623,6 @@ class LocalRuntime(Runtime):
             await self._spawn(unit, index, folder, argv, venv, address)
 
     async def _stop_unit(self, unit: _Unit) -> None:
-        unit.stopping = True
         if unit.task is not None and not unit.task.done():
             unit.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
