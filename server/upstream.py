@@ -17,6 +17,8 @@ from micro.auth.grpc import GrpcAuth
 from micro.broker.grpc import GrpcBroker
 from micro.events.grpc import GrpcStream
 from micro.registry.grpc import GrpcRegistry
+from micro.runtime.grpc import GrpcRuntime
+from micro.store._blob_grpc import GrpcBlobStore
 from micro.store.grpc import GrpcStore
 
 __all__ = ["Upstream"]
@@ -40,20 +42,27 @@ class Upstream:
         self.store = GrpcStore(address)
         self.broker = GrpcBroker(address)
         self.events = GrpcStream(address)
+        self.runtime = GrpcRuntime(address)
+        self.blobs = GrpcBlobStore(address)
 
     def backend(self, concern: str) -> Any:
         """The client standing in for ``concern``'s backend (a concern of
-        :data:`server.profiles.BACKENDS`: ``store``, ``registry``, ``broker``, ``events``)."""
+        :data:`server.profiles.BACKENDS`: ``store``, ``registry``, ``broker``, ``events``,
+        ``runtime``, ``blobs``)."""
         clients: dict[str, Any] = {
             "store": self.store,
             "registry": self.registry,
             "broker": self.broker,
             "events": self.events,
+            "runtime": self.runtime,
+            "blobs": self.blobs,
         }
         return clients[concern]
 
-    def _clients(self) -> tuple[GrpcRegistry, GrpcAuth, GrpcStore, GrpcBroker, GrpcStream]:
-        return self.registry, self.auth, self.store, self.broker, self.events
+    def _clients(
+        self,
+    ) -> tuple[GrpcRegistry, GrpcAuth, GrpcStore, GrpcBroker, GrpcStream, GrpcRuntime, GrpcBlobStore]:
+        return self.registry, self.auth, self.store, self.broker, self.events, self.runtime, self.blobs
 
     async def refresh(self) -> None:
         """Give every client the current token (before calls that must not find it expired)."""

@@ -125,5 +125,8 @@ class Runtime(ABC):
     ) -> AsyncIterator[LogBatch]:
         """The last ``count`` lines of ``name`` (since ``since``), then new ones with ``follow``."""
 
+    async def drop_namespace(self, namespace: str) -> None:  # noqa: B027 - optional hook
+        """Forget a deleted namespace's services, sources and logs (backends that keep any)."""
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""

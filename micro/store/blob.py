@@ -53,6 +53,9 @@ class BlobStore(ABC):
     async def delete(self, key: str, *, namespace: str = "") -> None:
         """Remove the blob; a missing one is not an error."""
 
+    async def drop_namespace(self, namespace: str) -> None:  # noqa: B027 - optional hook
+        """Delete a deleted namespace's blobs (backends that keep any)."""
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""
 
