@@ -379,6 +379,13 @@ class Server(Section):
         kind=PATH,
         option="`server --tls-key`",
     )
+    register_seconds: int = _var(
+        "MICRO_RUNTIME_REGISTER_SECONDS",
+        60,
+        "how long each instance of a service the runtime starts has to register before the "
+        "service is in `error`",
+        kind=SECONDS,
+    )
 
 
 @dataclass(frozen=True)
@@ -579,6 +586,13 @@ def child_env(*sections: Section, base: Mapping[str, str] | None = None) -> dict
     env = {k: v for k, v in (os.environ if base is None else base).items() if k not in ours}
     env.update(Settings.current().replace(*sections).to_env())
     return env
+
+
+def foreign_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``base`` (``os.environ``) without any ``MICRO_*`` variable: the environment of a child
+    that must not inherit this process's settings (a service the runtime starts, which gets
+    its own; git)."""
+    return {k: v for k, v in (os.environ if base is None else base).items() if not k.startswith("MICRO_")}
 
 
 # -- the README's tables ------------------------------------------------------------------

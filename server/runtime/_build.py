@@ -27,7 +27,7 @@ import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
-from micro import errors
+from micro import errors, settings
 
 __all__ = ["DIES_WITH_SERVER", "BuildError", "Builder", "entry_point"]
 
@@ -198,7 +198,7 @@ def _last(output: str, code: int) -> str:
 
 async def _run(argv: list[str], cwd: Path) -> tuple[int, str]:
     """Run ``argv`` in ``cwd``; its exit status and its output (stdout and stderr)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MICRO_")}
+    env = settings.foreign_env()
     # dies with the server, like the services (a build cut short by kill -9 leaves nothing)
     proc = await asyncio.create_subprocess_exec(
         *DIES_WITH_SERVER,

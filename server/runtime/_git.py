@@ -23,7 +23,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from micro import errors
+from micro import errors, settings
 from server.runtime._build import DIES_WITH_SERVER
 
 __all__ = ["GitSource", "clone", "is_git", "parse"]
@@ -129,7 +129,7 @@ def _credentials(url: str) -> tuple[str, str, str]:
 async def _git(*args: str, cwd: Path | None = None, secret: dict[str, str] | None = None) -> tuple[int, str]:
     """Run git; ``secret`` (the askpass script and the credentials) goes in its environment,
     never on a command line ``ps`` shows."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MICRO_")}
+    env = settings.foreign_env()
     env.update(GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true", LC_ALL="C")
     env.update(secret or {})
     # dies with the server, like the services (a build cut short by kill -9 leaves nothing)

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from micro import errors
+from micro import errors, settings
 from micro.auth import SERVICE_SCOPE, Auth
 from micro.registry import Registry
 from micro.runtime import LogBatch, Runtime, Service, check_name
@@ -49,26 +49,18 @@ from server.runtime._build import DIES_WITH_SERVER, Builder, BuildError, entry_p
 from server.runtime._logs import Logs
 from server.store.blob import DiskBlobStore
 
-__all__ = ["GRACE_SECONDS", "MAX_RETRIES", "REGISTER_SECONDS", "LocalRuntime"]
+__all__ = ["GRACE_SECONDS", "MAX_RETRIES", "LocalRuntime"]
 
 log = logging.getLogger("micro.runtime")
 
 DATABASE = "_runtime"
 UPLOAD_LIMIT = 100 * 1024 * 1024
-REGISTER_SECONDS = 60.0  # MICRO_RUNTIME_REGISTER_SECONDS changes it
 
 
 def _register_seconds() -> float:
-    """How long every instance has to register before the service is in ``error``.
-
-    Read here until the settings module (``micro/settings.py``) declares it.
-    """
-    raw = os.environ.get("MICRO_RUNTIME_REGISTER_SECONDS", "").strip()
-    try:
-        value = float(raw) if raw else REGISTER_SECONDS
-    except ValueError:
-        return REGISTER_SECONDS
-    return value if value > 0 else REGISTER_SECONDS
+    """How long every instance has to register before the service is in ``error``
+    (``MICRO_RUNTIME_REGISTER_SECONDS``)."""
+    return float(settings.server().register_seconds)
 
 
 GRACE_SECONDS = 5.0
@@ -508,7 +500,7 @@ class LocalRuntime(Runtime):
         self, unit: _Unit, index: int, folder: Path, argv: list[str], venv: Path, address: str
     ) -> None:
         record = unit.record
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MICRO_")}
+        env = settings.foreign_env()
         for pair in record.env:
             key, _, value = pair.partition("=")
             env[key] = value
@@ -567,7 +559,7 @@ class LocalRuntime(Runtime):
 
     async def _await_registration(self, unit: _Unit, earlier: set[str]) -> str:
         """Empty once every instance registered, else why not (an instance exited first, or
-        :data:`REGISTER_SECONDS` passed)."""
+        ``MICRO_RUNTIME_REGISTER_SECONDS`` passed)."""
         record = unit.record
         limit = _register_seconds()
         deadline = time.monotonic() + limit

@@ -45,6 +45,7 @@ CHANGED = Settings(
         api_address="0.0.0.0:9001",
         tls_cert="/c.pem",
         tls_key="/k.pem",
+        register_seconds=5,
     ),
     auth=Auth(token_ttl=60, refresh_ttl=3600, disable_admin=True),
     limits=Limits(**{f.name: 7 for f in dataclasses.fields(Limits)}),
