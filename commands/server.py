@@ -121,10 +121,11 @@ def server(
         help="gRPC address (port 0 = any free port).",
     ),
     api_address: str = typer.Option(
-        settings.Server.api_address,
+        None,
         "--api-address",
         envvar=settings.Server.variable("api_address"),
-        help="HTTP gateway address.",
+        help="HTTP gateway address (default 127.0.0.1:8080; port 0 = any free port; off = none).",
+        show_default=False,
     ),
     profile: str = typer.Option("", "--profile", help="Backend profile: local (default) or test."),
     detach: bool = typer.Option(False, "--detach", help="Start in the background and return."),
@@ -168,7 +169,12 @@ def server(
         _foreground(address, api_address, profile, (tls_cert, tls_key) if tls_cert else None)
 
 
-def _foreground(address: str, api_address: str, profile: str, tls: tuple[str, str] | None) -> None:
+#: the gateway's address when none is given; a given one that cannot be bound stops the
+#: server, this one only warns (the gRPC side is what the CLI and the workspace need)
+DEFAULT_API_ADDRESS = settings.Server.api_address
+
+
+def _foreground(address: str, api_address: str | None, profile: str, tls: tuple[str, str] | None) -> None:
     import asyncio
     import logging
 
@@ -181,15 +187,22 @@ def _foreground(address: str, api_address: str, profile: str, tls: tuple[str, st
         raise Failure(str(exc)) from exc
 
 
-async def _serve(address: str, api_address: str, profile: str, tls: tuple[str, str] | None) -> None:
+async def _serve(address: str, api_address: str | None, profile: str, tls: tuple[str, str] | None) -> None:
     import asyncio
     import logging
 
     from micro import _paths
     from server.app import Server
 
+    origins = settings.server().api_cors_origins
     srv = Server(
-        data_dir=_paths.server_dir(), address=address, api_address=api_address, profile=profile, tls=tls
+        data_dir=_paths.server_dir(),
+        address=address,
+        api_address=None if api_address == "off" else (api_address or DEFAULT_API_ADDRESS),
+        api_required=api_address is not None,
+        api_cors_origins=frozenset(o.strip() for o in origins.split(",") if o.strip()),
+        profile=profile,
+        tls=tls,
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -204,6 +217,8 @@ async def _serve(address: str, api_address: str, profile: str, tls: tuple[str, s
             logger.info("Serving TLS with the certificate %s", tls[0])
         if default_password:
             logger.warning("The admin password is still the default: change it with micro user set password")
+        if srv.api_bound_address:  # first: whoever waits for the grpc line has this one too
+            logger.info("Listening on %s (http)", srv.api_bound_address)
         logger.info("Listening on %s (grpc)", bound)
         await srv.wait()
         logger.info("Stopping")
@@ -212,7 +227,7 @@ async def _serve(address: str, api_address: str, profile: str, tls: tuple[str, s
         _clear_state(os.getpid())
 
 
-def _detach(address: str, api_address: str, profile: str) -> None:
+def _detach(address: str, api_address: str | None, profile: str) -> None:
     import subprocess
 
     from micro import _paths
@@ -235,8 +250,7 @@ def _detach(address: str, api_address: str, profile: str) -> None:
                 "server",
                 "--address",
                 address,
-                "--api-address",
-                api_address,
+                *(("--api-address", api_address) if api_address is not None else ()),
                 "--profile",
                 profile,
             ],

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import grpc
 
@@ -416,7 +416,7 @@ def _wrap_stream(
 
 def _is_abort(exc: BaseException) -> bool:
     # context.abort raises an internal exception that must pass through untouched
-    return type(exc).__name__ == "AbortError" or isinstance(exc, grpc.RpcError)
+    return isinstance(exc, (grpc.aio.AbortError, grpc.RpcError))
 
 
 Unary = Callable[..., Awaitable[Any]]
@@ -537,6 +537,13 @@ class _Methods(grpc.GenericRpcHandler):  # type: ignore[misc]
         return None
 
 
+class _CallDetails(NamedTuple):
+    """``grpc.HandlerCallDetails`` of an in-process call."""
+
+    method: str
+    invocation_metadata: tuple[tuple[str, str], ...]
+
+
 class WrappingServer(grpc.aio.Server):  # type: ignore[misc]
     """A ``grpc.aio`` server whose handlers are wrapped by ``wrap(handler, method)`` once,
     when they are added, and served through one generic handler.
@@ -571,6 +578,12 @@ class WrappingServer(grpc.aio.Server):  # type: ignore[misc]
 
     def add_generic_rpc_handlers(self, generic_rpc_handlers: Any) -> None:
         self._methods.generic.extend(generic_rpc_handlers)
+
+    def handler(self, method: str, metadata: Sequence[tuple[str, str]] = ()) -> Any:
+        """The wrapped handler a call of ``method`` with ``metadata`` is served by (None: no
+        such method), for callers inside the process (the HTTP gateway) that must go through
+        exactly what a gRPC call goes through."""
+        return self._methods.service(_CallDetails(method, tuple(metadata)))
 
     def cache_size(self) -> int:
         """Methods of generic handlers whose wrapped handler is cached (for tests of the bound)."""

@@ -365,6 +365,11 @@ class Server(Section):
         kind=ADDRESS,
         option="`server --api-address`",
     )
+    api_cors_origins: str = _var(
+        "MICRO_API_CORS_ORIGINS",
+        "",
+        "origins (comma-separated) whose web pages may call the HTTP gateway with credentials",
+    )
     tls_cert: str = _var(
         "MICRO_TLS_CERT",
         "",

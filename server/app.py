@@ -62,19 +62,27 @@ class Server:
         *,
         data_dir: Path,
         address: str = "127.0.0.1:8081",
-        api_address: str = "127.0.0.1:8080",
+        api_address: str | None = None,
         profile: str = "local",
         auth: bool = True,
         tls: tuple[str, str] | None = None,
         service: str | None = None,
         upstream: Upstream | None = None,
+        api_cors_origins: frozenset[str] = frozenset(),
+        api_required: bool = True,
     ) -> None:
         self.data_dir = data_dir
         # auth=False serves without the auth interceptor (unit tests of single services only)
         self.auth_enabled = auth
         self.auth: Any = None  # server.auth.StoredAuth, once started
         self.address = _normalise(address)
+        # the HTTP gateway's address (None: no gateway); its origins allowed with credentials
         self.api_address = api_address
+        self.api_cors_origins = api_cors_origins
+        # False: an address that cannot be bound is a warning (the default one), not a failure
+        self.api_required = api_required
+        self.api_bound_address = ""
+        self._api: Any = None  # server.api.Served, once started
         self.profile = profile
         # (certificate, private key) PEM files: serve gRPC over TLS; checked before anything starts
         self.tls = tls
@@ -160,7 +168,33 @@ class Server:
             )
         await node.serving(svc.name for svc in self.services)
         await self._register()
+        if self.api_address and self.service is None:
+            await self._start_gateway(server, admission)
         return self.bound_address
+
+    async def _start_gateway(self, server: Any, admission: Any) -> None:
+        """The HTTP gateway, in this loop, calling the handlers gRPC calls reach."""
+        from server.api import Gateway, serve
+
+        boundary = admission.boundary if admission is not None else None
+
+        async def identify(token: str | None) -> str | None:
+            if boundary is None or not token:
+                return None
+            account, _, _ = await boundary.caller(token)
+            return account.issuer if account is not None else None
+
+        gateway = Gateway(
+            self.backends.registry, server.handler, identify, cors_origins=self.api_cors_origins
+        )
+        try:
+            self._api = await serve(gateway, self.api_address or "", tls=self.tls)
+        except errors.MicroError as exc:
+            if self.api_required:
+                raise ServerError(exc.detail[:1].upper() + exc.detail[1:]) from exc
+            log.warning("Warning: no HTTP gateway: %s (choose one with --api-address)", exc.detail)
+            return
+        self.api_bound_address = self._api.address
 
     def _joined(self) -> dict[str, Any]:
         """The backends a core service run alone reaches through the server it joins."""
@@ -218,6 +252,9 @@ class Server:
         self._stopped.set()
 
     async def stop(self, grace: float = 2.0) -> None:
+        if self._api is not None:
+            await self._api.stop()
+            self._api = None
         if self._registrar is not None:
             # a server's registry is its own and goes with it; a service run alone leaves
             # the registry of the server it joined

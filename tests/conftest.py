@@ -59,6 +59,8 @@ def micro_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
             monkeypatch.delenv(key)
     home = tmp_path / "home"
     monkeypatch.setenv("MICRO_HOME", str(home))
+    # servers the tests start (in-process or `micro server`) never take the real port 8080
+    monkeypatch.setenv("MICRO_API_ADDRESS", "127.0.0.1:0")
     # the real keyring code path, against a file-backed keyring inside the test's folder
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))

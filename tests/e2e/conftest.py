@@ -116,7 +116,7 @@ def launch_server(
 ) -> MicroServer:
     """Start ``micro server`` on ``home`` (``args`` after it); with ``wait``, return once it listens."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MICRO_")}
-    env.update(MICRO_HOME=str(home), GRPC_VERBOSITY="NONE", NO_COLOR="1")
+    env.update(MICRO_HOME=str(home), MICRO_API_ADDRESS="127.0.0.1:0", GRPC_VERBOSITY="NONE", NO_COLOR="1")
     proc = subprocess.Popen(
         [MICRO, "server", "--address", address, *args],
         env=env,

@@ -43,6 +43,7 @@ CHANGED = Settings(
         events="memory",
         address="0.0.0.0:9000",
         api_address="0.0.0.0:9001",
+        api_cors_origins="https://a.example",
         tls_cert="/c.pem",
         tls_key="/k.pem",
         register_seconds=5,

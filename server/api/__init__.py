@@ -1,0 +1,101 @@
+"""The HTTP API gateway, served by uvicorn in the server's own event loop.
+
+:class:`~server.api.gateway.Gateway` is the ASGI application; :func:`serve` binds its address
+(port 0 supported: the bound one is returned) and runs it until :meth:`Served.stop`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from micro import errors
+from server.api.gateway import Dispatch, Gateway, Identify, Limits
+
+__all__ = ["Dispatch", "Gateway", "Identify", "Limits", "Served", "serve"]
+
+
+@dataclass
+class Served:
+    """A running gateway: its bound address, stopped with :meth:`stop`."""
+
+    address: str
+    _server: object
+    _task: asyncio.Task[None]
+
+    async def stop(self) -> None:
+        self._server.should_exit = True  # type: ignore[attr-defined]
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+def _bind(address: str) -> socket.socket:
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit():
+        raise errors.BadRequest(f"invalid API address {address!r}: expected host:port")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, int(port)))
+    except OSError as exc:
+        sock.close()
+        raise errors.Unavailable(f"cannot listen on {address}: {exc.strerror or exc}") from None
+    sock.set_inheritable(False)
+    return sock
+
+
+async def serve(app: Gateway, address: str, *, tls: tuple[str, str] | None = None) -> Served:
+    """Serve ``app`` at ``address`` (``host:port``) in the running loop; over HTTPS with
+    ``tls`` (certificate and key PEM files: the gRPC side's pair).
+
+    Raises:
+        Unavailable: the address cannot be bound (in use, not this host's).
+    """
+    import uvicorn
+
+    ready = asyncio.Event()
+
+    class _Embedded(uvicorn.Server):
+        # the micro server owns the process's signals
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            ready.set()
+
+    # the micro server says where it listens; uvicorn's own lines would repeat it
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+
+    sock = _bind(address)
+    config = uvicorn.Config(
+        app,
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        date_header=False,
+        timeout_keep_alive=5,  # idle connections go after 5 s
+        timeout_graceful_shutdown=2,
+        h11_max_incomplete_event_size=64 * 1024,  # header floods
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
+    )
+    server = _Embedded(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    waiter = asyncio.create_task(ready.wait())
+    await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
+    if not ready.is_set():
+        waiter.cancel()
+        sock.close()
+        raise errors.Unavailable(f"cannot serve HTTP on {address}")
+    host, port = sock.getsockname()[:2]
+    bound = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return Served(bound, server, task)

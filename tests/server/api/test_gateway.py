@@ -1,0 +1,364 @@
+"""The HTTP gateway against a real in-process server (auth on), with a real HTTP client.
+
+Core services are reached through the handlers gRPC calls reach (same boundary); a user
+service (the workspace tests' ``greeter``: ``demo.Greeter`` registered as ``greeter``)
+through the proxy's, which forwards to its node with a call token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import http.client
+import json
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from micro.auth import Access, Resource, Rule
+from micro.auth.grpc import GrpcAuth
+from tests.micro_tui._greeter import Greeter
+
+
+@dataclass
+class Api:
+    url: str
+    admin: str  # a micro admin's access token
+    user: str  # a plain account of micro
+    greeter: Greeter
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+async def request(
+    url: str, *, method: str = "GET", body: bytes | str | None = None, headers: dict[str, str] | None = None
+) -> Reply:
+    data = body.encode() if isinstance(body, str) else body
+
+    def send() -> Reply:
+        req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as response:
+                return Reply(
+                    response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+                )
+        except urllib.error.HTTPError as exc:
+            return Reply(exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read())
+
+    return await asyncio.to_thread(send)
+
+
+def _lower(headers: Any) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def api(micro_home: Path) -> AsyncIterator[Api]:
+    from server.app import Server
+
+    srv = Server(
+        data_dir=micro_home / "server",
+        address="127.0.0.1:0",
+        api_address="127.0.0.1:0",
+        api_cors_origins=frozenset({"https://app.example"}),
+        profile="test",
+    )
+    await srv.start()
+    login = GrpcAuth(srv.bound_address)
+    admin = (await login.token(id="admin", secret="micro", namespace="micro")).access_token
+    manage = GrpcAuth(srv.bound_address, token=admin)
+    await manage.generate("plain", secret="pw", namespace="micro")
+    user = (await login.token(id="plain", secret="pw", namespace="micro")).access_token
+    await manage.close()
+    await login.close()
+    greeter = Greeter()
+    await greeter.start(srv.bound_address, admin)
+    try:
+        yield Api(f"http://{srv.api_bound_address}", admin, user, greeter)
+    finally:
+        await greeter.stop()
+        await srv.stop(grace=0)
+
+
+async def test_the_root_says_the_version(api: Api) -> None:
+    reply = await request(api.url + "/")
+    assert reply.status == 200
+    assert reply.headers["content-type"] == "application/json"
+    assert set(reply.json()) == {"version"}
+
+
+async def test_a_user_service_by_post_get_and_form(api: Api) -> None:
+    posted = await request(api.url + "/greeter/greeter/hello", method="POST", body='{"name":"John"}')
+    assert (posted.status, posted.json()) == (200, {"message": "Hello John"})
+    got = await request(api.url + "/greeter/greeter/hello?name=Jane")
+    assert (got.status, got.json()) == (200, {"message": "Hello Jane"})
+    form = await request(
+        api.url + "/greeter/greeter/hello",
+        method="POST",
+        body="name=Form",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert form.json() == {"message": "Hello Form"}
+    # the node got a call token minted for it, never a caller's own token
+    method, received = api.greeter.received[-1]
+    assert (method, received.name) == ("Hello", "Form")
+
+
+async def test_core_services_with_the_callers_identity(api: Api) -> None:
+    token = await request(api.url + "/auth/token", method="POST", body='{"id":"admin","secret":"micro"}')
+    assert token.status == 200 and token.json()["token"]["access_token"]
+    value = base64.b64encode(b"hello").decode()
+    write = await request(
+        api.url + "/store/write",
+        method="POST",
+        body=json.dumps({"record": {"key": "k", "value": value}}),
+        headers=bearer(api.admin),
+    )
+    assert (write.status, write.json()) == (200, {"version": "1"})
+    # the token as a cookie works too
+    read = await request(api.url + "/store/read?key=k", headers={"Cookie": f"micro-token={api.admin}"})
+    assert read.status == 200
+    assert read.json()["records"][0]["value"] == value
+
+
+@pytest.mark.parametrize(
+    ("who", "code"),
+    [("anonymous", 401), ("user", 403), ("garbage", 401), ("admin", 200)],
+)
+async def test_core_services_keep_their_permissions(api: Api, who: str, code: int) -> None:
+    token = {"anonymous": "", "user": api.user, "garbage": "not.a.jwt", "admin": api.admin}[who]
+    reply = await request(
+        api.url + "/store/list", method="POST", body="{}", headers=bearer(token) if token else {}
+    )
+    assert reply.status == code, reply.body
+    if code != 200:
+        error = reply.json()
+        assert set(error) == {"id", "code", "detail", "status"} and error["code"] == code
+
+
+async def test_a_token_of_one_namespace_naming_another_is_refused(api: Api) -> None:
+    create = await request(
+        api.url + "/auth/namespaces/create", method="POST", body='{"name":"beta"}', headers=bearer(api.admin)
+    )
+    assert create.status == 200, create.body
+    reply = await request(
+        api.url + "/store/list",
+        method="POST",
+        body="{}",
+        headers={**bearer(api.user), "Micro-Namespace": "beta"},
+    )
+    assert reply.status == 403
+
+
+async def test_rules_apply_to_user_services(api: Api) -> None:
+    manage = GrpcAuth(api.greeter._registry.address, token=api.admin)  # type: ignore[union-attr]
+    await manage.create_rule(
+        Rule("accounts-only", "*", Resource("service", "greeter", "*"), Access.GRANTED, priority=1)
+    )
+    await manage.delete_rule("default")
+    await manage.close()
+    anonymous = await request(api.url + "/greeter/greeter/hello?name=x")
+    assert anonymous.status == 401
+    user = await request(api.url + "/greeter/greeter/hello?name=x", headers=bearer(api.user))
+    assert (user.status, user.json()) == (200, {"message": "Hello x"})
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "code", "detail"),
+    [
+        ("/nosuch/call", "{}", 404, 'Service "nosuch" not found'),
+        ("/greeter/greeter/nosuch", "{}", 404, "Endpoint Greeter.Nosuch not found"),
+        ("/greeter/greeter/hello", '{"name":', 400, "malformed JSON"),
+        ("/greeter/greeter/hello", "[1]", 400, "must be a JSON object"),
+        ("/greeter/greeter/hello", '{"nmae":"x"}', 400, 'no field named "nmae"'),
+        ("/greeter/greeter/hello", '{"name":5}', 400, "name field"),
+        ("/greeter/greeter/hello", '{"name":"error"}', 400, "name must not be 'error'"),
+        ("/greeter/greeter/hello?a..b=1", "", 400, "invalid query field"),
+    ],
+)
+async def test_client_mistakes_are_4xx_json_naming_the_problem(
+    api: Api, path: str, body: str, code: int, detail: str
+) -> None:
+    reply = await request(api.url + path, method="POST", body=body)
+    assert reply.status == code, reply.body
+    error = reply.json()
+    assert error["code"] == code and detail in error["detail"]
+
+
+def _raw_exchange(host: str, head: bytes, chunks: list[bytes]) -> bytes:
+    """Send ``head`` then ``chunks`` (stopping quietly when the server has answered and closed)
+    and return what the server sent."""
+    address, _, port = host.rpartition(":")
+    with socket.create_connection((address, int(port)), timeout=30) as sock:
+        sock.sendall(head)
+        for chunk in chunks:
+            try:
+                sock.sendall(chunk)
+            except OSError:
+                break
+        received = b""
+        while True:
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                break
+            if not data:
+                break
+            received += data
+            if b"\r\n\r\n" in received and b'"code":' in received:
+                break
+    return received
+
+
+async def test_a_body_over_the_limit_is_413_declared_or_not(api: Api) -> None:
+    host = api.url.removeprefix("http://")
+    declared = b"POST /greeter/greeter/hello HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n"
+    answer = await asyncio.to_thread(_raw_exchange, host, declared, [])
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    # chunked: counted as it arrives, refused once past the limit
+    chunked = b"POST /greeter/greeter/hello HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    chunk = b"x" * 65536
+    body = [b"%x\r\n%s\r\n" % (len(chunk), chunk)] * 80  # 5 MiB
+    answer = await asyncio.to_thread(_raw_exchange, host, chunked, body)
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+
+
+async def test_cors_echoes_only_allowed_origins(api: Api) -> None:
+    allowed = await request(
+        api.url + "/greeter/greeter/hello", method="OPTIONS", headers={"Origin": "https://app.example"}
+    )
+    assert allowed.status == 204
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+    assert allowed.headers["access-control-allow-credentials"] == "true"
+    assert "Micro-Namespace" in allowed.headers["access-control-allow-headers"]
+    other = await request(
+        api.url + "/greeter/greeter/hello", method="OPTIONS", headers={"Origin": "https://evil.example"}
+    )
+    assert other.status == 204
+    assert "access-control-allow-origin" not in other.headers
+    call = await request(
+        api.url + "/greeter/greeter/hello?name=x", headers={"Origin": "https://evil.example"}
+    )
+    assert call.status == 200 and "access-control-allow-origin" not in call.headers
+
+
+async def test_a_server_stream_is_ndjson_flushed_as_it_comes(api: Api) -> None:
+    api.greeter.step = asyncio.Event()
+    host = api.url.removeprefix("http://")
+    connection = http.client.HTTPConnection(host, timeout=30)
+
+    def open_stream() -> http.client.HTTPResponse:
+        connection.request("GET", "/greeter/greeter/stream?name=Ann&times=3")
+        return connection.getresponse()
+
+    api.greeter.step.set()  # the first reply only
+    response = await asyncio.to_thread(open_stream)
+    assert response.status == 200
+    assert response.getheader("content-type") == "application/x-ndjson"
+    first = await asyncio.to_thread(response.readline)
+    assert json.loads(first) == {"message": "Hello Ann #1"}  # before the stream has ended
+    lines = []
+    for _ in range(2):
+        api.greeter.step.set()
+        lines.append(json.loads(await asyncio.to_thread(response.readline)))
+    assert lines == [{"message": "Hello Ann #2"}, {"message": "Hello Ann #3"}]
+    assert await asyncio.to_thread(response.read) == b""
+    connection.close()
+
+
+async def test_a_client_that_leaves_a_stream_ends_it_on_the_node(api: Api) -> None:
+    api.greeter.step = asyncio.Event()
+    host = api.url.removeprefix("http://")
+    connection = http.client.HTTPConnection(host, timeout=30)
+
+    def open_stream() -> http.client.HTTPResponse:
+        connection.request("GET", "/greeter/greeter/stream?name=Ann&times=1000")
+        return connection.getresponse()
+
+    api.greeter.step.set()
+    response = await asyncio.to_thread(open_stream)
+    await asyncio.to_thread(response.readline)
+    connection.close()
+    async with asyncio.timeout(30):
+        await api.greeter.cancelled.wait()
+
+
+# -- WebSocket ---------------------------------------------------------------------------------
+
+
+def ws_url(api: Api, path: str) -> str:
+    return "ws://" + api.url.removeprefix("http://") + path
+
+
+async def test_a_bidi_stream_over_a_websocket(api: Api) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    async with connect(ws_url(api, "/greeter/greeter/chat")) as socket_:
+        for name in ("a", "b", "c"):
+            await socket_.send(json.dumps({"name": name}))
+            assert json.loads(await socket_.recv()) == {"message": f"Hello {name}"}
+        await socket_.send("null")  # the end of the requests
+        with pytest.raises(ConnectionClosed) as closed:
+            await socket_.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
+
+
+async def test_a_server_stream_and_a_unary_call_over_a_websocket(api: Api) -> None:
+    from websockets.asyncio.client import connect
+
+    async with connect(ws_url(api, "/greeter/greeter/stream")) as socket_:
+        await socket_.send(json.dumps({"name": "Ann", "times": 2}))
+        got = [json.loads(await socket_.recv()) for _ in range(2)]
+    assert got == [{"message": "Hello Ann #1"}, {"message": "Hello Ann #2"}]
+    async with connect(ws_url(api, "/greeter/greeter/hello")) as socket_:
+        await socket_.send(json.dumps({"name": "Bo"}))
+        assert json.loads(await socket_.recv()) == {"message": "Hello Bo"}
+
+
+async def test_websocket_errors_are_a_last_frame_and_a_close_code(api: Api) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    async with connect(ws_url(api, "/greeter/greeter/hello")) as socket_:
+        await socket_.send('{"name":"error"}')
+        frame = json.loads(await socket_.recv())
+        assert frame["error"]["code"] == 400 and "name must not be 'error'" in frame["error"]["detail"]
+        with pytest.raises(ConnectionClosed) as closed:
+            await socket_.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+    async with connect(ws_url(api, "/nosuch")) as socket_:
+        assert json.loads(await socket_.recv())["error"]["code"] == 404
+
+
+async def test_a_websocket_from_a_page_of_another_origin_is_refused(api: Api) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    headers = {"Origin": "https://evil.example", "Cookie": f"micro-token={api.admin}"}
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(ws_url(api, "/greeter/greeter/hello"), additional_headers=headers):
+            pass
+    assert refused.value.response.status_code == 403  # at the handshake, before any call
+    allowed = {"Origin": "https://app.example"}
+    async with connect(ws_url(api, "/greeter/greeter/hello"), additional_headers=allowed) as socket_:
+        await socket_.send('{"name":"Cy"}')
+        assert json.loads(await socket_.recv()) == {"message": "Hello Cy"}
