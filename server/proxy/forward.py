@@ -9,7 +9,8 @@ Nodes are taken round robin by the router the framework's client uses too
 refuses the connection (``UNAVAILABLE`` before any reply) is marked down for a few seconds
 and the next one is tried. Messages pass as raw
 bytes, with the caller's deadline and metadata (hop-by-hop and gRPC-internal keys stripped);
-replies, errors and their trailing metadata (``micro-error``) come back unchanged.
+replies, response headers, errors and their trailing metadata (``micro-error``) come back
+unchanged.
 
 The caller's own ``authorization`` is never forwarded: a node gets a call token minted for
 it (``mint``; see :mod:`server.auth.calls`), or nothing for an anonymous caller.
@@ -185,6 +186,7 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
         mc = self.router.callable("unary_unary", address, method)
         call = mc(request, metadata=metadata, timeout=timeout)
         reply: bytes = await call
+        await _pass_headers(context, call)
         trailers = await call.trailing_metadata()
         if trailers:
             context.set_trailing_metadata(_trailers(trailers))
@@ -207,6 +209,7 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
                     if not replied:
                         replied = True
                         replay.stop_buffering()
+                        await _pass_headers(context, call)
                     yield reply
                 trailers = await call.trailing_metadata()
                 if trailers:
@@ -230,6 +233,18 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
 
 def _connect(address: str) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+
+
+async def _pass_headers(context: Any, call: Any) -> None:
+    """Send the caller the node's response headers (its initial metadata), less the
+    transport's own keys, before the first reply."""
+    headers = [
+        (k, v)
+        for k, v in await call.initial_metadata() or ()
+        if k not in _DROP_KEYS and not k.startswith(_DROP_PREFIXES)
+    ]
+    if headers:
+        await context.send_initial_metadata(tuple(headers))
 
 
 def _from_service(exc: grpc.aio.AioRpcError) -> bool:

@@ -67,6 +67,9 @@ class RouteGuide(pb_grpc.RouteGuideServicer):
             return None  # a handler that forgot its return
         if request.latitude == 999:
             raise SystemExit(3)  # sys.exit() in a handler
+        if request.latitude == 7:  # response headers and trailers of its own
+            await context.send_initial_metadata((("x-node", self.label),))
+            context.set_trailing_metadata((("x-done", "yes"),))
         md = dict(context.invocation_metadata())
         return pb.Feature(
             name=self.label,
@@ -76,6 +79,7 @@ class RouteGuide(pb_grpc.RouteGuideServicer):
         )
 
     async def ListFeatures(self, request, context):
+        await context.send_initial_metadata((("x-node", self.label),))
         for i in range(request.lo.latitude, request.hi.latitude):
             yield pb.Feature(name=f"{self.label}:{i}", location=pb.Point(latitude=i))
 

@@ -102,6 +102,19 @@ async def test_handler_errors_come_back_with_code_and_micro_error(
     assert reply.name == "a"
 
 
+async def test_a_nodes_response_headers_and_trailers_reach_the_caller(
+    start_node: StartNode, stub: Any, rg: RouteGuideModules
+) -> None:
+    await start_node("a")
+    call = stub.GetFeature(rg.pb.Point(latitude=7))
+    assert (await call).name == "a"
+    assert metadata_value(await call.initial_metadata(), "x-node") == "a"
+    assert metadata_value(await call.trailing_metadata(), "x-done") == "yes"
+    stream = stub.ListFeatures(rg.pb.Rectangle(lo=rg.pb.Point(latitude=0), hi=rg.pb.Point(latitude=2)))
+    assert [f.name async for f in stream] == ["a:0", "a:1"]
+    assert metadata_value(await stream.initial_metadata(), "x-node") == "a"
+
+
 async def test_unknown_service_is_unimplemented_with_a_501(
     server: Any, stub: Any, rg: RouteGuideModules
 ) -> None:
