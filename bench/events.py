@@ -17,7 +17,11 @@ Cases and bars (issue #14):
 
 Rates are medians of ``--rounds`` rounds in which the cases alternate in short turns, so
 noise from elsewhere on the machine hits all alike; ratios are medians of each round's
-ratio. NATS JetStream comparisons are not measured here (yet). Exits 1 when a bar is missed.
+ratio. NATS JetStream (Debian's ``nats-server -js``, installed with apt-get when missing, on a
+free port in a temporary folder; nats-py installed with pip when missing) is measured in the
+same run: streamed publish >= JetStream's sequential acknowledged publish rate (one in
+flight), and the ratio to JetStream with 256 in flight is reported. ``--no-nats`` skips it.
+Exits 1 when a bar is missed.
 
     .venv/bin/python bench/events.py [--seconds 0.5] [--rounds 5] [--big 1000000]
 """
@@ -270,8 +274,94 @@ def grpc_eof() -> object:
     return grpc.aio.EOF
 
 
+def ensure_nats() -> str:
+    """The ``nats-server`` binary and the ``nats`` client package, installed when missing."""
+    import importlib.util
+    import shutil
+
+    binary = shutil.which("nats-server")
+    if binary is None:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "nats-server"], check=True, capture_output=True)
+        binary = shutil.which("nats-server")
+    if importlib.util.find_spec("nats") is None:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "nats-py"], check=True, capture_output=True
+        )
+    if binary is None:
+        raise SystemExit("nats-server could not be installed (apt-get install nats-server)")
+    return binary
+
+
+def start_nats(binary: str, folder: Path) -> tuple[subprocess.Popen[str], str]:
+    """``nats-server -js`` on a free port, its data in ``folder``; returns it and its URL."""
+    import re
+
+    proc = subprocess.Popen(
+        [binary, "-js", "-a", "127.0.0.1", "-p", "-1", "-sd", str(folder)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        found = re.search(r"Listening for client connections on (\S+:\d+)", line)
+        if found:
+            return proc, f"nats://{found.group(1)}"
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    raise SystemExit("nats-server did not start")
+
+
+async def nats_rates(url: str, seconds: float, rounds: int) -> tuple[float, float]:
+    """JetStream acknowledged publishes per second: one in flight, and 256 in flight."""
+    import nats
+
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    await js.add_stream(name="bench", subjects=["bench"])
+    sequential: list[float] = []
+    pipelined: list[float] = []
+    for _ in range(rounds):
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            await js.publish("bench", PAYLOAD)
+            count += 1
+        sequential.append(count / (time.perf_counter() - start))
+        gate = asyncio.Semaphore(WINDOW)
+        done = 0
+
+        async def one(gate: asyncio.Semaphore = gate) -> None:
+            nonlocal done
+            try:
+                await js.publish("bench", PAYLOAD)
+                done += 1
+            finally:
+                gate.release()
+
+        tasks: set[asyncio.Task[None]] = set()
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            await gate.acquire()
+            task = asyncio.create_task(one())
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        await asyncio.gather(*tasks)
+        pipelined.append(done / (time.perf_counter() - start))
+    await nc.close()
+    return statistics.median(sequential), statistics.median(pipelined)
+
+
 async def measure(
-    address: str, echo_address: str, pids: dict[str, int], seconds: float, rounds: int, big: int
+    address: str,
+    echo_address: str,
+    pids: dict[str, int],
+    seconds: float,
+    rounds: int,
+    big: int,
+    nats_url: str | None = None,
 ) -> int:
     bench = Bench(address, echo_address, await admin_token(address))
     samples: dict[str, list[float]] = {}
@@ -301,6 +391,7 @@ async def measure(
         add("consume", await bench.consume(offset=(r * CONSUME_BATCH) % max(1, big - CONSUME_BATCH)))
         add("server stream", await bench.server_stream_echo())
     delivered, trip = await bench.latency()
+    jetstream = await nats_rates(nats_url, seconds, rounds) if nats_url else None
     read_first = statistics.median([await bench.read_at(0) for _ in range(5)])
     read_far = statistics.median([await bench.read_at(min(900_000, big - 100)) for _ in range(5)])
     await bench.close()
@@ -333,6 +424,15 @@ async def measure(
         ("delivery latency / echo round trip", delivered / trip, "<=", 5.0),
         ("read at 900k / read at 0", read_far / read_first, "<=", 2.0),
     ]
+    if jetstream is not None:
+        sequential, pipelined = jetstream
+        streamed = med["streamed publish"]
+        print(f"  JetStream publish, 1 in flight   {sequential:>12,.0f} /s")
+        print(f"  JetStream publish, {WINDOW} in flight {pipelined:>12,.0f} /s")
+        print(
+            f"  streamed publish / JetStream with {WINDOW} in flight: {streamed / pipelined:.1%} (reported)"
+        )
+        checks.append(("streamed publish / JetStream, 1 in flight", streamed / sequential, ">=", 1.0))
     missed = 0
     for name, value, op, bar in checks:
         ok = value >= bar if op == ">=" else value <= bar
@@ -349,6 +449,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1.0, help="time of each case in one round")
     parser.add_argument("--rounds", type=int, default=5, help=f"interleaved rounds (at least {MIN_ROUNDS})")
     parser.add_argument("--big", type=int, default=1_000_000, help="events of the topic read at 900k")
+    parser.add_argument("--no-nats", action="store_true", help="skip the NATS JetStream comparison")
     args = parser.parse_args()
     if args.echo:
         asyncio.run(_echo_server())
@@ -367,7 +468,15 @@ def main() -> None:
             echo, echo_address = spawn_echo()
             procs.append(echo)
             pids = {"events": server.pid, "echo": echo.pid}
-            missed = asyncio.run(measure(address, echo_address, pids, args.seconds, args.rounds, args.big))
+            nats_url = None
+            if not args.no_nats:
+                nats_dir = Path(home) / "nats"
+                nats_dir.mkdir()
+                nats_proc, nats_url = start_nats(ensure_nats(), nats_dir)
+                procs.append(nats_proc)
+            missed = asyncio.run(
+                measure(address, echo_address, pids, args.seconds, args.rounds, args.big, nats_url)
+            )
         finally:
             for proc in procs:
                 stop(proc)
