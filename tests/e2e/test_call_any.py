@@ -10,12 +10,12 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from importlib import resources
 
 import pytest
 
+from tests._poll import eventually_sync
 from tests.e2e.conftest import MicroServer, Runner, close_pipes, one_line
 
 PROTO = """
@@ -70,14 +70,19 @@ def packing(shared_server: MicroServer, tmp_path_factory: pytest.TempPathFactory
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)  # type: ignore[union-attr]
     reader.start()
-    deadline = time.monotonic() + 20
-    while not any("Listening on" in line for line in lines):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait(10)
-            close_pipes(proc, reader)
-            pytest.fail(f"packing did not start: {''.join(lines)}")
-        time.sleep(0.02)
+    try:
+        eventually_sync(
+            lambda: proc.poll() is not None or any("Listening on" in line for line in lines),
+            "the packing service listening",
+            timeout=60,
+        )
+        if proc.poll() is not None:
+            pytest.fail(f"packing exited {proc.returncode}: {''.join(lines)}")
+    except BaseException:
+        proc.kill()
+        proc.wait(10)
+        close_pipes(proc, reader)
+        raise
     try:
         yield "packing"
     finally:

@@ -30,6 +30,7 @@ from micro.auth.grpc import GrpcAuth
 from micro.proto.auth import auth_pb2
 from micro.proto.broker import broker_pb2
 from micro.proto.config import config_pb2
+from micro.proto.events import events_pb2
 from micro.proto.registry import registry_pb2
 from micro.proto.runtime import runtime_pb2
 from micro.proto.store import store_pb2
@@ -47,6 +48,22 @@ ADMIN_OR_SERVICE = {
     "svc":     ("ok",  "ok",  "403", "403", "403", "403", "ok"),
     "nsadmin": ("ok",  "ok",  "403", "403", "403", "403", "ok"),
     "madmin":  ("ok",  "ok",  "ok",  "ok",  "404", "404", "ok"),
+}  # fmt: skip
+# events: no request field names a namespace ("-"); reads and publishes need an admin or a
+# service account of the namespace, changing a topic (retention, delete, reset) an admin
+EVENTS_MEMBER = {
+    "anon":    ("401", "-", "401", "-", "401", "-", "401"),
+    "user":    ("403", "-", "403", "-", "403", "-", "403"),
+    "svc":     ("ok",  "-", "403", "-", "403", "-", "ok"),
+    "nsadmin": ("ok",  "-", "403", "-", "403", "-", "ok"),
+    "madmin":  ("ok",  "-", "ok",  "-", "404", "-", "ok"),
+}  # fmt: skip
+EVENTS_ADMIN = {
+    "anon":    ("401", "-", "401", "-", "401", "-", "401"),
+    "user":    ("403", "-", "403", "-", "403", "-", "403"),
+    "svc":     ("403", "-", "403", "-", "403", "-", "403"),
+    "nsadmin": ("ok",  "-", "403", "-", "403", "-", "ok"),
+    "madmin":  ("ok",  "-", "ok",  "-", "404", "-", "ok"),
 }  # fmt: skip
 # registry reads: public in micro, else any account of the namespace
 REGISTRY_READ = {
@@ -224,6 +241,37 @@ async def test_broker_subscribe(table: Table) -> None:
 
     found = {caller: tuple([await outcome(caller, column) for column in COLUMNS]) for caller in CALLERS}
     assert found == ADMIN_OR_SERVICE
+
+
+async def test_events(table: Table) -> None:
+    await _check(
+        table,
+        EVENTS_MEMBER,
+        "/events.Store/Topics",
+        lambda ns: events_pb2.TopicsRequest(),
+        events_pb2.TopicsResponse,
+    )
+    await _check(
+        table,
+        EVENTS_MEMBER,
+        "/events.Stream/Publish",
+        lambda ns: events_pb2.PublishRequest(topic="orders", payload=b"{}"),
+        events_pb2.PublishResponse,
+    )
+    await _check(
+        table,
+        EVENTS_ADMIN,
+        "/events.Store/Retention",
+        lambda ns: events_pb2.RetentionRequest(topic="orders", retention=events_pb2.Retention(max_count=5)),
+        events_pb2.RetentionResponse,
+    )
+
+
+async def test_blob_store(table: Table) -> None:
+    def request(ns: str) -> store_pb2.BlobDeleteRequest:
+        return store_pb2.BlobDeleteRequest(key="k", options=store_pb2.BlobOptions(namespace=ns))
+
+    await _check(table, ADMIN_OR_SERVICE, "/store.BlobStore/Delete", request, store_pb2.BlobDeleteResponse)
 
 
 async def test_registry(table: Table) -> None:
