@@ -7,6 +7,7 @@ from typing import Any
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Label, Select
 
@@ -64,7 +65,7 @@ class FieldGroup(Vertical):
             type_name = f"repeated {node.spec.type_name}"
         else:
             type_name = node.spec.type_name if node.spec.descriptor is not None else type_label(node)
-        self.border_title = f"{title} · {type_name}"
+        self.border_title = Content(f"{title} · {type_name}")  # names from the server: never markup
 
     def compose(self) -> ComposeResult:
         node = self.node
