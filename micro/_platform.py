@@ -28,7 +28,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from micro import settings
 
@@ -226,6 +226,27 @@ async def _sentinel(state: LoopState) -> AsyncIterator[None]:
         yield
     finally:
         await state.aclose()
+
+
+class _Closing(Protocol):
+    async def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Closing)
+
+
+def loop_client(key: str, build: Callable[[str, str, str | None], C]) -> C:
+    """The running loop's module-level client ``key`` (``micro.store``, ``micro.events``…):
+    ``build(proxy address, namespace, token)`` on first use and again once the service's
+    token was refreshed; each is closed with the loop."""
+    state = loop_state()
+    current = token()
+    client, client_token = state.values.get(key, (None, None))
+    if client is None or client_token != current:
+        client = build(proxy_address(), namespace(), current)
+        state.values[key] = (client, current)
+        state.on_close(client.close)
+    return client  # type: ignore[no-any-return]
 
 
 def loop_state() -> LoopState:

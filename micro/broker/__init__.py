@@ -156,18 +156,11 @@ def default() -> Broker:
     if _default is not None:
         return _default
     from micro import _platform
+    from micro.broker.grpc import GrpcBroker
 
-    state = _platform.loop_state()
-    token = _platform.token()
-    broker, broker_token = state.values.get("micro.broker", (None, None))
-    if broker is None or broker_token != token:  # first use, or a refreshed token
-        from micro.broker.grpc import GrpcBroker
-
-        broker = GrpcBroker(_platform.proxy_address(), namespace=_platform.namespace(), token=token)
-        state.values["micro.broker"] = (broker, token)
-        state.on_close(broker.close)
-    assert isinstance(broker, Broker)
-    return broker
+    return _platform.loop_client(
+        "micro.broker", lambda address, ns, token: GrpcBroker(address, namespace=ns, token=token)
+    )
 
 
 async def _client() -> Broker:

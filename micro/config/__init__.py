@@ -219,18 +219,11 @@ def default() -> Config:
     if _default is not None:
         return _default
     from micro import _platform
+    from micro.config.grpc import GrpcConfig
 
-    state = _platform.loop_state()
-    token = _platform.token()
-    config, config_token = state.values.get("micro.config", (None, None))
-    if config is None or config_token != token:  # first use, or a refreshed token
-        from micro.config.grpc import GrpcConfig
-
-        config = GrpcConfig(_platform.proxy_address(), namespace=_platform.namespace(), token=token)
-        state.values["micro.config"] = (config, token)
-        state.on_close(config.close)
-    assert isinstance(config, Config)
-    return config
+    return _platform.loop_client(
+        "micro.config", lambda address, ns, token: GrpcConfig(address, namespace=ns, token=token)
+    )
 
 
 async def _client() -> Config:

@@ -339,18 +339,11 @@ def default() -> Stream:
     if _default is not None:
         return _default
     from micro import _platform
+    from micro.events.grpc import GrpcStream
 
-    state = _platform.loop_state()
-    token = _platform.token()
-    stream, stream_token = state.values.get("micro.events", (None, None))
-    if stream is None or stream_token != token:  # first use, or a refreshed token
-        from micro.events.grpc import GrpcStream
-
-        stream = GrpcStream(_platform.proxy_address(), namespace=_platform.namespace(), token=token)
-        state.values["micro.events"] = (stream, token)
-        state.on_close(stream.close)
-    assert isinstance(stream, Stream)
-    return stream
+    return _platform.loop_client(
+        "micro.events", lambda address, ns, token: GrpcStream(address, namespace=ns, token=token)
+    )
 
 
 async def _client() -> Stream:

@@ -134,18 +134,11 @@ def default() -> Store:
     if _default is not None:
         return _default
     from micro import _platform
+    from micro.store.grpc import GrpcStore
 
-    state = _platform.loop_state()
-    token = _platform.token()
-    store, store_token = state.values.get("micro.store", (None, None))
-    if store is None or store_token != token:  # first use, or a refreshed token
-        from micro.store.grpc import GrpcStore
-
-        store = GrpcStore(_platform.proxy_address(), namespace=_platform.namespace(), token=token)
-        state.values["micro.store"] = (store, token)
-        state.on_close(store.close)
-    assert isinstance(store, Store)
-    return store
+    return _platform.loop_client(
+        "micro.store", lambda address, ns, token: GrpcStore(address, namespace=ns, token=token)
+    )
 
 
 async def _client() -> Store:

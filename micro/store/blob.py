@@ -67,17 +67,11 @@ async def _client() -> BlobStore:
     from micro import _platform
 
     await _platform.authenticate()
-    state = _platform.loop_state()
-    token = _platform.token()
-    blobs, blobs_token = state.values.get("micro.store.blob", (None, None))
-    if blobs is None or blobs_token != token:
-        from micro.store._blob_grpc import GrpcBlobStore
+    from micro.store._blob_grpc import GrpcBlobStore
 
-        blobs = GrpcBlobStore(_platform.proxy_address(), namespace=_platform.namespace(), token=token)
-        state.values["micro.store.blob"] = (blobs, token)
-        state.on_close(blobs.close)
-    assert isinstance(blobs, BlobStore)
-    return blobs
+    return _platform.loop_client(
+        "micro.store.blob", lambda address, ns, token: GrpcBlobStore(address, namespace=ns, token=token)
+    )
 
 
 async def write(key: str, data: bytes | AsyncIterable[bytes]) -> BlobInfo:
