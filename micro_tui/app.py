@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import events
@@ -30,6 +31,7 @@ from micro_tui.themes import DEFAULT_THEME, load_themes, stylesheet
 if TYPE_CHECKING:
     from textual.timer import Timer
 
+    from micro_tui.actions import Mutation
     from micro_tui.commands import Command
     from micro_tui.dialogs.namespace_picker import NamespacePicker
     from micro_tui.screens.services import ServicesScreen
@@ -181,6 +183,8 @@ class MicroApp(App[None]):
         self.facade: Facade = facade
         self.set_reactive(MicroApp.session, Session.of(facade.session))
         self.known_services: list[str] = []
+        self.commands_run: list[str] = []
+        """The CLI commands of the mutating actions done here, oldest first."""
         """The service names the services area listed last (the palette offers them)."""
         self._login_offered: tuple[str, str] | None = None
         self._starting = False  # the local server is being started: the monitor waits
@@ -414,6 +418,72 @@ class MicroApp(App[None]):
         if area in self.MODES and self.current_mode != area:
             self.switch_mode(area)
 
+    def open_area(self, key: str, args: tuple[str, ...] = ()) -> None:
+        """Switch to area ``key`` and hand it ``args`` (a ``:store users user:`` command's
+        table and prefix): its screen's ``open_with(args)`` runs once it is mounted."""
+        self.switch_area(key)
+        if args:
+            self.call_after_refresh(self._open_with, key, args)
+
+    def _open_with(self, key: str, args: tuple[str, ...]) -> None:
+        opener = getattr(self.screen, "open_with", None)
+        if self.current_mode == key and opener is not None:
+            opener(args)
+
+    # --- mutating actions: one gate (read-only, confirm, the CLI line) ------------------
+
+    def perform(
+        self,
+        mutation: Mutation,
+        do: Callable[[], Awaitable[Any]],
+        *,
+        done: Callable[[Any], None] | None = None,
+        failed: Callable[[Exception], None] | None = None,
+    ) -> bool:
+        """Run a mutating action the one way: refused in a read-only env (False, with the
+        CLI's words), confirmed first when it deletes or kills, then ``do()`` in a worker;
+        on success the equivalent CLI command is shown and logged (:attr:`commands_run`) and
+        ``done(result)`` runs; on failure ``failed(exc)`` (default: an error toast)."""
+        if not self.require_writable(mutation.summary):
+            return False
+
+        def go() -> None:
+            self.run_worker(self._perform(mutation, do, done, failed), group="mutations")
+
+        if mutation.destructive:
+            from micro_tui.dialogs.confirm import ConfirmDialog
+
+            self.push_screen(ConfirmDialog(mutation), lambda ok: go() if ok else None)
+        else:
+            go()
+        return True
+
+    async def _perform(
+        self,
+        mutation: Mutation,
+        do: Callable[[], Awaitable[Any]],
+        done: Callable[[Any], None] | None,
+        failed: Callable[[Exception], None] | None,
+    ) -> None:
+        try:
+            result = await do()
+        except Exception as exc:
+            if failed is not None:
+                failed(exc)
+            else:
+                detail = str(getattr(exc, "detail", "") or exc)
+                self.notify(detail, title=f"{mutation.summary} failed", severity="error", markup=False)
+            return
+        self.commands_run.append(mutation.cli)
+        self.notify(mutation.cli, title="Ran", markup=False)
+        if done is not None:
+            done(result)
+
+    def copy_cli(self, line: str) -> None:
+        """``c`` on a row: copy its equivalent CLI command and say so."""
+        self.copy_to_clipboard(line)
+        self.notify(line, title="Copied", markup=False)
+
     def select_service(self, name: str) -> None:
         from micro_tui.screens.services import ServicesScreen
 
@@ -547,8 +617,8 @@ class MicroApp(App[None]):
                 self.select_service(args[0])
             else:
                 self.switch_area("services")
-        elif name in self.MODES:
-            self.switch_area(name)
+        elif name in self.MODES or name == "status":
+            self.open_area("runtime" if name == "status" else name, args)
         elif name == "env":
             self.switch_env(args[0]) if args else self.action_envs()
         elif name == "ns":

@@ -2,7 +2,7 @@
 
 :svc [name]                      services area (optionally select a service)
 :call <svc> <Handler.Method> [json]
-:logs a,b   :events [topic]   :store [table] [prefix]   :config [path]
+:logs a,b   :events [topic]   :store [table] [prefix]   :config [path]   :status   :auth
 :env [name]   :ns [name]   :theme [name]   :login   :saved   :help   :q
 """
 
@@ -23,7 +23,7 @@ class CommandError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    name: str  # canonical: svc, call, logs, events, store, config, env, ns, theme, login, saved, help, quit
+    name: str  # canonical: a key of COMMANDS (svc, call, logs, store, status, auth, env, quit…)
     args: tuple[str, ...] = ()
     body: str = ""  # the JSON request of :call
 
@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str, int]] = {
     "events": (("events", "event"), ":events [topic]", 1),
     "store": (("store",), ":store [table] [prefix]", 2),
     "config": (("config",), ":config [path]", 1),
+    "status": (("status", "runtime"), ":status [service]", 1),
+    "auth": (("auth", "accounts", "rules"), ":auth", 0),
     "env": (("env", "envs", "environment"), ":env [name]", 1),
     "ns": (("ns", "namespace", "namespaces"), ":ns [name]", 1),
     "theme": (("theme", "themes"), ":theme [name]", 1),

@@ -2,10 +2,9 @@
 
 A :class:`Facade` bundles the slices: :class:`SessionFacade` (env, namespace, login,
 connection), :class:`RegistryFacade` (area 1, services) and :class:`CallsFacade` (the invoke
-screen); the areas still to come (store, config, events, logs, runtime, auth) add theirs.
-Each slice has a fake (:mod:`micro_tui.fake`, for tests and snapshots) and a real
-implementation (:mod:`micro_tui.real`); one contract suite
-(``tests/micro_tui/test_facade_contract.py``) runs over both, and checks that it exercises
+screen); areas 2–7 have theirs in :mod:`micro_tui.slices`. Each slice has a fake (for tests
+and snapshots) and a real implementation; one contract suite
+(``tests/micro_tui/test_facade_contract*.py``) runs over both, and checks that it exercises
 every public member of every slice, so the fake cannot quietly do what the real one does
 not. No Textual, grpc or protobuf imports here, so the first screen can import it cheaply.
 """
@@ -15,7 +14,15 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from micro_tui.slices.auth import AuthFacade
+    from micro_tui.slices.config import ConfigFacade
+    from micro_tui.slices.events import EventsFacade
+    from micro_tui.slices.logs import LogsFacade
+    from micro_tui.slices.runtime import RuntimeFacade
+    from micro_tui.slices.store import StoreFacade
 
 __all__ = [
     "CallResult",
@@ -209,3 +216,15 @@ class Facade(Protocol):
     def registry(self) -> RegistryFacade: ...
     @property
     def calls(self) -> CallsFacade: ...
+    @property
+    def logs(self) -> LogsFacade: ...
+    @property
+    def events(self) -> EventsFacade: ...
+    @property
+    def store(self) -> StoreFacade: ...
+    @property
+    def config(self) -> ConfigFacade: ...
+    @property
+    def runtime(self) -> RuntimeFacade: ...
+    @property
+    def auth(self) -> AuthFacade: ...

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from micro_tui.facade import (
     CallResult,
@@ -18,6 +19,14 @@ from micro_tui.facade import (
     ServiceVersion,
     StreamItem,
 )
+
+if TYPE_CHECKING:
+    from micro_tui.slices.auth_fake import FakeAuth
+    from micro_tui.slices.config_fake import FakeConfig
+    from micro_tui.slices.events_fake import FakeEvents
+    from micro_tui.slices.logs_fake import FakeLogs
+    from micro_tui.slices.runtime_fake import FakeRuntime
+    from micro_tui.slices.store_fake import FakeStore
 
 __all__ = ["FakeCalls", "FakeFacade", "FakeRegistry", "FakeSession", "greeter_service"]
 
@@ -306,3 +315,39 @@ class FakeFacade:
         self.session = FakeSession(connected=connected, logged_in=logged_in)
         self.registry = FakeRegistry(self.session, extra_services=extra_services)
         self.calls = FakeCalls(self.session)
+
+    @cached_property
+    def logs(self) -> FakeLogs:
+        from micro_tui.slices.logs_fake import FakeLogs
+
+        return FakeLogs(self.session)
+
+    @cached_property
+    def events(self) -> FakeEvents:
+        from micro_tui.slices.events_fake import FakeEvents
+
+        return FakeEvents(self.session)
+
+    @cached_property
+    def store(self) -> FakeStore:
+        from micro_tui.slices.store_fake import FakeStore
+
+        return FakeStore(self.session)
+
+    @cached_property
+    def config(self) -> FakeConfig:
+        from micro_tui.slices.config_fake import FakeConfig
+
+        return FakeConfig(self.session)
+
+    @cached_property
+    def runtime(self) -> FakeRuntime:
+        from micro_tui.slices.runtime_fake import FakeRuntime
+
+        return FakeRuntime(self.session)
+
+    @cached_property
+    def auth(self) -> FakeAuth:
+        from micro_tui.slices.auth_fake import FakeAuth
+
+        return FakeAuth(self.session)

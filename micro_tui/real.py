@@ -15,8 +15,9 @@ import logging
 import sys
 import time
 from collections.abc import AsyncIterator
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from micro_tui import cache
 from micro_tui.facade import (
@@ -28,6 +29,14 @@ from micro_tui.facade import (
     StreamItem,
     Unsupported,
 )
+
+if TYPE_CHECKING:
+    from micro_tui.slices.auth_real import RealAuth
+    from micro_tui.slices.config_real import RealConfig
+    from micro_tui.slices.events_real import RealEvents
+    from micro_tui.slices.logs_real import RealLogs
+    from micro_tui.slices.runtime_real import RealRuntime
+    from micro_tui.slices.store_real import RealStore
 
 __all__ = ["RealCalls", "RealFacade", "RealRegistry", "RealSession"]
 
@@ -436,3 +445,39 @@ class RealFacade:
         self.session = RealSession(context)
         self.registry = RealRegistry(self.session)
         self.calls = RealCalls(self.session)
+
+    @cached_property
+    def logs(self) -> RealLogs:
+        from micro_tui.slices.logs_real import RealLogs
+
+        return RealLogs(self.session)
+
+    @cached_property
+    def events(self) -> RealEvents:
+        from micro_tui.slices.events_real import RealEvents
+
+        return RealEvents(self.session)
+
+    @cached_property
+    def store(self) -> RealStore:
+        from micro_tui.slices.store_real import RealStore
+
+        return RealStore(self.session)
+
+    @cached_property
+    def config(self) -> RealConfig:
+        from micro_tui.slices.config_real import RealConfig
+
+        return RealConfig(self.session)
+
+    @cached_property
+    def runtime(self) -> RealRuntime:
+        from micro_tui.slices.runtime_real import RealRuntime
+
+        return RealRuntime(self.session)
+
+    @cached_property
+    def auth(self) -> RealAuth:
+        from micro_tui.slices.auth_real import RealAuth
+
+        return RealAuth(self.session)

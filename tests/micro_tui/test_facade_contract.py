@@ -12,8 +12,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -21,51 +20,29 @@ import pytest
 from micro import errors
 from micro_tui import facade as facade_module
 from micro_tui.areas import AREAS
-from micro_tui.facade import CallsFacade, Connection, EnvInfo, Facade, RegistryFacade, SessionFacade
+from micro_tui.facade import CallsFacade, Connection, EnvInfo, RegistryFacade, SessionFacade
+from micro_tui.slices.auth import AuthFacade
+from micro_tui.slices.config import ConfigFacade
+from micro_tui.slices.events import EventsFacade
+from micro_tui.slices.logs import LogsFacade
+from micro_tui.slices.runtime import RuntimeFacade
+from micro_tui.slices.store import StoreFacade
+from tests.micro_tui.contract import Harness, logged_in
 
-SLICES = {"session": SessionFacade, "registry": RegistryFacade, "calls": CallsFacade}
+SLICES: dict[str, type] = {
+    "session": SessionFacade,
+    "registry": RegistryFacade,
+    "calls": CallsFacade,
+    "logs": LogsFacade,
+    "events": EventsFacade,
+    "store": StoreFacade,
+    "config": ConfigFacade,
+    "runtime": RuntimeFacade,
+    "auth": AuthFacade,
+}
+"""Every slice of :class:`~micro_tui.facade.Facade`; areas 2–7 have their contract suites in
+``test_facade_contract_<area>.py`` beside this file (the harness is in conftest.py)."""
 DEADLINE = 10.0
-
-
-@dataclass
-class Harness:
-    facade: Facade
-    register: Callable[[], Awaitable[None]]
-    """Put the greeter back in the registry."""
-    deregister: Callable[[], Awaitable[None]]
-    """Take the greeter out of the registry (the watch must see it)."""
-
-
-@pytest.fixture(params=["fake", "real"])
-async def harness(request: pytest.FixtureRequest, micro_home: Path) -> AsyncIterator[Harness]:
-    if request.param == "fake":
-        from micro_tui.fake import FakeFacade, greeter_service
-
-        fake = FakeFacade(logged_in=False)
-
-        async def fake_register() -> None:
-            fake.registry.register(greeter_service())
-
-        async def fake_deregister() -> None:
-            fake.registry.deregister("greeter")
-
-        yield Harness(fake, fake_register, fake_deregister)
-        return
-    from micro_tui.real import RealFacade
-    from tests.micro_tui.test_real import serving_greeter
-
-    async with serving_greeter(micro_home) as greeter:
-        real = RealFacade()
-        try:
-            yield Harness(real, greeter.register, greeter.deregister)
-        finally:
-            real.session.reset_registry()
-
-
-async def logged_in(harness: Harness) -> Facade:
-    session = harness.facade.session
-    assert await session.login("admin", "micro") == "admin"
-    return harness.facade
 
 
 # --- session ---------------------------------------------------------------------------
@@ -247,10 +224,11 @@ def _members(protocol: type) -> set[str]:
 
 
 def test_the_suite_exercises_every_public_member_of_every_slice() -> None:
-    """Every public member of every slice is used here on a variable named after its slice
-    (``session.ping()``, ``registry.list_services()``, ``calls.stream(…)``)."""
+    """Every public member of every slice is used in the contract suites on a variable named
+    after its slice (``session.ping()``, ``registry.list_services()``, ``store.list_keys(…)``)."""
     used: dict[str, set[str]] = {name: set() for name in SLICES}
-    for node in ast.walk(ast.parse(Path(__file__).read_text())):
+    suites = sorted(Path(__file__).parent.glob("test_facade_contract*.py"))
+    for node in (n for suite in suites for n in ast.walk(ast.parse(suite.read_text()))):
         if isinstance(node, ast.Attribute):
             owner = node.value
             name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")

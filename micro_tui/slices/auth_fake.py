@@ -1,0 +1,12 @@
+"""The fake auth slice (tests and snapshots)."""
+
+from __future__ import annotations
+
+from micro_tui.fake import FakeSession
+
+__all__ = ["FakeAuth"]
+
+
+class FakeAuth:
+    def __init__(self, session: FakeSession) -> None:
+        self._session = session

@@ -1,0 +1,12 @@
+"""The auth slice over a real server."""
+
+from __future__ import annotations
+
+from micro_tui.real import RealSession
+
+__all__ = ["RealAuth"]
+
+
+class RealAuth:
+    def __init__(self, session: RealSession) -> None:
+        self._session = session

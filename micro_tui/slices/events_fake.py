@@ -1,0 +1,12 @@
+"""The fake events slice (tests and snapshots)."""
+
+from __future__ import annotations
+
+from micro_tui.fake import FakeSession
+
+__all__ = ["FakeEvents"]
+
+
+class FakeEvents:
+    def __init__(self, session: FakeSession) -> None:
+        self._session = session

@@ -1,0 +1,12 @@
+"""The store slice over a real server."""
+
+from __future__ import annotations
+
+from micro_tui.real import RealSession
+
+__all__ = ["RealStore"]
+
+
+class RealStore:
+    def __init__(self, session: RealSession) -> None:
+        self._session = session
