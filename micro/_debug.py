@@ -1,5 +1,9 @@
 """What every service answers about itself: ``debug.Debug/Health`` and ``Stats``.
 
+``Stats`` also reports the process's per-route counters (:mod:`micro._routes`) of the
+namespace it is asked in: the framework's client counts the calls a service makes, the
+server's proxy and gateway the calls they pass on; ``network.Network/Routes`` merges them.
+
 :class:`ServiceHandlers` wraps each handler of a service once: it counts requests and
 errors for ``Stats``, checks callers (:mod:`micro.auth.guard`), sets the call's caller and
 deadline for the handler (:mod:`micro._context`) and turns errors raised by handlers,
@@ -16,14 +20,15 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from micro import errors
-from micro._grpc import map_handler, wrap_handler
+from micro import _context, errors
+from micro._grpc import NAMESPACE_KEY, map_handler, wrap_handler
+from micro._routes import ROUTES, RouteTable
 from micro.proto.debug import debug_pb2, debug_pb2_grpc
 
 if TYPE_CHECKING:
     from micro.auth.guard import ServiceGuard
 
-__all__ = ["Counters", "DebugHandler", "ServiceHandlers", "memory_bytes", "thread_count"]
+__all__ = ["Counters", "DebugHandler", "ServiceHandlers", "memory_bytes", "route_stats", "thread_count"]
 
 
 class Counters:
@@ -54,9 +59,32 @@ def thread_count() -> int:
         return threading.active_count()
 
 
+def _namespace(context: Any) -> str:
+    """The namespace a Stats call acts in: the one its caller was admitted to (the server's
+    boundary, a service's guard), else the one it names, else ``micro``."""
+    call = _context.current()
+    if call is not None and call.namespace:
+        return call.namespace
+    for key, value in context.invocation_metadata() or ():
+        if key == NAMESPACE_KEY and value:
+            return str(value)
+    return "micro"
+
+
+def route_stats(table: RouteTable, namespace: str) -> list[debug_pb2.RouteStats]:
+    """``namespace``'s routes in ``table`` as Stats reports them."""
+    return [
+        debug_pb2.RouteStats(
+            service=s.service, endpoint=s.endpoint, requests=s.requests, errors=s.errors, buckets=s.buckets
+        )
+        for s in table.snapshot(namespace)
+    ]
+
+
 class DebugHandler(debug_pb2_grpc.DebugServicer):
-    def __init__(self, counters: Counters) -> None:
+    def __init__(self, counters: Counters, routes: RouteTable = ROUTES) -> None:
         self.counters = counters
+        self.routes = routes
 
     async def Health(self, request: debug_pb2.HealthRequest, context: Any) -> debug_pb2.HealthResponse:
         return debug_pb2.HealthResponse(status="ok")
@@ -73,6 +101,8 @@ class DebugHandler(debug_pb2_grpc.DebugServicer):
             gc=sum(s.get("collections", 0) for s in gc.get_stats()),
             requests=c.requests,
             errors=c.errors,
+            routes=route_stats(self.routes, _namespace(context)),
+            process=self.routes.process,
         )
 
     async def Log(self, request: debug_pb2.LogRequest, context: Any) -> AsyncIterator[debug_pb2.Record]:

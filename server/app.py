@@ -144,6 +144,9 @@ class Server:
             mint = auth_service.CallTokens(self.auth.key).mint if self.auth_enabled else None
             self.proxy = Forwarder(self._backends.registry, mint=mint)
             server.add_generic_rpc_handlers((self.proxy,))
+            for svc in self.services:
+                if svc.proxy is not None:
+                    svc.proxy(self.proxy)
         try:
             if self._credentials is not None:
                 port = server.add_secure_port(self.address, self._credentials)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from micro.auth import Auth
     from server.auth.context import Permission
     from server.profiles import Backends
+    from server.proxy import Forwarder
 
 __all__ = ["CORE_SERVICES", "CoreService", "CoreSpec", "build", "spec"]
 
@@ -35,6 +36,8 @@ class CoreService:
     permissions: Mapping[str, Permission] = field(default_factory=dict)
     start: Callable[[], Awaitable[None]] | None = None  # before the server serves
     auth: Auth | None = None  # the auth service's backend, for the call boundary
+    # given the server's proxy once it exists (the network view reaches nodes through it)
+    proxy: Callable[[Forwarder], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,12 @@ def _runtime(backends: Backends) -> CoreService:
     return core(backends)
 
 
+def _network(backends: Backends) -> CoreService:
+    from server.network import core
+
+    return core(backends)
+
+
 def _auth(backends: Backends) -> CoreService:
     from server import auth
 
@@ -96,6 +105,7 @@ CORE_SERVICES: tuple[CoreSpec, ...] = (
     CoreSpec("auth", _auth, ("store", "registry", "events")),
     CoreSpec("broker", _broker, ("broker",)),
     CoreSpec("runtime", _runtime, ("runtime", "store", "registry")),
+    CoreSpec("network", _network, ()),  # owns no backend: reads the registry
 )
 
 

@@ -5,7 +5,8 @@ Nodes of a service come from the registry (through the proxy) by way of a
 seconds; each call takes the next node round robin, skips nodes that just failed, and
 retries a call that found its node unavailable once on another node. A call made while a
 handler serves one gets at most the time that call has left (:func:`micro._context.timeout`),
-resolving its route included.
+resolving its route included. Every call is counted in the process's routes
+(:data:`micro._routes.ROUTES`), which the network view reads through ``Debug.Stats``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from micro._grpc import (
     from_rpc_error,
     metadata_value,
 )
+from micro._routes import ROUTES
 from micro.client._router import Deserializer, Route, Router, Serializer, bounded_put, not_found
 from micro.registry import Registry
 
@@ -91,25 +93,36 @@ class Client:
         timeout: float | None,
         metadata: Metadata | None,
     ) -> Any:
-        """A unary or client-streaming call (a request iterator is not retried)."""
-        router = self.router
-        route = router.cached(self.namespace, service)
-        if route is None or route.expires <= time.monotonic():
-            route = await self.route(service)
-        md = self.metadata(service, metadata)
-        candidates = router.candidates(route)
-        retry = kind == "unary_unary" and len(candidates) > 1
-        for attempt, address in enumerate(candidates[:2]):
-            mc = router.callable(kind, address, method, ser, de)
-            try:
-                return await mc(request, timeout=_context.timeout(timeout), metadata=md)
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() == grpc.StatusCode.UNAVAILABLE:
-                    router.mark_down(self.namespace, service, address)
-                    if retry and attempt == 0:
-                        continue
-                raise translate(exc, service, address) from exc
-        raise not_found(service)  # pragma: no cover - candidates is never empty here
+        """A unary or client-streaming call (a request iterator is not retried), counted in
+        the process's routes (:mod:`micro._routes`) from first to last byte, resolving the
+        route included."""
+        start = time.perf_counter()
+        failed = True
+        try:
+            router = self.router
+            route = router.cached(self.namespace, service)
+            if route is None or route.expires <= time.monotonic():
+                route = await self.route(service)
+            md = self.metadata(service, metadata)
+            candidates = router.candidates(route)
+            retry = kind == "unary_unary" and len(candidates) > 1
+            for attempt, address in enumerate(candidates[:2]):
+                mc = router.callable(kind, address, method, ser, de)
+                try:
+                    reply = await mc(request, timeout=_context.timeout(timeout), metadata=md)
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                        router.mark_down(self.namespace, service, address)
+                        if retry and attempt == 0:
+                            continue
+                    raise translate(exc, service, address) from exc
+                failed = False
+                return reply
+            raise not_found(service)  # pragma: no cover - candidates is never empty here
+        finally:
+            stats = ROUTES.route(self.namespace, service, method)
+            if stats is not None:
+                stats.observe(time.perf_counter() - start, failed)
 
     async def stream(
         self,
@@ -123,30 +136,43 @@ class Client:
         timeout: float | None,
         metadata: Metadata | None,
     ) -> AsyncIterator[Any]:
-        """A server- or bidi-streaming call; a server stream that found its node down is retried."""
-        route = await self.route(service)
-        md = self.metadata(service, metadata)
-        router = self.router
-        candidates = router.candidates(route)
-        retry = kind == "unary_stream" and len(candidates) > 1
-        for attempt, address in enumerate(candidates[:2]):
-            mc = router.callable(kind, address, method, ser, de)
-            call = mc(request, timeout=_context.timeout(timeout), metadata=md)
-            received = False
-            try:
-                async for item in call:
-                    received = True
-                    yield item
-                return
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() == grpc.StatusCode.UNAVAILABLE:
-                    router.mark_down(self.namespace, service, address)
-                    if retry and attempt == 0 and not received:
-                        continue
-                raise translate(exc, service, address) from exc
-            finally:
-                if not call.done():
-                    call.cancel()
+        """A server- or bidi-streaming call; a server stream that found its node down is
+        retried. Counted in the process's routes when it ends (a stream the caller stops
+        reading is not an error)."""
+        start = time.perf_counter()
+        failed = True
+        try:
+            route = await self.route(service)
+            md = self.metadata(service, metadata)
+            router = self.router
+            candidates = router.candidates(route)
+            retry = kind == "unary_stream" and len(candidates) > 1
+            for attempt, address in enumerate(candidates[:2]):
+                mc = router.callable(kind, address, method, ser, de)
+                call = mc(request, timeout=_context.timeout(timeout), metadata=md)
+                received = False
+                try:
+                    async for item in call:
+                        received = True
+                        yield item
+                    failed = False
+                    return
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                        router.mark_down(self.namespace, service, address)
+                        if retry and attempt == 0 and not received:
+                            continue
+                    raise translate(exc, service, address) from exc
+                except GeneratorExit:
+                    failed = False
+                    raise
+                finally:
+                    if not call.done():
+                        call.cancel()
+        finally:
+            stats = ROUTES.route(self.namespace, service, method)
+            if stats is not None:
+                stats.observe(time.perf_counter() - start, failed)
 
     async def close(self) -> None:
         global _last

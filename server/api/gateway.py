@@ -39,6 +39,7 @@ from micro.registry import Registry, Streaming
 from server.api.context import Aborted, GatewayContext
 from server.api.paths import parse_query, resolve
 from server.debug import CORE_PACKAGES
+from server.network.counting import gateway_handler
 
 __all__ = ["Dispatch", "Gateway", "Identify"]
 
@@ -219,7 +220,7 @@ class Gateway:
         handler = self.dispatch(method.path, metadata)
         if handler is None:
             raise errors.NotFound(f'Service "{target.service}" not found')
-        return method, metadata, handler
+        return method, metadata, gateway_handler(handler, namespace, target.service, method.path)
 
     # -- WebSocket ------------------------------------------------------------------------
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -17,30 +17,39 @@ it (``mint``; see :mod:`server.auth.calls`), or nothing for an anonymous caller.
 
 Endpoints the registry knows as unary get a unary handler (cheaper per call); everything
 else goes through a stream-stream handler, which carries every streaming kind.
+
+Each forwarded call is counted in the process's routes (:mod:`micro._routes`: requests,
+errors, latency per namespace, service and endpoint) for the network view, from the moment
+it reaches the proxy to its last reply — except calls the HTTP gateway makes, which the
+gateway counts itself. Calls the boundary refused never get here and are not counted.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from typing import Any
 
 import grpc
 
 from micro import errors
 from micro._grpc import CHANNEL_OPTIONS, NAMESPACE_KEY, SERVICE_KEY, abort
+from micro._routes import ROUTES, RouteStats, RouteTable, passed_gateway
 from micro.auth.boundary import Caller
 from micro.client._router import MAX_CACHED, Route, Router
 from micro.registry import DEFAULT_DOMAIN, Registry, Streaming
 from server.auth import context as ctx
 
-__all__ = ["ROUTE_TTL", "VIA_KEY", "Forwarder", "Mint"]
+__all__ = ["ROUTE_TTL", "UNKNOWN_METHOD", "VIA_KEY", "Forwarder", "Mint"]
 
 log = logging.getLogger(__name__)
 
 ROUTE_TTL = 2.0
 MAX_CACHED_HANDLERS = MAX_CACHED
 VIA_KEY = "micro-via"  # set on forwarded calls, so a call routed back to the proxy ends there
+# the route of methods the registry does not list for their service
+UNKNOWN_METHOD = "(unknown)"
 _DROP_PREFIXES = (":", "grpc-")
 _DROP_KEYS = frozenset(
     {"user-agent", "content-type", "te", "host", "connection", VIA_KEY, "authorization", NAMESPACE_KEY}
@@ -82,9 +91,10 @@ def target_of(method: str, metadata: Sequence[Any]) -> tuple[str, str]:
 class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
     """A generic handler forwarding every method it is asked about (add it last)."""
 
-    def __init__(self, registry: Registry, *, mint: Mint | None = None) -> None:
+    def __init__(self, registry: Registry, *, mint: Mint | None = None, routes: RouteTable = ROUTES) -> None:
         self.registry = registry
         self.mint = mint
+        self.routes = routes  # where forwarded calls are counted (the network view)
         # nodes are dialled in plaintext (loopback or a private network), method names are
         # any caller's choice (not registered with the channel), routes follow the registry
         self.router = Router(registry, ttl=ROUTE_TTL, connect=_connect, watch=True, register_methods=False)
@@ -156,9 +166,39 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
             if address not in tried:
                 yield address
 
+    def _counter(self, namespace: str, service: str, route: Route, method: str) -> RouteStats | None:
+        """Where a forwarded call is counted (None: not here — the gateway counts the calls it
+        makes, and a full table counts no new route). Methods the registry does not list for
+        the service share one route: callers choose method names."""
+        if passed_gateway.get():
+            return None
+        return self.routes.route(namespace, service, method if method in route.kinds else UNKNOWN_METHOD)
+
     async def _unary(self, method: str, request: bytes, context: Any) -> bytes:
+        start = time.perf_counter()
         metadata = context.invocation_metadata() or ()
         namespace, service, route, forwarded = await self._route(method, metadata)
+        stats = self._counter(namespace, service, route, method)
+        if stats is None:
+            return await self._unary_routed(method, request, context, namespace, service, route, forwarded)
+        failed = True
+        try:
+            reply = await self._unary_routed(method, request, context, namespace, service, route, forwarded)
+            failed = False
+            return reply
+        finally:
+            stats.observe(time.perf_counter() - start, failed)
+
+    async def _unary_routed(
+        self,
+        method: str,
+        request: bytes,
+        context: Any,
+        namespace: str,
+        service: str,
+        route: Route,
+        forwarded: tuple[tuple[str, Any], ...],
+    ) -> bytes:
         timeout = context.time_remaining()
         # the usual case without the generator below: the next node answers
         first = self.router.candidates(route)[0]
@@ -195,8 +235,34 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
     async def _stream(
         self, method: str, request_iterator: AsyncIterator[bytes], context: Any
     ) -> AsyncIterator[bytes]:
+        start = time.perf_counter()
         metadata = context.invocation_metadata() or ()
         namespace, service, route, forwarded = await self._route(method, metadata)
+        stats = self._counter(namespace, service, route, method)
+        replies = self._stream_routed(method, request_iterator, context, namespace, service, route, forwarded)
+        failed = True
+        try:
+            async for reply in replies:
+                yield reply
+            failed = False
+        except GeneratorExit:  # the caller went away: not the route's failure
+            failed = False
+            raise
+        finally:
+            await replies.aclose()  # the node's call is cancelled now, not when collected
+            if stats is not None:
+                stats.observe(time.perf_counter() - start, failed)
+
+    async def _stream_routed(
+        self,
+        method: str,
+        request_iterator: AsyncIterator[bytes],
+        context: Any,
+        namespace: str,
+        service: str,
+        route: Route,
+        forwarded: tuple[tuple[str, Any], ...],
+    ) -> AsyncGenerator[bytes, None]:
         timeout = context.time_remaining()
         replay = _Replay(request_iterator)
         async for address in self._addresses(namespace, service, route):

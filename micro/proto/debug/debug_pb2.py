@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11\x64\x65\x62ug/debug.proto\x12\x05\x64\x65\x62ug\" \n\rHealthRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\" \n\x0eHealthResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\"\x1f\n\x0cStatsRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\"\x92\x01\n\rStatsResponse\x12\x11\n\ttimestamp\x18\x01 \x01(\x04\x12\x0f\n\x07started\x18\x02 \x01(\x04\x12\x0e\n\x06uptime\x18\x03 \x01(\x04\x12\x0e\n\x06memory\x18\x04 \x01(\x04\x12\x0f\n\x07threads\x18\x05 \x01(\x04\x12\n\n\x02gc\x18\x06 \x01(\x04\x12\x10\n\x08requests\x18\x07 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x08 \x01(\x04\"K\n\nLogRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\x12\x0e\n\x06stream\x18\x03 \x01(\x08\x12\r\n\x05since\x18\x04 \x01(\x03\"\x8c\x01\n\x06Record\x12\x11\n\ttimestamp\x18\x01 \x01(\x03\x12-\n\x08metadata\x18\x02 \x03(\x0b\x32\x1b.debug.Record.MetadataEntry\x12\x0f\n\x07message\x18\x03 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xac\x01\n\x05\x44\x65\x62ug\x12:\n\x06Health\x12\x14.debug.HealthRequest\x1a\x15.debug.HealthResponse\"\x03\x90\x02\x01\x12\x37\n\x05Stats\x12\x13.debug.StatsRequest\x1a\x14.debug.StatsResponse\"\x03\x90\x02\x01\x12.\n\x03Log\x12\x11.debug.LogRequest\x1a\r.debug.Record\"\x03\x90\x02\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11\x64\x65\x62ug/debug.proto\x12\x05\x64\x65\x62ug\" \n\rHealthRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\" \n\x0eHealthResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\"\x1f\n\x0cStatsRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\"\xc6\x01\n\rStatsResponse\x12\x11\n\ttimestamp\x18\x01 \x01(\x04\x12\x0f\n\x07started\x18\x02 \x01(\x04\x12\x0e\n\x06uptime\x18\x03 \x01(\x04\x12\x0e\n\x06memory\x18\x04 \x01(\x04\x12\x0f\n\x07threads\x18\x05 \x01(\x04\x12\n\n\x02gc\x18\x06 \x01(\x04\x12\x10\n\x08requests\x18\x07 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x08 \x01(\x04\x12!\n\x06routes\x18\t \x03(\x0b\x32\x11.debug.RouteStats\x12\x0f\n\x07process\x18\n \x01(\t\"b\n\nRouteStats\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x02 \x01(\t\x12\x10\n\x08requests\x18\x03 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x04 \x01(\x04\x12\x0f\n\x07\x62uckets\x18\x05 \x03(\x04\"K\n\nLogRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\x12\x0e\n\x06stream\x18\x03 \x01(\x08\x12\r\n\x05since\x18\x04 \x01(\x03\"\x8c\x01\n\x06Record\x12\x11\n\ttimestamp\x18\x01 \x01(\x03\x12-\n\x08metadata\x18\x02 \x03(\x0b\x32\x1b.debug.Record.MetadataEntry\x12\x0f\n\x07message\x18\x03 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xac\x01\n\x05\x44\x65\x62ug\x12:\n\x06Health\x12\x14.debug.HealthRequest\x1a\x15.debug.HealthResponse\"\x03\x90\x02\x01\x12\x37\n\x05Stats\x12\x13.debug.StatsRequest\x1a\x14.debug.StatsResponse\"\x03\x90\x02\x01\x12.\n\x03Log\x12\x11.debug.LogRequest\x1a\r.debug.Record\"\x03\x90\x02\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,13 +47,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STATSREQUEST']._serialized_start=96
   _globals['_STATSREQUEST']._serialized_end=127
   _globals['_STATSRESPONSE']._serialized_start=130
-  _globals['_STATSRESPONSE']._serialized_end=276
-  _globals['_LOGREQUEST']._serialized_start=278
-  _globals['_LOGREQUEST']._serialized_end=353
-  _globals['_RECORD']._serialized_start=356
-  _globals['_RECORD']._serialized_end=496
-  _globals['_RECORD_METADATAENTRY']._serialized_start=449
-  _globals['_RECORD_METADATAENTRY']._serialized_end=496
-  _globals['_DEBUG']._serialized_start=499
-  _globals['_DEBUG']._serialized_end=671
+  _globals['_STATSRESPONSE']._serialized_end=328
+  _globals['_ROUTESTATS']._serialized_start=330
+  _globals['_ROUTESTATS']._serialized_end=428
+  _globals['_LOGREQUEST']._serialized_start=430
+  _globals['_LOGREQUEST']._serialized_end=505
+  _globals['_RECORD']._serialized_start=508
+  _globals['_RECORD']._serialized_end=648
+  _globals['_RECORD_METADATAENTRY']._serialized_start=601
+  _globals['_RECORD_METADATAENTRY']._serialized_end=648
+  _globals['_DEBUG']._serialized_start=651
+  _globals['_DEBUG']._serialized_end=823
 # @@protoc_insertion_point(module_scope)

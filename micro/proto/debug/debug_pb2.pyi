@@ -89,6 +89,8 @@ class StatsResponse(_message.Message):
     GC_FIELD_NUMBER: _builtins.int
     REQUESTS_FIELD_NUMBER: _builtins.int
     ERRORS_FIELD_NUMBER: _builtins.int
+    ROUTES_FIELD_NUMBER: _builtins.int
+    PROCESS_FIELD_NUMBER: _builtins.int
     timestamp: _builtins.int
     """unix seconds"""
     started: _builtins.int
@@ -102,6 +104,16 @@ class StatsResponse(_message.Message):
     """collections"""
     requests: _builtins.int
     errors: _builtins.int
+    process: _builtins.str
+    """names the process whose counters these are: nodes served by one process report the same
+    counters, and whoever merges them (Network.Routes) takes each process once
+    """
+    @_builtins.property
+    def routes(self) -> _containers.RepeatedCompositeFieldContainer[Global___RouteStats]:
+        """calls this process made or passed on, per route, in the namespace the Stats call acts in
+        (counted by the framework's client, and on the server by the proxy and the HTTP gateway)
+        """
+
     def __init__(
         self,
         *,
@@ -113,14 +125,53 @@ class StatsResponse(_message.Message):
         gc: _builtins.int = ...,
         requests: _builtins.int = ...,
         errors: _builtins.int = ...,
+        routes: _abc.Iterable[Global___RouteStats] | None = ...,
+        process: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["errors", b"errors", "gc", b"gc", "memory", b"memory", "requests", b"requests", "started", b"started", "threads", b"threads", "timestamp", b"timestamp", "uptime", b"uptime"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["errors", b"errors", "gc", b"gc", "memory", b"memory", "process", b"process", "requests", b"requests", "routes", b"routes", "started", b"started", "threads", b"threads", "timestamp", b"timestamp", "uptime", b"uptime"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StatsResponse: _TypeAlias = StatsResponse  # noqa: Y015
+
+@_typing.final
+class RouteStats(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_FIELD_NUMBER: _builtins.int
+    ENDPOINT_FIELD_NUMBER: _builtins.int
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    ERRORS_FIELD_NUMBER: _builtins.int
+    BUCKETS_FIELD_NUMBER: _builtins.int
+    service: _builtins.str
+    endpoint: _builtins.str
+    """Handler.Method"""
+    requests: _builtins.int
+    errors: _builtins.int
+    @_builtins.property
+    def buckets(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """calls per latency bucket: bucket i holds calls that took at most the i-th of the fixed
+        bounds (micro/_routes.py BOUNDS_US; 25 µs times 2^(i/4)), the last bucket the slower ones
+        """
+
+    def __init__(
+        self,
+        *,
+        service: _builtins.str = ...,
+        endpoint: _builtins.str = ...,
+        requests: _builtins.int = ...,
+        errors: _builtins.int = ...,
+        buckets: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buckets", b"buckets", "endpoint", b"endpoint", "errors", b"errors", "requests", b"requests", "service", b"service"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RouteStats: _TypeAlias = RouteStats  # noqa: Y015
 
 @_typing.final
 class LogRequest(_message.Message):

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15network/network.proto\x12\x07network\"\x1c\n\x07Options\x12\x11\n\tnamespace\x18\x01 \x01(\t\"4\n\x0fServicesRequest\x12!\n\x07options\x18\x01 \x01(\x0b\x32\x10.network.Options\"$\n\x10ServicesResponse\x12\x10\n\x08services\x18\x01 \x03(\t\"D\n\x04Node\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0f\n\x07service\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\"B\n\x0cNodesRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\x12!\n\x07options\x18\x02 \x01(\x0b\x32\x10.network.Options\"-\n\rNodesResponse\x12\x1c\n\x05nodes\x18\x01 \x03(\x0b\x32\r.network.Node\"z\n\x05Route\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\r\n\x05\x63\x61lls\x18\x04 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x05 \x01(\x04\x12\x0e\n\x06p50_ms\x18\x06 \x01(\x01\x12\x0e\n\x06p99_ms\x18\x07 \x01(\x01\"C\n\rRoutesRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\x12!\n\x07options\x18\x02 \x01(\x0b\x32\x10.network.Options\"0\n\x0eRoutesResponse\x12\x1e\n\x06routes\x18\x01 \x03(\x0b\x32\x0e.network.Route2\xcc\x01\n\x07Network\x12\x44\n\x08Services\x12\x18.network.ServicesRequest\x1a\x19.network.ServicesResponse\"\x03\x90\x02\x01\x12;\n\x05Nodes\x12\x15.network.NodesRequest\x1a\x16.network.NodesResponse\"\x03\x90\x02\x01\x12>\n\x06Routes\x12\x16.network.RoutesRequest\x1a\x17.network.RoutesResponse\"\x03\x90\x02\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15network/network.proto\x12\x07network\"\x1c\n\x07Options\x12\x11\n\tnamespace\x18\x01 \x01(\t\"4\n\x0fServicesRequest\x12!\n\x07options\x18\x01 \x01(\x0b\x32\x10.network.Options\"$\n\x10ServicesResponse\x12\x10\n\x08services\x18\x01 \x03(\t\"D\n\x04Node\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0f\n\x07service\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\"B\n\x0cNodesRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\x12!\n\x07options\x18\x02 \x01(\x0b\x32\x10.network.Options\"-\n\rNodesResponse\x12\x1c\n\x05nodes\x18\x01 \x03(\x0b\x32\r.network.Node\"\x8b\x01\n\x05Route\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\r\n\x05\x63\x61lls\x18\x04 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x05 \x01(\x04\x12\x0e\n\x06p50_ms\x18\x06 \x01(\x01\x12\x0e\n\x06p99_ms\x18\x07 \x01(\x01\x12\x0f\n\x07\x62uckets\x18\x08 \x03(\x04\"C\n\rRoutesRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\x12!\n\x07options\x18\x02 \x01(\x0b\x32\x10.network.Options\"S\n\x0eRoutesResponse\x12\x1e\n\x06routes\x18\x01 \x03(\x0b\x32\x0e.network.Route\x12!\n\nunanswered\x18\x02 \x03(\x0b\x32\r.network.Node2\xcc\x01\n\x07Network\x12\x44\n\x08Services\x12\x18.network.ServicesRequest\x1a\x19.network.ServicesResponse\"\x03\x90\x02\x01\x12;\n\x05Nodes\x12\x15.network.NodesRequest\x1a\x16.network.NodesResponse\"\x03\x90\x02\x01\x12>\n\x06Routes\x12\x16.network.RoutesRequest\x1a\x17.network.RoutesResponse\"\x03\x90\x02\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,12 +50,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NODESREQUEST']._serialized_end=292
   _globals['_NODESRESPONSE']._serialized_start=294
   _globals['_NODESRESPONSE']._serialized_end=339
-  _globals['_ROUTE']._serialized_start=341
-  _globals['_ROUTE']._serialized_end=463
-  _globals['_ROUTESREQUEST']._serialized_start=465
-  _globals['_ROUTESREQUEST']._serialized_end=532
-  _globals['_ROUTESRESPONSE']._serialized_start=534
-  _globals['_ROUTESRESPONSE']._serialized_end=582
-  _globals['_NETWORK']._serialized_start=585
-  _globals['_NETWORK']._serialized_end=789
+  _globals['_ROUTE']._serialized_start=342
+  _globals['_ROUTE']._serialized_end=481
+  _globals['_ROUTESREQUEST']._serialized_start=483
+  _globals['_ROUTESREQUEST']._serialized_end=550
+  _globals['_ROUTESRESPONSE']._serialized_start=552
+  _globals['_ROUTESRESPONSE']._serialized_end=635
+  _globals['_NETWORK']._serialized_start=638
+  _globals['_NETWORK']._serialized_end=842
 # @@protoc_insertion_point(module_scope)

@@ -161,6 +161,7 @@ class Route(_message.Message):
     ERRORS_FIELD_NUMBER: _builtins.int
     P50_MS_FIELD_NUMBER: _builtins.int
     P99_MS_FIELD_NUMBER: _builtins.int
+    BUCKETS_FIELD_NUMBER: _builtins.int
     service: _builtins.str
     endpoint: _builtins.str
     address: _builtins.str
@@ -168,6 +169,10 @@ class Route(_message.Message):
     errors: _builtins.int
     p50_ms: _builtins.float
     p99_ms: _builtins.float
+    @_builtins.property
+    def buckets(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """the merged latency histogram (the fixed buckets of debug.RouteStats)"""
+
     def __init__(
         self,
         *,
@@ -178,10 +183,11 @@ class Route(_message.Message):
         errors: _builtins.int = ...,
         p50_ms: _builtins.float = ...,
         p99_ms: _builtins.float = ...,
+        buckets: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "calls", b"calls", "endpoint", b"endpoint", "errors", b"errors", "p50_ms", b"p50_ms", "p99_ms", b"p99_ms", "service", b"service"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "buckets", b"buckets", "calls", b"calls", "endpoint", b"endpoint", "errors", b"errors", "p50_ms", b"p50_ms", "p99_ms", b"p99_ms", "service", b"service"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -215,16 +221,22 @@ class RoutesResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ROUTES_FIELD_NUMBER: _builtins.int
+    UNANSWERED_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def routes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Route]: ...
+    @_builtins.property
+    def unanswered(self) -> _containers.RepeatedCompositeFieldContainer[Global___Node]:
+        """nodes whose counters are missing: they did not answer Debug.Stats in time (status says why)"""
+
     def __init__(
         self,
         *,
         routes: _abc.Iterable[Global___Route] | None = ...,
+        unanswered: _abc.Iterable[Global___Node] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["routes", b"routes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["routes", b"routes", "unanswered", b"unanswered"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
