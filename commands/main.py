@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stream": ("commands.call", "Call a streaming endpoint and print each response as it arrives."),
     "health": ("commands.services_info", "Health of every node of a service: <node> <address> <status>."),
     "stats": ("commands.services_info", "Per node: started, uptime, memory, threads, requests and errors."),
+    "network": ("commands.network", "Services, nodes and routes reachable in the namespace."),
     "new": ("commands.new", "Create a new service in a folder of its name."),
     "store": ("commands.store", "Read and write records in the store."),
     "config": ("commands.config", "Read, write and watch dynamic config."),
@@ -57,7 +58,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # say ``micro run is not available yet`` instead of "Unrecognized", and ``micro new`` refuses
 # their names. Remove a line when its command lands (and add it to COMMANDS).
 LATER: dict[str, int] = {
-    "network": 15,
     "api": 15,
 }
 COMMAND_MODULES: list[str] = list(dict.fromkeys(module for module, _ in COMMANDS.values()))

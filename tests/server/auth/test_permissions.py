@@ -31,6 +31,7 @@ from micro.proto.auth import auth_pb2
 from micro.proto.broker import broker_pb2
 from micro.proto.config import config_pb2
 from micro.proto.events import events_pb2
+from micro.proto.network import network_pb2
 from micro.proto.registry import registry_pb2
 from micro.proto.runtime import runtime_pb2
 from micro.proto.store import store_pb2
@@ -65,7 +66,7 @@ EVENTS_ADMIN = {
     "nsadmin": ("ok",  "-", "403", "-", "403", "-", "ok"),
     "madmin":  ("ok",  "-", "ok",  "-", "404", "-", "ok"),
 }  # fmt: skip
-# registry reads: public in micro, else any account of the namespace
+# registry reads and network Services: public in micro, else any account of the namespace
 REGISTRY_READ = {
     "anon":    ("401", "401", "401", "401", "401", "401", "ok"),
     "user":    ("ok",  "ok",  "403", "403", "403", "403", "ok"),
@@ -73,7 +74,7 @@ REGISTRY_READ = {
     "nsadmin": ("ok",  "ok",  "403", "403", "403", "403", "ok"),
     "madmin":  ("ok",  "ok",  "ok",  "ok",  "404", "404", "ok"),
 }  # fmt: skip
-# auth Rules.List: any account of the namespace
+# auth Rules.List, network Nodes and Routes: any account of the namespace
 RULES_LIST = {
     "anon":    ("401", "401", "401", "401", "401", "401", "401"),
     "user":    ("ok",  "ok",  "403", "403", "403", "403", "ok"),
@@ -279,6 +280,36 @@ async def test_registry(table: Table) -> None:
         return registry_pb2.ListRequest(options=registry_pb2.Options(domain=ns))
 
     await _check(table, REGISTRY_READ, "/registry.Registry/ListServices", request, registry_pb2.ListResponse)
+
+
+async def test_network(table: Table) -> None:
+    """The network view: listing services is a registry read (public in micro); nodes and
+    routes, which ask every node, are for any account of the namespace."""
+
+    def options(ns: str) -> network_pb2.Options:
+        return network_pb2.Options(namespace=ns)
+
+    await _check(
+        table,
+        REGISTRY_READ,
+        "/network.Network/Services",
+        lambda ns: network_pb2.ServicesRequest(options=options(ns)),
+        network_pb2.ServicesResponse,
+    )
+    await _check(
+        table,
+        RULES_LIST,
+        "/network.Network/Nodes",
+        lambda ns: network_pb2.NodesRequest(options=options(ns)),
+        network_pb2.NodesResponse,
+    )
+    await _check(
+        table,
+        RULES_LIST,
+        "/network.Network/Routes",
+        lambda ns: network_pb2.RoutesRequest(options=options(ns)),
+        network_pb2.RoutesResponse,
+    )
 
 
 async def test_auth(table: Table) -> None:
