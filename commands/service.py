@@ -21,7 +21,7 @@ def register(root: typer.Typer) -> None:
 
 def service(
     name: str = typer.Argument(
-        ..., help="The core service: registry, store, config, events, auth or broker."
+        ..., help="The core service: registry, store, config, events, auth, broker, runtime or network."
     ),
     address: str = typer.Option("127.0.0.1:0", "--address", help="gRPC address (port 0 = any free port)."),
     profile: str = typer.Option("", "--profile", help="Backend profile: local (default) or test."),

@@ -128,7 +128,7 @@ def test_a_store_run_alone_serves_registers_and_checks_callers(
 def test_an_unknown_core_service_is_one_line(shared_server: MicroServer, tmp_path: Path) -> None:
     result = run_micro("service", "bogus", server=shared_server, env={"MICRO_HOME": str(tmp_path / "h")})
     assert result.returncode == 1
-    names = "registry, store, config, events, auth, broker, runtime"
+    names = "registry, store, config, events, auth, broker, runtime, network"
     assert one_line(result.stderr) == f"No core service 'bogus' (one of {names})"
 
 
