@@ -136,6 +136,7 @@ class MicroApp(App[None]):
     COMMANDS = App.COMMANDS | {
         _provider(n) for n in ("WorkspaceCommands", "EndpointCommands", "RequestCommands")
     }
+    COMMANDS |= {_provider("ConfigPaths")}  # area 5: config paths
     BINDINGS: ClassVar[list[Any]] = [
         *(
             Binding(str(a.number), f"area('{a.key}')", a.title, show=False, id=f"app.area.{a.key}")

@@ -20,7 +20,7 @@ from micro_tui.areas import AREAS
 if TYPE_CHECKING:
     from micro_tui.app import MicroApp
 
-__all__ = ["EndpointCommands", "RequestCommands", "WorkspaceCommands"]
+__all__ = ["ConfigPaths", "EndpointCommands", "RequestCommands", "WorkspaceCommands"]
 
 Item = tuple[str, str, Callable[[], Any]]
 
@@ -159,3 +159,30 @@ class RequestCommands(_Listed):
                 )
             )
         self.items = items
+
+
+CONFIG_PATHS_SECONDS = 2.0
+"""How long the palette waits for the config document before it offers no paths."""
+
+
+class ConfigPaths(_Listed):
+    """The paths of the namespace's config document (``config db.host``): each opens the
+    config area there. Read once when the palette opens; none when the server does not
+    answer in time or does not let this account read the config."""
+
+    async def startup(self) -> None:
+        from micro_tui.slices.config import nodes
+
+        app = self.micro
+        try:
+            document = await asyncio.wait_for(app.facade.config.document(), CONFIG_PATHS_SECONDS)
+        except Exception:
+            document = {}
+        self.items = [
+            (
+                f"config {node.path}",
+                "open in config (:config)",
+                partial(app.open_area, "config", (node.path,)),
+            )
+            for node in nodes(document)
+        ]

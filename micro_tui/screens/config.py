@@ -193,6 +193,9 @@ class ConfigScreen(Screen[None]):
                     node.expand()
         for node in _walk(tree.root):
             if node.data == path:
+                # the tree numbers its lines lazily (on idle): an expand just made leaves the
+                # node's line stale until they are numbered again, which this asks for
+                tree.get_node_at_line(0)
                 tree.move_cursor(node)
                 return True
         return False
