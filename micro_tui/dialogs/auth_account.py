@@ -5,13 +5,19 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static
 
 from micro_tui.slices.auth import AccountSpec, scope_list
 
 __all__ = ["AccountDialog"]
+
+
+def _row(label: str, field: Widget) -> Horizontal:
+    """A field with its name beside it (a placeholder goes once the field has text)."""
+    return Horizontal(Label(label, classes="form-label"), field, classes="form-row")
 
 
 class AccountDialog(ModalScreen[AccountSpec | None]):
@@ -25,12 +31,22 @@ class AccountDialog(ModalScreen[AccountSpec | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="account-dialog") as box:
             box.border_title = "create account"
-            yield Input(placeholder="id", id="account-id")
+            yield _row("id", Input(placeholder="e.g. ci-bot", id="account-id", compact=True))
             kinds = [("user", "user"), ("service", "service")]
-            yield Select(kinds, value="user", allow_blank=False, id="account-type")
-            yield Input(placeholder="name to log in with (optional)", id="account-name")
-            yield Input(placeholder="scopes, comma-separated, e.g. admin (optional)", id="account-scopes")
-            yield Input(placeholder="bound service (service accounts; optional)", id="account-service")
+            yield _row(
+                "type", Select(kinds, value="user", allow_blank=False, id="account-type", compact=True)
+            )
+            yield _row(
+                "name", Input(placeholder="to log in with (optional)", id="account-name", compact=True)
+            )
+            scopes = Input(
+                placeholder="comma-separated, e.g. admin (optional)", id="account-scopes", compact=True
+            )
+            yield _row("scopes", scopes)
+            service = Input(
+                placeholder="service accounts: the one it registers", id="account-service", compact=True
+            )
+            yield _row("service", service)
             yield Static("", id="account-error", markup=False)
             yield Button("Create", id="account-create", variant="primary")
             yield Label("enter creates · escape cancels · the secret is shown once", classes="hint")

@@ -172,7 +172,7 @@ class ConfigScreen(Screen[None]):
         made: dict[str, TreeNode[str]] = {"": tree.root}
         for node in nodes(self.document or {}):
             parent = made[node.path.rpartition(".")[0]]
-            label = Text(node.key, style="bold")
+            label = Text(node.key)
             if node.branch:
                 made[node.path] = parent.add(label, data=node.path, expand=node.path in expanded)
             else:
