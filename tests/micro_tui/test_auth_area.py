@@ -35,10 +35,12 @@ def test_the_rule_form_and_the_cli_lines() -> None:
     rule = check_rule(" r1 ", "service:store:*", "<public>", "denied", "-3")
     assert rule == RuleInfo("r1", "", "service:store:*", "denied", -3)
     assert rule_cli(rule) == (
-        "micro auth create rule r1 --resource 'service:store:*' --scope '<public>' --access denied --priority -3"
+        "micro auth create rule r1 --resource 'service:store:*' --scope '<public>'"
+        " --access denied --priority -3"
     )
     spec = AccountSpec("ci", "service", "", ("service",), "billing")
-    assert account_cli(spec) == "micro auth create account ci --type service --scopes service --service billing"
+    line = "micro auth create account ci --type service --scopes service --service billing"
+    assert account_cli(spec) == line
 
 
 async def test_a_read_only_env_refuses_a_new_account_with_the_clis_words() -> None:

@@ -115,7 +115,8 @@ async def test_an_admin_creates_and_deletes_an_account_and_a_rule(admin: Any) ->
         await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("y")
         await until(pilot, lambda: "ci-bot" not in [a.id for a in screen.accounts], seconds=10)
-        assert app.commands_run[-2:] == ["micro auth delete rule deny-config", "micro auth delete account ci-bot"]
+        deleted = ["micro auth delete rule deny-config", "micro auth delete account ci-bot"]
+        assert app.commands_run[-2:] == deleted
         assert "ci-bot" not in {a.id for a in await admin.accounts(namespace="micro")}
 
 

@@ -25,7 +25,8 @@ def test_a_save_deletes_removed_keys_merges_the_rest_and_never_sends_a_mask() ->
     ]
     # a masked leaf given a value is set on its own, as a secret
     assert plan_save("db", {"key": SECRET}, {"key": "new"}) == [Op("set", "db.key", "new", True)]
-    assert plan_save("db.key", "old", "new", secret=True)[0].cli == "micro config set db.key '\"new\"' --secret"
+    [op] = plan_save("db.key", "old", "new", secret=True)
+    assert op.cli == "micro config set db.key '\"new\"' --secret"
     assert plan_save("db", 1, {"a": 1}) == [Op("set", "db", {"a": 1})]  # a scalar becomes an object
     assert plan_save("db", {"a": 1}, {"a": 1}) == []
     assert Op("del", "a b").cli == "micro config del 'a b'"

@@ -104,7 +104,7 @@ async def test_an_object_edit_removes_keys_and_keeps_its_secrets(cli_config: Any
         await until(pilot, lambda: isinstance(app.screen, ConfigSaveDialog))
         await pilot.press("y")
         await until(pilot, lambda: len(app.commands_run) == 1, seconds=10)
-        assert app.commands_run == ["micro config del pay.old && micro config set pay '{\"url\":\"v\"}'"]
+        assert app.commands_run == ['micro config del pay.old && micro config set pay \'{"url":"v"}\'']
         assert await cli_config.get("pay", secret=True) == {"url": "v", "key": "sk-1"}
 
 

@@ -21,7 +21,11 @@ async def _auth(pilot: Any) -> AuthScreen:
     await until(pilot, lambda: isinstance(app.screen, AuthScreen))
     screen = app.screen
     assert isinstance(screen, AuthScreen)
-    await until(pilot, lambda: bool(screen.accounts) and all(w.is_finished for w in app.workers if w.node is screen))
+
+    def loaded() -> bool:
+        return bool(screen.accounts) and all(w.is_finished for w in app.workers if w.node is screen)
+
+    await until(pilot, loaded)
     await pilot.wait_for_scheduled_animations()
     await pilot.pause()
     return screen
