@@ -31,7 +31,7 @@ class SecretDialog(ModalScreen[None]):
             yield Static(f"The secret of {self.account.id} ({self.account.type}):", markup=False)
             yield Static(self.account.secret, markup=False, id="account-secret", classes="cli-line")
             yield Label(
-                "It is shown only now (the server keeps a hash): c copies it · enter closes", classes="hint"
+                "shown only this once (the server keeps a hash) · c copies · enter closes", classes="hint"
             )
 
     def action_copy(self) -> None:
