@@ -11,16 +11,13 @@ from micro_tui.slices.auth import AccountSpec, RuleInfo
 from tests.micro_tui.contract import Harness, logged_in
 
 
-async def test_without_a_login_the_server_refuses(harness: Harness) -> None:
+async def test_accounts_are_created_with_their_secret_once_and_deleted(harness: Harness) -> None:
     auth = harness.facade.auth
-    for read in (auth.accounts, auth.rules, auth.namespaces):
+    for read in (auth.accounts, auth.rules, auth.namespaces):  # not logged in: the server's 401
         with pytest.raises(errors.MicroError) as refused:
             await read()
         assert refused.value.code == 401
-
-
-async def test_accounts_are_created_with_their_secret_once_and_deleted(harness: Harness) -> None:
-    auth = (await logged_in(harness)).auth
+    await logged_in(harness)
     before = await auth.accounts()
     assert "admin" in {a.id for a in before}
     assert all(not a.secret for a in before)  # never listed

@@ -15,15 +15,12 @@ from tests.micro_tui.contract import Harness, logged_in
 DEADLINE = 10.0
 
 
-async def test_without_a_login_the_server_refuses(harness: Harness) -> None:
+async def test_set_merges_get_reads_delete_removes_once_logged_in(harness: Harness) -> None:
     config = harness.facade.config
     with pytest.raises(errors.MicroError) as refused:
         await config.document()
-    assert refused.value.code == 401
-
-
-async def test_set_merges_get_reads_delete_removes(harness: Harness) -> None:
-    config = (await logged_in(harness)).config
+    assert refused.value.code == 401  # the server's "an account is required"
+    await logged_in(harness)
     await config.delete("tca")
     await config.set("tca", {"db": {"host": "h", "port": 5}})
     await config.set("tca.db", {"user": "u"})  # an object merges: host and port survive
