@@ -177,15 +177,13 @@ class Server:
 
     async def _start_gateway(self, server: Any, admission: Any) -> None:
         """The HTTP gateway, in this loop, calling the handlers gRPC calls reach."""
+        from micro.auth.boundary import Verified
         from server.api import Gateway, serve
 
         boundary = admission.boundary if admission is not None else None
 
-        async def identify(token: str | None) -> str | None:
-            if boundary is None or not token:
-                return None
-            account, _, _ = await boundary.caller(token)
-            return account.issuer if account is not None else None
+        async def identify(token: str | None) -> Verified | None:
+            return None if boundary is None else await boundary.verified(token)
 
         gateway = Gateway(
             self.backends.registry, server.handler, identify, cors_origins=self.api_cors_origins

@@ -47,6 +47,7 @@ __all__ = [
     "CallMetadata",
     "Caller",
     "Policy",
+    "Verified",
     "audience_of",
     "bearer",
     "check_policy",
@@ -89,6 +90,19 @@ class Caller:
     account: Account | None
     namespace: str
     token: str = ""
+    issued: float = 0.0
+    expires: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A bearer value already verified for the call at hand (:meth:`Boundary.verified`):
+    the server's gateway verifies a request's token once to choose where to look the
+    endpoint up, and the admission of the call it makes takes this instead of verifying
+    the token again. ``token`` is the bearer value it is the verdict on."""
+
+    token: str | None
+    account: Account | None
     issued: float = 0.0
     expires: float = 0.0
 
@@ -247,6 +261,10 @@ class Boundary:
             self._valid[raw] = now + VALID_SECONDS
         return account, issued, expires
 
+    async def verified(self, token: str | None) -> Verified:
+        """:meth:`caller` as a :class:`Verified` that :meth:`admit` can be handed."""
+        return Verified(token, *await self.caller(token))
+
     async def admit(
         self,
         metadata: Sequence[tuple[str, Any]] | None,
@@ -255,6 +273,7 @@ class Boundary:
         policy: Policy = Policy.RULES,
         field: str = "",
         creates: bool = False,
+        verified: Verified | None = None,
     ) -> Caller:
         """The caller of a call reaching ``resource`` (None: not checked), after every check.
 
@@ -264,6 +283,8 @@ class Boundary:
             field: the namespace a request field names ("" when none).
             creates: the method brings a missing namespace into being when a ``micro``
                 admin calls it (creating an account there), so it may name one.
+            verified: the verdict on the call's token made for this call already (used
+                only when it is on the token the metadata carries).
 
         Raises:
             BadRequest: repeated ``micro-namespace``.
@@ -275,7 +296,10 @@ class Boundary:
             # nobody is checked here (logins, health): a stale token must not get in the way
             return Caller(None, field or meta.namespace or DEFAULT_NAMESPACE)
         key = (meta.token, meta.namespace, field, resource, policy, creates)
-        account, issued, expires = await self.caller(meta.token)  # expiry and revocation: always
+        if verified is not None and verified.token == meta.token:
+            account, issued, expires = verified.account, verified.issued, verified.expires
+        else:
+            account, issued, expires = await self.caller(meta.token)  # expiry and revocation: always
         hit = self._admitted.get(key)
         if hit is not None and hit[0].account is account:
             # the same caller for the same call as before: the decision stands while the

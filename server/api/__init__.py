@@ -26,11 +26,13 @@ class Served:
     address: str
     _server: object
     _task: asyncio.Task[None]
+    _app: Gateway
 
     async def stop(self) -> None:
         self._server.should_exit = True  # type: ignore[attr-defined]
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+        await self._app.close()
 
 
 def _bind(address: str) -> socket.socket:
@@ -98,4 +100,4 @@ async def serve(app: Gateway, address: str, *, tls: tuple[str, str] | None = Non
         raise errors.Unavailable(f"cannot serve HTTP on {address}")
     host, port = sock.getsockname()[:2]
     bound = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return Served(bound, server, task)
+    return Served(bound, server, task, app)

@@ -14,6 +14,8 @@ from typing import Any, NoReturn
 
 import grpc
 
+from micro.auth.boundary import Verified
+
 __all__ = ["Aborted", "GatewayContext"]
 
 
@@ -31,8 +33,18 @@ class Aborted(grpc.aio.AbortError):  # type: ignore[misc]
 class GatewayContext:
     """What handlers (and the wrappers around them) use of ``grpc.aio.ServicerContext``."""
 
-    def __init__(self, metadata: Sequence[tuple[str, str]], *, timeout: float | None, peer: str) -> None:
+    def __init__(
+        self,
+        metadata: Sequence[tuple[str, str]],
+        *,
+        timeout: float | None,
+        peer: str,
+        verified: Verified | None = None,
+    ) -> None:
         self._metadata = tuple(metadata)
+        #: the verdict on the request's token, made once by the gateway: the server's
+        #: admission of the call takes it instead of verifying the token again
+        self.verified = verified
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._peer = peer
         self._code: grpc.StatusCode | None = None

@@ -34,11 +34,12 @@ import micro
 from micro import errors
 from micro._grpc import _CODE_FOR_STATUS, ERROR_KEY, metadata_value
 from micro.auth import DEFAULT_NAMESPACE
-from micro.client.dynamic import Method, Schema, decode, encode, find_endpoint
+from micro.auth.boundary import Verified
+from micro.client.dynamic import Method, decode, encode, find_endpoint
 from micro.registry import Registry, Streaming
 from server.api.context import Aborted, GatewayContext
 from server.api.paths import parse_query, resolve
-from server.debug import CORE_PACKAGES
+from server.api.schemas import AUTH_OVER_HTTP, SchemaCache, domain_of
 from server.network.counting import gateway_handler
 
 __all__ = ["Dispatch", "Gateway", "Identify"]
@@ -51,8 +52,10 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 # the handler serving a method, as the gRPC server would pick it: (method, metadata) → handler
 Dispatch = Callable[[str, Sequence[tuple[str, str]]], Any]
-# the namespace of a verified token (None: anonymous); raises Unauthorized for a bad token
-Identify = Callable[[str | None], Awaitable[str | None]]
+# verifies a bearer value (None: none given) as the call boundary does, once per request:
+# the verdict (None: auth is off) says the namespace and is handed to the call's admission;
+# raises Unauthorized for a bad token
+Identify = Callable[[str | None], Awaitable[Verified | None]]
 
 #: headers never passed on as metadata (hop-by-hop, or carried otherwise)
 _NOT_METADATA = frozenset(
@@ -93,7 +96,7 @@ class Gateway:
     Args:
         registry: where endpoints and their schemas are looked up.
         dispatch: the server's handler of a method.
-        identify: verifies a bearer token (the call boundary's check) and says its namespace.
+        identify: verifies a bearer token (the call boundary's check), once per request.
         cors_origins: origins whose browser pages may call with credentials.
     """
 
@@ -111,8 +114,8 @@ class Gateway:
         self.identify = identify
         self.cors_origins = cors_origins
         self.limits = limits
-        self._schemas: dict[tuple[str, str], tuple[list[Schema], float]] = {}
-        self._documents: dict[str, tuple[dict[str, Any], float]] = {}
+        self.schemas = SchemaCache(registry, changed=self._changed)
+        self._documents: dict[str, dict[str, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -141,7 +144,8 @@ class Gateway:
                 await _respond(send, 200, _dumps({"version": micro.__version__}), [*cors, _JSON])
                 return
             if scope["path"] == "/openapi.json" and method in ("GET", "HEAD"):
-                spec = await self.openapi(await self._namespace(headers))
+                namespace, _ = await self._namespace(headers)
+                spec = await self.openapi(namespace)
                 await _respond(send, 200, _dumps(spec), [*cors, _JSON])
                 return
             body = await self._body(headers, receive)
@@ -193,14 +197,16 @@ class Gateway:
         send: Send,
         cors: list[tuple[bytes, bytes]],
     ) -> None:
-        method, metadata, handler = await self._prepare(scope, headers)
+        method, metadata, handler, verified = await self._prepare(scope, headers)
         request = _request(method, scope, headers, body)
         if method.streaming is Streaming.UNARY:
-            context = GatewayContext(metadata, timeout=self.limits.timeout, peer=_peer(scope))
+            context = GatewayContext(
+                metadata, timeout=self.limits.timeout, peer=_peer(scope), verified=verified
+            )
             reply = await _unary(handler, request, context, self.limits.timeout)
             await _respond(send, 200, _dumps(_to_json(method, reply)), [*cors, _JSON])
         elif method.streaming is Streaming.SERVER:
-            context = GatewayContext(metadata, timeout=None, peer=_peer(scope))
+            context = GatewayContext(metadata, timeout=None, peer=_peer(scope), verified=verified)
             await _until_disconnected(receive, _server_stream(handler, request, context, method, send, cors))
         else:
             raise errors.BadRequest(
@@ -209,18 +215,20 @@ class Gateway:
 
     async def _prepare(
         self, scope: Scope, headers: dict[str, str]
-    ) -> tuple[Method, tuple[tuple[str, str], ...], Any]:
-        """The endpoint a request calls, the metadata the call carries and its handler."""
+    ) -> tuple[Method, tuple[tuple[str, str], ...], Any, Verified | None]:
+        """The endpoint a request calls, the metadata the call carries, its handler and the
+        verdict on its token (for the call's admission: the token is verified once)."""
         target = resolve(scope["path"])
         token = _token(headers)
-        namespace = await self._namespace(headers)
+        namespace, verified = await self._namespace(headers)
         method = await self._method(namespace, target.service, target.endpoint)
         named = namespace if headers.get("micro-namespace") else ""
         metadata = _metadata(headers, token, named, target.service)
         handler = self.dispatch(method.path, metadata)
         if handler is None:
             raise errors.NotFound(f'Service "{target.service}" not found')
-        return method, metadata, gateway_handler(handler, namespace, target.service, method.path)
+        counted = gateway_handler(handler, namespace, target.service, method.path)
+        return method, metadata, counted, verified
 
     # -- WebSocket ------------------------------------------------------------------------
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -239,8 +247,8 @@ class Gateway:
             return
         await send({"type": "websocket.accept"})
         try:
-            method, metadata, handler = await self._prepare(scope, headers)
-            context = GatewayContext(metadata, timeout=None, peer=_peer(scope))
+            method, metadata, handler, verified = await self._prepare(scope, headers)
+            context = GatewayContext(metadata, timeout=None, peer=_peer(scope), verified=verified)
             requests = _frames(method, handler, receive)
             await _socket_call(handler, method, requests, context, send)
         except errors.MicroError as err:
@@ -252,78 +260,51 @@ class Gateway:
         else:
             await send({"type": "websocket.close", "code": 1000})
 
-    async def _namespace(self, headers: dict[str, str]) -> str:
+    async def _namespace(self, headers: dict[str, str]) -> tuple[str, Verified | None]:
         """``Micro-Namespace``, else the token's issuer, else ``micro`` (a bad token is 401
-        before anything is looked up)."""
-        issuer = await self.identify(_token(headers))
-        return headers.get("micro-namespace") or issuer or DEFAULT_NAMESPACE
+        before anything is looked up), and the verdict on the token."""
+        verified = await self.identify(_token(headers))
+        issuer = verified.account.issuer if verified is not None and verified.account is not None else None
+        return headers.get("micro-namespace") or issuer or DEFAULT_NAMESPACE, verified
 
     async def openapi(self, namespace: str) -> dict[str, Any]:
-        """The OpenAPI document of what ``namespace`` can call here."""
+        """The OpenAPI document of what ``namespace`` can call here (kept until a service
+        it describes changes)."""
         from server.api.openapi import document
 
         cached = self._documents.get(namespace)
-        loop = asyncio.get_running_loop()
-        if cached is not None and cached[1] > loop.time():
-            return cached[0]
-        found: list[Schema] = []
-        for domain in dict.fromkeys((DEFAULT_NAMESPACE, namespace)):
-            names = dict.fromkeys(e.name for e in await self.registry.list_services(domain=domain))
-            for name in names:
-                if domain != (DEFAULT_NAMESPACE if name in CORE_PACKAGES else namespace):
-                    continue  # core services from micro's registrations; the rest from the namespace's
-                try:
-                    versions = await self.registry.get_service(name, domain=domain)
-                except errors.NotFound:
-                    continue
-                if versions:
-                    found.append(_Exposed(versions[0]) if name == "auth" else Schema(versions[0]))
-        spec = document(found, namespace=namespace, version=micro.__version__)
+        if cached is not None:
+            return cached
+        spec = document(
+            await self.schemas.namespace(namespace), namespace=namespace, version=micro.__version__
+        )
         if len(self._documents) >= 256:
             self._documents.clear()
-        self._documents[namespace] = (spec, loop.time() + 2.0)
+        self._documents[namespace] = spec
         return spec
+
+    def _changed(self, domain: str) -> None:
+        """A service of ``domain`` changed: the documents describing it are stale (micro's
+        core services are in every namespace's)."""
+        if domain == DEFAULT_NAMESPACE:
+            self._documents.clear()
+        else:
+            self._documents.pop(domain, None)
+
+    async def close(self) -> None:
+        """Stop following the registry."""
+        await self.schemas.close()
 
     async def _method(self, namespace: str, service: str, endpoint: str) -> Method:
         # core services serve every namespace and are registered in micro's; the call
         # boundary decides whether the namespace exists and lets the caller in
-        domain = DEFAULT_NAMESPACE if service in CORE_PACKAGES else namespace
         if service == "auth" and endpoint not in AUTH_OVER_HTTP:
             raise errors.NotFound(f"Endpoint {endpoint} not found for service auth")
-        schemas = await self._service(domain, service)
+        schemas = await self.schemas.service(domain_of(namespace, service), service)
         try:
             return find_endpoint(schemas, endpoint, service=service)
         except errors.NotImplementedError_ as exc:  # over HTTP an unknown endpoint is a 404
             raise errors.NotFound(exc.detail) from None
-
-    async def _service(self, namespace: str, service: str) -> list[Schema]:
-        key = (namespace, service)
-        loop = asyncio.get_running_loop()
-        cached = self._schemas.get(key)
-        if cached is not None and cached[1] > loop.time():
-            return cached[0]
-        try:
-            versions = await self.registry.get_service(service, domain=namespace)
-        except errors.NotFound:
-            raise errors.NotFound(f'Service "{service}" not found') from None
-        schemas = [Schema(version) for version in versions]
-        if len(self._schemas) >= 1024:
-            self._schemas.clear()
-        self._schemas[key] = (schemas, loop.time() + 2.0)
-        return schemas
-
-
-#: what the auth service answers over HTTP: logging in and checking a token; accounts,
-#: rules and namespaces are managed over gRPC only (a browser's cookie cannot reach them)
-AUTH_OVER_HTTP = frozenset({"Auth.Token", "Auth.Inspect"})
-
-
-class _Exposed(Schema):
-    """The auth service's schema with only :data:`AUTH_OVER_HTTP` endpoints."""
-
-    @property
-    def endpoints(self) -> list[Any]:
-        return [e for e in super().endpoints if e.name in AUTH_OVER_HTTP]
 
 
 class _Sent(Exception):

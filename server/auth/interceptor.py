@@ -96,7 +96,9 @@ class AuthInterceptor:
 
     def admit(self, method: str) -> Admit:
         """The check of every call of ``method``: admits the caller through the boundary
-        and makes it the current call's (raises MicroError to refuse)."""
+        and makes it the current call's (raises MicroError to refuse). A context with a
+        ``verified`` attribute (the gateway's, :class:`~micro.auth.boundary.Verified`)
+        has had its token verified for this call already."""
         admit_call = self.boundary.admit
         if self._local is not None and not self._local(method):
             # forwarded by the proxy: the target is micro-service (else the path), per call
@@ -106,7 +108,8 @@ class AuthInterceptor:
                 metadata = context.invocation_metadata()
                 target = read_metadata(metadata).service
                 checked = Resource(path.type, target, path.endpoint) if target else path
-                set_caller(await admit_call(metadata, checked, policy=Policy.RULES))
+                verified = getattr(context, "verified", None)
+                set_caller(await admit_call(metadata, checked, policy=Policy.RULES, verified=verified))
 
             return admit_forwarded
 
@@ -118,7 +121,12 @@ class AuthInterceptor:
             named = field(request) if field is not None and request is not None else ""
             set_caller(
                 await admit_call(
-                    context.invocation_metadata(), resource, policy=policy, field=named, creates=creates
+                    context.invocation_metadata(),
+                    resource,
+                    policy=policy,
+                    field=named,
+                    creates=creates,
+                    verified=getattr(context, "verified", None),
                 )
             )
 

@@ -32,6 +32,7 @@ class Api:
     admin: str  # a micro admin's access token
     user: str  # a plain account of micro
     greeter: Greeter
+    server: Any  # server.app.Server
 
 
 @dataclass
@@ -92,7 +93,7 @@ async def api(micro_home: Path) -> AsyncIterator[Api]:
     greeter = Greeter()
     await greeter.start(srv.bound_address, admin)
     try:
-        yield Api(f"http://{srv.api_bound_address}", admin, user, greeter)
+        yield Api(f"http://{srv.api_bound_address}", admin, user, greeter, srv)
     finally:
         await greeter.stop()
         await srv.stop(grace=0)
@@ -366,3 +367,63 @@ async def test_a_websocket_from_a_page_of_another_origin_is_refused(api: Api) ->
     async with connect(ws_url(api, "/greeter/greeter/hello"), additional_headers=allowed) as socket_:
         await socket_.send('{"name":"Cy"}')
         assert json.loads(await socket_.recv()) == {"message": "Hello Cy"}
+
+
+# -- schemas and tokens: read and verified once ------------------------------------------------
+
+
+async def test_schemas_are_kept_until_the_registry_says_the_service_changed(api: Api) -> None:
+    from dataclasses import replace
+
+    from micro.registry import Node
+    from tests._poll import eventually
+
+    cache = api.server._api._app.schemas
+    hello = api.url + "/greeter/greeter/hello?name=x"
+    assert (await request(hello)).status == 200
+    reads = cache.reads
+    compiled = (await cache.service("micro", "greeter"))[0]
+    for _ in range(3):
+        assert (await request(hello)).status == 200
+    assert cache.reads == reads  # no timer: nothing read again while nothing changed
+
+    # another node of the same version: read again, the compiled schema reused
+    entry = api.greeter._entry
+    other = replace(entry, nodes=[Node(id="greeter-2", address=api.greeter.address)])
+    await api.greeter._registry.register(other)  # type: ignore[union-attr]
+    await eventually(lambda: "greeter" not in cache._domains["micro"].services, "the node change seen")
+    assert (await request(hello)).status == 200
+    assert cache.reads == reads + 1
+    assert (await cache.service("micro", "greeter"))[0] is compiled
+
+    # gone: the next request says so at once, no stale schema answers
+    await api.greeter._registry.deregister(replace(entry, nodes=[]))  # type: ignore[union-attr]
+    await eventually(lambda: "greeter" not in cache._domains["micro"].services, "the removal seen")
+    gone = await request(hello)
+    assert (gone.status, gone.json()["detail"]) == (404, 'Service "greeter" not found')
+    spec = (await request(api.url + "/openapi.json")).json()
+    assert not any(path.startswith("/greeter/") for path in spec["paths"])
+    await api.greeter.register()
+    await eventually(lambda: "greeter" not in cache._domains["micro"].services, "the return seen")
+    assert (await request(hello)).status == 200
+    spec = (await request(api.url + "/openapi.json")).json()
+    assert "/greeter/hello" in spec["paths"]
+
+
+@pytest.mark.parametrize("path", ["/store/list", "/greeter/greeter/hello"])
+async def test_a_requests_token_is_verified_once(
+    api: Api, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from micro.auth.boundary import Boundary
+
+    checked: list[str | None] = []
+    caller = Boundary.caller
+
+    async def counting(self: Boundary, token: str | None) -> Any:
+        checked.append(token)
+        return await caller(self, token)
+
+    monkeypatch.setattr(Boundary, "caller", counting)
+    reply = await request(api.url + path, method="POST", body="{}", headers=bearer(api.admin))
+    assert reply.status == 200, reply.body
+    assert checked == [f"Bearer {api.admin}"]
