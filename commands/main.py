@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "namespace": ("commands.namespace", "Show, switch and manage namespaces."),
     "auth": ("commands.auth", "Manage accounts and rules."),
     "broker": ("commands.broker", "Publish and subscribe to ephemeral messages."),
+    "api": ("commands.api", "The HTTP API gateway's OpenAPI document."),
     "run": ("commands.runtime", "Run a service from a folder: built, started and supervised by the server."),
     "update": ("commands.runtime", "Rebuild a service from its (re-read) source and restart it."),
     "kill": ("commands.runtime", "Stop a service run by the server; its logs stay."),
@@ -57,9 +58,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # Commands of the spec whose feature has not landed yet, with the issue that brings each: they
 # say ``micro run is not available yet`` instead of "Unrecognized", and ``micro new`` refuses
 # their names. Remove a line when its command lands (and add it to COMMANDS).
-LATER: dict[str, int] = {
-    "api": 15,
-}
+LATER: dict[str, int] = {}
 COMMAND_MODULES: list[str] = list(dict.fromkeys(module for module, _ in COMMANDS.values()))
 
 

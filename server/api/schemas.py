@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from micro import errors
@@ -24,7 +25,7 @@ from micro.client.dynamic import Schema
 from micro.registry import Registry, Service
 from server.debug import CORE_PACKAGES
 
-__all__ = ["AUTH_OVER_HTTP", "SchemaCache", "exposed"]
+__all__ = ["AUTH_OVER_HTTP", "SchemaCache", "callable_in", "domain_of", "exposed", "read"]
 
 log = logging.getLogger("micro.api")
 
@@ -59,6 +60,52 @@ def domain_of(namespace: str, service: str) -> str:
     """Where ``service`` is registered for a caller in ``namespace``: core services serve
     every namespace and are registered in micro's."""
     return DEFAULT_NAMESPACE if service in CORE_PACKAGES else namespace
+
+
+Read = Callable[[str, str], Awaitable[list[Schema]]]
+
+
+async def read(registry: Registry, domain: str, name: str) -> list[Schema]:
+    """Every registered version of ``name`` in ``domain``, read now.
+
+    Raises:
+        NotFound: ``Service "<name>" not found``.
+    """
+    try:
+        versions = await registry.get_service(name, domain=domain)
+    except errors.NotFound:
+        versions = []
+    if not versions:
+        raise errors.NotFound(f'Service "{name}" not found')
+    return [Schema(version) for version in versions]
+
+
+async def callable_in(
+    registry: Registry, namespace: str, schemas: Read | None = None, *, only: str | None = None
+) -> list[Schema]:
+    """The first version of every service ``namespace`` can call over HTTP (core services
+    from micro's registrations, the rest from the namespace's), as HTTP callers see them;
+    ``only``: that service alone. ``schemas`` reads a service's versions (default: now).
+
+    Raises:
+        NotFound: ``only`` is not registered.
+    """
+    if schemas is None:
+        schemas = functools.partial(read, registry)
+    if only is not None:
+        return [exposed((await schemas(domain_of(namespace, only), only))[0])]
+    found: list[Schema] = []
+    for domain in dict.fromkeys((DEFAULT_NAMESPACE, namespace)):
+        names = dict.fromkeys(e.name for e in await registry.list_services(domain=domain))
+        for name in names:
+            if domain != domain_of(namespace, name):
+                continue
+            try:
+                versions = await schemas(domain, name)
+            except errors.NotFound:
+                continue  # gone since the listing
+            found.append(exposed(versions[0]))
+    return found
 
 
 class _Domain:
@@ -117,20 +164,8 @@ class SchemaCache:
         return schemas
 
     async def namespace(self, namespace: str) -> list[Schema]:
-        """The first version of every service ``namespace`` can call here (core services from
-        micro's registrations, the rest from the namespace's), as HTTP callers see them."""
-        found: list[Schema] = []
-        for domain in dict.fromkeys((DEFAULT_NAMESPACE, namespace)):
-            names = dict.fromkeys(e.name for e in await self.registry.list_services(domain=domain))
-            for name in names:
-                if domain != domain_of(namespace, name):
-                    continue
-                try:
-                    versions = await self.service(domain, name)
-                except errors.NotFound:
-                    continue  # gone since the listing
-                found.append(exposed(versions[0]))
-        return found
+        """What ``namespace`` can call here (see :func:`callable_in`), from what is kept."""
+        return await callable_in(self.registry, namespace, self.service)
 
     @staticmethod
     def _compiled(kept: _Domain, version: Service) -> Schema:

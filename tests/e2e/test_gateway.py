@@ -55,3 +55,22 @@ def test_api_address_off_serves_grpc_only(start_server: Callable[..., MicroServe
     server = start_server(args=("--api-address", "off"))
     assert server.address
     assert not any("(http)" in line for line in server.stderr)
+
+
+def test_micro_api_openapi_writes_the_gateways_document(start_server: Callable[..., MicroServer]) -> None:
+    server = start_server()
+    address = http_address(server)
+    served = urllib.request.Request(
+        f"http://{address}/openapi.json", headers={"Authorization": f"Bearer {server.token()}"}
+    )
+    with urllib.request.urlopen(served, timeout=30) as reply:
+        expected = json.loads(reply.read())
+    written = run_micro("api", "openapi", server=server)
+    assert written.returncode == 0, written.stderr
+    assert json.loads(written.stdout) == expected
+    assert written.stdout.startswith('{\n  "openapi": "3.1.0"')
+    one = run_micro("api", "openapi", "--service", "store", server=server)
+    paths = json.loads(one.stdout)["paths"]
+    assert "/store/read" in paths and all(path.startswith("/store/") for path in paths)
+    missing = run_micro("api", "openapi", "--service", "nosuch", server=server)
+    assert (missing.returncode, missing.stdout, missing.stderr) == (4, "", 'Service "nosuch" not found\n')
