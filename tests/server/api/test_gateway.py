@@ -427,3 +427,21 @@ async def test_a_requests_token_is_verified_once(
     reply = await request(api.url + path, method="POST", body="{}", headers=bearer(api.admin))
     assert reply.status == 200, reply.body
     assert checked == [f"Bearer {api.admin}"]
+
+
+async def test_the_gateways_connections_send_without_delay(api: Api) -> None:
+    """TCP_NODELAY on every connection: a response goes out in two writes (headers, body),
+    and without it the second waits for the client's delayed ACK (40 ms a request)."""
+    from tests._poll import eventually
+
+    host, _, port = api.url.removeprefix("http://").rpartition(":")
+    _, writer = await asyncio.open_connection(host, int(port))
+    try:
+        state = api.server._api._server.server_state
+        await eventually(lambda: bool(state.connections), "the connection accepted")
+        for protocol in state.connections:
+            sock = protocol.transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        writer.close()
+        await writer.wait_closed()
