@@ -84,16 +84,21 @@ def path_of(service: str, endpoint: str) -> str | None:
     if not handler or not method:
         return None
     if "." in service:
-        path = "/" + "/".join([*service.split("."), _lower_first(handler), _lower_first(method)])
-    elif handler.lower() == service.replace("-", "").lower():
-        path = f"/{service}/{_lower_first(method)}"
+        candidates = ["/" + "/".join([*service.split("."), _lower_first(handler), _lower_first(method)])]
     else:
-        path = f"/{service}/{_lower_first(handler)}/{_lower_first(method)}"
-    try:
-        target = resolve(path)
-    except Exception:  # any refusal: the endpoint has no path
-        return None
-    return path if (target.service, target.endpoint) == (service, endpoint) else None
+        candidates = [f"/{service}/{_lower_first(handler)}/{_lower_first(method)}"]
+        if handler.lower() == service.replace("-", "").lower():
+            # the short form when it resolves back (``/greeter/hello``, not ``RouteGuide``
+            # of ``routeguide``: that is ``Routeguide``)
+            candidates.insert(0, f"/{service}/{_lower_first(method)}")
+    for path in candidates:
+        try:
+            target = resolve(path)
+        except Exception:  # any refusal: not this path
+            continue
+        if (target.service, target.endpoint) == (service, endpoint):
+            return path
+    return None
 
 
 class _Schemas:

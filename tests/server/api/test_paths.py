@@ -85,3 +85,20 @@ def test_query_keys_nest_and_repeat() -> None:
 def test_bad_queries_are_400_naming_the_field(query: str | bytes, message: str) -> None:
     with pytest.raises(errors.BadRequest, match=message):
         parse_query(query)
+
+
+@pytest.mark.parametrize(
+    ("service", "endpoint", "path"),
+    [
+        ("greeter", "Greeter.Hello", "/greeter/hello"),
+        ("routeguide", "RouteGuide.GetFeature", "/routeguide/routeGuide/getFeature"),
+        ("foo", "Bar.BazXyz", "/foo/bar/bazXyz"),
+        ("foo.bar", "Baz.Cat", "/foo/bar/baz/cat"),
+        ("v1.foo", "Foo.Bar", "/v1/foo/foo/bar"),
+    ],
+)
+def test_the_openapi_path_of_an_endpoint_resolves_back_to_it(service: str, endpoint: str, path: str) -> None:
+    from server.api.openapi import path_of
+
+    assert path_of(service, endpoint) == path
+    assert resolve(path) == Target(service, endpoint)
