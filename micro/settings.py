@@ -454,6 +454,20 @@ class Limits(Section):
     config_depth: int = _var(
         "MICRO_LIMIT_CONFIG_DEPTH", 64, "nesting of a config document, path keys included", kind=COUNT
     )
+    api_body_bytes: int = _var(
+        "MICRO_LIMIT_API_BODY_BYTES",
+        4 * _MIB,
+        "bytes of an HTTP request's body at the gateway (413 past it)",
+        kind=COUNT,
+        shown="`4194304` (4 MiB)",
+    )
+    api_read_seconds: int = _var(
+        "MICRO_LIMIT_API_READ_SECONDS",
+        10,
+        "seconds an HTTP client has to send a request's headers, and again its body, before the "
+        "gateway answers 408 and closes the connection (slow clients cannot pin it)",
+        kind=SECONDS,
+    )
 
 
 SECTIONS: tuple[type[Section], ...] = (Paths, Client, Cli, Service, Server, Auth, Limits)

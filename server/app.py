@@ -178,15 +178,21 @@ class Server:
     async def _start_gateway(self, server: Any, admission: Any) -> None:
         """The HTTP gateway, in this loop, calling the handlers gRPC calls reach."""
         from micro.auth.boundary import Verified
-        from server.api import Gateway, serve
+        from server.api import Gateway, Limits, serve
 
         boundary = admission.boundary if admission is not None else None
 
         async def identify(token: str | None) -> Verified | None:
             return None if boundary is None else await boundary.verified(token)
 
+        allowed = settings.limits()
+        limits = Limits(max_body=allowed.api_body_bytes, read_seconds=allowed.api_read_seconds)
         gateway = Gateway(
-            self.backends.registry, server.handler, identify, cors_origins=self.api_cors_origins
+            self.backends.registry,
+            server.handler,
+            identify,
+            cors_origins=self.api_cors_origins,
+            limits=limits,
         )
         try:
             self._api = await serve(gateway, self.api_address or "", tls=self.tls)

@@ -55,6 +55,69 @@ def _bind(address: str) -> socket.socket:
     return sock
 
 
+def _guarded(app: Gateway) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP/1.1 protocol with a deadline on each request's head.
+
+    uvicorn closes a connection left idle between requests, but one that trickles a
+    request's headers a byte at a time (slowloris), or opens and sends nothing, it would
+    keep forever. Here a connection has ``app.limits.read_seconds`` from when it opens, or
+    its last response ended, to send a whole request head: past it the gateway answers 408
+    (when some of it came) and closes it. The body has its own deadline
+    (:meth:`Gateway._body`).
+    """
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    late = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+
+    class Guarded(H11Protocol):
+        _timer: asyncio.TimerHandle | None = None
+        _waiting: object = None  # the request cycle when the wait for a head began
+        _partial = False  # some of the awaited head came
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._await_head()
+
+        def data_received(self, data: bytes) -> None:
+            if self._timer is not None:
+                self._partial = True
+            super().data_received(data)
+            self._check_head()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._await_head()
+            self._check_head()  # a pipelined request may have started already
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._cancel()
+            super().connection_lost(exc)
+
+        def _await_head(self) -> None:
+            self._cancel()
+            self._waiting, self._partial = self.cycle, False
+            self._timer = self.loop.call_later(app.limits.read_seconds, self._too_slow)
+
+        def _check_head(self) -> None:
+            if self._timer is not None and self.cycle is not self._waiting:
+                self._cancel()  # the head is in: a request started
+
+        def _cancel(self) -> None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+        def _too_slow(self) -> None:
+            self._timer = None
+            if not self.transport.is_closing():
+                if self._partial:
+                    self.transport.write(late)
+                self.transport.close()
+
+    return Guarded
+
+
 async def serve(app: Gateway, address: str, *, tls: tuple[str, str] | None = None) -> Served:
     """Serve ``app`` at ``address`` (``host:port``) in the running loop; over HTTPS with
     ``tls`` (certificate and key PEM files: the gRPC side's pair).
@@ -82,6 +145,7 @@ async def serve(app: Gateway, address: str, *, tls: tuple[str, str] | None = Non
     sock = _bind(address)
     config = uvicorn.Config(
         app,
+        http=_guarded(app),
         lifespan="off",
         log_config=None,
         access_log=False,

@@ -77,6 +77,11 @@ _NOT_METADATA = frozenset(
         "proxy-authorization",
     }
 )
+#: bytes of a request's headers (431 past it): what h11 buffers is bounded, not what it parses
+MAX_HEADER_BYTES = 64 * 1024
+#: bytes of the headers passed on as metadata (431 past it): gRPC nodes refuse calls whose
+#: metadata passes 8 KiB, and the call's own (token, namespace, service) must fit too
+MAX_FORWARDED_BYTES = 4 * 1024
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _JSON = (b"content-type", b"application/json")
 _NDJSON = (b"content-type", b"application/x-ndjson")
@@ -88,6 +93,7 @@ class Limits:
 
     max_body: int = 4 * 1024 * 1024  # bytes of a request body (413 over it)
     timeout: float = 30.0  # seconds a unary call may take (408 after)
+    read_seconds: float = 10.0  # to send a request's head, and again its body (408 after)
 
 
 class Gateway:
@@ -131,6 +137,10 @@ class Gateway:
         headers = _headers(scope)
         cors = self._cors(headers)
         method = scope["method"]
+        if sum(len(name) + len(value) for name, value in scope.get("headers", ())) > MAX_HEADER_BYTES:
+            flood = errors.MicroError(f"request headers too large (limit {MAX_HEADER_BYTES} bytes)", code=431)
+            await _respond(send, 431, flood.to_json().encode(), [*cors, _JSON])
+            return
         if method not in _METHODS:
             allow = [*cors, (b"allow", b", ".join(m.encode() for m in sorted(_METHODS))), _JSON]
             refused = errors.MicroError(f"method {method[:20]} not allowed", code=405)
@@ -176,17 +186,23 @@ class Gateway:
             raise errors.TooLarge(f"request body too large (limit {self.limits.max_body} bytes)")
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise _Sent()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limits.max_body:
-                raise errors.TooLarge(f"request body too large (limit {self.limits.max_body} bytes)")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        try:
+            async with asyncio.timeout(self.limits.read_seconds):  # a slow client goes
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise _Sent()
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.limits.max_body:
+                        raise errors.TooLarge(f"request body too large (limit {self.limits.max_body} bytes)")
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        return b"".join(chunks)
+        except TimeoutError:
+            raise errors.Timeout(
+                f"the request body did not arrive within {self.limits.read_seconds:g}s"
+            ) from None
 
     async def _call(
         self,
@@ -345,6 +361,11 @@ def _metadata(
         for name, value in headers.items()
         if name not in _NOT_METADATA and not name.startswith((":", "grpc-")) and value.isascii()
     ]
+    if sum(len(name) + len(value) for name, value in metadata) > MAX_FORWARDED_BYTES:
+        raise errors.MicroError(
+            f"request headers too large to pass on to the service (limit {MAX_FORWARDED_BYTES} bytes)",
+            code=431,
+        )
     if token:
         metadata.append(("authorization", token))
     if namespace:
