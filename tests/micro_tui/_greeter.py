@@ -53,7 +53,8 @@ class Greeter:
         request = self._request("Hello", raw)
         if request.name == "error":
             await abort(context, errors.BadRequest("name must not be 'error'"))
-        context.set_trailing_metadata((("x-greeted", request.name),))  # for the Headers pane
+        if request.name.isascii() and request.name.isprintable():  # gRPC refuses other values
+            context.set_trailing_metadata((("x-greeted", request.name),))  # for the Headers pane
         return self._reply("Hello", message=f"Hello {request.name}")
 
     async def cook(self, raw: bytes, context: Any) -> bytes:
