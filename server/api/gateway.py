@@ -294,9 +294,12 @@ class Gateway:
         spec = document(
             await self.schemas.namespace(namespace), namespace=namespace, version=micro.__version__
         )
-        if len(self._documents) >= 256:
-            self._documents.clear()
-        self._documents[namespace] = spec
+        if self.schemas.watching(DEFAULT_NAMESPACE) and self.schemas.watching(namespace):
+            # kept only while a change would drop it (a namespace with no service yet is not
+            # followed: its document is made again)
+            if len(self._documents) >= 256:
+                self._documents.clear()
+            self._documents[namespace] = spec
         return spec
 
     def _changed(self, domain: str) -> None:

@@ -167,6 +167,11 @@ class SchemaCache:
         """What ``namespace`` can call here (see :func:`callable_in`), from what is kept."""
         return await callable_in(self.registry, namespace, self.service)
 
+    def watching(self, domain: str) -> bool:
+        """Whether changes in ``domain`` are followed (what is derived from it may be kept)."""
+        kept = self._domains.get(domain)
+        return kept is not None and kept.task is not None and not kept.task.done()
+
     @staticmethod
     def _compiled(kept: _Domain, version: Service) -> Schema:
         """``version``'s schema, the one compiled before when it registers the same protos."""

@@ -410,6 +410,23 @@ async def test_schemas_are_kept_until_the_registry_says_the_service_changed(api:
     assert "/greeter/hello" in spec["paths"]
 
 
+async def test_a_namespaces_document_shows_a_service_registered_after_it_was_served(api: Api) -> None:
+    from micro.registry.schema import describe
+    from tests._poll import eventually
+
+    headers = {**bearer(api.admin), "Micro-Namespace": "beta"}
+    before = (await request(api.url + "/openapi.json", headers=headers)).json()
+    assert "/store/read" in before["paths"] and not any(p.startswith("/hello2/") for p in before["paths"])
+    entry = describe("hello2", [api.greeter.descriptor], address=api.greeter.address)
+    await api.server.backends.registry.register(entry, domain="beta")
+
+    async def shown() -> bool:
+        spec = (await request(api.url + "/openapi.json", headers=headers)).json()
+        return "/hello2/greeter/hello" in spec["paths"]
+
+    await eventually(shown, "the new service in beta's document")
+
+
 @pytest.mark.parametrize("path", ["/store/list", "/greeter/greeter/hello"])
 async def test_a_requests_token_is_verified_once(
     api: Api, path: str, monkeypatch: pytest.MonkeyPatch
