@@ -1,6 +1,6 @@
 """The HTTP gateway under load, against a minimal uvicorn forwarder, in one run.
 
-    python bench/gateway.py [--seconds 5] [--runs 3] [--connections 32]
+    python bench/gateway.py [--seconds 4] [--runs 5] [--connections 32]
     python bench/gateway.py --soak [--seconds 30] [--connections 200]
 
 Processes: a real ``micro server`` (auth on, the gateway on a free port), the route guide
@@ -308,8 +308,8 @@ def _admin_token(proxy: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=None, help="per run (default 5; --soak 30)")
-    parser.add_argument("--runs", type=int, default=3, help="interleaved runs per side (medians)")
+    parser.add_argument("--seconds", type=float, default=None, help="per run (default 4; --soak 30)")
+    parser.add_argument("--runs", type=int, default=5, help="interleaved runs per side (medians)")
     parser.add_argument("--connections", type=int, default=None, help="default 32; --soak 200")
     parser.add_argument("--soak", action="store_true", help="the gateway alone, long, many connections")
     parser.add_argument(
@@ -320,7 +320,7 @@ def main() -> int:
     if args.baseline:
         _baseline(args.baseline)
         return 0
-    seconds = args.seconds or (30.0 if args.soak else 5.0)
+    seconds = args.seconds or (30.0 if args.soak else 4.0)
     connections = args.connections or (200 if args.soak else 32)
     wrk = _wrk()
 

@@ -18,6 +18,7 @@ Each endpoint segment is upper-camel-cased at its start and at every ``-`` (``ba
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from collections.abc import Iterable
@@ -60,6 +61,17 @@ def resolve(path: str) -> Target:
     Raises:
         NotFound: the path names nothing (``/``, or only dots and slashes).
     """
+    # a gateway sees the same few paths again and again; callers choose them, so only short
+    # ones are kept, a bounded number
+    return _resolve_kept(path) if len(path) <= 256 else _resolve(path)
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolve_kept(path: str) -> Target:
+    return _resolve(path)
+
+
+def _resolve(path: str) -> Target:
     cleaned = posixpath.normpath("/" + path).lstrip("/")
     parts = [p for p in cleaned.split("/") if p and p != "."]
     if not parts or parts == [".."]:
