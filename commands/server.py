@@ -220,6 +220,11 @@ async def _serve(address: str, api_address: str | None, profile: str, tls: tuple
         if srv.api_bound_address:  # first: whoever waits for the grpc line has this one too
             logger.info("Listening on %s (http)", srv.api_bound_address)
         logger.info("Listening on %s (grpc)", bound)
+        import gc
+
+        # what start-up made lives as long as the server: out of the collector's sight, a full
+        # collection walks the requests' objects only (tens of ms less at a busy gateway's p99)
+        gc.freeze()
         await srv.wait()
         logger.info("Stopping")
     finally:
