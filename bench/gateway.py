@@ -186,13 +186,23 @@ def _cpu(pid: int) -> float:
 
 
 def _load(
-    wrk: str, script: Path, url: str, connections: int, seconds: float, pid: int = 0, node: int = 0
+    wrk: str,
+    script: Path,
+    url: str,
+    connections: int,
+    seconds: float,
+    pid: int = 0,
+    node: int = 0,
+    timeout: float = 2.0,
 ) -> Load:
+    """One wrk run; a request unanswered after ``timeout`` seconds counts as an error."""
     threads = min(2, connections)
     cpu = _cpu(pid) if pid else 0.0
     node_cpu = _cpu(node) if node else 0.0
+    argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", f"--timeout={timeout:g}s"]
+    argv += ["--latency", "-s", str(script), url]
     result = subprocess.run(
-        [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(script), url],
+        argv,
         capture_output=True,
         text=True,
         timeout=seconds + 60,
@@ -421,7 +431,9 @@ def _report(ours: list[Load], base: list[Load], direct: float, connections: int)
 def _soak(wrk: str, script: Path, url: str, pid: int, connections: int, seconds: float) -> int:
     _load(wrk, script, url, connections, 2)  # warm up: every connection once
     before = _rss(pid)
-    load = _load(wrk, script, url, connections, seconds)
+    # 200 connections on one event loop wait their turn: a request is an error when it is
+    # refused, fails or is unanswered after 10 s (wrk's 2 s would count the queue's tail)
+    load = _load(wrk, script, url, connections, seconds, timeout=10)
     after = _rss(pid)
     print(f"soak: {connections} connections for {seconds:g}s against the gateway")
     print(
