@@ -15,7 +15,9 @@ server's call boundary and its proxy, which mints a call token for the node.
 Gateway and baseline runs alternate (``--runs`` each; the figures are medians: the machine is
 shared). Bars: gateway throughput >= 60% of the baseline's, and its p99 latency <= 2x the
 baseline's. Reported: the gateway's throughput as a ratio of direct gRPC calls to the node
-(``grpc.aio`` stub calls from this process, as many in flight as connections).
+(``grpc.aio`` stub calls from this process, as many in flight as connections), and requests
+per CPU second of the answering process (server or baseline) against the baseline's: the
+figure a loaded machine moves least.
 
 ``--soak``: the gateway alone for ``--seconds`` (default 30) at ``--connections`` (default
 200): errors (socket errors and non-2xx answers) must be zero, the server's RSS before and
@@ -423,6 +425,8 @@ def _report(ours: list[Load], base: list[Load], direct: float, connections: int)
     print(f"throughput: {throughput:.2f} of the baseline — {mark[ok_rate]} the bar (>= {THROUGHPUT_BAR:.0%})")
     print(f"p99 latency: {latency:.2f}x the baseline's — {mark[ok_latency]} the bar (<= {LATENCY_BAR:g}x)")
     print(f"gateway / direct gRPC calls: {rate / direct:.2f} (reported)")
+    # what a shared machine moves least: requests per CPU second of the answering process
+    print(f"per CPU second of the answering process: {base_cpu / cpu:.2f} of the baseline (reported)")
     if errors:
         print(f"errors: {errors} (socket errors or non-2xx answers)")
     return 0 if ok_rate and ok_latency and not errors else 1
