@@ -154,7 +154,8 @@ class Gateway:
                 await _respond(send, 200, _dumps({"version": micro.__version__}), [*cors, _JSON])
                 return
             if scope["path"] == "/openapi.json" and method in ("GET", "HEAD"):
-                namespace, _ = await self._namespace(headers)
+                namespace, verified = await self._namespace(headers)
+                await self._may_list(scope, headers, namespace, verified)
                 spec = await self.openapi(namespace)
                 await _respond(send, 200, _dumps(spec), [*cors, _JSON])
                 return
@@ -282,6 +283,22 @@ class Gateway:
         verified = await self.identify(_token(headers))
         issuer = verified.account.issuer if verified is not None and verified.account is not None else None
         return headers.get("micro-namespace") or issuer or DEFAULT_NAMESPACE, verified
+
+    async def _may_list(
+        self, scope: Scope, headers: dict[str, str], namespace: str, verified: Verified | None
+    ) -> None:
+        """The document names every endpoint of ``namespace``: it is served to whoever may list
+        the namespace's services, decided by the registry's own ``ListServices`` admission
+        (micro's public, other namespaces' for their accounts), through the same boundary."""
+        method = await self._method(DEFAULT_NAMESPACE, "registry", "Registry.ListServices")
+        named = namespace if headers.get("micro-namespace") else ""
+        metadata = _metadata(headers, _token(headers), named, "registry")
+        handler = self.dispatch(method.path, metadata)
+        if handler is None:
+            raise errors.Unavailable("the registry is not served here")
+        context = GatewayContext(metadata, timeout=self.limits.timeout, peer=_peer(scope), verified=verified)
+        request = encode(method, {"options": {"domain": namespace}})
+        await _unary(handler, request, context, self.limits.timeout)
 
     async def openapi(self, namespace: str) -> dict[str, Any]:
         """The OpenAPI document of what ``namespace`` can call here (kept until a service

@@ -414,6 +414,9 @@ async def test_a_namespaces_document_shows_a_service_registered_after_it_was_ser
     from micro.registry.schema import describe
     from tests._poll import eventually
 
+    manage = GrpcAuth(api.greeter._registry.address, token=api.admin)  # type: ignore[union-attr]
+    await manage.create_namespace("beta")
+    await manage.close()
     headers = {**bearer(api.admin), "Micro-Namespace": "beta"}
     before = (await request(api.url + "/openapi.json", headers=headers)).json()
     assert "/store/read" in before["paths"] and not any(p.startswith("/hello2/") for p in before["paths"])
@@ -462,3 +465,27 @@ async def test_the_gateways_connections_send_without_delay(api: Api) -> None:
     finally:
         writer.close()
         await writer.wait_closed()
+
+
+async def test_a_namespaces_document_is_served_to_whoever_may_list_its_services(api: Api) -> None:
+    """/openapi.json names every endpoint of a namespace: the registry's ListServices rule
+    decides who gets it (micro's is public; another namespace's needs one of its accounts)."""
+    manage = GrpcAuth(api.greeter._registry.address, token=api.admin)  # type: ignore[union-attr]
+    await manage.create_namespace("beta")
+    await manage.generate("beta-svc", secret="pw", namespace="beta", type="service")
+    await manage.generate("mallory", secret="pw", namespace="micro", type="service")
+    login = GrpcAuth(api.greeter._registry.address)
+    beta_service = (await login.token(id="beta-svc", secret="pw", namespace="beta")).access_token
+    micro_service = (await login.token(id="mallory", secret="pw", namespace="micro")).access_token
+    await login.close()
+    await manage.close()
+    url = api.url + "/openapi.json"
+    assert (await request(url)).status == 200  # micro's: public, as its service list is
+    beta = {"Micro-Namespace": "beta"}
+    assert (await request(url, headers=beta)).status == 401
+    for token in (api.user, micro_service):
+        refused = await request(url, headers={**bearer(token), **beta})
+        assert refused.status == 403, refused.body
+        assert set(refused.json()) == {"id", "code", "detail", "status"}
+    served = await request(url, headers={**bearer(beta_service), **beta})
+    assert served.status == 200 and "/store/read" in served.json()["paths"]
