@@ -4,31 +4,16 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import AsyncIterable, AsyncIterator
-from typing import Any
 
 from micro._grpc import call_metadata, rpc_errors
 from micro._grpc_client import GrpcClient
 from micro.proto.runtime import runtime_pb2, runtime_pb2_grpc
-from micro.runtime import LogBatch, LogRecord, Runtime, Service
+from micro.runtime import LogBatch, Runtime, Service
+from micro.runtime._convert import batch_from_proto, service_from_proto
 
 __all__ = ["GrpcRuntime"]
 
 SERVICE = "runtime"
-
-
-def _service(proto: Any) -> Service:
-    return Service(
-        name=proto.name,
-        version=proto.version,
-        source=proto.source,
-        status=proto.status,
-        error=proto.error,
-        metadata=dict(proto.metadata),
-        updated=int(proto.updated),
-        instances=int(proto.instances),
-        retries=int(proto.retries),
-        build=proto.build,
-    )
 
 
 class GrpcRuntime(GrpcClient, Runtime):
@@ -71,12 +56,12 @@ class GrpcRuntime(GrpcClient, Runtime):
             ),
         )
         response = await self._call(runtime_pb2_grpc.RuntimeStub, "Create", request, metadata=self._md())
-        return _service(response.service)
+        return service_from_proto(response.service)
 
     async def read(self, name: str = "", *, namespace: str = "") -> builtins.list[Service]:
         request = runtime_pb2.ReadRequest(options=runtime_pb2.ReadOptions(service=name, namespace=namespace))
         response = await self._call(runtime_pb2_grpc.RuntimeStub, "Read", request, metadata=self._md())
-        return [_service(s) for s in response.services]
+        return [service_from_proto(s) for s in response.services]
 
     async def update(
         self,
@@ -100,7 +85,7 @@ class GrpcRuntime(GrpcClient, Runtime):
             ),
         )
         response = await self._call(runtime_pb2_grpc.RuntimeStub, "Update", request, metadata=self._md())
-        return _service(response.service)
+        return service_from_proto(response.service)
 
     async def delete(self, name: str, *, namespace: str = "") -> None:
         request = runtime_pb2.DeleteRequest(
@@ -125,12 +110,6 @@ class GrpcRuntime(GrpcClient, Runtime):
         try:
             with rpc_errors(self.address):
                 async for batch in call:
-                    yield LogBatch(
-                        tuple(
-                            LogRecord(int(r.timestamp), r.stream, int(r.instance), r.message)
-                            for r in batch.records
-                        ),
-                        int(batch.dropped),
-                    )
+                    yield batch_from_proto(batch)
         finally:
             call.cancel()

@@ -14,6 +14,7 @@ from typing import Any
 from micro import errors
 from micro.proto.runtime import runtime_pb2, runtime_pb2_grpc
 from micro.runtime import Service
+from micro.runtime._convert import batch_to_proto, service_to_proto
 from server.auth import context as ctx
 from server.auth.context import Permission, Policy
 from server.limits import WATCHES
@@ -36,21 +37,6 @@ PERMISSIONS = {
 }
 
 
-def to_proto(service: Service) -> runtime_pb2.Service:
-    return runtime_pb2.Service(
-        name=service.name,
-        version=service.version,
-        source=service.source,
-        metadata=service.metadata,
-        status=service.status,
-        error=service.error,
-        updated=service.updated,
-        instances=service.instances,
-        retries=service.retries,
-        build=service.build,
-    )
-
-
 class RuntimeHandler(runtime_pb2_grpc.RuntimeServicer):
     """Serves a :class:`~server.runtime.local.LocalRuntime` as ``runtime.Runtime``."""
 
@@ -70,12 +56,12 @@ class RuntimeHandler(runtime_pb2_grpc.RuntimeServicer):
             namespace=namespace,
             owner=account.display_name if account is not None else "",
         )
-        return runtime_pb2.CreateResponse(service=to_proto(created))
+        return runtime_pb2.CreateResponse(service=service_to_proto(created))
 
     async def Read(self, request: runtime_pb2.ReadRequest, context: Any) -> runtime_pb2.ReadResponse:
         namespace = ctx.namespace(context, request.options.namespace)
         found = await self.runtime.read(request.options.service, namespace=namespace)
-        return runtime_pb2.ReadResponse(services=[to_proto(s) for s in found])
+        return runtime_pb2.ReadResponse(services=[service_to_proto(s) for s in found])
 
     async def Update(self, request: runtime_pb2.UpdateRequest, context: Any) -> runtime_pb2.UpdateResponse:
         namespace = ctx.namespace(context, request.options.namespace)
@@ -90,7 +76,7 @@ class RuntimeHandler(runtime_pb2_grpc.RuntimeServicer):
             env=list(opts.env) if opts.set_env else None,
             namespace=namespace,
         )
-        return runtime_pb2.UpdateResponse(service=to_proto(updated))
+        return runtime_pb2.UpdateResponse(service=service_to_proto(updated))
 
     async def Delete(self, request: runtime_pb2.DeleteRequest, context: Any) -> runtime_pb2.DeleteResponse:
         namespace = ctx.namespace(context, request.options.namespace)
@@ -110,15 +96,7 @@ class RuntimeHandler(runtime_pb2_grpc.RuntimeServicer):
                 since=float(request.since),
                 namespace=namespace,
             ):
-                yield runtime_pb2.LogBatch(
-                    records=[
-                        runtime_pb2.LogRecord(
-                            timestamp=r.ts, message=r.line, stream=r.stream, instance=r.instance
-                        )
-                        for r in batch.records
-                    ],
-                    dropped=batch.dropped,
-                )
+                yield batch_to_proto(batch)
 
 
 class SourceHandler(runtime_pb2_grpc.SourceServicer):
