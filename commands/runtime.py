@@ -2,15 +2,23 @@
 
 A local folder is packed here (:mod:`commands._pack`) and streamed to the server with
 ``Source.Upload``: the server never reads this machine's files, so the commands work the
-same against a server elsewhere.
+same against a server elsewhere. A git source is cloned by the server as the first step of
+the build (a clone can take longer than a call's deadline); ``micro run`` of one returns
+once the clone is stored, so a repository or ref that does not exist is still its one-line
+failure. The credentials of an https source (``micro user config set git.credentials.<host>``,
+kept in the keyring, or a URL's ``user:password@``) go to the server in the request's
+secrets, for that clone only: never in the source the server records, on a command line,
+in status or in logs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,31 +94,49 @@ def _check_entry(folder: Path) -> None:
         raise Failure(f"Cannot run {folder}: {exc.detail}") from None
 
 
+def _words(option: str, text: str) -> list[str]:
+    """``--command``/``--args`` split as a shell would (quotes kept together)."""
+    import shlex
+
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        raise Failure(f"Invalid {option} {text!r}: {exc}") from None
+
+
 def run(
-    source: str = typer.Argument(..., help="A folder (., ./helloworld, ../x)."),
+    source: str = typer.Argument(
+        ..., help="A folder (., ./helloworld, ../x), a git URL[/sub][@ref] or a name under git.baseurl."
+    ),
     name: str = typer.Option("", "--name", help="The service's name (default: the folder's)."),
     instances: int = typer.Option(1, "--instances", help="How many processes to run."),
     env_vars: str = typer.Option("", "--env-vars", help="Environment of the service: K=V,K2=V2."),
+    command: str = typer.Option(
+        "", "--command", help="Run this instead of the entry point (its python is the service's venv)."
+    ),
+    args: str = typer.Option("", "--args", help="Arguments after the entry point or --command."),
     wait: bool = typer.Option(False, "--wait", help="Return once it runs (exit 1 with the reason on error)."),
 ) -> None:
-    """Run a service from a folder: built, started and supervised by the server."""
+    """Run a service from a folder or git: built, started and supervised by the server."""
     from commands import _client
     from micro.runtime import Service
 
     _check_instances(instances)
     env = _env_vars(env_vars)
+    start = _Start(env, instances, _words("--command", command), _words("--args", args), wait)
     folder = Path(source).expanduser()
     if not folder.is_dir():  # an existing folder always wins
         from server.runtime._git import is_git
 
         if is_git(source):
-            return _run_git(source, name, instances, env, wait)
+            return _run_git(source, name, start)
         base = _baseurl()
         if base and _BARE.match(source):
-            return _run_git(f"{base.rstrip('/')}/{source}", name, instances, env, wait)
+            return _run_git(f"{base.rstrip('/')}/{source}", name, start)
         raise Failure(f"Source folder {source} does not exist")
     service_name = _name(name or folder.resolve().name)
-    _check_entry(folder)
+    if not start.command:
+        _check_entry(folder)
     ctx = _client.context()
     ctx.require_writable()
     from commands._pack import pack
@@ -130,6 +156,8 @@ def run(
                 subfolder=packed.subfolder,
                 env=env,
                 instances=instances,
+                command=start.command,
+                args=start.args,
             )
             if wait:
                 await _wait(runtime, service_name, started)
@@ -159,27 +187,106 @@ def _git_name(source: str) -> str:
     return path.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].removesuffix(".git")
 
 
-def _run_git(source: str, name: str, instances: int, env: list[str], wait: bool) -> None:
-    """``micro run`` of a git source: the server clones it."""
+@dataclass(frozen=True)
+class _Start:
+    """How ``micro run`` starts the service, whatever its source."""
+
+    env: list[str]
+    instances: int
+    command: list[str]
+    args: list[str]
+    wait: bool
+
+
+def git_secrets(source: str) -> tuple[str, dict[str, str]]:
+    """``source`` without the ``user:password@`` of its URL, and the clone's secrets: that
+    user and password, else the stored ``git.credentials.<host>:<port>``,
+    ``git.credentials.<host>`` or ``git.credentials`` (https and http sources only)."""
+    from urllib.parse import urlsplit
+
+    from server.runtime._git import split_credentials
+
+    bare, given = split_credentials(source)
+    if given:
+        return bare, {"git.username": given.username, "git.password": given.password}
+    try:
+        url = urlsplit(bare)
+        host, port = url.hostname, url.port
+    except ValueError:
+        return bare, {}
+    if url.scheme not in ("http", "https") or not host:
+        return bare, {}
+    from commands.user import GIT_CREDENTIALS
+    from micro import credentials
+
+    keys = [f"{GIT_CREDENTIALS}.{host}:{port}"] if port else []
+    for key in (*keys, f"{GIT_CREDENTIALS}.{host}", GIT_CREDENTIALS):
+        found = credentials.load_secret(key)
+        if found:
+            user, sep, secret = found.partition(":")
+            return bare, {"git.username": user if sep else "git", "git.password": secret if sep else found}
+    return bare, {}
+
+
+def _run_git(source: str, name: str, start: _Start) -> None:
+    """``micro run`` of a git source: the server clones it as the build's first step; this
+    returns once the clone is stored (or fails with git's reason, leaving nothing behind)."""
     from commands import _client
     from micro.runtime import Service
 
     service_name = _name(name or _git_name(source))
     ctx = _client.context()
     ctx.require_writable()
-    _progress(f"cloning {source} on the server")
+    bare, secrets = git_secrets(source)
+    _progress(f"cloning {bare} on the server")
 
     async def body() -> None:
         started = time.time()
         runtime = _runtime(ctx)
         try:
-            await runtime.create(Service(name=service_name, source=source), env=env, instances=instances)
-            if wait:
+            await runtime.create(
+                Service(name=service_name, source=bare),
+                env=start.env,
+                instances=start.instances,
+                command=start.command,
+                args=start.args,
+                secrets=secrets,
+            )
+            try:
+                await _cloned(runtime, service_name)
+            except Failure:
+                # the run failed: nothing of it stays (its account, its status row)
+                from micro import errors
+
+                with contextlib.suppress(errors.MicroError):
+                    await runtime.delete(service_name)
+                raise
+            if start.wait:
                 await _wait(runtime, service_name, started)
         finally:
             await runtime.close()
 
     _client.run(body)
+
+
+async def _cloned(runtime: GrpcRuntime, name: str, *, seconds: float = WAIT_SECONDS) -> None:
+    """Until the server stored the clone of ``name``'s git source (its build has a content
+    hash), or Failure with git's reason (one line)."""
+    import asyncio
+
+    deadline, delay = time.monotonic() + seconds, 0.05
+    while True:
+        found = await runtime.read(name)
+        service = found[0] if found else None
+        if service is None or service.build or service.status in ("starting", "running"):
+            return
+        if service.status == "error":
+            reason = service.error or "the clone failed"
+            raise Failure(reason[:1].upper() + reason[1:])
+        if time.monotonic() > deadline:
+            raise Failure(f"{name}: the clone did not finish within {seconds:.0f}s")
+        await asyncio.sleep(delay)
+        delay = min(delay * 1.5, 0.5)
 
 
 async def _chunks(data: bytes) -> Any:
@@ -272,15 +379,25 @@ def update(
         runtime = _runtime(ctx)
         try:
             upload = ""
+            secrets: dict[str, str] = {}
             if packed is not None:
                 upload = await runtime.upload(service_name, _chunks(packed.data))
-            await runtime.update(
+            else:  # rebuilt from the recorded source: a git one is cloned again, maybe privately
+                from micro import errors
+
+                with contextlib.suppress(errors.NotFound):
+                    for found in await runtime.read(service_name):
+                        secrets = git_secrets(found.source)[1]
+            updated = await runtime.update(
                 service_name,
                 upload=upload,
                 subfolder=packed.subfolder if packed is not None else "",
                 instances=instances or 0,
                 env=env,
+                secrets=secrets,
             )
+            if not updated.build:  # a git source being cloned again: its reason if that fails
+                await _cloned(runtime, service_name)
             if wait:
                 await _wait(runtime, service_name, started)
         finally:

@@ -205,9 +205,33 @@ def config_summary(ctx: typer.Context) -> None:
     out(f"git.baseurl: {user.get('git.baseurl', '')}")
 
 
+#: keys whose values are secrets: kept in the keyring (else the 0600 fallback file), never in
+#: config.json; ``git.credentials`` for any git host, ``git.credentials.<host>`` (or
+#: ``<host>:<port>``) for one
+GIT_CREDENTIALS = "git.credentials"
+
+
+def is_secret(key: str) -> bool:
+    return key == GIT_CREDENTIALS or key.startswith(GIT_CREDENTIALS + ".")
+
+
+def _masked(value: str) -> str:
+    """A stored credential as ``get`` shows it: the user name, never the secret."""
+    user, sep, _ = value.partition(":")
+    return f"{user}:********" if sep else "********"
+
+
 @config_app.command("get")
 def config_get(key: str = typer.Argument(..., help="Setting name.")) -> None:
-    """Print a local user setting."""
+    """Print a local user setting (git credentials: the user name only)."""
+    if is_secret(key):
+        from micro import credentials
+
+        found = credentials.load_secret(key)
+        if found is None:
+            raise Failure("Not found")
+        out(_masked(found))
+        return
     _, user = _settings()
     if key not in user:
         raise Failure("Not found")
@@ -215,8 +239,27 @@ def config_get(key: str = typer.Argument(..., help="Setting name.")) -> None:
 
 
 @config_app.command("set")
-def config_set(key: str = typer.Argument(...), value: str = typer.Argument(...)) -> None:
-    """Set a local user setting."""
+def config_set(
+    key: str = typer.Argument(...),
+    value: str | None = typer.Argument(
+        None, help="The value; for git.credentials[.<host>], USER:TOKEN or TOKEN (asked when left out)."
+    ),
+) -> None:
+    """Set a local user setting. ``git.credentials.<host>`` (or ``git.credentials`` for every
+    host) is what ``micro run`` sends for the server's clone of an https git source, kept in
+    the keyring; leave the value out to type it hidden (or pipe it): it then stays out of
+    your shell history and ``ps``."""
+    if is_secret(key):
+        from micro import credentials
+
+        secret = value or ask(
+            f"{key} (USER:TOKEN or TOKEN)", missing=f"Missing the value of {key}", hidden=True
+        )
+        if credentials.save_secret(key, secret) == "file":
+            err("No keyring: the credentials are in MICRO_HOME/credentials.json (0600)")
+        return
+    if value is None:
+        raise Failure(f"Missing the value of {key}")
     data, user = _settings()
     user[key] = value
     _save(data)
@@ -225,6 +268,11 @@ def config_set(key: str = typer.Argument(...), value: str = typer.Argument(...))
 @config_app.command("delete")
 def config_delete(key: str = typer.Argument(...)) -> None:
     """Delete a local user setting."""
+    if is_secret(key):
+        from micro import credentials
+
+        credentials.forget_secret(key)
+        return
     data, user = _settings()
     if user.pop(key, None) is not None:
         _save(data)

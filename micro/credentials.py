@@ -37,12 +37,15 @@ __all__ = [
     "access_token",
     "claims",
     "forget",
+    "forget_secret",
     "keyring_user",
+    "load_secret",
     "logged_in",
     "login",
     "logout",
     "refused",
     "save",
+    "save_secret",
 ]
 
 log = logging.getLogger(__name__)
@@ -390,3 +393,66 @@ def _refresh(address: str, namespace: str, refresh_token: str) -> Token:
         )
     pb = response.token
     return Token(pb.access_token, pb.refresh_token, pb.created, pb.expiry)
+
+
+# -- other secrets of the user (git credentials): the keyring, else the fallback file -------
+
+
+def _secret_key(name: str) -> str:
+    return f"secret:{name}"  # never "<env>/<namespace>": no login shares its key
+
+
+def _secret_user(name: str) -> str:
+    """The keyring entry of a secret, prefixed with the home folder like a login's."""
+    home = _paths.home()
+    return _secret_key(name) if home == (Path.home() / ".micro") else f"{home}:{_secret_key(name)}"
+
+
+def save_secret(name: str, value: str) -> str:
+    """Keep ``value`` as the secret ``name`` (``micro user config set git.credentials…``) in
+    the keyring, else the 0600 fallback file; returns where (``keyring`` or ``file``)."""
+    with _locked():
+        backend = _keyring()
+        if backend is not None:
+            try:
+                backend.set_password(KEYRING_SERVICE, _secret_user(name), value)
+            except Exception as exc:
+                log.debug("keyring refused the secret, using the file fallback: %s", exc)
+            else:
+                _drop_fallback(_secret_key(name))
+                return "keyring"
+        data = _fallback()
+        data[_secret_key(name)] = value
+        _write_json(_fallback_file(), data)
+    return "file"
+
+
+def load_secret(name: str) -> str | None:
+    """The secret ``name``, or None (the keyring first, then the fallback file)."""
+    backend = _keyring()
+    if backend is not None:
+        try:
+            value = backend.get_password(KEYRING_SERVICE, _secret_user(name))
+        except Exception as exc:
+            log.debug("keyring read failed: %s", exc)
+        else:
+            if value:
+                return str(value)
+    value = _fallback().get(_secret_key(name))
+    return value if isinstance(value, str) and value else None
+
+
+def forget_secret(name: str) -> bool:
+    """Forget the secret ``name`` (both stores); whether there was one."""
+    with _locked():
+        found = False
+        backend = _keyring()
+        if backend is not None:
+            with contextlib.suppress(Exception):
+                if backend.get_password(KEYRING_SERVICE, _secret_user(name)):
+                    backend.delete_password(KEYRING_SERVICE, _secret_user(name))
+                    found = True
+        if _secret_key(name) in _fallback():
+            _drop_fallback(_secret_key(name))
+            found = True
+    return found

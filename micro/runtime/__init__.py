@@ -94,9 +94,12 @@ class Runtime(ABC):
         env: builtins.list[str] | None = None,
         instances: int = 1,
         namespace: str = "",
+        command: builtins.list[str] | None = None,
+        args: builtins.list[str] | None = None,
     ) -> Service:
-        """Run ``service`` from ``upload`` (or the git source ``service.source``); returns
-        once the source is accepted (status pending), the build goes on."""
+        """Run ``service`` from ``upload`` (or the git source ``service.source``, cloned by
+        the build); returns once the request is accepted (status pending), the build goes
+        on. ``command`` replaces the entry point, ``args`` follow it."""
 
     @abstractmethod
     async def read(self, name: str = "", *, namespace: str = "") -> builtins.list[Service]:

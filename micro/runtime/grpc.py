@@ -48,11 +48,23 @@ class GrpcRuntime(GrpcClient, Runtime):
         env: builtins.list[str] | None = None,
         instances: int = 1,
         namespace: str = "",
+        command: builtins.list[str] | None = None,
+        args: builtins.list[str] | None = None,
+        secrets: dict[str, str] | None = None,
     ) -> Service:
+        """As :meth:`Runtime.create`; ``secrets`` serve the build only (``git.username`` and
+        ``git.password`` for the clone of a git source) and are never stored."""
         request = runtime_pb2.CreateRequest(
             service=runtime_pb2.Service(name=service.name, version=service.version, source=service.source),
             options=runtime_pb2.CreateOptions(
-                upload=upload, subfolder=subfolder, env=env or [], instances=instances, namespace=namespace
+                upload=upload,
+                subfolder=subfolder,
+                env=env or [],
+                instances=instances,
+                namespace=namespace,
+                command=command or [],
+                args=args or [],
+                secrets=secrets or {},
             ),
         )
         response = await self._call(runtime_pb2_grpc.RuntimeStub, "Create", request, metadata=self._md())
@@ -72,6 +84,7 @@ class GrpcRuntime(GrpcClient, Runtime):
         instances: int = 0,
         env: builtins.list[str] | None = None,
         namespace: str = "",
+        secrets: dict[str, str] | None = None,
     ) -> Service:
         request = runtime_pb2.UpdateRequest(
             service=runtime_pb2.Service(name=name),
@@ -82,6 +95,7 @@ class GrpcRuntime(GrpcClient, Runtime):
                 subfolder=subfolder,
                 env=env or [],
                 set_env=env is not None,
+                secrets=secrets or {},
             ),
         )
         response = await self._call(runtime_pb2_grpc.RuntimeStub, "Update", request, metadata=self._md())

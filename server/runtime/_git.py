@@ -7,9 +7,14 @@ remote URL, ``host/org/repo`` (the usual forge layout), or a path component endi
 ``.git``. ``@ref`` is a branch, tag or commit (default: the default branch).
 
 The clone is made in a temporary folder and its tree at the ref is packed (tar.gz), so the
-rest of the runtime handles it exactly as a folder uploaded by the CLI. Git's messages are
-reduced to one line with any ``user:password@`` of the URL removed, so credentials never
-reach status, logs or errors.
+rest of the runtime handles it exactly as a folder uploaded by the CLI. Credentials (from
+``micro user config set git.credentials…`` on the client, sent with the request, or a URL's
+``user:password@``) reach git through ``GIT_ASKPASS``: a script that prints the user name or
+the password from 0600 files beside it, in a 0700 folder deleted after the clone. So they
+are never on a command line (``ps``), in any process's environment, in the clone's
+``.git/config`` (the URL git is given has none) or in a credential helper's store (helpers
+are switched off for the clone). Git's messages are reduced to one line with any
+``user:password@`` of a URL removed, so credentials never reach status, logs or errors.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from pathlib import Path
 from micro import errors, settings
 from server.runtime._build import DIES_WITH_SERVER
 
-__all__ = ["GitSource", "clone", "is_git", "parse"]
+__all__ = ["Credentials", "GitSource", "clone", "is_git", "parse", "redact", "split_credentials"]
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
 _SCP = re.compile(r"^[\w.-]+@[\w.-]+:")
@@ -108,30 +113,51 @@ def parse(source: str) -> GitSource:
 
 
 _ASKPASS = """#!/bin/sh
+here=$(dirname "$0")
 case "$1" in
-  Username*) printf '%s\\n' "$GIT_SOURCE_USER" ;;
-  *) printf '%s\\n' "$GIT_SOURCE_PASSWORD" ;;
+  Username*) cat "$here/username" ;;
+  *) cat "$here/password" ;;
 esac
 """
 
 
-def _credentials(url: str) -> tuple[str, str, str]:
-    """``url`` without its ``user:password@``, and the user and password (unquoted)."""
+@dataclass(frozen=True)
+class Credentials:
+    """A user name and password (or token) for the clone; never stored, never shown."""
+
+    username: str = ""
+    password: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.username or self.password)
+
+    def __repr__(self) -> str:  # never the secret, even in a traceback or a debug log
+        return f"Credentials(username={self.username!r}, password=***)"
+
+
+def split_credentials(url: str) -> tuple[str, Credentials]:
+    """``url`` without its ``user:password@``, and those credentials (unquoted)."""
     from urllib.parse import unquote
 
     match = re.match(r"^([a-z][a-z0-9+.-]*://)([^/@\s]+)@(.*)$", url, re.I)
     if match is None:
-        return url, "", ""
+        return url, Credentials()
     user, _, password = match.group(2).partition(":")
-    return match.group(1) + match.group(3), unquote(user), unquote(password)
+    return match.group(1) + match.group(3), Credentials(unquote(user), unquote(password))
 
 
-async def _git(*args: str, cwd: Path | None = None, secret: dict[str, str] | None = None) -> tuple[int, str]:
-    """Run git; ``secret`` (the askpass script and the credentials) goes in its environment,
-    never on a command line ``ps`` shows."""
+def _private(path: Path, text: str, mode: int = 0o600) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+async def _git(*args: str, cwd: Path | None = None, askpass: Path | None = None) -> tuple[int, str]:
+    """Run git; ``askpass`` (the script that reads the credentials) goes in its environment,
+    the credentials themselves never on a command line or in an environment."""
     env = settings.foreign_env()
-    env.update(GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true", LC_ALL="C")
-    env.update(secret or {})
+    env.update(GIT_TERMINAL_PROMPT="0", GIT_ASKPASS=str(askpass) if askpass else "true", LC_ALL="C")
+    env.pop("SSH_ASKPASS", None)
     # dies with the server, like the services (a build cut short by kill -9 leaves nothing)
     proc = await asyncio.create_subprocess_exec(
         *DIES_WITH_SERVER,
@@ -159,24 +185,28 @@ def _reason(output: str) -> str:
     return redact((fatal or lines or ["git failed"])[-1])
 
 
-async def clone(source: GitSource, scratch: Path) -> bytes:
+async def clone(source: GitSource, scratch: Path, credentials: Credentials | None = None) -> bytes:
     """The tree of ``source`` at its ref, packed as a tar.gz (the whole repository; the
-    subfolder is where the service runs).
+    subfolder is where the service runs). ``credentials`` win over a URL's own.
 
     Raises:
         BadRequest: the repository or the ref does not exist (one line, no credentials).
     """
     with tempfile.TemporaryDirectory(dir=scratch, prefix=".clone-") as tmp:
         work = Path(tmp) / "repo"
-        url, user, password = _credentials(source.repository)
-        secret: dict[str, str] = {}
-        if user or password:
-            askpass = Path(tmp) / "askpass"
-            fd = os.open(askpass, os.O_WRONLY | os.O_CREAT, 0o700)
-            with os.fdopen(fd, "w") as f:
-                f.write(_ASKPASS)
-            secret = {"GIT_ASKPASS": str(askpass), "GIT_SOURCE_USER": user, "GIT_SOURCE_PASSWORD": password}
-        code, output = await _git("clone", "--quiet", "--no-checkout", "--", url, str(work), secret=secret)
+        url, in_url = split_credentials(source.repository)
+        credentials = credentials or in_url
+        askpass: Path | None = None
+        if credentials:
+            secret = Path(tmp) / "askpass.d"
+            secret.mkdir(mode=0o700)
+            _private(secret / "username", credentials.username)
+            _private(secret / "password", credentials.password)
+            askpass = secret / "askpass"
+            _private(askpass, _ASKPASS, 0o700)
+        # no credential helper of the server's user may keep what the askpass script gave
+        clone_args = ("-c", "credential.helper=", "clone", "--quiet", "--no-checkout", "--", url, str(work))
+        code, output = await _git(*clone_args, askpass=askpass)
         if code != 0:
             raise errors.BadRequest(f"cannot clone {redact(source.repository)}: {_reason(output)}")
         ref = source.ref or "HEAD"

@@ -18,6 +18,7 @@ from micro.runtime._convert import batch_to_proto, service_to_proto
 from server.auth import context as ctx
 from server.auth.context import Permission, Policy
 from server.limits import WATCHES
+from server.runtime._git import Credentials
 from server.runtime.local import LocalRuntime
 
 __all__ = ["PERMISSIONS", "RuntimeHandler", "SourceHandler"]
@@ -35,6 +36,12 @@ PERMISSIONS = {
     "/runtime.Runtime/Logs": Permission(Policy.ACCOUNT, _options_namespace),
     "/runtime.Source/Upload": Permission(Policy.ADMIN_OR_SERVICE),  # a stream: the call's namespace
 }
+
+
+def _credentials(secrets: Any) -> Credentials | None:
+    """The clone's credentials among a request's secrets (``git.username``, ``git.password``)."""
+    found = Credentials(secrets.get("git.username", ""), secrets.get("git.password", ""))
+    return found or None
 
 
 class RuntimeHandler(runtime_pb2_grpc.RuntimeServicer):
@@ -55,6 +62,9 @@ class RuntimeHandler(runtime_pb2_grpc.RuntimeServicer):
             instances=request.options.instances or 1,
             namespace=namespace,
             owner=account.display_name if account is not None else "",
+            command=list(request.options.command),
+            args=list(request.options.args),
+            credentials=_credentials(request.options.secrets),
         )
         return runtime_pb2.CreateResponse(service=service_to_proto(created))
 
@@ -75,6 +85,7 @@ class RuntimeHandler(runtime_pb2_grpc.RuntimeServicer):
             instances=opts.instances,
             env=list(opts.env) if opts.set_env else None,
             namespace=namespace,
+            credentials=_credentials(opts.secrets),
         )
         return runtime_pb2.UpdateResponse(service=service_to_proto(updated))
 

@@ -82,6 +82,10 @@ class _Record:
     hash: str = ""
     subfolder: str = ""
     git: bool = False  # source is a git source, cloned again by each update
+    cloning: bool = False  # the clone of the next build is not stored yet
+    private: bool = False  # the clone needs credentials (never stored: a restart cannot redo it)
+    command: list[str] = field(default_factory=list)  # instead of the entry point
+    args: list[str] = field(default_factory=list)  # after the entry point or the command
     env: list[str] = field(default_factory=list)
     instances: int = 1
     owner: str = ""
@@ -102,7 +106,7 @@ class _Record:
             updated=self.updated,
             instances=self.instances,
             retries=self.retries,
-            build=self.hash[:12],
+            build="" if self.cloning else self.hash[:12],
         )
 
 
@@ -115,6 +119,8 @@ class _Unit:
     exited: asyncio.Queue[tuple[int, int]] = field(default_factory=asyncio.Queue)
     last_error: dict[int, str] = field(default_factory=dict)
     addresses: dict[int, str] = field(default_factory=dict)  # from each instance's "Listening on"
+    # for the clone of the next build only, then forgotten (in memory, never persisted)
+    credentials: _git.Credentials = field(default_factory=_git.Credentials)
 
 
 class LocalRuntime(Runtime):
@@ -180,9 +186,11 @@ class LocalRuntime(Runtime):
                 if record.status in ("stopped", "error"):
                     continue
                 unit = self._units[(record.namespace, record.name)] = _Unit(record)
-                self.logs_.book(record.namespace, record.name).write(
-                    "runtime", -1, "the server restarted: building and starting again"
-                )
+                book = self.logs_.book(record.namespace, record.name)
+                if record.cloning and record.private:
+                    await self._set(unit, "error", "the server restarted during the clone: run it again")
+                    continue
+                book.write("runtime", -1, "the server restarted: building and starting again")
                 unit.task = asyncio.create_task(self._lifecycle(unit))
         except Exception:
             log.exception("bringing back the runtime's services failed")
@@ -231,17 +239,27 @@ class LocalRuntime(Runtime):
         )
         return upload
 
-    async def _clone(self, source: str, namespace: str, name: str) -> tuple[str, str, str]:
-        """Clone the git ``source`` and store its tree as an upload: (upload, subfolder, ref)."""
-        parsed = _git.parse(source)
+    async def _clone(self, unit: _Unit) -> None:
+        """Clone the service's git source (part of its build) and store the tree as its
+        upload; the credentials given for it are forgotten whatever happens."""
+        record = unit.record
+        credentials, unit.credentials = unit.credentials, _git.Credentials()
+        self.logs_.book(record.namespace, record.name).write("runtime", -1, f"cloning {record.source}")
         scratch = self.home / "runtime"
         scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
-        data = await _git.clone(parsed, scratch)
+        try:
+            data = await _git.clone(_git.parse(record.source), scratch, credentials)
+        except errors.BadRequest as exc:
+            raise BuildError(exc.detail) from None
 
         async def chunks() -> AsyncIterator[bytes]:
             yield data
 
-        return await self.upload(name, chunks(), namespace=namespace), parsed.subfolder, parsed.ref
+        upload = await self.upload(record.name, chunks(), namespace=record.namespace)
+        record.hash = await self._upload_hash(record.namespace, upload)
+        record.upload = upload
+        record.cloning = False
+        await self._save(record)
 
     async def _upload_hash(self, namespace: str, upload: str) -> str:
         try:
@@ -272,7 +290,12 @@ class LocalRuntime(Runtime):
         instances: int = 1,
         namespace: str = "",
         owner: str = "",
+        command: list[str] | None = None,
+        args: list[str] | None = None,
+        credentials: _git.Credentials | None = None,
     ) -> Service:
+        """Accept ``service`` and start its build (a git source is cloned by the build: the
+        call does not wait for it; ``credentials`` serve that clone only)."""
         namespace = namespace or "micro"
         name = check_name(service.name)
         _check_run(instances, env or [], subfolder)
@@ -282,26 +305,34 @@ class LocalRuntime(Runtime):
             )
         version = service.version or "latest"
         git = not upload and _git.is_git(service.source)
+        source, in_url = _git.split_credentials(service.source) if git else (service.source, None)
+        credentials = credentials or in_url or _git.Credentials()
+        digest = ""
         if git:
-            upload, subfolder, ref = await self._clone(service.source, namespace, name)
-            version = ref or version
+            parsed = _git.parse(source)  # a bad source is refused now; the clone is the build's
+            subfolder, version = parsed.subfolder, parsed.ref or version
         elif not upload:
             raise errors.BadRequest("a source is required: a folder uploaded with Source.Upload, or git")
-        digest = await self._upload_hash(namespace, upload)
+        else:
+            digest = await self._upload_hash(namespace, upload)
         record = _Record(
             namespace,
             name,
             version=version,
-            source=_git.redact(service.source),
+            source=_git.redact(source),
             upload=upload,
             hash=digest,
             subfolder=subfolder,
             git=git,
+            cloning=git,
+            private=bool(credentials),
+            command=list(command or []),
+            args=list(args or []),
             env=list(env or []),
             instances=instances,
             owner=owner,
         )
-        unit = self._units[(namespace, name)] = _Unit(record)
+        unit = self._units[(namespace, name)] = _Unit(record, credentials=credentials)
         try:
             await self._account(record, fresh=True)
             await self._save(record)
@@ -310,7 +341,8 @@ class LocalRuntime(Runtime):
             with contextlib.suppress(Exception):
                 await self._auth().delete_account(_account_id(record), namespace=namespace)
             raise
-        self.logs_.book(namespace, name).write("runtime", -1, f"run {record.source or name} ({digest[:12]})")
+        built = f" ({digest[:12]})" if digest else ""
+        self.logs_.book(namespace, name).write("runtime", -1, f"run {record.source or name}{built}")
         unit.task = asyncio.create_task(self._lifecycle(unit))
         return record.service()
 
@@ -335,6 +367,7 @@ class LocalRuntime(Runtime):
         instances: int = 0,
         env: list[str] | None = None,
         namespace: str = "",
+        credentials: _git.Credentials | None = None,
     ) -> Service:
         namespace = namespace or "micro"
         unit = self._units.get((namespace, name))
@@ -342,8 +375,10 @@ class LocalRuntime(Runtime):
             raise errors.NotFound(f"service {name} not found")
         _check_run(instances or 1, env or [], subfolder or "")
         record = unit.record
-        if not upload and record.git:
-            upload, subfolder, _ = await self._clone(record.source, namespace, name)
+        if not upload and record.git:  # cloned again by the build
+            record.cloning = True
+            record.private = bool(credentials)
+            unit.credentials = credentials or _git.Credentials()
         if upload:
             record.hash = await self._upload_hash(namespace, upload)
             record.upload = upload
@@ -466,6 +501,10 @@ class LocalRuntime(Runtime):
             await self._set(unit, "running")
             await self._supervise(unit, folder, argv, venv, address)
         except BuildError as exc:
+            # nothing runs in error: the instances of before an update stop too
+            await _stop_processes(list(unit.procs.values()))
+            unit.procs = {}
+            await self._deregister(record)
             await self._set(unit, "error", exc.detail)
         except asyncio.CancelledError:
             raise
@@ -478,6 +517,8 @@ class LocalRuntime(Runtime):
     async def _build(self, unit: _Unit) -> tuple[Path, list[str], Path]:
         record = unit.record
         book = self.logs_.book(record.namespace, record.name)
+        if record.cloning:
+            await self._clone(unit)
         build = record.hash[:16]
         target = self.builder.source_dir(record.namespace, record.name, build)
         if not target.is_dir():
@@ -491,10 +532,10 @@ class LocalRuntime(Runtime):
         folder = (target / record.subfolder).resolve() if record.subfolder else target
         if not folder.is_relative_to(target) or not folder.is_dir():
             raise BuildError(f"the source has no folder {record.subfolder}")
-        argv = entry_point(folder)
+        entry = None if record.command else entry_point(folder)
         await self.builder.generate(folder)
         venv = await self.builder.venv(folder, lambda step: book.write("runtime", -1, step))
-        return folder, argv, venv
+        return folder, _argv(record, venv, entry), venv
 
     async def _spawn(
         self, unit: _Unit, index: int, folder: Path, argv: list[str], venv: Path, address: str
@@ -516,7 +557,6 @@ class LocalRuntime(Runtime):
         )
         proc = await asyncio.create_subprocess_exec(
             *DIES_WITH_SERVER,
-            str(venv / "bin" / "python"),
             *argv,
             cwd=folder,
             env=env,
@@ -642,6 +682,18 @@ class LocalRuntime(Runtime):
                     continue
             with contextlib.suppress(errors.NotFound):
                 await registry.deregister(version, domain=record.namespace)
+
+
+def _argv(record: _Record, venv: Path, entry: list[str] | None) -> list[str]:
+    """What an instance runs: the venv's python with the entry point, or the run's
+    ``--command`` (whose ``python`` is the venv's too), then the run's ``--args``."""
+    python = str(venv / "bin" / "python")
+    if not record.command:
+        return [python, *(entry or []), *record.args]
+    first, *rest = record.command
+    if first in ("python", "python3"):
+        first = python
+    return [first, *rest, *record.args]
 
 
 def _exit_reason(code: int) -> str:

@@ -205,6 +205,40 @@ def test_env_vars_instances_and_the_name_from_the_folder(
     all_gone(both, "hello2")
 
 
+def test_command_and_args_replace_the_entry_point(micro: Runner, template: Path, tmp_path: Path) -> None:
+    """v3's ``--command`` and ``--args``: a folder without ``main.py`` runs with the command
+    given (its ``python`` is the service's venv), the arguments split as a shell would."""
+    folder = service_folder(template, tmp_path, "cmdsvc")
+    main = folder / "main.py"
+    (folder / "serve.py").write_text(
+        "import sys\nprint('argv', sys.argv[1:], sys.prefix)\n" + main.read_text()
+    )
+    main.unlink()
+    run = micro(
+        "run",
+        "--wait",
+        "--command",
+        "python serve.py",
+        "--args",
+        "--greeting 'a b'",
+        str(folder),
+        timeout=SLOW,
+    )
+    assert run.returncode == 0, run.stderr
+    printed = [
+        line for line in micro("logs", "cmdsvc", "-n", "-1").stdout.splitlines() if line.startswith("argv")
+    ]
+    assert printed and printed[0].startswith("argv ['--greeting', 'a b'] "), printed
+    assert "/runtime/venvs/" in printed[0]  # the venv's python, not the platform's
+    assert json.loads(micro("cmdsvc", "call", "--name=Cy").stdout) == {"msg": "Hello Cy"}
+    micro("kill", "cmdsvc")
+    unclosed = micro("run", "--command", "python 'serve.py", str(folder))
+    assert (unclosed.returncode, one_line(unclosed.stderr)) == (
+        1,
+        'Invalid --command "python \'serve.py": No closing quotation',
+    )
+
+
 BAD_RUNS = [
     (("nosuch",), "Source folder nosuch does not exist"),
     (("empty",), "Source folder empty is empty"),
@@ -454,14 +488,6 @@ def test_git_sources_with_subfolder_and_ref(micro: Runner, template: Path, tmp_p
     assert micro("auth", "list", "accounts").stdout == before
 
 
-def test_git_credentials_stay_out_of_errors_and_status(micro: Runner) -> None:
-    result = micro("run", "--name", "private", "https://someone:s3cret-pw@127.0.0.1:9/org/repo")
-    assert result.returncode == 1
-    line = one_line(result.stderr)
-    assert line.startswith("Cannot clone https://127.0.0.1:9/org/repo")
-    assert "s3cret" not in result.stderr + result.stdout
-
-
 def test_a_namespace_runs_its_own_services(
     micro: Runner, shared_server: MicroServer, template: Path, tmp_path: Path
 ) -> None:
@@ -613,9 +639,14 @@ def test_update_of_several_instances_leaves_no_gap(
     micro("kill", "rolling")
 
 
-def test_git_credentials_over_http_never_show(micro: Runner, template: Path, tmp_path: Path) -> None:
-    """A dumb-HTTP remote with basic auth: the clone works with the URL's credentials, and
-    the password is in no process's command line while it runs, nor in status or logs."""
+def test_git_credentials_from_the_keyring_never_show(
+    micro: Runner, shared_server: MicroServer, template: Path, tmp_path: Path
+) -> None:
+    """A dumb-HTTP remote with basic auth: ``micro user config set git.credentials.<host>``
+    keeps the credentials in the keyring, the server's clone (and the clone of an update)
+    authenticates with them through its askpass script, and the password is in no process's
+    command line or environment while the clone runs, nor in status, logs, errors or any
+    file the server keeps."""
     import base64
     import http.server
 
@@ -641,14 +672,14 @@ def test_git_credentials_over_http_never_show(micro: Runner, template: Path, tmp
             pass
 
         def do_GET(self) -> None:
-            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-                try:
-                    argv = cmdline.read_bytes().split(b"\0")
-                    # the user's own `micro run URL` has it: what it started must not
-                    if password.encode() in b" ".join(argv) and b"run" not in argv[1:3]:
-                        seen_in_ps.append(b" ".join(argv).decode(errors="replace"))
-                except OSError:
-                    pass
+            # while git asks: what any process shows of itself (ps, /proc/*/environ)
+            for proc in Path("/proc").glob("[0-9]*"):
+                for part in ("cmdline", "environ"):
+                    try:
+                        if password.encode() in (proc / part).read_bytes():
+                            seen_in_ps.append(f"{proc.name}/{part}")
+                    except OSError:
+                        pass
             if self.headers.get("Authorization") != wanted:
                 self.send_response(401)
                 self.send_header("WWW-Authenticate", 'Basic realm="git"')
@@ -659,20 +690,56 @@ def test_git_credentials_over_http_never_show(micro: Runner, template: Path, tmp
 
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    key = f"git.credentials.127.0.0.1:{httpd.server_address[1]}"
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/private.git/private"
     try:
-        url = f"http://deploy:{password}@127.0.0.1:{httpd.server_address[1]}/private.git/private"
-        run = micro("run", "--wait", url, timeout=SLOW)
+        # wrong credentials: one line naming the repository, nothing left behind
+        assert micro("user", "config", "set", key, input="deploy:wrong\n").returncode == 0
+        refused = micro("run", url, timeout=SLOW)
+        assert refused.returncode == 1
+        assert one_line(refused.stderr).startswith(
+            f"Cannot clone http://127.0.0.1:{httpd.server_address[1]}/"
+        )
+        assert "private" not in status_rows(micro)
+        assert "private-latest" not in micro("auth", "list", "accounts").stdout
+
+        # the value typed (here piped), so it is in no shell history nor `ps`
+        assert micro("user", "config", "set", key, input=f"deploy:{password}\n").returncode == 0
+        assert micro("user", "config", "get", key).stdout.strip() == "deploy:********"
+        run = micro("run", url, timeout=SLOW)  # returns once the clone is stored
         assert run.returncode == 0, run.stderr
         assert requests, "the clone never got past basic auth"
+        wait_status(micro, "private", "running")
         assert json.loads(micro("private", "call", "--name=Po").stdout) == {"msg": "Hello Po"}
+        requests.clear()
+        update = micro("update", "private", "--wait", timeout=SLOW)  # cloned again, with them
+        assert update.returncode == 0, update.stderr
+        assert requests
         shown = (
             micro("status").stdout
             + micro("status", "-o", "json").stdout
             + micro("logs", "private", "-n", "-1").stdout
+            + run.stderr
+            + update.stderr
+            + "\n".join(shared_server.stderr)
         )
-        assert password not in shown + run.stderr
+        assert password not in shown
         assert seen_in_ps == []
+        files = [f for f in shared_server.home.rglob("*") if f.is_file()]
+        assert [str(f) for f in files if password.encode() in f.read_bytes()] == []
         micro("kill", "private")
+        assert micro("user", "config", "delete", key).returncode == 0
+        assert micro("user", "config", "get", key).returncode == 1
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_git_credentials_in_the_url_leave_the_source(micro: Runner) -> None:
+    """A URL's ``user:password@`` is taken out of the source before it is sent: the server
+    records and shows the URL without it."""
+    result = micro("run", "--name", "private", "https://someone:s3cret-pw@127.0.0.1:9/org/repo")
+    assert result.returncode == 1
+    assert one_line(result.stderr).startswith("Cannot clone https://127.0.0.1:9/org/repo")
+    assert "s3cret" not in result.stderr + result.stdout
+    assert "private" not in status_rows(micro)

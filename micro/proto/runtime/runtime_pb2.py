@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15runtime/runtime.proto\x12\x07runtime\"\xfe\x01\n\x07Service\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x30\n\x08metadata\x18\x04 \x03(\x0b\x32\x1e.runtime.Service.MetadataEntry\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x0f\n\x07updated\x18\x07 \x01(\x03\x12\x11\n\tinstances\x18\x08 \x01(\x05\x12\x0f\n\x07retries\x18\t \x01(\x05\x12\r\n\x05\x62uild\x18\n \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf8\x01\n\rCreateOptions\x12\x0f\n\x07\x63ommand\x18\x01 \x03(\t\x12\x0c\n\x04\x61rgs\x18\x02 \x03(\t\x12\x0b\n\x03\x65nv\x18\x03 \x03(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x11\n\tnamespace\x18\x05 \x01(\t\x12\x11\n\tinstances\x18\x06 \x01(\x05\x12\x34\n\x07secrets\x18\x07 \x03(\x0b\x32#.runtime.CreateOptions.SecretsEntry\x12\x0e\n\x06upload\x18\x08 \x01(\t\x12\x11\n\tsubfolder\x18\t \x01(\t\x1a.\n\x0cSecretsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"[\n\rCreateRequest\x12!\n\x07service\x18\x01 \x01(\x0b\x32\x10.runtime.Service\x12\'\n\x07options\x18\x02 \x01(\x0b\x32\x16.runtime.CreateOptions\"3\n\x0e\x43reateResponse\x12!\n\x07service\x18\x01 \x01(\x0b\x32\x10.runtime.Service\"P\n\x0bReadOptions\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x11\n\tnamespace\x18\x04 \x01(\t\"4\n\x0bReadRequest\x12%\n\x07options\x18\x01 \x01(\x0b\x32\x14.runtime.ReadOptions\"2\n\x0cReadResponse\x12\"\n\x08services\x18\x01 \x03(\x0b\x32\x10.runtime.Service\"\"\n\rDeleteOptions\x12\x11\n\tnamespace\x18\x01 \x01(\t\"[\n\rDeleteRequest\x12!\n\x07service\x18\x01 \x01(\x0b\x32\x10.runtime.Service\x12\'\n\x07options\x18\x02 \x01(\x0b\x32\x16.runtime.DeleteOptions\"\x10\n\x0e\x44\x65leteResponse\"v\n\rUpdateOptions\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x11\n\tinstances\x18\x02 \x01(\x05\x12\x0e\n\x06upload\x18\x03 \x01(\t\x12\x11\n\tsubfolder\x18\x04 \x01(\t\x12\x0b\n\x03\x65nv\x18\x05 \x03(\t\x12\x0f\n\x07set_env\x18\x06 \x01(\x08\"[\n\rUpdateRequest\x12!\n\x07service\x18\x01 \x01(\x0b\x32\x10.runtime.Service\x12\'\n\x07options\x18\x02 \x01(\x0b\x32\x16.runtime.UpdateOptions\"3\n\x0eUpdateResponse\x12!\n\x07service\x18\x01 \x01(\x0b\x32\x10.runtime.Service\" \n\x0bLogsOptions\x12\x11\n\tnamespace\x18\x01 \x01(\t\"\x84\x01\n\x0bLogsRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x12\x0e\n\x06stream\x18\x04 \x01(\x08\x12\r\n\x05since\x18\x05 \x01(\x03\x12%\n\x07options\x18\x06 \x01(\x0b\x32\x14.runtime.LogsOptions\"\xb6\x01\n\tLogRecord\x12\x11\n\ttimestamp\x18\x01 \x01(\x03\x12\x32\n\x08metadata\x18\x02 \x03(\x0b\x32 .runtime.LogRecord.MetadataEntry\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0e\n\x06stream\x18\x04 \x01(\t\x12\x10\n\x08instance\x18\x05 \x01(\x05\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"@\n\x08LogBatch\x12#\n\x07records\x18\x01 \x03(\x0b\x32\x12.runtime.LogRecord\x12\x0f\n\x07\x64ropped\x18\x02 \x01(\x03\">\n\rUploadRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x11\n\tnamespace\x18\x03 \x01(\t\"8\n\x0eUploadResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x03\x12\x0c\n\x04hash\x18\x03 \x01(\t2\xb2\x02\n\x07Runtime\x12;\n\x06\x43reate\x12\x16.runtime.CreateRequest\x1a\x17.runtime.CreateResponse\"\x00\x12\x38\n\x04Read\x12\x14.runtime.ReadRequest\x1a\x15.runtime.ReadResponse\"\x03\x90\x02\x01\x12;\n\x06\x44\x65lete\x12\x16.runtime.DeleteRequest\x1a\x17.runtime.DeleteResponse\"\x00\x12;\n\x06Update\x12\x16.runtime.UpdateRequest\x1a\x17.runtime.UpdateResponse\"\x00\x12\x36\n\x04Logs\x12\x14.runtime.LogsRequest\x1a\x11.runtime.LogBatch\"\x03\x90\x02\x01\x30\x01\x32G\n\x06Source\x12=\n\x06Upload\x12\x16.runtime.UploadRequest\x1a\x17.runtime.UploadResponse\"\x00(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15runtime/runtime.proto\x12\x07runtime\"\xfe\x01\n\x07Service\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x30\n\x08metadata\x18\x04 \x03(\x0b\x32\x1e.runtime.Service.MetadataEntry\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x0f\n\x07updated\x18\x07 \x01(\x03\x12\x11\n\tinstances\x18\x08 \x01(\x05\x12\x0f\n\x07retries\x18\t \x01(\x05\x12\r\n\x05\x62uild\x18\n \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf8\x01\n\rCreateOptions\x12\x0f\n\x07\x63ommand\x18\x01 \x03(\t\x12\x0c\n\x04\x61rgs\x18\x02 \x03(\t\x12\x0b\n\x03\x65nv\x18\x03 \x03(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x11\n\tnamespace\x18\x05 \x01(\t\x12\x11\n\tinstances\x18\x06 \x01(\x05\x12\x34\n\x07secrets\x18\x07 \x03(\x0b\x32#.runtime.CreateOptions.SecretsEntry\x12\x0e\n\x06upload\x18\x08 \x01(\t\x12\x11\n\tsubfolder\x18\t \x01(\t\x1a.\n\x0cSecretsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"[\n\rCreateRequest\x12!\n\x07service\x18\x01 \x01(\x0b\x32\x10.runtime.Service\x12\'\n\x07options\x18\x02 \x01(\x0b\x32\x16.runtime.CreateOptions\"3\n\x0e\x43reateResponse\x12!\n\x07service\x18\x01 \x01(\x0b\x32\x10.runtime.Service\"P\n\x0bReadOptions\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x11\n\tnamespace\x18\x04 \x01(\t\"4\n\x0bReadRequest\x12%\n\x07options\x18\x01 \x01(\x0b\x32\x14.runtime.ReadOptions\"2\n\x0cReadResponse\x12\"\n\x08services\x18\x01 \x03(\x0b\x32\x10.runtime.Service\"\"\n\rDeleteOptions\x12\x11\n\tnamespace\x18\x01 \x01(\t\"[\n\rDeleteRequest\x12!\n\x07service\x18\x01 \x01(\x0b\x32\x10.runtime.Service\x12\'\n\x07options\x18\x02 \x01(\x0b\x32\x16.runtime.DeleteOptions\"\x10\n\x0e\x44\x65leteResponse\"\xdc\x01\n\rUpdateOptions\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x11\n\tinstances\x18\x02 \x01(\x05\x12\x0e\n\x06upload\x18\x03 \x01(\t\x12\x11\n\tsubfolder\x18\x04 \x01(\t\x12\x0b\n\x03\x65nv\x18\x05 \x03(\t\x12\x0f\n\x07set_env\x18\x06 \x01(\x08\x12\x34\n\x07secrets\x18\x07 \x03(\x0b\x32#.runtime.UpdateOptions.SecretsEntry\x1a.\n\x0cSecretsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"[\n\rUpdateRequest\x12!\n\x07service\x18\x01 \x01(\x0b\x32\x10.runtime.Service\x12\'\n\x07options\x18\x02 \x01(\x0b\x32\x16.runtime.UpdateOptions\"3\n\x0eUpdateResponse\x12!\n\x07service\x18\x01 \x01(\x0b\x32\x10.runtime.Service\" \n\x0bLogsOptions\x12\x11\n\tnamespace\x18\x01 \x01(\t\"\x84\x01\n\x0bLogsRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x12\x0e\n\x06stream\x18\x04 \x01(\x08\x12\r\n\x05since\x18\x05 \x01(\x03\x12%\n\x07options\x18\x06 \x01(\x0b\x32\x14.runtime.LogsOptions\"\xb6\x01\n\tLogRecord\x12\x11\n\ttimestamp\x18\x01 \x01(\x03\x12\x32\n\x08metadata\x18\x02 \x03(\x0b\x32 .runtime.LogRecord.MetadataEntry\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0e\n\x06stream\x18\x04 \x01(\t\x12\x10\n\x08instance\x18\x05 \x01(\x05\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"@\n\x08LogBatch\x12#\n\x07records\x18\x01 \x03(\x0b\x32\x12.runtime.LogRecord\x12\x0f\n\x07\x64ropped\x18\x02 \x01(\x03\">\n\rUploadRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x11\n\tnamespace\x18\x03 \x01(\t\"8\n\x0eUploadResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x03\x12\x0c\n\x04hash\x18\x03 \x01(\t2\xb2\x02\n\x07Runtime\x12;\n\x06\x43reate\x12\x16.runtime.CreateRequest\x1a\x17.runtime.CreateResponse\"\x00\x12\x38\n\x04Read\x12\x14.runtime.ReadRequest\x1a\x15.runtime.ReadResponse\"\x03\x90\x02\x01\x12;\n\x06\x44\x65lete\x12\x16.runtime.DeleteRequest\x1a\x17.runtime.DeleteResponse\"\x00\x12;\n\x06Update\x12\x16.runtime.UpdateRequest\x1a\x17.runtime.UpdateResponse\"\x00\x12\x36\n\x04Logs\x12\x14.runtime.LogsRequest\x1a\x11.runtime.LogBatch\"\x03\x90\x02\x01\x30\x01\x32G\n\x06Source\x12=\n\x06Upload\x12\x16.runtime.UploadRequest\x1a\x17.runtime.UploadResponse\"\x00(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,6 +36,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SERVICE_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_CREATEOPTIONS_SECRETSENTRY']._loaded_options = None
   _globals['_CREATEOPTIONS_SECRETSENTRY']._serialized_options = b'8\001'
+  _globals['_UPDATEOPTIONS_SECRETSENTRY']._loaded_options = None
+  _globals['_UPDATEOPTIONS_SECRETSENTRY']._serialized_options = b'8\001'
   _globals['_LOGRECORD_METADATAENTRY']._loaded_options = None
   _globals['_LOGRECORD_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_RUNTIME'].methods_by_name['Read']._loaded_options = None
@@ -66,28 +68,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETEREQUEST']._serialized_end=1003
   _globals['_DELETERESPONSE']._serialized_start=1005
   _globals['_DELETERESPONSE']._serialized_end=1021
-  _globals['_UPDATEOPTIONS']._serialized_start=1023
-  _globals['_UPDATEOPTIONS']._serialized_end=1141
-  _globals['_UPDATEREQUEST']._serialized_start=1143
-  _globals['_UPDATEREQUEST']._serialized_end=1234
-  _globals['_UPDATERESPONSE']._serialized_start=1236
-  _globals['_UPDATERESPONSE']._serialized_end=1287
-  _globals['_LOGSOPTIONS']._serialized_start=1289
-  _globals['_LOGSOPTIONS']._serialized_end=1321
-  _globals['_LOGSREQUEST']._serialized_start=1324
-  _globals['_LOGSREQUEST']._serialized_end=1456
-  _globals['_LOGRECORD']._serialized_start=1459
-  _globals['_LOGRECORD']._serialized_end=1641
+  _globals['_UPDATEOPTIONS']._serialized_start=1024
+  _globals['_UPDATEOPTIONS']._serialized_end=1244
+  _globals['_UPDATEOPTIONS_SECRETSENTRY']._serialized_start=494
+  _globals['_UPDATEOPTIONS_SECRETSENTRY']._serialized_end=540
+  _globals['_UPDATEREQUEST']._serialized_start=1246
+  _globals['_UPDATEREQUEST']._serialized_end=1337
+  _globals['_UPDATERESPONSE']._serialized_start=1339
+  _globals['_UPDATERESPONSE']._serialized_end=1390
+  _globals['_LOGSOPTIONS']._serialized_start=1392
+  _globals['_LOGSOPTIONS']._serialized_end=1424
+  _globals['_LOGSREQUEST']._serialized_start=1427
+  _globals['_LOGSREQUEST']._serialized_end=1559
+  _globals['_LOGRECORD']._serialized_start=1562
+  _globals['_LOGRECORD']._serialized_end=1744
   _globals['_LOGRECORD_METADATAENTRY']._serialized_start=242
   _globals['_LOGRECORD_METADATAENTRY']._serialized_end=289
-  _globals['_LOGBATCH']._serialized_start=1643
-  _globals['_LOGBATCH']._serialized_end=1707
-  _globals['_UPLOADREQUEST']._serialized_start=1709
-  _globals['_UPLOADREQUEST']._serialized_end=1771
-  _globals['_UPLOADRESPONSE']._serialized_start=1773
-  _globals['_UPLOADRESPONSE']._serialized_end=1829
-  _globals['_RUNTIME']._serialized_start=1832
-  _globals['_RUNTIME']._serialized_end=2138
-  _globals['_SOURCE']._serialized_start=2140
-  _globals['_SOURCE']._serialized_end=2211
+  _globals['_LOGBATCH']._serialized_start=1746
+  _globals['_LOGBATCH']._serialized_end=1810
+  _globals['_UPLOADREQUEST']._serialized_start=1812
+  _globals['_UPLOADREQUEST']._serialized_end=1874
+  _globals['_UPLOADRESPONSE']._serialized_start=1876
+  _globals['_UPLOADRESPONSE']._serialized_end=1932
+  _globals['_RUNTIME']._serialized_start=1935
+  _globals['_RUNTIME']._serialized_end=2241
+  _globals['_SOURCE']._serialized_start=2243
+  _globals['_SOURCE']._serialized_end=2314
 # @@protoc_insertion_point(module_scope)

@@ -136,15 +136,21 @@ class CreateOptions(_message.Message):
     subfolder: _builtins.str
     """where the service is inside the uploaded root"""
     @_builtins.property
-    def command(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def command(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """instead of the entry point (python: the service's venv)"""
+
     @_builtins.property
-    def args(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def args(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """after the entry point or the command"""
+
     @_builtins.property
     def env(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """K=V"""
 
     @_builtins.property
-    def secrets(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def secrets(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """used for the build only (git.username, git.password: the clone), never stored"""
+
     def __init__(
         self,
         *,
@@ -340,12 +346,33 @@ Global___DeleteResponse: _TypeAlias = DeleteResponse  # noqa: Y015
 class UpdateOptions(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class SecretsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     NAMESPACE_FIELD_NUMBER: _builtins.int
     INSTANCES_FIELD_NUMBER: _builtins.int
     UPLOAD_FIELD_NUMBER: _builtins.int
     SUBFOLDER_FIELD_NUMBER: _builtins.int
     ENV_FIELD_NUMBER: _builtins.int
     SET_ENV_FIELD_NUMBER: _builtins.int
+    SECRETS_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     instances: _builtins.int
     """0: unchanged"""
@@ -358,6 +385,10 @@ class UpdateOptions(_message.Message):
     def env(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """K=V; empty: unchanged"""
 
+    @_builtins.property
+    def secrets(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """as CreateOptions.secrets, for a git source cloned again"""
+
     def __init__(
         self,
         *,
@@ -367,10 +398,11 @@ class UpdateOptions(_message.Message):
         subfolder: _builtins.str = ...,
         env: _abc.Iterable[_builtins.str] | None = ...,
         set_env: _builtins.bool = ...,
+        secrets: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["env", b"env", "instances", b"instances", "namespace", b"namespace", "set_env", b"set_env", "subfolder", b"subfolder", "upload", b"upload"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["env", b"env", "instances", b"instances", "namespace", b"namespace", "secrets", b"secrets", "set_env", b"set_env", "subfolder", b"subfolder", "upload", b"upload"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
