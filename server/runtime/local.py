@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -555,6 +556,7 @@ class LocalRuntime(Runtime):
             MICRO_SERVICE_VERSION=record.version,
             MICRO_AUTH_FILE=str(self._credentials(record)),
         )
+        env.update(_tls_env())
         proc = await asyncio.create_subprocess_exec(
             *DIES_WITH_SERVER,
             *argv,
@@ -682,6 +684,30 @@ class LocalRuntime(Runtime):
                     continue
             with contextlib.suppress(errors.NotFound):
                 await registry.deregister(version, domain=record.namespace)
+
+
+@functools.cache
+def _trust(cert: str) -> str:
+    """The CA file a service trusts to reach a server serving ``cert``: the file itself when
+    it holds a self-signed certificate (a certificate that is its own CA, or a chain that
+    ends at its root), else "" (the system's CAs: a certificate of a public CA)."""
+    from cryptography import x509
+
+    try:
+        found = x509.load_pem_x509_certificates(Path(cert).read_bytes())
+    except (OSError, ValueError):
+        return ""  # the server checked it when it started: no longer readable, the system's
+    return cert if any(c.issuer == c.subject for c in found) else ""
+
+
+def _tls_env() -> dict[str, str]:
+    """``MICRO_PROXY_TLS`` and ``MICRO_PROXY_CA`` for a service, when the server serves TLS
+    (``MICRO_TLS_CERT``): its calls to the server go over TLS, trusting the server's CA."""
+    cert = settings.server().tls_cert
+    if not cert:
+        return {}
+    ca = _trust(cert)
+    return {"MICRO_PROXY_TLS": "1", **({"MICRO_PROXY_CA": ca} if ca else {})}
 
 
 def _argv(record: _Record, venv: Path, entry: list[str] | None) -> list[str]:

@@ -1,7 +1,7 @@
 """TLS end to end: ``micro server --tls-cert/--tls-key`` with a certificate made at test time,
 an environment added with ``--tls --ca``, and every client path over it: login, built-in
-commands, ``micro call``, dynamic commands and a service started by hand
-(``MICRO_PROXY_CA``)."""
+commands, ``micro call``, dynamic commands, a service started by hand
+(``MICRO_PROXY_CA``) and one the runtime starts."""
 
 from __future__ import annotations
 
@@ -105,6 +105,21 @@ def test_round_trip_over_tls(
     hello = cli("-e", "x", "helloworld", "call", "--name", "John")
     assert hello.returncode == 0, hello.stderr
     assert '"msg": "Hello John"' in hello.stdout
+
+
+def test_services_the_runtime_starts_reach_a_tls_server(
+    tls_server: MicroServer, pair: Pair, helloworld: Path
+) -> None:
+    """``micro run`` against a TLS server: the service's own calls (its login, its
+    registration) go over TLS, trusting the server's self-signed certificate."""
+    assert cli("env", "add", "x", tls_server.address, "--ca", str(pair.cert)).returncode == 0
+    assert cli("-e", "x", "login", "--username", "admin", "--password", "micro").returncode == 0
+    run = run_micro("-e", "x", "run", "--wait", str(helloworld), timeout=90)
+    assert run.returncode == 0, run.stderr
+    hello = cli("-e", "x", "helloworld", "call", "--name", "Tess")
+    assert hello.returncode == 0, hello.stderr
+    assert '"msg": "Hello Tess"' in hello.stdout
+    assert cli("-e", "x", "kill", "helloworld").returncode == 0
 
 
 def test_a_plaintext_client_gets_one_line_exit_4(tls_server: MicroServer) -> None:
