@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -685,6 +686,8 @@ def test_git_credentials_from_the_keyring_never_show(
                 self.send_header("WWW-Authenticate", 'Basic realm="git"')
                 self.end_headers()
                 return
+            if not requests:
+                time.sleep(1.5)  # a slow remote: longer than the calls' deadline below
             requests.append(self.path)
             super().do_GET()
 
@@ -706,7 +709,8 @@ def test_git_credentials_from_the_keyring_never_show(
         # the value typed (here piped), so it is in no shell history nor `ps`
         assert micro("user", "config", "set", key, input=f"deploy:{password}\n").returncode == 0
         assert micro("user", "config", "get", key).stdout.strip() == "deploy:********"
-        run = micro("run", url, timeout=SLOW)  # returns once the clone is stored
+        # returns once the clone is stored; the clone is the build's, not bound by a call's deadline
+        run = micro("--timeout", "1s", "run", url, timeout=SLOW)
         assert run.returncode == 0, run.stderr
         assert requests, "the clone never got past basic auth"
         wait_status(micro, "private", "running")
