@@ -45,7 +45,7 @@ from micro.auth import SERVICE_SCOPE, Auth
 from micro.registry import Registry
 from micro.runtime import LogBatch, Runtime, Service, check_name
 from micro.store import Record, Store
-from server.runtime import _git
+from server.runtime import _git, _warm
 from server.runtime._build import DIES_WITH_SERVER, Builder, BuildError, entry_point
 from server.runtime._logs import Logs
 from server.store.blob import DiskBlobStore
@@ -132,6 +132,7 @@ class LocalRuntime(Runtime):
         self.home = home
         self.builder = Builder(home / "runtime")
         self.logs_ = Logs(home / "logs")
+        self._warm = _warm.WarmPool(_LINE_LIMIT)
         self.blobs = DiskBlobStore(home / "server" / "blobs", area="runtime", limit=UPLOAD_LIMIT)
         self.store: Store | None = None
         self.registry: Registry | None = None
@@ -431,6 +432,7 @@ class LocalRuntime(Runtime):
         if self._restore is not None:
             self._restore.cancel()
         await asyncio.gather(*(self._stop_unit(u) for u in self._units.values()), return_exceptions=True)
+        await self._warm.close()
         self.logs_.close()
         await self.blobs.close()
 
@@ -500,6 +502,8 @@ class LocalRuntime(Runtime):
             if rolling:
                 await _stop_processes(old.values())
             await self._set(unit, "running")
+            # the next start of this venv (a restart, an update, another service) is a warm one
+            self._warm.prepare(venv, _warm_env(venv))
             await self._supervise(unit, folder, argv, venv, address)
         except BuildError as exc:
             # nothing runs in error: the instances of before an update stop too
@@ -542,10 +546,9 @@ class LocalRuntime(Runtime):
         self, unit: _Unit, index: int, folder: Path, argv: list[str], venv: Path, address: str
     ) -> None:
         record = unit.record
-        env = settings.foreign_env()
-        for pair in record.env:
-            key, _, value = pair.partition("=")
-            env[key] = value
+        inherited = settings.foreign_env()
+        own = dict(pair.partition("=")[::2] for pair in record.env)
+        env = {**inherited, **own}
         env.update(
             PYTHONUNBUFFERED="1",
             VIRTUAL_ENV=str(venv),
@@ -557,17 +560,21 @@ class LocalRuntime(Runtime):
             MICRO_AUTH_FILE=str(self._credentials(record)),
         )
         env.update(_tls_env())
-        proc = await asyncio.create_subprocess_exec(
-            *DIES_WITH_SERVER,
-            *argv,
-            cwd=folder,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            limit=_LINE_LIMIT,
-        )
+        proc = None
+        if _warm.warmable(argv, str(venv / "bin" / "python"), own):
+            proc = await self._warm.take(venv, folder, env, argv[1:])
+        if proc is None:
+            proc = await asyncio.create_subprocess_exec(
+                *DIES_WITH_SERVER,
+                *argv,
+                cwd=folder,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                limit=_LINE_LIMIT,
+            )
         unit.procs[index] = proc
         self.logs_.book(record.namespace, record.name).write(
             "runtime", index, f"instance {index} started (pid {proc.pid})"
@@ -684,6 +691,18 @@ class LocalRuntime(Runtime):
                     continue
             with contextlib.suppress(errors.NotFound):
                 await registry.deregister(version, domain=record.namespace)
+
+
+def _warm_env(venv: Path) -> dict[str, str]:
+    """The environment a warm interpreter of ``venv`` starts with: an instance's, before its
+    own variables (set when it is taken)."""
+    env = settings.foreign_env()
+    return {
+        **env,
+        "PYTHONUNBUFFERED": "1",
+        "VIRTUAL_ENV": str(venv),
+        "PATH": f"{venv / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}",
+    }
 
 
 @functools.cache

@@ -73,3 +73,58 @@ async def test_a_service_that_never_registers_goes_to_error(
     pid = int(next(line for line in lines if "started (pid" in line).rsplit(" ", 1)[1].rstrip(")"))
     await eventually(lambda: not Path(f"/proc/{pid}").exists(), "its process ended", timeout=30)
     await runtime.delete("silent")
+
+
+async def test_a_warm_interpreter_starts_the_next_instance_as_a_cold_start_would(
+    server: Any, tmp_path: Path
+) -> None:
+    """Once a service runs, an interpreter of its venv waits with the platform imported; the
+    next start (here another service of the same venv) is that process, and the service
+    sees what ``python main.py`` would give it: ``__main__``, its argv, folder, import path
+    and environment. A service given a ``PYTHON*`` variable starts cold."""
+    runtime = server.backends.runtime
+    folder = scaffold("warmed", tmp_path)
+    main = folder / "main.py"
+    main.write_text(
+        "import os, sys\n"
+        "print('seen', __name__, sys.argv, sys.path[0] == os.getcwd(), os.environ.get('GREETING'),"
+        " 'GREETING' in os.environ and os.environ.get('MICRO_SERVICE_NAME'), sys.stdin.read(), flush=True)\n"
+        + main.read_text()
+    )
+    data = pack(folder).data
+
+    async def start(name: str, env: list[str]) -> list[str]:
+        upload = await runtime.upload(name, _one(data))
+        await runtime.create(Service(name=name, source=str(folder)), upload=upload, env=env)
+
+        async def running() -> bool:
+            return (await runtime.read(name))[0].status == "running"
+
+        await eventually(running, f"{name} runs", timeout=90, interval=0.1)
+        return [r.line async for batch in runtime.logs(name, count=-1) for r in batch.records]
+
+    first = await start("warmed", ["GREETING=hi"])
+    venv = next(iter(runtime._warm._starting), None) or next(iter(runtime._warm._ready))
+
+    async def ready() -> bool:
+        return venv in runtime._warm._ready
+
+    await eventually(ready, "a warm interpreter of the venv waits", timeout=30, interval=0.05)
+    warm_pid = runtime._warm._ready[venv].pid
+    second = await start("warmed-two", ["GREETING=hi"])
+    assert f"instance 0 started (pid {warm_pid})" in second
+    seen = [line for line in (*first, *second) if line.startswith("seen ")]
+    assert seen == [
+        "seen __main__ ['main.py'] True hi warmed ",
+        "seen __main__ ['main.py'] True hi warmed-two ",
+    ]
+    assert Path(f"/proc/{warm_pid}").exists()  # the instance is that process, still running
+
+    # an interpreter-level variable: a cold start, and the warm one stays for the next
+    await eventually(ready, "another warm interpreter waits", timeout=30, interval=0.05)
+    waiting = runtime._warm._ready[venv].pid
+    third = await start("warmed-three", ["PYTHONOPTIMIZE=1"])
+    assert not any(f"(pid {waiting})" in line for line in third)
+    assert runtime._warm._ready[venv].pid == waiting
+    for name in ("warmed", "warmed-two", "warmed-three"):
+        await runtime.delete(name)
