@@ -3,7 +3,8 @@
 Most of the time a service takes to start is its interpreter importing the framework (grpc,
 protobuf, the JWT and crypto code the guard uses: ~100 ms, several times that on a loaded
 machine) before any of its own code runs. The runtime keeps, for each venv recently used,
-one *warm* interpreter that did exactly that and waits on its stdin: started like an
+one *warm* interpreter (:mod:`server.runtime._boot`) that did exactly that and waits on its
+stdin: started like an
 instance (``setpriv --pdeathsig KILL``, a session of its own, stdout and stderr piped,
 ``PYTHONUNBUFFERED=1``), it reads one JSON line — the instance's working folder, environment
 and arguments — then sets them and runs the entry point as ``python main.py`` (or ``-m``)
@@ -39,54 +40,6 @@ KEEP = 4
 #: environment variables read when an interpreter (or grpc, or the C library) starts: an
 #: instance given one starts cold
 _AT_START = ("PYTHON", "LD_", "GRPC_", "MALLOC", "SSL_", "OPENSSL")
-
-#: what every service imports before its own code runs (each one optional: a venv that
-#: lacks it imports it later, as a cold start would)
-PRELOAD = (
-    "micro.service",
-    "micro.auth.jwt",
-    "micro.auth._convert",
-    "micro.registry.grpc",
-    "micro.registry.schema",
-    "micro.proto.auth.auth_pb2_grpc",
-    "micro.proto.debug.debug_pb2_grpc",
-    "micro.proto.registry.registry_pb2_grpc",
-    "grpc_health.v1.health",
-    "grpc_reflection.v1alpha.reflection",
-)
-
-# run by the warm interpreter (``python -c``): preload, wait for the request, become the
-# instance; an error in the service's code is reported exactly as a cold start's would be
-_BOOT = """
-import json, os, sys
-for _name in {preload!r}:
-    try:
-        __import__(_name)
-    except Exception:
-        pass
-_line = sys.stdin.readline()
-if not _line:
-    sys.exit(0)
-_request = json.loads(_line)
-_null = os.open(os.devnull, os.O_RDONLY)
-os.dup2(_null, 0)
-os.close(_null)
-os.environ.clear()
-os.environ.update(_request["env"])
-os.chdir(_request["cwd"])
-if "micro.settings" in sys.modules:
-    sys.modules["micro.settings"].reload()
-import runpy
-_argv = _request["argv"]
-if _argv[0] == "-m":
-    sys.argv = _argv[1:]
-    sys.path[0] = os.getcwd()
-    runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
-else:
-    sys.argv = _argv
-    sys.path[0] = os.path.dirname(os.path.abspath(_argv[0]))
-    runpy.run_path(sys.argv[0], run_name="__main__")
-"""
 
 
 def warmable(argv: list[str], python: str, env: Mapping[str, str]) -> bool:
@@ -134,13 +87,11 @@ class WarmPool:
         task.add_done_callback(lambda _: self._starting.pop(venv, None))
 
     async def _start(self, venv: Path, base: dict[str, str]) -> None:
-        boot = _BOOT.format(preload=PRELOAD)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *DIES_WITH_SERVER,
                 str(venv / "bin" / "python"),
-                "-c",
-                boot,
+                str(Path(__file__).with_name("_boot.py")),
                 cwd=venv,
                 env=base,
                 stdin=asyncio.subprocess.PIPE,

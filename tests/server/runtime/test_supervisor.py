@@ -80,16 +80,17 @@ async def test_a_warm_interpreter_starts_the_next_instance_as_a_cold_start_would
 ) -> None:
     """Once a service runs, an interpreter of its venv waits with the platform imported; the
     next start (here another service of the same venv) is that process, and the service
-    sees what ``python main.py`` would give it: ``__main__``, its argv, folder, import path
-    and environment. A service given a ``PYTHON*`` variable starts cold."""
+    sees what ``python main.py`` would give it: ``__main__``, its argv, folder, import path,
+    environment and an empty stdin, and none of the runtime's modules. A service given a
+    ``PYTHON*`` variable starts cold."""
     runtime = server.backends.runtime
     folder = scaffold("warmed", tmp_path)
     main = folder / "main.py"
     main.write_text(
         "import os, sys\n"
         "print('seen', __name__, sys.argv, sys.path[0] == os.getcwd(), os.environ.get('GREETING'),"
-        " 'GREETING' in os.environ and os.environ.get('MICRO_SERVICE_NAME'), sys.stdin.read(), flush=True)\n"
-        + main.read_text()
+        " 'GREETING' in os.environ and os.environ.get('MICRO_SERVICE_NAME'), sys.stdin.read(),"
+        " 'server' in sys.modules, flush=True)\n" + main.read_text()
     )
     data = pack(folder).data
 
@@ -115,8 +116,8 @@ async def test_a_warm_interpreter_starts_the_next_instance_as_a_cold_start_would
     assert f"instance 0 started (pid {warm_pid})" in second
     seen = [line for line in (*first, *second) if line.startswith("seen ")]
     assert seen == [
-        "seen __main__ ['main.py'] True hi warmed ",
-        "seen __main__ ['main.py'] True hi warmed-two ",
+        "seen __main__ ['main.py'] True hi warmed  False",
+        "seen __main__ ['main.py'] True hi warmed-two  False",
     ]
     assert Path(f"/proc/{warm_pid}").exists()  # the instance is that process, still running
 
