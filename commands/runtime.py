@@ -297,39 +297,44 @@ async def _chunks(data: bytes) -> Any:
 
 
 async def _wait(runtime: GrpcRuntime, name: str, since: float, *, seconds: float = WAIT_SECONDS) -> None:
-    """Until ``name`` runs (or fails: Failure with the reason), polling its status; on a
-    terminal, the build's progress is shown meanwhile."""
+    """Until ``name`` runs (or fails: Failure with the reason). Its status is read again as
+    soon as the runtime writes a line about it (an instance started, running, an error),
+    and at growing intervals besides; on a terminal, those lines are shown as they come."""
     import asyncio
     import contextlib
 
     deadline = time.monotonic() + seconds
-    delay, shown = 0.05, ""
-    progress = asyncio.create_task(_show_progress(runtime, name, since)) if sys.stderr.isatty() else None
+    woken = asyncio.Event()
+    follower = asyncio.create_task(_follow_runtime(runtime, name, since, woken))
     try:
-        await _poll(runtime, name, deadline, seconds, delay, shown)
+        await _poll(runtime, name, deadline, seconds, woken)
     finally:
-        if progress is not None:
-            progress.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await progress
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await follower
 
 
-async def _show_progress(runtime: GrpcRuntime, name: str, since: float) -> None:
+async def _follow_runtime(runtime: GrpcRuntime, name: str, since: float, woken: Any) -> None:
     """The runtime's own lines about ``name`` since ``since`` (creating the venv, installing
-    requirements, instances started) on stderr as they are written."""
+    requirements, instances started, running): each wakes the status check; on a terminal
+    they go to stderr."""
+    shown = sys.stderr.isatty()
     async for batch in runtime.logs(name, count=-1, follow=True, since=since):
         for record in batch.records:
             # the server's bound is whole seconds: the lines before ``since`` are left out here
             if record.stream == "runtime" and record.ts >= since * 1e9:
-                err(record.line)
+                woken.set()
+                if shown:
+                    err(record.line)
 
 
-async def _poll(
-    runtime: GrpcRuntime, name: str, deadline: float, seconds: float, delay: float, shown: str
-) -> None:
+async def _poll(runtime: GrpcRuntime, name: str, deadline: float, seconds: float, woken: Any) -> None:
     import asyncio
+    import contextlib
 
+    delay, shown = 0.05, ""
     while True:
+        woken.clear()
         found = await runtime.read(name)
         service = found[0] if found else None
         if service is not None:
@@ -342,7 +347,9 @@ async def _poll(
                 raise Failure(f"{name} failed: {service.error}")
         if time.monotonic() > deadline:
             raise Failure(f"{name} is not running after {seconds:.0f}s (status {shown or 'unknown'})")
-        await asyncio.sleep(delay)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await woken.wait()
         delay = min(delay * 1.5, 1.0)
 
 

@@ -502,6 +502,8 @@ class LocalRuntime(Runtime):
             if rolling:
                 await _stop_processes(old.values())
             await self._set(unit, "running")
+            plural = "s" if record.instances > 1 else ""
+            book.write("runtime", -1, f"running: {record.instances} instance{plural} registered")
             # the next start of this venv (a restart, an update, another service) is a warm one
             self._warm.prepare(venv, _warm_env(venv))
             await self._supervise(unit, folder, argv, venv, address)
