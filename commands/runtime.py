@@ -491,7 +491,7 @@ def _line(record: LogRecord, *, as_json: bool, timestamps: bool) -> str:
 def logs(
     name: str = typer.Argument(..., help="The service."),
     follow: bool = typer.Option(False, "-f", "--follow", help="Print new lines as they are written."),
-    lines: int = typer.Option(15, "-n", "--lines", help="How many of the last lines (-1: all)."),
+    lines: int = typer.Option(15, "-n", "--lines", help="How many of the last lines (-1: all, 0: none)."),
     since: str = typer.Option("", "--since", help="Only lines of the last DURATION (5m, 1h)."),
     timestamps: bool = typer.Option(False, "--timestamps", help="Prefix each line with its RFC 3339 time."),
     output: OutputOption | None = output_option("-o", "--output"),
@@ -509,27 +509,49 @@ def logs(
             raise Failure(f"Invalid --since {since!r}: expected a duration such as 5m") from None
     as_json = wants_json(output and output.value)
     ctx = _client.context()
+    # -n 0: no earlier line, only new ones (as tail -n 0); the server sends at least one
+    newer = time.time_ns() if lines == 0 else 0
 
     async def body() -> None:
-        from micro import errors
+        # a blocking stream on a synchronous channel: each batch is printed as grpc hands it
+        # over, with no hop through an event loop (the follow latency is the point)
+        from micro import _platform, errors
+        from micro._grpc import call_metadata, rpc_errors, sync_channel
+        from micro.proto.runtime import runtime_pb2, runtime_pb2_grpc
+        from micro.runtime._convert import batch_from_proto
 
-        runtime = _runtime(ctx)
+        request = runtime_pb2.LogsRequest(
+            service=name.split("@", 1)[0],
+            count=lines if lines else 1,
+            stream=follow,
+            since=int(max(since_unix, newer / 1e9)),
+            options=runtime_pb2.LogsOptions(),
+        )
+        metadata = call_metadata(namespace=ctx.namespace, token=ctx.token, service="runtime")
+        timeout = None if follow else _platform.call_deadline(10.0)
         try:
-            async for batch in runtime.logs(
-                name.split("@", 1)[0], count=lines if lines else 15, follow=follow, since=since_unix
+            with (
+                sync_channel(ctx.address) as channel,
+                rpc_errors(ctx.address, channel=channel, timeout=timeout),
             ):
-                if batch.dropped:
-                    if as_json:
-                        sys.stdout.write(json.dumps({"dropped": batch.dropped}) + "\n")
-                    else:
-                        err(f"dropped: {batch.dropped} lines (this follower fell behind)")
-                text = "".join(_line(r, as_json=as_json, timestamps=timestamps) + "\n" for r in batch.records)
-                sys.stdout.write(text)
-                sys.stdout.flush()
+                for pb in runtime_pb2_grpc.RuntimeStub(channel).Logs(
+                    request, metadata=metadata, timeout=timeout
+                ):
+                    batch = batch_from_proto(pb)
+                    if batch.dropped:
+                        if as_json:
+                            sys.stdout.write(json.dumps({"dropped": batch.dropped}) + "\n")
+                        else:
+                            err(f"dropped: {batch.dropped} lines (this follower fell behind)")
+                    text = "".join(
+                        _line(r, as_json=as_json, timestamps=timestamps) + "\n"
+                        for r in batch.records
+                        if r.ts >= newer
+                    )
+                    sys.stdout.write(text)
+                    sys.stdout.flush()
         except errors.NotFound:
             raise Failure("Service not found") from None
-        finally:
-            await runtime.close()
 
     try:
         _client.run(body)
