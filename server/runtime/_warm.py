@@ -8,15 +8,15 @@ stdin: started like an
 instance (``setpriv --pdeathsig KILL``, a session of its own, stdout and stderr piped,
 ``PYTHONUNBUFFERED=1``), it reads one JSON line — the instance's working folder, environment
 and arguments — then sets them and runs the entry point as ``python main.py`` (or ``-m``)
-would. The supervisor adopts it as the instance; another warm one is started for the next
-start (a crash's restart, an update, another service of the same venv).
+would. The supervisor adopts it as the instance; once the service runs, another warm one
+is started for the next start (an update, a crash's restart, another service of the venv).
 
 Nothing is forked (so nothing of grpc's threads is copied), no file descriptor is passed, no
 secret is on a command line: the request holds paths and the environment, through a pipe.
 An instance whose environment changes how an interpreter starts (``PYTHON*``, ``LD_*``,
-grpc's own variables) and a ``--command`` start cold, as before. A warm interpreter costs no
-CPU while it waits; at most :data:`KEEP` are kept (the least recently used goes first), and
-they die with the server like every child of the runtime.
+grpc's own variables, the locale, the time zone…) and a ``--command`` start cold. A warm
+interpreter costs no CPU while it waits; at most :data:`KEEP` are kept (the least recently
+used goes first), and they die with the server like every child of the runtime.
 """
 
 from __future__ import annotations
@@ -37,9 +37,10 @@ __all__ = ["KEEP", "WarmPool", "warmable"]
 #: warm interpreters kept at once (one per venv)
 KEEP = 4
 
-#: environment variables read when an interpreter (or grpc, or the C library) starts: an
-#: instance given one starts cold
-_AT_START = ("PYTHON", "LD_", "GRPC_", "MALLOC", "SSL_", "OPENSSL")
+#: environment variables read when an interpreter (or grpc, or the C library) starts — its
+#: paths, stdio encoding (the locale), time zone, allocator, TLS roots: an instance given one
+#: starts cold
+_AT_START = ("PYTHON", "LD_", "GRPC_", "MALLOC", "SSL_", "OPENSSL", "LC_", "LANG", "TZ")
 
 
 def warmable(argv: list[str], python: str, env: Mapping[str, str]) -> bool:
