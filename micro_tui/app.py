@@ -137,6 +137,7 @@ class MicroApp(App[None]):
         _provider(n) for n in ("WorkspaceCommands", "EndpointCommands", "RequestCommands")
     }
     COMMANDS |= {_provider("ConfigPaths")}  # area 5: config paths
+    COMMANDS |= {_provider("StoreKeyCommands")}  # area 4: store keys
     BINDINGS: ClassVar[list[Any]] = [
         *(
             Binding(str(a.number), f"area('{a.key}')", a.title, show=False, id=f"app.area.{a.key}")

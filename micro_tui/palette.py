@@ -186,3 +186,37 @@ class ConfigPaths(_Listed):
             )
             for node in nodes(document)
         ]
+
+
+# --- area 4: store ------------------------------------------------------------------------
+
+KEYS_PER_QUERY = 20
+"""The most store keys one palette query lists (one bounded listing per query)."""
+
+
+class StoreKeyCommands(Provider):
+    """Keys of the store area's table (``micro`` until it opens) that start with the query
+    (``user:00`` or ``key user:00``); choosing one opens the area on it."""
+
+    async def search(self, query: str) -> Hits:
+        from micro_tui.screens.store import selection
+
+        app: MicroApp = self.app  # type: ignore[assignment]
+        prefix = query.strip().removeprefix("key ").strip()
+        if not prefix:
+            return
+        database, table = selection(app)
+        try:
+            page = await app.facade.store.list_keys(
+                database=database, table=table, prefix=prefix, limit=KEYS_PER_QUERY
+            )
+        except Exception:  # no login, no server, a table refused: no hits
+            return
+        matcher = self.matcher(query)
+        for key in page.keys:
+            title = f"key {key}"
+            score = max(matcher.match(title), 0.5)
+            callback = partial(app.open_area, "store", (table, key))
+            yield Hit(
+                score, _highlight(matcher, title), callback, text=title, help=literal(f"store › {table}")
+            )

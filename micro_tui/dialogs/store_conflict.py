@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Label, Static, TextArea
+from textual.widgets import Static, TextArea
 
 from micro_tui.slices.store import StoreRecord
 from micro_tui.widgets.store_value import render_value, ttl_text
@@ -53,9 +53,12 @@ class StoreConflictDialog(ModalScreen[str | None]):
                     markup=False,
                 )
                 text, _ = render_value(current.value, "pretty")
-                yield TextArea(text, read_only=True, soft_wrap=True, id="store-conflict-value")
+                value = TextArea(text, read_only=True, soft_wrap=True, id="store-conflict-value")
+                value.match_cursor_bracket = False
+                yield value
             choices = "t takes theirs (drops your edit) · " if current is not None else ""
-            yield Label(f"{choices}o writes yours over it · escape goes back to your edit", classes="hint")
+            hint = f"{choices}o writes yours over it · escape goes back to your edit"
+            yield Static(hint, markup=False, classes="hint")
 
     def action_overwrite(self) -> None:
         self.dismiss("overwrite")

@@ -53,6 +53,10 @@ DEFAULT_TABLE = "micro"
 _SELECTIONS: WeakKeyDictionary[App[Any], tuple[str, str]] = WeakKeyDictionary()
 
 
+def _ids(options: OptionList) -> list[str]:
+    return [options.get_option_at_index(i).id or "" for i in range(options.option_count)]
+
+
 def selection(app: App[Any]) -> tuple[str, str]:
     """The database ("" for the namespace's) and table the store area shows in ``app``
     (the palette lists keys from there); ``micro`` before the area opens."""
@@ -141,6 +145,10 @@ class StoreScreen(Screen[None]):
 
     def _remember(self) -> None:
         _SELECTIONS[self.app] = (self.database, self.table)
+        tables = self.query_one("#store-tables", OptionList)
+        for index in range(tables.option_count):
+            if tables.get_option_at_index(index).id == self.table:
+                tables.highlighted = index
         self.query_one("#store-keys-pane").border_title = Content(f"keys · {self.table}")
         self.query_one(MicroHeader).crumbs = f"store › {self.database_name} › {self.table}"
 
@@ -222,7 +230,8 @@ class StoreScreen(Screen[None]):
     @work(exclusive=True, group="store-keys")
     async def _page(self, where: str, key: str = "", cursor: int = 0) -> None:
         """Show a page: ``first``, ``last``, ``next`` (after the last key shown), ``prev``
-        (before the first one), or ``at`` (from ``key`` on, the cursor on row ``cursor``)."""
+        (before the first one), ``at`` (around ``key``, the cursor on it) or ``from`` (from
+        ``key`` on, the cursor on row ``cursor``)."""
         store = self.micro.facade.store
         table = self.query_one(KeyTable)
         shown = table.keys
@@ -261,16 +270,23 @@ class StoreScreen(Screen[None]):
                 keys = tuple(reversed(page.keys))
                 self.after, self.before = 0, (None if page.more else 0)
                 cursor = -1
-            elif where == "at":
-                earlier = await store.list_keys(**self._scope(), start_after=key, order=Order.DESC, limit=1)
-                start = earlier.keys[0] if earlier.keys else ""
+            elif where in ("at", "from"):
+                # "at": the key with up to half a page before it; "from": the page starting
+                # at the key. Either way by key: the ones before it, descending, then after.
+                back = PAGE // 2 if where == "at" else 0
+                earlier = await store.list_keys(
+                    **self._scope(), start_after=key, order=Order.DESC, limit=back + 1
+                )
+                start = earlier.keys[back] if len(earlier.keys) > back else ""
                 page = await store.list_keys(**self._scope(), start_after=start)
                 if not page.keys and start:  # nothing from there on: the last page
                     self._page("last")
                     return
                 keys = page.keys
-                self.before = None if earlier.keys else 0
+                self.before = None if start else 0
                 self.after = 0 if not page.more else None
+                if where == "at":
+                    cursor = keys.index(key) if key in keys else min(len(earlier.keys), len(keys) - 1)
             else:  # first
                 page = await store.list_keys(**self._scope())
                 keys = page.keys
@@ -355,12 +371,8 @@ class StoreScreen(Screen[None]):
             self.table = args[0]
             self._table_chosen = True
             tables = self.query_one("#store-tables", OptionList)
-            names = [tables.get_option_at_index(i).id for i in range(tables.option_count)]
-            if args[0] in names:
-                tables.highlighted = names.index(args[0])
-            else:
+            if args[0] not in _ids(tables):
                 tables.add_option(Option(Content(args[0]), id=args[0]))
-                tables.highlighted = tables.option_count - 1
         prefix = args[1] if len(args) > 1 else ""
         self.prefix = prefix
         self.query_one("#store-prefix", Input).value = prefix
@@ -422,7 +434,7 @@ class StoreScreen(Screen[None]):
             await self.micro.facade.store.delete(key, database=database, table=table)
 
         def done(_: object) -> None:
-            self._page("at", first if first != key else key, row)
+            self._page("from", first, row)
 
         self.micro.perform(
             Mutation(

@@ -35,7 +35,8 @@ class KeyTable(DataTable[Text]):
         self.clear()
         self.add_rows([Text(k, no_wrap=True, overflow="ellipsis")] for k in keys)
         if keys:
-            self.move_cursor(row=cursor % len(keys), scroll=True)
+            row = min(cursor, len(keys) - 1) if cursor >= 0 else max(len(keys) + cursor, 0)
+            self.move_cursor(row=row, scroll=True)
 
     @property
     def selected_key(self) -> str | None:

@@ -85,7 +85,9 @@ class StoreValue(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="store-meta", markup=False)
-        yield TextArea("", id="store-value", read_only=True, soft_wrap=True, show_line_numbers=False)
+        editor = TextArea("", id="store-value", read_only=True, soft_wrap=True)
+        editor.match_cursor_bracket = False  # a highlighted { } pair reads as a selection
+        yield editor
 
     @property
     def editor(self) -> TextArea:
@@ -115,7 +117,7 @@ class StoreValue(Vertical):
             return
         line = Text(no_wrap=False)
         line.append(record.key, style="bold")
-        line.append(f" · version {record.version}", style="bold")
+        line.append(f"\nversion {record.version}", style="bold")
         line.append(f" · ttl {ttl_text(record.ttl)} · {len(record.value):,} bytes")
         for name, value in sorted(record.metadata.items()):
             line.append(f" · {name}={value}", style="dim")
