@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textual import on
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -30,6 +31,9 @@ class StoreWriteDialog(ModalScreen[NewRecord | None]):
     BINDINGS = [
         Binding("escape", "dismiss(None)", "Cancel", id="store_write.cancel"),
         Binding("ctrl+s", "write", "Write", priority=True, id="store_write.write"),
+        # priority: the focus moves now, not after a refresh, so that keys typed right
+        # after enter land in the next field (enter in the value is a new line)
+        Binding("enter", "next_field", "Next", show=False, priority=True, id="store_write.next"),
     ]
 
     def __init__(self, table: str) -> None:
@@ -48,9 +52,13 @@ class StoreWriteDialog(ModalScreen[NewRecord | None]):
     def on_mount(self) -> None:
         self.query_one("#store-write-key", Input).focus()
 
-    @on(Input.Submitted)
-    def _next(self) -> None:
-        self.focus_next()
+    def action_next_field(self) -> None:
+        """``enter`` in the key or the TTL: on to the next field."""
+        fields = [self.query_one("#store-write-key", Input), self.query_one("#store-write-ttl", Input)]
+        if self.focused not in fields:
+            raise SkipAction()
+        following = self.query_one("#store-write-ttl") if self.focused is fields[0] else None
+        self.set_focus(following or self.query_one("#store-write-value", TextArea))
 
     @on(Button.Pressed, "#store-write-button")
     def action_write(self) -> None:

@@ -283,7 +283,8 @@ class StoreScreen(Screen[None]):
                     self._page("last")
                     return
                 keys = page.keys
-                self.before = None if start else 0
+                # "from" (after a delete) starts where the page did: as many keys before it
+                self.before = before if where == "from" and start else (None if start else 0)
                 self.after = 0 if not page.more else None
                 if where == "at":
                     cursor = keys.index(key) if key in keys else min(len(earlier.keys), len(keys) - 1)
@@ -573,8 +574,8 @@ class StoreScreen(Screen[None]):
                 key, text.encode(), database=database, table=table, ttl=record.ttl, version=version
             )
 
-        def done(new_version: object) -> None:
-            pane.show(StoreRecord(key, text.encode(), record.ttl, int(str(new_version)), record.metadata))
+        def done(new_version: Any) -> None:
+            pane.show(StoreRecord(key, text.encode(), record.ttl, int(new_version), record.metadata))
             self.query_one(KeyTable).focus()
             self._read(key)
 
@@ -604,7 +605,8 @@ class StoreScreen(Screen[None]):
         def chosen(choice: str | None) -> None:
             if choice == "theirs":
                 pane.show(exc.current, f"{record.key}: deleted meanwhile")
-                self.query_one(KeyTable).focus()
+                # after the focus the screen gets back from the dialog (the editor's)
+                self.call_after_refresh(self.query_one(KeyTable).focus)
             elif choice == "overwrite":
                 at = exc.current.version if exc.current is not None else 0
                 self._write_edit(record, text, at)

@@ -33,7 +33,9 @@ async def _store_area(app: MicroApp, pilot: Any) -> StoreScreen:
     await until(pilot, lambda: isinstance(app.screen, StoreScreen), seconds=SECONDS)
     screen = app.screen
     assert isinstance(screen, StoreScreen)
-    await until(pilot, lambda: screen.table == TABLE and bool(screen.query_one(KeyTable).keys), seconds=SECONDS)
+    await until(
+        pilot, lambda: screen.table == TABLE and bool(screen.query_one(KeyTable).keys), seconds=SECONDS
+    )
     return screen
 
 
@@ -87,7 +89,7 @@ async def test_write_edit_with_a_conflict_and_delete_change_the_servers_store(gr
         await pilot.press("o")  # mine over theirs, on purpose: conditional on version 2
         await until(pilot, lambda: not pane.editing and pane.record is not None and pane.record.version == 3)
         assert (await store.read("doc", table=TABLE)).value == b'{"n": "mine"}'
-        assert app.commands_run[-1] == "micro store write --table users --version 2 doc '{\"n\": \"mine\"}'"
+        assert app.commands_run[-1] == 'micro store write --table users --version 2 doc \'{"n": "mine"}\''
 
         # a delete waits for the confirm
         await _select(pilot, screen, "old")
