@@ -112,7 +112,7 @@ async def measure(data_dir: Path, records: int, repeat: int) -> int:
         await median(5, lambda: open_table("small"), lambda: open_table("big"), deep_page)  # warm up
         small, big = await median(repeat, lambda: open_table("small"), lambda: open_table("big"))
         first, deep, last = await median(repeat, first_page, deep_page, last_page)
-        on_screen = await through_the_screen(max(repeat // 4, 5))
+        on_screen = await through_the_screen(max(repeat // 2, 5))
     finally:
         await srv.stop(grace=0)
     missed = 0

@@ -139,8 +139,8 @@ class StoreScreen(Screen[None]):
         self.reload()
 
     def _session_changed(self, old: Session, new: Session) -> None:
-        if old.context != new.context:
-            self.database = ""
+        if old.context != new.context:  # another env, namespace or login: its own tables
+            self.database, self.table, self._table_chosen = "", DEFAULT_TABLE, False
             self.reload()
 
     def _remember(self) -> None:
@@ -192,6 +192,7 @@ class StoreScreen(Screen[None]):
         session = self.micro.facade.session
         if isinstance(exc, errors.Unauthorized) or session.login_required:
             message = "Not logged in: log in with :login (or ctrl+p › log in)."
+            self.micro.offer_login()  # once per env + namespace, as the services area does
         elif isinstance(exc, errors.Forbidden):
             message = f"Not allowed: {exc}"
         else:

@@ -148,3 +148,27 @@ async def test_c_copies_the_read_of_the_selected_key_and_the_palette_finds_keys_
         assert [hit.text for hit in hits] == [f"key user:{i:04d}" for i in range(1, 9)]
         hits[6].command()
         await until(pilot, lambda: screen.prefix == "user:0007" and _keys(screen) == ("user:0007",))
+
+
+async def test_tables_keys_and_values_holding_markup_show_as_written() -> None:
+    from micro_tui.slices.store import StoreRecord
+
+    fake = FakeFacade()
+    fake.store.records[("micro", "[b]t")] = {
+        "[/]k": StoreRecord("[/]k", b"[red]v[/red]", 5.0, 1, {"[i]": "[/]"})
+    }
+    app = MicroApp(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _store(app, pilot)
+        app.run_command(parse(":store '[b]t'"))
+        screen = app.screen
+        assert isinstance(screen, StoreScreen)
+        pane = screen.query_one(StoreValue)
+        await until(pilot, lambda: pane.record is not None and pane.record.key == "[/]k")
+        assert _keys(screen) == ("[/]k",)
+        assert pane.editor.text == "[red]v[/red]"
+        assert "[i]=[/]" in str(pane.query_one("#store-meta", Static).render())
+        await pilot.press("delete")  # the confirm shows the key and its command as written
+        await until(pilot, lambda: "[/]k" in str(app.screen.query_one("#confirm Static").render()))
+        await pilot.press("y")
+        await until(pilot, lambda: _keys(screen) == ())
