@@ -34,7 +34,7 @@ from textual.widgets.option_list import Option
 from micro import errors
 from micro_tui._markup import literal
 from micro_tui.actions import Mutation
-from micro_tui.slices.store import PAGE, KeyPage, Order, StoreRecord, VersionConflict
+from micro_tui.slices.store import PAGE, Order, StoreRecord, VersionConflict
 from micro_tui.slices.store_cli import delete_line, read_line, write_line
 from micro_tui.widgets.micro_footer import MicroFooter
 from micro_tui.widgets.micro_header import MicroHeader
@@ -100,6 +100,7 @@ class StoreScreen(Screen[None]):
         self.after: int | None = 0
         """Keys after the last one shown (None: not known)."""
         self._table_chosen = False  # by open_with or the user: the first load keeps it
+        self._edit_scope = ("", DEFAULT_TABLE)  # the database and table of the value being edited
 
     @property
     def micro(self) -> MicroApp:
@@ -109,9 +110,12 @@ class StoreScreen(Screen[None]):
     def database_name(self) -> str:
         return self.database or self.micro.session.namespace
 
-    def _cli_database(self) -> str:
-        """``--database`` of the CLI lines: only when it is not the namespace's (the CLI's default)."""
-        return "" if self.database_name == self.micro.session.namespace else self.database_name
+    def _cli_database(self, database: str | None = None) -> str:
+        """``--database`` of the CLI lines for ``database`` (default: the one shown); only
+        when it is not the namespace's, the CLI's default."""
+        namespace = self.micro.session.namespace
+        name = (self.database if database is None else database) or namespace
+        return "" if name == namespace else name
 
     def compose(self) -> ComposeResult:
         yield MicroHeader("store")
@@ -142,6 +146,8 @@ class StoreScreen(Screen[None]):
         if old.context != new.context:  # another env, namespace or login: its own tables
             self.database, self.table, self._table_chosen = "", DEFAULT_TABLE, False
             self.reload()
+        elif new.connected and not old.connected and not self.query_one(KeyTable).keys:
+            self.reload()  # the server is back: what could not be listed, again
 
     def _remember(self) -> None:
         _SELECTIONS[self.app] = (self.database, self.table)
@@ -301,11 +307,6 @@ class StoreScreen(Screen[None]):
         self._status()
         if not keys:
             self.query_one(StoreValue).show(None, "No keys here. n writes one.")
-
-    def page_loaded(self) -> KeyPage:
-        """The keys on the screen (tests and the palette read them)."""
-        table = self.query_one(KeyTable)
-        return KeyPage(table.keys, self.after != 0)
 
     @on(KeyTable.EdgeReached)
     def _edge(self, event: KeyTable.EdgeReached) -> None:
@@ -504,6 +505,7 @@ class StoreScreen(Screen[None]):
             raise SkipAction()
         if not self.micro.require_writable("edit a key"):
             return
+        self._edit_scope = (self.database, self.table)  # saved there, wherever the list goes meanwhile
         problem = pane.begin_edit()
         if problem:
             self.notify(problem, severity="warning", markup=False)
@@ -518,7 +520,7 @@ class StoreScreen(Screen[None]):
             pane.cancel_edit()
             self.query_one(KeyTable).focus()
             return
-        self._write_edit(pane.record, text, pane.record.version)
+        self._write_edit(pane.record, text, pane.record.version, self._edit_scope)
 
     def action_edit_external(self) -> None:
         """The value in ``$VISUAL``/``$EDITOR`` (the workspace suspended), written back at
@@ -563,11 +565,12 @@ class StoreScreen(Screen[None]):
             return
         if not start.endswith("\n") and text.endswith("\n") and not text.endswith("\n\n"):
             text = text[:-1]  # editors add a final newline the value did not have
-        self._write_edit(record, text, record.version)
+        self._write_edit(record, text, record.version, (self.database, self.table))
 
-    def _write_edit(self, record: StoreRecord, text: str, version: int) -> None:
-        """Write ``text`` over ``record`` if it is still at ``version``; its TTL is kept."""
-        database, table, key = self.database, self.table, record.key
+    def _write_edit(self, record: StoreRecord, text: str, version: int, scope: tuple[str, str]) -> None:
+        """Write ``text`` over ``record`` (of ``scope``: database, table) if it is still at
+        ``version``; its TTL is kept."""
+        (database, table), key = scope, record.key
         pane = self.query_one(StoreValue)
 
         async def do() -> int:
@@ -582,7 +585,7 @@ class StoreScreen(Screen[None]):
 
         def failed(exc: Exception) -> None:
             if isinstance(exc, VersionConflict):
-                self._conflict(record, text, exc)
+                self._conflict(record, text, exc, scope)
             else:
                 self._error(f"write {key}", exc)
 
@@ -590,7 +593,12 @@ class StoreScreen(Screen[None]):
             Mutation(
                 f"write key {key!r} in table {table} at version {version}",
                 write_line(
-                    key, text, database=self._cli_database(), table=table, ttl=record.ttl, version=version
+                    key,
+                    text,
+                    database=self._cli_database(database),
+                    table=table,
+                    ttl=record.ttl,
+                    version=version,
                 ),
             ),
             do,
@@ -598,7 +606,7 @@ class StoreScreen(Screen[None]):
             failed=failed,
         )
 
-    def _conflict(self, record: StoreRecord, text: str, exc: VersionConflict) -> None:
+    def _conflict(self, record: StoreRecord, text: str, exc: VersionConflict, scope: tuple[str, str]) -> None:
         from micro_tui.dialogs.store_conflict import StoreConflictDialog
 
         pane = self.query_one(StoreValue)
@@ -610,7 +618,7 @@ class StoreScreen(Screen[None]):
                 self.call_after_refresh(self.query_one(KeyTable).focus)
             elif choice == "overwrite":
                 at = exc.current.version if exc.current is not None else 0
-                self._write_edit(record, text, at)
+                self._write_edit(record, text, at, scope)
             elif pane.editing:
                 pane.editor.focus()
 
