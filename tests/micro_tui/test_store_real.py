@@ -4,6 +4,7 @@ conflict and not written over, deleted after a confirm), and a read-only env ref
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -118,8 +119,21 @@ async def test_a_read_only_env_shows_the_store_and_refuses_every_change(greeter:
 
         other = GrpcStore(address, namespace="micro", token=app.facade.session.token)  # type: ignore[attr-defined]
         await other.write(Record("doc", b"kept"), table=TABLE)
+        names = [f"k:{i:03d}" for i in range(130)]
+        await asyncio.gather(*(other.write(Record(k, b"v"), table=TABLE) for k in names))
         await other.close()
         screen = await _store_area(app, pilot)
+        # reading pages works here too, by key both ways
+        keys = screen.query_one(KeyTable)
+        assert keys.keys == ("doc", *names[:99])
+        await pilot.press("G")
+        await until(pilot, lambda: keys.keys == tuple(names[30:]), seconds=SECONDS)
+        await pilot.press("left_square_bracket")  # the start is near: a whole first page
+        await until(pilot, lambda: keys.keys == ("doc", *names[:99]), seconds=SECONDS)
+        await pilot.press("right_square_bracket")
+        await until(pilot, lambda: keys.keys == tuple(names[99:]), seconds=SECONDS)
+        await pilot.press("g")
+        await until(pilot, lambda: keys.keys[:1] == ("doc",), seconds=SECONDS)
         pane = await _select(pilot, screen, "doc")
         for key in ("e", "n", "E"):
             await pilot.press(key)
