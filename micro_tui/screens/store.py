@@ -65,7 +65,8 @@ def selection(app: App[Any]) -> tuple[str, str]:
 
 class StoreScreen(Screen[None]):
     """Store: ``/`` filters by prefix (tab: suffix), ``g``/``G`` first/last page, ``[``/``]``
-    previous/next page (or move past either end), ``v`` pretty/raw/hex, ``n`` new key, ``e``
+    previous/next page (or move past either end), ``enter`` into the value (``escape`` back),
+    ``v`` pretty/raw/hex, ``n`` new key, ``e``
     edit in the pane (``ctrl+s`` saves, ``escape`` cancels), ``E`` edit in ``$EDITOR``,
     ``delete`` deletes (confirmed), ``c`` copies the key's ``micro store read``."""
 
@@ -318,6 +319,12 @@ class StoreScreen(Screen[None]):
         if key is not None and not self.query_one(StoreValue).editing:
             self._read(key)
 
+    @on(DataTable.RowSelected, "#store-keys")
+    def _selected_row(self, event: DataTable.RowSelected) -> None:
+        """``enter`` on a key: into its value (to scroll a long one); ``escape`` comes back."""
+        if self.query_one(StoreValue).record is not None:
+            self.query_one(StoreValue).editor.focus()
+
     @work(exclusive=True, group="store-read")
     async def _read(self, key: str) -> None:
         pane = self.query_one(StoreValue)
@@ -395,7 +402,7 @@ class StoreScreen(Screen[None]):
         if pane.editing:
             pane.cancel_edit()
             self.query_one(KeyTable).focus()
-        elif isinstance(self.focused, Input):
+        elif isinstance(self.focused, (Input, TextArea)):  # a filter, or reading the value
             self.query_one(KeyTable).focus()
         elif self.prefix or self.suffix:
             self.query_one("#store-prefix", Input).value = ""

@@ -113,6 +113,10 @@ async def test_the_value_pane_shows_pretty_json_raw_and_hex_with_version_and_ttl
         await until(pilot, lambda: pane.editor.text.startswith('{"name": "ada"'))
         await pilot.press("v")
         await until(pilot, lambda: pane.editor.text.startswith("00000000  7b 22 6e 61"))
+        await pilot.press("enter")  # into the value, escape back to the keys
+        assert app.focused is pane.editor
+        await pilot.press("escape")
+        assert isinstance(app.focused, KeyTable)
     assert render_value(b"\xff\x00", "pretty") == (hex_dump(b"\xff\x00"), "hex")
     assert render_value(b"[b]not json", "pretty") == ("[b]not json", "raw")
     assert ttl_text(None) == "never" and ttl_text(3725.2) == "1h 2m 6s"
