@@ -66,9 +66,9 @@ def selection(app: App[Any]) -> tuple[str, str]:
 class StoreScreen(Screen[None]):
     """Store: ``/`` filters by prefix (tab: suffix), ``g``/``G`` first/last page, ``[``/``]``
     previous/next page (or move past either end), ``enter`` into the value (``escape`` back),
-    ``v`` pretty/raw/hex, ``n`` new key, ``e``
-    edit in the pane (``ctrl+s`` saves, ``escape`` cancels), ``E`` edit in ``$EDITOR``,
-    ``delete`` deletes (confirmed), ``c`` copies the key's ``micro store read``."""
+    ``v`` pretty/raw/hex, ``n`` new key, ``e`` edit in the pane (``ctrl+s`` saves, ``escape``
+    cancels), ``E`` edit in ``$EDITOR``, ``delete`` deletes (confirmed), ``c`` copies the
+    key's ``micro store read``."""
 
     BINDINGS = [
         # priority, like the services filter: "/abc" typed in a burst lands in the filter
