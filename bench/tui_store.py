@@ -13,9 +13,9 @@ against a real server in this process (profile ``local``: SQLite, auth off), in 
 
 The tables are filled straight into the server's SQLite file before it starts (one bulk
 ``executemany`` transaction: ~1 M rows in a few seconds; the store's own writes commit one
-by one). Medians of ``--repeat`` samples, the small and big tables interleaved so that
-machine noise hits both alike. Bars: big/small ≤ 1.5× (slice and screen), deep/first ≤
-1.5×; exits non-zero on a miss.
+by one). Medians of ``--repeat`` samples (through the area: the fastest of half as many),
+the small and big tables interleaved so that machine noise hits both alike. Bars:
+big/small ≤ 1.5× (slice and area), deep/first ≤ 1.5×; exits non-zero on a miss.
 
     .venv/bin/python bench/tui_store.py [--records 1000000] [--repeat 60]
 """
@@ -130,7 +130,7 @@ async def measure(data_dir: Path, records: int, repeat: int) -> int:
     missed += ratio > BAR
     print(f"  deep/first {ratio:.2f}x (bar {BAR}x): {'met' if ratio <= BAR else 'MISSED'}")
     small, big = on_screen
-    print("the same through the store area (Pilot, 120x40), a table chosen until its first page is shown:")
+    print("the same through the store area (Pilot, 120x40), a table chosen until its page shows, fastest:")
     print(f"  {SMALL:>9,} keys: {small * 1000:6.1f} ms")
     print(f"  {records:>9,} keys: {big * 1000:6.1f} ms")
     ratio = big / small
@@ -140,8 +140,8 @@ async def measure(data_dir: Path, records: int, repeat: int) -> int:
 
 
 async def through_the_screen(repeat: int) -> tuple[float, float]:
-    """Median seconds from choosing a table in the store area until its first page is shown
-    and the first key's value read, small and big taking turns."""
+    """The fastest seconds from choosing a table in the store area until its first page is
+    shown and the first key's value read, small and big taking turns."""
     from micro_tui import app as app_module
     from micro_tui.app import MicroApp
     from micro_tui.real import RealFacade
@@ -183,7 +183,8 @@ async def through_the_screen(repeat: int) -> tuple[float, float]:
                 )
                 if n >= 2:  # the first two warm up
                     samples[table].append(time.perf_counter() - started)
-    return statistics.median(samples["small"]), statistics.median(samples["big"])
+    # the fastest of each: a frame's cost moves with the machine's load far more than a call's
+    return min(samples["small"]), min(samples["big"])
 
 
 async def main(records: int, repeat: int) -> int:
