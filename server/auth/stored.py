@@ -22,7 +22,8 @@ the store handler refuses ``_`` databases to callers), one table per kind:
 - ``throttle``   failed logins (:mod:`server.auth.throttle`)
 - ``meta``       ``default-admin``: the default admin was created once (never again)
 
-Secrets: ``hashlib.scrypt`` with a per-account salt, compared in constant time, computed off
+Secrets: ``hashlib.scrypt`` with a per-account salt (a salted SHA-256 for secrets the server
+generated, see :data:`GENERATED`), compared in constant time, computed off
 the event loop. Rules are cached per namespace and revocation records per account, briefly,
 and invalidated on every local change. A deleted namespace stays deleted: only
 :meth:`StoredAuth.create_namespace` or creating an account there (a ``micro`` admin) brings
@@ -81,6 +82,26 @@ REVOCATION_TTL = 24 * 3600.0
 
 def _hash(secret: str, salt: bytes) -> bytes:
     return hashlib.scrypt(secret.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+
+
+GENERATED = "sha256"
+"""The ``kdf`` of an account whose secret the server generated (192 random bits): a slow
+hash guards secrets people choose against guessing; one nobody chose cannot be guessed, so
+a plain salted SHA-256 serves, and the runtime's per-run service accounts cost no ~50 ms
+of scrypt each. Every secret a person sets (generate with a secret, change secret) is scrypt."""
+
+
+def _fast_hash(secret: str, salt: bytes) -> bytes:
+    return hashlib.sha256(salt + secret.encode()).digest()
+
+
+async def _digest(secret: str, data: dict[str, Any] | None) -> bytes:
+    """``secret`` hashed the way ``data``'s was (scrypt off the loop, for no account too:
+    a login for one that does not exist takes the same steps)."""
+    if data is not None and data.get("kdf") == GENERATED:
+        return _fast_hash(secret, bytes.fromhex(data["salt"]))
+    salt = bytes.fromhex(data["salt"]) if data is not None else b"0" * 16
+    return await asyncio.to_thread(_hash, secret, salt)
 
 
 def _rule_to_json(rule: Rule) -> str:
@@ -198,7 +219,7 @@ class StoredAuth(Auth):
         data = await self._get("accounts", f"{DEFAULT_NAMESPACE}/{DEFAULT_ADMIN}")
         if data is None:
             return False
-        digest = await asyncio.to_thread(_hash, DEFAULT_SECRET, bytes.fromhex(data["salt"]))
+        digest = await _digest(DEFAULT_SECRET, data)
         return hmac.compare_digest(digest, bytes.fromhex(data["hash"]))
 
     @staticmethod
@@ -350,9 +371,10 @@ class StoredAuth(Auth):
             raise errors.BadRequest(f"invalid account type {type!r}: user or service")
         if service and type != "service":
             raise errors.BadRequest("only a service account can be bound to a service")
+        chosen = bool(secret)
         secret = secret or secrets.token_urlsafe(24)
         salt = os.urandom(16)
-        digest = await asyncio.to_thread(_hash, secret, salt)
+        digest = await asyncio.to_thread(_hash, secret, salt) if chosen else _fast_hash(secret, salt)
         async with self._lock:
             await self._ensure_namespace(namespace)
             stored = await self._stored_accounts(namespace)
@@ -374,6 +396,7 @@ class StoredAuth(Auth):
                 "service": service,
                 "salt": salt.hex(),
                 "hash": digest.hex(),
+                **({} if chosen else {"kdf": GENERATED}),
                 "created": int(self.clock()),
                 "generation": secrets.token_hex(8),  # sessions of an earlier account of this id are not its
             }
@@ -398,8 +421,7 @@ class StoredAuth(Auth):
         # the same steps whether or not the account (or namespace) exists: nothing tells
         await self.throttle.check(namespace, id, client)
         data = await self._find(namespace, id) if id and NAMESPACE_RE.match(namespace) else None
-        salt = bytes.fromhex(data["salt"]) if data is not None else b"0" * 16
-        digest = await asyncio.to_thread(_hash, secret, salt)
+        digest = await _digest(secret, data)
         if data is None or not hmac.compare_digest(digest, bytes.fromhex(data["hash"])):
             await self.throttle.failed(namespace, id, client)
             raise errors.Unauthorized("invalid credentials")
@@ -450,10 +472,11 @@ class StoredAuth(Auth):
         if data is None:
             raise errors.NotFound(f"account {id} not found")
         if old is not None:
-            digest = await asyncio.to_thread(_hash, old, bytes.fromhex(data["salt"]))
+            digest = await _digest(old, data)
             if not hmac.compare_digest(digest, bytes.fromhex(data["hash"])):
                 raise errors.BadRequest("the old secret is not correct")
         salt = os.urandom(16)
+        data.pop("kdf", None)  # a secret someone chose: scrypt
         data["salt"] = salt.hex()
         data["hash"] = (await asyncio.to_thread(_hash, new, salt)).hex()
         async with self._lock:
