@@ -167,7 +167,9 @@ class SqliteStream(LogStream):
             else:  # this unit, or its whole transaction, failed: start over from what committed
                 topic.staged = None
 
-        start = (await self._writer.run(unit, after=after))[1]
+        # one event of a stored topic is one INSERT: committed by SQLite's autocommit
+        single = len(rows) == 1 and topic.key is not None
+        start = (await self._writer.run(unit, after=after, single=single))[1]
         for i, event in enumerate(events):
             event.offset = start + i
 

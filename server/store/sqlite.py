@@ -2,7 +2,8 @@
 
 Durability and writes: the file belongs to a :class:`~server.sqlite_writer.SqliteWriter`
 (WAL, ``synchronous=NORMAL``, checkpoints in a worker thread). Every write, delete and
-sweep batch is one of its units: committed inline on the event loop (~20 us), or, when
+sweep batch is one of its units: committed inline on the event loop (~20 us; a write is one
+statement, committed by SQLite's autocommit without BEGIN and COMMIT around it), or, when
 writes queue behind a checkpoint finishing, together with them in one transaction; each
 returns only after its COMMIT, so an acknowledged write survives ``kill -9`` of the
 process (only a power loss can lose the last ones).
@@ -170,12 +171,14 @@ class SqliteStore(Store):
     async def write(
         self, record: Record, *, database: str = "", table: str = "", version: int | None = None
     ) -> int:
-        if record.expiry is not None and record.expiry < 0:
+        expiry = record.expiry
+        if expiry is not None and expiry < 0:
             raise errors.BadRequest("expiry must not be negative")
-        db, tbl = self._scope(database, table)
+        db, tbl = database or DEFAULT_DATABASE, table or DEFAULT_TABLE
         now = self.clock()
-        expires_at = now + record.expiry if record.expiry else None
-        metadata = json.dumps(record.metadata) if record.metadata else None
+        expires_at = now + expiry if expiry else None
+        given = record.metadata
+        metadata = json.dumps(given) if given else None
         value = bytes(record.value)
         key = record.key
         args: tuple[Any, ...]
@@ -186,21 +189,21 @@ class SqliteStore(Store):
         else:
             sql, args = _UPDATE_AT, (value, expires_at, metadata, db, tbl, key, version, now)
 
+        # one statement, stepped to its end (fetchall), changing nothing when it raises
         def unit(conn: sqlite3.Connection) -> int:
-            rows = conn.execute(sql, args).fetchall()  # all: the statement is done before COMMIT
+            rows = conn.execute(sql, args).fetchall()
             if not rows:
                 at = conn.execute(_VERSION, (db, tbl, key, now)).fetchone()
                 raise errors.Conflict(stale_detail(at[0] if at else 0, version or 0))
             return int(rows[0][0])
 
-        ident = (db, tbl, key)
-
         def after(ok: bool, new_version: Any) -> None:
             if ok:
-                self._remember(ident, (value, expires_at, dict(record.metadata), new_version))
+                self._remember((db, tbl, key), (value, expires_at, dict(given) if given else {}, new_version))
 
-        self._conn()
-        return await self._writer.run(unit, after=after)
+        if self._sweeper is None:
+            self._conn()
+        return await self._writer.run(unit, after=after, single=True)
 
     async def delete(self, key: str, *, database: str = "", table: str = "") -> None:
         db, tbl = self._scope(database, table)

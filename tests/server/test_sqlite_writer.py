@@ -114,6 +114,35 @@ async def test_a_failing_lone_unit_rolls_back_and_the_writer_goes_on(writer: Sql
     assert _ids(writer.path) == {8}
 
 
+async def test_a_single_statement_unit_is_committed_by_itself_before_its_caller_is_told(
+    writer: SqliteWriter,
+) -> None:
+    await writer.run(_insert(0))
+    reading = writer.connection.execute("SELECT id FROM t")  # a read left under way
+    assert reading.fetchone() == (0,)
+    seen: list[set[int]] = []
+    result = await writer.run(_insert(1), after=lambda ok, value: seen.append(_ids(writer.path)), single=True)
+    assert result == 1
+    assert seen == [{0, 1}]  # committed (no BEGIN, no COMMIT) before anyone was told
+    assert not writer.connection.in_transaction
+    with pytest.raises(sqlite3.IntegrityError):  # fails whole, and the writer goes on
+        await writer.run(_insert(1, "again"), single=True)
+    assert await writer.run(_insert(2)) == 2
+    assert _ids(writer.path) == {0, 1, 2}
+
+
+async def test_single_statement_units_queued_while_held_join_the_batch(writer: SqliteWriter) -> None:
+    await writer.run(_insert(0))
+    batches = writer.batches
+    writer._hold()
+    units = [asyncio.create_task(writer.run(_insert(i), single=True)) for i in range(1, 6)]
+    await asyncio.sleep(0)
+    writer._release()
+    assert await asyncio.gather(*units) == list(range(1, 6))
+    assert writer.batches == batches + 1
+    assert _ids(writer.path) == set(range(6))
+
+
 async def test_reads_on_the_connection_see_every_acknowledged_unit(writer: SqliteWriter) -> None:
     for i in range(20):
         await writer.run(_insert(i))
@@ -171,8 +200,9 @@ _ACKNOWLEDGER = textwrap.dedent(
     async def main(path):
         writer = SqliteWriter(path, setup=table, checkpoint_units=50)
         i = 0
-        while True:  # 8 concurrent units at a time, each printed once acknowledged
-            for done in await asyncio.gather(*(writer.run(insert(i + k)) for k in range(8))):
+        while True:  # 8 concurrent units at a time (half in autocommit), each printed once acknowledged
+            units = (writer.run(insert(i + k), single=k % 2 == 0) for k in range(8))
+            for done in await asyncio.gather(*units):
                 print(done, flush=True)
             i += 8
 
