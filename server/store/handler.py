@@ -60,8 +60,9 @@ def _check_key(key: str, field: str = "key") -> None:
 
 
 def _check_scope(database: str, table: str) -> None:
-    check_length("database", database)
-    check_length("table", table)
+    if database or table:  # empty names are always short enough
+        check_length("database", database)
+        check_length("table", table)
 
 
 def _options_database(request: Any) -> str:
@@ -112,7 +113,8 @@ class StoreHandler(store_pb2_grpc.StoreServicer):
         record, opts = request.record, request.options
         _check_scope(opts.database, opts.table)
         _check_key(record.key)
-        check_metadata("record metadata", record.metadata)
+        if record.metadata:
+            check_metadata("record metadata", record.metadata)
         if len(record.value) > MAX_VALUE_BYTES:
             raise errors.TooLarge(
                 f"value too large: {len(record.value)} bytes (limit {MAX_VALUE_BYTES});"
@@ -120,17 +122,18 @@ class StoreHandler(store_pb2_grpc.StoreServicer):
             )
         if opts.ttl < 0 or opts.expiry < 0 or record.expiry < 0:
             raise errors.BadRequest("expiry must not be negative")
-        if opts.HasField("version") and opts.version > MAX_VERSION:
-            raise errors.BadRequest(f"version out of range: {opts.version} (limit {MAX_VERSION})")
+        version = write_version(opts)
+        if version is not None and version > MAX_VERSION:
+            raise errors.BadRequest(f"version out of range: {version} (limit {MAX_VERSION})")
         table = _table(opts.table)
-        ttl = write_ttl(record, opts, time.time())
-        version = await self.store.write(
+        ttl = write_ttl(record, opts, time.time()) if opts.ttl or opts.expiry or record.expiry else None
+        stored = await self.store.write(
             _domain_record(record, ttl),
             database=self._database(context, opts.database),
             table=table,
-            version=write_version(opts),
+            version=version,
         )
-        return store_pb2.WriteResponse(version=version)
+        return store_pb2.WriteResponse(version=stored)
 
     async def Delete(self, request: store_pb2.DeleteRequest, context: Any) -> store_pb2.DeleteResponse:
         _check_scope(request.options.database, request.options.table)
