@@ -3,6 +3,8 @@ the token (its expiry and revocation are checked on every call) and the namespac
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from micro import errors
@@ -30,14 +32,17 @@ class Source:
         self.namespaces = {"micro"}
         self.revoked = False
         self.expired = False
+        self.expires = time.time() + 3600
         self.validity_checks = 0
+        self.verifications = 0
 
     def verify(self, token: str, *, audience: str | None) -> tuple[Account, float, float]:
+        self.verifications += 1
         if token != "alice-token":
             raise errors.Unauthorized("invalid token")
         if self.expired:
             raise errors.Unauthorized("token has expired")
-        return ALICE, 1.0, 2.0
+        return ALICE, 1.0, self.expires
 
     async def reverify(self, token: str, *, audience: str | None) -> tuple[Account, float, float]:
         return self.verify(token, audience=audience)
@@ -81,11 +86,24 @@ async def test_a_deleted_namespace_refuses_the_next_call() -> None:
         await admit(boundary)
 
 
-async def test_an_expired_token_is_refused_on_the_next_call() -> None:
+async def test_a_repeated_call_is_not_verified_again_while_its_checks_are_fresh() -> None:
+    source = Source()
+    boundary = Boundary(source)
+    first = await admit(boundary)
+    assert await admit(boundary) is first
+    assert (source.verifications, source.validity_checks) == (1, 1)
+    boundary._valid.clear()  # the last revocation check is stale: verified and checked again
+    assert await admit(boundary) is first
+    assert (source.verifications, source.validity_checks) == (2, 2)
+
+
+async def test_an_expired_token_is_refused_on_the_next_call(monkeypatch: pytest.MonkeyPatch) -> None:
     source = Source()
     boundary = Boundary(source)
     await admit(boundary)
-    source.expired = True
+    later = source.expires + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    source.expired = True  # as the verifier finds it by then
     with pytest.raises(errors.Unauthorized, match="expired"):
         await admit(boundary)
 
