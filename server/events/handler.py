@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,6 +25,7 @@ from micro import errors
 from micro.events import (
     DEFAULT_ACK_WAIT,
     DEFAULT_RETRY_LIMIT,
+    Event,
     Publication,
     Stream,
     Subscription,
@@ -75,6 +77,22 @@ def _publication(request: events_pb2.PublishRequest) -> Publication:
     )
 
 
+def _published(event: Event) -> events_pb2.PublishResponse:
+    """The reply to a publish: the stored event without its payload, written into the reply
+    in place (``PublishResponse(event=event_to_proto(...))`` copies the message it is given,
+    which cost more than building it)."""
+    reply = events_pb2.PublishResponse()
+    pb = reply.event
+    pb.id, pb.topic, pb.offset, pb.attempt = event.id, event.topic, event.offset, event.attempt
+    whole = math.floor(event.timestamp)
+    stamp = pb.timestamp
+    stamp.seconds = whole
+    stamp.nanos = min(int((event.timestamp - whole) * 1e9), 999_999_999)
+    if event.metadata:
+        pb.metadata.update(event.metadata)
+    return reply
+
+
 class EventsHandler(events_pb2_grpc.StreamServicer):
     """Serves a :class:`~micro.events.Stream` as ``events.Stream``: publish and consume."""
 
@@ -94,7 +112,7 @@ class EventsHandler(events_pb2_grpc.StreamServicer):
             else None,
             namespace=ctx.namespace(context),
         )
-        return events_pb2.PublishResponse(event=event_to_proto(event, payload=False))
+        return _published(event)
 
     async def PublishStream(
         self, request_iterator: AsyncIterator[events_pb2.PublishRequest], context: Any

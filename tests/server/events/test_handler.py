@@ -44,6 +44,25 @@ async def test_bad_publishes_are_invalid_argument_naming_the_field(
     assert list(topics.topics) == []
 
 
+async def test_a_publish_is_answered_with_the_stored_event_without_its_payload(
+    channel: grpc.aio.Channel,
+) -> None:
+    request = events_pb2.PublishRequest(topic="orders", payload=b"{}", metadata={"k": "v"})
+    request.timestamp.FromMilliseconds(1_700_000_000_500)
+    await events_pb2_grpc.StreamStub(channel).Publish(events_pb2.PublishRequest(topic="orders"))
+    reply = await events_pb2_grpc.StreamStub(channel).Publish(request)
+    read = await events_pb2_grpc.StoreStub(channel).Read(events_pb2.ReadRequest(topic="orders", offset=1))
+    [stored] = read.events
+    assert stored.payload == b"{}"
+    stored.ClearField("payload")
+    assert reply.event == stored
+    assert (reply.event.offset, dict(reply.event.metadata), reply.event.timestamp.ToMilliseconds()) == (
+        1,
+        {"k": "v"},
+        1_700_000_000_500,
+    )
+
+
 async def test_streamed_publish_acks_cumulatively(channel: grpc.aio.Channel) -> None:
     stream = events_pb2_grpc.StreamStub(channel)
 
