@@ -144,6 +144,12 @@ def server(
         envvar=settings.Server.variable("tls_key"),
         help="The private key (PEM) of --tls-cert.",
     ),
+    without: str = typer.Option(
+        "",
+        "--without",
+        envvar=settings.Server.variable("without"),
+        help="Core services (comma-separated) not served here: each runs alone (micro service NAME).",
+    ),
 ) -> None:
     """Run the micro server in the foreground (Ctrl-C stops it), or in the background with --detach."""
     from typer._click.core import ParameterSource
@@ -163,6 +169,8 @@ def server(
         # absolute, and passed on by --detach (whose working directory may differ)
         tls_cert, tls_key = os.path.abspath(tls_cert), os.path.abspath(tls_key)
         settings.use(dataclasses.replace(settings.server(), tls_cert=tls_cert, tls_key=tls_key))
+    if without:  # passed on by --detach
+        settings.use(dataclasses.replace(settings.server(), without=without))
     if detach:
         _detach(address, api_address, profile)
     else:
@@ -203,6 +211,7 @@ async def _serve(address: str, api_address: str | None, profile: str, tls: tuple
         api_cors_origins=frozenset(o.strip() for o in origins.split(",") if o.strip()),
         profile=profile,
         tls=tls,
+        without=frozenset(n.strip() for n in settings.server().without.split(",") if n.strip()),
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

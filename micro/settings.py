@@ -384,6 +384,14 @@ class Server(Section):
         kind=PATH,
         option="`server --tls-key`",
     )
+    without: str = _var(
+        "MICRO_SERVER_WITHOUT",
+        "",
+        "core services (comma-separated) the server leaves to processes of their own"
+        " (`micro service NAME` pointed at it); not `registry` or `auth`",
+        option="`server --without NAMES`",
+        shown="none",
+    )
     register_seconds: int = _var(
         "MICRO_RUNTIME_REGISTER_SECONDS",
         60,

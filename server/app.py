@@ -70,6 +70,7 @@ class Server:
         upstream: Upstream | None = None,
         api_cors_origins: frozenset[str] = frozenset(),
         api_required: bool = True,
+        without: frozenset[str] = frozenset(),
     ) -> None:
         self.data_dir = data_dir
         # auth=False serves without the auth interceptor (unit tests of single services only)
@@ -90,6 +91,9 @@ class Server:
         # one core service run alone (None: all of them and the proxy), joining ``upstream``
         self.service = service
         self.upstream = upstream
+        # core services this server leaves to processes of their own (``micro service``):
+        # they register in its registry and its proxy forwards their calls there
+        self.without = without
         if service is not None and upstream is None:
             raise ServerError(f"A core service run alone needs a server to join: {service} has none")
         self.bound_address = ""
@@ -113,8 +117,10 @@ class Server:
         try:
             for section in (settings.server, settings.auth, settings.limits):
                 section()  # a bad MICRO_* stops the server here, not on some request
-            names = None if self.service is None else (core.spec(self.service).name,)
-            self._backends = profiles.build(self.profile, self.data_dir, given=self._joined())
+            names = self._served()
+            self._backends = profiles.build(
+                self.profile, self.data_dir, given=self._joined(), upstream=self.upstream
+            )
         except errors.MicroError as exc:
             raise ServerError(exc.detail[:1].upper() + exc.detail[1:]) from exc
         from server import auth as auth_service
@@ -131,7 +137,9 @@ class Server:
         admission = None
         if self.auth_enabled:
             source = self.auth if self.auth is not None else await self._remote_auth()
-            admission = await auth_service.interceptor(source, self.services)
+            # alone, the calls the server's proxy forwards here carry a token minted for it
+            audience = None if self.service is None else auth_service.core_audience(self.service)
+            admission = await auth_service.interceptor(source, self.services, audience=audience)
         server = serving.grpc_server(node.counters, admission)
         node.add_to(server)
         for svc in self.services:
@@ -142,7 +150,7 @@ class Server:
             from server.proxy import Forwarder
 
             mint = auth_service.CallTokens(self.auth.key).mint if self.auth_enabled else None
-            self.proxy = Forwarder(self._backends.registry, mint=mint)
+            self.proxy = Forwarder(self._backends.registry, mint=mint, core=self.without)
             server.add_generic_rpc_handlers((self.proxy,))
             for svc in self.services:
                 if svc.proxy is not None:
@@ -202,6 +210,23 @@ class Server:
             log.warning("Warning: no HTTP gateway: %s (choose one with --api-address)", exc.detail)
             return
         self.api_bound_address = self._api.address
+
+    def _served(self) -> tuple[str, ...] | None:
+        """The core services served here (None: all of them).
+
+        Raises:
+            NotFound: a name is no core service's.
+            BadRequest: the server is asked to leave out one its proxy cannot do without.
+        """
+        if self.service is not None:
+            return (core.spec(self.service).name,)
+        if not self.without:
+            return None
+        for name in sorted(self.without):
+            core.spec(name)
+            if name in core.ALWAYS_SERVED:
+                raise errors.BadRequest(f"the server cannot leave out {name}: its proxy relies on it")
+        return tuple(row.name for row in core.CORE_SERVICES if row.name not in self.without)
 
     def _joined(self) -> dict[str, Any]:
         """The backends a core service run alone reaches through the server it joins."""

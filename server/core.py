@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from server.profiles import Backends
     from server.proxy import Forwarder
 
-__all__ = ["CORE_SERVICES", "CoreService", "CoreSpec", "build", "spec"]
+__all__ = ["ALWAYS_SERVED", "CORE_SERVICES", "CoreService", "CoreSpec", "build", "spec"]
 
 
 @dataclass
@@ -104,9 +104,16 @@ CORE_SERVICES: tuple[CoreSpec, ...] = (
     CoreSpec("events", _events, ("events",)),
     CoreSpec("auth", _auth, ("store", "registry", "events")),
     CoreSpec("broker", _broker, ("broker",)),
-    CoreSpec("runtime", _runtime, ("runtime", "store", "registry")),
+    # alone, its records stay in its own store (the processes are this machine's); the
+    # registry and the accounts are the joined server's
+    CoreSpec("runtime", _runtime, ("runtime", "store")),
     CoreSpec("network", _network, ()),  # owns no backend: reads the registry
 )
+
+
+#: what a ``micro server`` always serves itself, even asked to leave it out (``--without``):
+#: its proxy resolves nodes in the registry and mints call tokens with the auth's key
+ALWAYS_SERVED = frozenset({"registry", "auth"})
 
 
 def build(backends: Backends, names: tuple[str, ...] | None = None) -> list[CoreService]:

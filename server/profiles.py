@@ -14,13 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from micro import errors, settings
 from micro.broker import Broker
 from micro.events import Stream
 from micro.registry import Registry
 from micro.store import Store
+
+if TYPE_CHECKING:
+    from server.upstream import Upstream
 
 __all__ = ["BACKENDS", "PROFILES", "Backends", "build"]
 
@@ -115,6 +118,10 @@ class Backends:
     events: Stream
     runtime: Any  # server.runtime.LocalRuntime (imported when a server starts)
     blobs: Any  # server.store.blob.DiskBlobStore: the public area of the blob store
+    # the server a core service run alone joined (None: this process is the server); what
+    # the service needs of a core service it does not own and no backend stands for (the
+    # auth service the runtime makes accounts with) it reaches through these clients
+    upstream: Upstream | None = None
 
     async def drop_namespace(self, namespace: str) -> None:
         """Drop what the backends keep for a deleted ``namespace`` (the broker's
@@ -142,9 +149,16 @@ def _backend(concern: str, kind: str, data_dir: Path) -> Any:
     return factory(data_dir)
 
 
-def build(profile: str, data_dir: Path, *, given: Mapping[str, Any] | None = None) -> Backends:
+def build(
+    profile: str,
+    data_dir: Path,
+    *,
+    given: Mapping[str, Any] | None = None,
+    upstream: Upstream | None = None,
+) -> Backends:
     """The backends of ``profile``; concerns in ``given`` use the backend given instead
-    (a core service run alone reaches what it does not own through the server's clients)."""
+    (a core service run alone reaches what it does not own through the clients of the
+    server it joined, ``upstream``)."""
     chosen = PROFILES.get(profile)
     if chosen is None:
         raise errors.BadRequest(f"unknown profile {profile!r} (one of {', '.join(PROFILES)})")
@@ -153,4 +167,4 @@ def build(profile: str, data_dir: Path, *, given: Mapping[str, Any] | None = Non
     overrides = {"store": told.store, "events": told.events}  # a backend that replaces the profile's
     kinds = {c: overrides.get(c) or kind for c, kind in chosen.items() if c not in given}
     built = {c: _backend(c, kind, data_dir) for c, kind in kinds.items()}
-    return Backends(data_dir=data_dir, **built, **given)
+    return Backends(data_dir=data_dir, **built, **given, upstream=upstream)

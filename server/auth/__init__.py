@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from micro.auth import Auth
 from micro.auth.boundary import AuthSource, Boundary
 from micro.proto.auth import auth_pb2, auth_pb2_grpc
-from server.auth.calls import CallTokens
+from server.auth.calls import CallTokens, core_audience
 from server.auth.handler import (
     PERMISSIONS,
     AccountsHandler,
@@ -27,7 +27,16 @@ if TYPE_CHECKING:
     from server.core import CoreService
     from server.profiles import Backends
 
-__all__ = ["AuthInterceptor", "CallTokens", "ServerAuthSource", "StoredAuth", "build", "core", "interceptor"]
+__all__ = [
+    "AuthInterceptor",
+    "CallTokens",
+    "ServerAuthSource",
+    "StoredAuth",
+    "build",
+    "core",
+    "core_audience",
+    "interceptor",
+]
 
 # served by the server itself besides the core services
 _LOCAL_PREFIXES = ("/grpc.", "/debug.Debug/")
@@ -72,11 +81,15 @@ def core(auth: StoredAuth) -> CoreService:
     )
 
 
-async def interceptor(auth: Auth | AuthSource, services: list[CoreService]) -> AuthInterceptor:
+async def interceptor(
+    auth: Auth | AuthSource, services: list[CoreService], *, audience: str | None = None
+) -> AuthInterceptor:
     """The auth interceptor of a server hosting ``services``; any other method is one the
     proxy forwards. The boundary reads keys, rules and revocation records through ``auth``
     (the auth service in this process), or from ``auth`` itself when it is a boundary source
-    already (the auth service of the server a core service run alone joins)."""
+    already (the auth service of the server a core service run alone joins). ``audience``:
+    the call tokens accepted besides access tokens (a core service run alone: those the
+    server's proxy mints for it)."""
     local = {
         f"/{svc.full_name}/{method.name}"
         for core in services
@@ -89,5 +102,5 @@ async def interceptor(auth: Auth | AuthSource, services: list[CoreService]) -> A
         return method in local or method.startswith(_LOCAL_PREFIXES)
 
     source = await ServerAuthSource.create(auth) if isinstance(auth, Auth) else auth
-    boundary = Boundary(source)
+    boundary = Boundary(source, audience=audience)
     return AuthInterceptor(boundary, permissions, local=is_local)

@@ -10,6 +10,10 @@ token (a revocation after that kills it too), and a lifetime of at most
 the same caller token and target while more than :data:`REUSE_MARGIN` seconds remain, so
 signing (and the node's verification, cached per token) is paid about once a minute per
 caller and service, not per call.
+
+A core service run alone (``micro service runtime``) that the server's proxy forwards to
+gets tokens of the audience :func:`core_audience` — a form no namespace's service can have
+(namespaces have no ``:``), so a service's call token is never one a core service accepts.
 """
 
 from __future__ import annotations
@@ -21,11 +25,16 @@ from micro.auth.boundary import Caller, audience_of
 from micro.auth.jwt import claims_for
 from server.auth.keys import SigningKey
 
-__all__ = ["CALL_TOKEN_SECONDS", "REUSE_MARGIN", "CallTokens"]
+__all__ = ["CALL_TOKEN_SECONDS", "REUSE_MARGIN", "CallTokens", "core_audience"]
 
 CALL_TOKEN_SECONDS = 60
 REUSE_MARGIN = 10.0
 CACHE_LIMIT = 10_000
+
+
+def core_audience(name: str) -> str:
+    """The audience of tokens the proxy mints for core service ``name`` run alone."""
+    return f"core:{name}"
 
 
 class CallTokens:
@@ -41,12 +50,15 @@ class CallTokens:
         self.clock = clock
         self._minted: dict[tuple[str, str], tuple[str, float]] = {}
 
-    def mint(self, caller: Caller, namespace: str, service: str) -> str | None:
-        """The token to forward for ``caller``'s call to ``service`` in ``namespace``
-        (None for an anonymous caller: nothing is forwarded)."""
+    def mint(
+        self, caller: Caller, namespace: str, service: str, *, audience: str | None = None
+    ) -> str | None:
+        """The token to forward for ``caller``'s call to ``service`` in ``namespace``, for
+        ``audience`` (None: that service's in that namespace); None for an anonymous caller:
+        nothing is forwarded."""
         if caller.account is None or not caller.token:
             return None
-        audience = audience_of(namespace, service)
+        audience = audience or audience_of(namespace, service)
         key = (caller.token, audience)
         now = self.clock()
         hit = self._minted.get(key)

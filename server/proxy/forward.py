@@ -15,6 +15,12 @@ unchanged.
 The caller's own ``authorization`` is never forwarded: a node gets a call token minted for
 it (``mint``; see :mod:`server.auth.calls`), or nothing for an anonymous caller.
 
+Core services the server leaves to processes of their own (``core``: ``micro server
+--without runtime`` beside ``micro service runtime``) are looked up in the ``micro`` domain
+whatever the namespace the call acts in (they register there, and a namespace's own service
+of that name must not receive their calls), and their call token has the audience
+:func:`~server.auth.calls.core_audience`, which only that core service accepts.
+
 Endpoints the registry knows as unary get a unary handler (cheaper per call); everything
 else goes through a stream-stream handler, which carries every streaming kind.
 
@@ -28,8 +34,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from typing import Any, Protocol
 
 import grpc
 
@@ -40,6 +46,7 @@ from micro.auth.boundary import Caller
 from micro.client._router import MAX_CACHED, Route, Router
 from micro.registry import DEFAULT_DOMAIN, Registry, Streaming
 from server.auth import context as ctx
+from server.auth.calls import core_audience
 
 __all__ = ["ROUTE_TTL", "UNKNOWN_METHOD", "VIA_KEY", "Forwarder", "Mint"]
 
@@ -55,8 +62,14 @@ _DROP_KEYS = frozenset(
     {"user-agent", "content-type", "te", "host", "connection", VIA_KEY, "authorization", NAMESPACE_KEY}
 )
 
-# the token forwarded for a caller's call to (namespace, service); None: none
-Mint = Callable[[Caller, str, str], "str | None"]
+
+class Mint(Protocol):
+    """The token forwarded for a caller's call to (namespace, service) — for ``audience``
+    when given, else that service's in that namespace; None: none."""
+
+    def __call__(
+        self, caller: Caller, namespace: str, service: str, *, audience: str | None = None
+    ) -> str | None: ...
 
 
 def _forwarded(metadata: Sequence[Any], namespace: str, token: str | None) -> tuple[tuple[str, Any], ...]:
@@ -91,9 +104,17 @@ def target_of(method: str, metadata: Sequence[Any]) -> tuple[str, str]:
 class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
     """A generic handler forwarding every method it is asked about (add it last)."""
 
-    def __init__(self, registry: Registry, *, mint: Mint | None = None, routes: RouteTable = ROUTES) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        mint: Mint | None = None,
+        routes: RouteTable = ROUTES,
+        core: frozenset[str] = frozenset(),
+    ) -> None:
         self.registry = registry
         self.mint = mint
+        self.core = core  # core services served by processes of their own
         self.routes = routes  # where forwarded calls are counted (the network view)
         # nodes are dialled in plaintext (loopback or a private network), method names are
         # any caller's choice (not registered with the channel), routes follow the registry
@@ -133,19 +154,22 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
     async def _route(
         self, method: str, metadata: Sequence[Any]
     ) -> tuple[str, str, Route, tuple[tuple[str, Any], ...]]:
-        """(namespace, service, route, metadata to forward) of a call."""
+        """(registry domain, service, route, metadata to forward) of a call."""
         namespace, service = target_of(method, metadata)
         if any(k == VIA_KEY for k, _ in metadata):
             # routed back to us: the server serves this service but not this method
             raise errors.NotImplementedError_(f"endpoint {method} not found")
         caller = ctx.current()
         token = None
+        core = service in self.core
         if caller is not None:
             namespace = caller.namespace  # the one the boundary checked
             if self.mint is not None:
-                token = self.mint(caller, namespace, service)
-        route = await self.router.resolve(namespace, service)
-        return namespace, service, route, _forwarded(metadata, namespace, token)
+                audience = core_audience(service) if core else None
+                token = self.mint(caller, namespace, service, audience=audience)
+        domain = DEFAULT_DOMAIN if core else namespace
+        route = await self.router.resolve(domain, service)
+        return domain, service, route, _forwarded(metadata, namespace, token)
 
     def _failed(self, namespace: str, service: str, address: str) -> None:
         log.info("node %s of %s is unavailable", address, service)

@@ -2,7 +2,13 @@
 
 :class:`~server.runtime.local.LocalRuntime` is the backend (the ``runtime`` concern of the
 profiles); :func:`core` serves it as ``runtime.Runtime`` and ``runtime.Source``. It creates
-each service's account through the auth backend kept in the same store. Nothing is imported
+each service's account through the auth backend kept in the same store — or, run alone
+(``micro service runtime``), through the auth service of the server it joined, whose
+registry it finds nodes in and whose address its services are given as ``MICRO_PROXY``.
+Alone, it keeps its records (the ``_runtime`` database) and the uploaded sources in its own
+data folder (``MICRO_HOME/server``): they describe and rebuild processes of this machine,
+beside the builds, venvs and logs it keeps there already, and a restarted runtime brings
+its services back from them as the server's does. Nothing is imported
 here at module level: the CLI uses :mod:`server.runtime._build` and :mod:`server.runtime._git`
 to check a source before uploading it, and must not pay for the server's modules.
 """
@@ -26,13 +32,23 @@ def core(backends: Backends) -> CoreService:
     from server.runtime.handler import PERMISSIONS, RuntimeHandler, SourceHandler
 
     runtime = backends.runtime
-    # a view of the accounts kept in the store (the auth service's own instance is built by
-    # its row; both read and write the same records)
-    runtime.attach(
-        store=backends.store,
-        registry=backends.registry,
-        auth=StoredAuth(backends.store, backends.data_dir),
-    )
+    upstream = backends.upstream
+    if upstream is not None:  # run alone: accounts are made by the joined server's auth
+        runtime.attach(
+            store=backends.store,
+            registry=backends.registry,
+            auth=upstream.auth,
+            server=upstream.address,
+            refresh=upstream.refresh,
+        )
+    else:
+        # a view of the accounts kept in the store (the auth service's own instance is built
+        # by its row; both read and write the same records)
+        runtime.attach(
+            store=backends.store,
+            registry=backends.registry,
+            auth=StoredAuth(backends.store, backends.data_dir),
+        )
     handler, source = RuntimeHandler(runtime), SourceHandler(runtime)
     return CoreService(
         name="runtime",

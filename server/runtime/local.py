@@ -35,7 +35,7 @@ import signal
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,16 +137,35 @@ class LocalRuntime(Runtime):
         self.store: Store | None = None
         self.registry: Registry | None = None
         self.auth: Auth | None = None
+        self._refresh: Callable[[], Awaitable[None]] | None = None
         self._units: dict[tuple[str, str], _Unit] = {}
         self._address = ""
+        self._joined = False  # the address is the server this runtime run alone joined
         self._address_known = asyncio.Event()
         self._restore: asyncio.Task[None] | None = None
         self._closed = False
 
     # -- wiring --------------------------------------------------------------------------
 
-    def attach(self, *, store: Store, registry: Registry, auth: Auth) -> None:
+    def attach(
+        self,
+        *,
+        store: Store,
+        registry: Registry,
+        auth: Auth,
+        server: str = "",
+        refresh: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Wire the runtime to what it keeps records in, finds nodes in and makes accounts
+        with. ``server``: the address its services call (``MICRO_PROXY``) when the runtime
+        runs alone (``micro service runtime``): the server it joined, dialled the way this
+        process dials it (TLS and CA); "" — the server this runtime is part of, read from
+        the registry. ``refresh``: run before each use of ``auth`` (a client of the joined
+        server's auth service gets the current login's token)."""
         self.store, self.registry, self.auth = store, registry, auth
+        self._refresh = refresh
+        if server:
+            self._address, self._joined = server, True
 
     async def start(self) -> None:
         """Bring back the services that were running (once the server's address is known:
@@ -205,8 +224,10 @@ class LocalRuntime(Runtime):
         assert self.registry is not None, "runtime not attached"
         return self.registry
 
-    def _auth(self) -> Auth:
+    async def _auth(self) -> Auth:
         assert self.auth is not None, "runtime not attached"
+        if self._refresh is not None:
+            await self._refresh()
         return self.auth
 
     async def _save(self, record: _Record) -> None:
@@ -341,7 +362,7 @@ class LocalRuntime(Runtime):
         except BaseException:
             self._units.pop((namespace, name), None)
             with contextlib.suppress(Exception):
-                await self._auth().delete_account(_account_id(record), namespace=namespace)
+                await (await self._auth()).delete_account(_account_id(record), namespace=namespace)
             raise
         built = f" ({digest[:12]})" if digest else ""
         self.logs_.book(namespace, name).write("runtime", -1, f"run {record.source or name}{built}")
@@ -403,7 +424,7 @@ class LocalRuntime(Runtime):
         await self._stop_unit(unit)
         await self._deregister(unit.record)
         with contextlib.suppress(errors.NotFound):
-            await self._auth().delete_account(_account_id(unit.record), namespace=namespace)
+            await (await self._auth()).delete_account(_account_id(unit.record), namespace=namespace)
         self._credentials(unit.record).unlink(missing_ok=True)
         await self._store().delete(f"{namespace}/{name}", database=DATABASE, table="services")
         self.logs_.book(namespace, name).write("runtime", -1, "killed")
@@ -447,7 +468,7 @@ class LocalRuntime(Runtime):
         path = self._credentials(record)
         if not fresh and path.exists():
             return
-        auth = self._auth()
+        auth = await self._auth()
         account_id = _account_id(record)
         with contextlib.suppress(errors.NotFound):
             await auth.delete_account(account_id, namespace=record.namespace)
@@ -561,7 +582,7 @@ class LocalRuntime(Runtime):
             MICRO_SERVICE_VERSION=record.version,
             MICRO_AUTH_FILE=str(self._credentials(record)),
         )
-        env.update(_tls_env())
+        env.update(_joined_tls_env(address) if self._joined else _tls_env())
         proc = None
         if _warm.warmable(argv, str(venv / "bin" / "python"), own):
             proc = await self._warm.take(venv, folder, env, argv[1:])
@@ -728,6 +749,17 @@ def _tls_env() -> dict[str, str]:
     if not cert:
         return {}
     ca = _trust(cert)
+    return {"MICRO_PROXY_TLS": "1", **({"MICRO_PROXY_CA": ca} if ca else {})}
+
+
+def _joined_tls_env(address: str) -> dict[str, str]:
+    """``MICRO_PROXY_TLS`` and ``MICRO_PROXY_CA`` for a service of a runtime run alone: the
+    server it joined is dialled as this process dials it."""
+    from micro import _platform
+
+    ca = _platform.tls_for(address)
+    if ca is None:
+        return {}
     return {"MICRO_PROXY_TLS": "1", **({"MICRO_PROXY_CA": ca} if ca else {})}
 
 
