@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,79 @@ def test_a_service_that_cannot_register_does_not_start(shared_server: MicroServe
     assert result.stderr.strip().splitlines()[-1] == (
         f"Cannot register config with the micro server at {shared_server.address}: an account is required"
     )
+
+
+def _instance_env(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        pairs = f.read().decode(errors="replace").split("\0")
+    return dict(p.partition("=")[::2] for p in pairs if p.startswith("MICRO_"))
+
+
+def test_a_runtime_run_alone_runs_services_through_the_server(
+    start_server: Callable[..., MicroServer], alone: list[Alone], tmp_path: Path
+) -> None:
+    """``micro server --without runtime`` beside ``micro service runtime``: ``micro run``
+    through the server reaches the runtime, the service gets its account from the server's
+    auth and calls the server, and ``micro kill`` takes both away."""
+    server = start_server(tmp_path / "server-home", args=("--without", "runtime"))
+    assert "runtime" not in run_micro("services", server=server).stdout.split()
+    made = run_micro("new", "hello", cwd=tmp_path, env={"MICRO_HOME": str(tmp_path / "new-home")})
+    assert made.returncode == 0, made.stderr
+
+    runtime = _start(server, tmp_path / "runtime-home", "runtime")
+    alone.append(runtime)
+    address = runtime.wait_listening()
+    [node] = _nodes(server, "runtime")
+    assert re.fullmatch(rf"runtime-[0-9a-f]{{8}} {re.escape(address)} ok", node)
+
+    run = run_micro("run", "--wait", "./hello", server=server, cwd=tmp_path, timeout=90)
+    assert (run.returncode, run.stderr) == (0, "")
+    status = run_micro("status", "-o", "json", server=server)
+    [row] = [r for r in json.loads(status.stdout) if r["name"] == "hello"]
+    assert row["status"] == "running"
+    called = run_micro("call", "hello", "Hello.Call", '{"name":"Ann"}', server=server)
+    assert (called.returncode, json.loads(called.stdout)) == (0, {"msg": "Hello Ann"})
+
+    # the account is the server's, the instance calls the server (not the runtime)
+    assert "hello-latest" in run_micro("auth", "list", "accounts", server=server).stdout.split()
+    logs = run_micro("logs", "hello", "-n", "-1", server=server).stdout
+    [pid] = [int(p) for p in re.findall(r"instance 0 started \(pid (\d+)\)", logs)]
+    told = _instance_env(pid)
+    assert told["MICRO_PROXY"] == server.address
+    assert told["MICRO_AUTH_FILE"].startswith(str(tmp_path / "runtime-home"))
+    # its records are in its own data folder: the server's store has no _runtime database
+    assert (tmp_path / "runtime-home" / "server" / "store.db").exists()
+    databases = run_micro("store", "databases", server=server).stdout.split()
+    assert "_runtime" not in databases
+
+    kill = run_micro("kill", "hello", server=server)
+    assert (kill.returncode, kill.stderr) == (0, "")
+    status = run_micro("status", "-o", "json", server=server)
+    assert [r for r in json.loads(status.stdout) if r["name"] == "hello"] == []
+    assert "hello-latest" not in run_micro("auth", "list", "accounts", server=server).stdout.split()
+    eventually_sync(lambda: not os.path.exists(f"/proc/{pid}"), "the instance ended", timeout=15)
+
+    assert runtime.stop() == 0
+    assert _nodes_or_none(server, "runtime") == []
+
+
+CORE_NAMES = "registry, store, config, events, auth, broker, runtime, network"
+
+
+def _nodes_or_none(server: MicroServer, name: str) -> list[str]:
+    health = run_micro("health", name, server=server)
+    return sorted(health.stdout.split("\n")[:-1]) if health.returncode == 0 else []
+
+
+@pytest.mark.parametrize(
+    ("without", "said"),
+    [
+        ("auth", "The server cannot leave out auth: its proxy relies on it"),
+        ("bogus", f"No core service 'bogus' (one of {CORE_NAMES})"),
+    ],
+)
+def test_a_server_cannot_leave_out_what_it_needs(without: str, said: str, tmp_path: Path) -> None:
+    result = run_micro(
+        "server", "--address", "127.0.0.1:0", "--without", without, env={"MICRO_HOME": str(tmp_path / "h")}
+    )
+    assert (result.returncode, one_line(result.stderr)) == (1, said)

@@ -46,6 +46,7 @@ CHANGED = Settings(
         api_cors_origins="https://a.example",
         tls_cert="/c.pem",
         tls_key="/k.pem",
+        without="runtime",
         register_seconds=5,
     ),
     auth=Auth(token_ttl=60, refresh_ttl=3600, disable_admin=True),

@@ -244,3 +244,57 @@ async def test_only_a_micro_admin_registers_a_core_services_name_and_only_in_mic
     finally:
         await registry.close()
         await admin.close()
+
+
+async def test_a_core_service_left_out_is_reached_in_micro_with_a_token_only_it_accepts(
+    micro_home: Path,
+) -> None:
+    """``micro server --without runtime``: the proxy forwards runtime calls to the runtime
+    registered in ``micro`` whatever namespace the call acts in, with a call token of the
+    audience ``core:runtime`` — which the server's own core services refuse."""
+    import jwt
+
+    from server.app import Server
+
+    srv = Server(
+        data_dir=micro_home / "server", address="127.0.0.1:0", profile="test", without=frozenset({"runtime"})
+    )
+    await srv.start()
+    seen: list[dict[str, str]] = []
+
+    def answer(metadata: dict[str, str]) -> bytes:
+        seen.append(metadata)
+        return b""
+
+    node, node_address = await start_node("runtime.Runtime", "Read", answer)
+    login = GrpcAuth(srv.bound_address)
+    token = (await login.token(id="admin", secret="micro")).access_token
+    admin = GrpcAuth(srv.bound_address, token=token)
+    registry = GrpcRegistry(srv.bound_address, token=token)
+    try:
+        await admin.create_namespace("elsewhere")
+        await registry.register(
+            Service("runtime", nodes=[Node("runtime-alone", node_address)]), domain="micro"
+        )
+        async with grpc.aio.insecure_channel(srv.bound_address) as channel:
+            call = channel.unary_unary("/runtime.Runtime/Read", identity, identity)
+            md = (("authorization", f"Bearer {token}"), ("micro-namespace", "elsewhere"))
+            with rpc_errors(srv.bound_address):
+                await call(b"", metadata=md, timeout=10)
+        [got] = seen
+        assert got["micro-namespace"] == "elsewhere"
+        minted = got["authorization"].removeprefix("Bearer ")
+        claims = jwt.decode(minted, options={"verify_signature": False})
+        assert (claims["aud"], claims["sub"]) == ("core:runtime", "admin")
+        replayed = GrpcAuth(srv.bound_address, token=minted)
+        try:
+            with pytest.raises(errors.Unauthorized):
+                await replayed.generate("evil", secret="pw", scopes=["admin"])
+        finally:
+            await replayed.close()
+    finally:
+        await registry.close()
+        await admin.close()
+        await login.close()
+        await node.stop(0)
+        await srv.stop(grace=0)
