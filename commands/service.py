@@ -3,8 +3,11 @@
 The service builds the backends it owns from the profile (under ``MICRO_HOME/server``) and
 joins the server of the current environment for the rest: it registers there (in its own
 registry when it is the registry) and checks its callers against that server's auth service
-(its own when it is auth), with the login of the environment (``MICRO_TOKEN`` wins). Logs
-``Listening on <addr>``; Ctrl-C or SIGTERM deregisters it and stops it.
+(its own when it is auth), with the login of the environment (``MICRO_TOKEN`` wins). The
+runtime also makes its services' accounts with that server's auth and points them at it;
+the server leaves it out with ``micro server --without runtime``, and its proxy forwards
+``micro run`` and the rest here. Logs ``Listening on <addr>``; Ctrl-C or SIGTERM
+deregisters it and stops it.
 """
 
 import signal
