@@ -1,12 +1,147 @@
-"""The runtime slice over a real server."""
+"""The runtime slice over a real server: the framework's :class:`~micro.runtime.grpc.GrpcRuntime`.
+
+A folder is packed and uploaded exactly as ``micro run`` does it (:func:`commands._pack.pack`,
+``Source.Upload`` in chunks), a git URL is cloned by the server; packing runs in a thread so
+the workspace keeps answering keys meanwhile.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import importlib
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from micro import errors
+from micro.runtime import Service, check_name
 from micro_tui.real import RealSession
+from micro_tui.slices.runtime import DONE
+
+if TYPE_CHECKING:
+    from micro.runtime.grpc import GrpcRuntime
 
 __all__ = ["RealRuntime"]
 
+_GRPC = "micro.runtime.grpc"
+POLL_SECONDS = 0.25
+"""How often a run's progress asks for the service's status."""
+
+
+def _pack(folder: Path) -> Any:
+    """``micro run``'s packing of ``folder`` (its checks first), with the CLI's one-line
+    refusals as BadRequest."""
+    from commands._output import Failure
+    from commands._pack import pack
+    from server.runtime._build import BuildError, entry_point
+
+    try:
+        if not any(folder.iterdir()):
+            raise errors.BadRequest(f"Source folder {folder} is empty")
+        entry_point(folder)
+        return pack(folder)
+    except BuildError as exc:
+        raise errors.BadRequest(f"Cannot run {folder}: {exc.detail}") from None
+    except Failure as exc:
+        raise errors.BadRequest(exc.line) from None
+
 
 class RealRuntime:
+    """One runtime client per env + namespace + login, made again when one of them changes."""
+
     def __init__(self, session: RealSession) -> None:
         self._session = session
+        self._client: GrpcRuntime | None = None
+        self._key: tuple[str, str, str | None] = ("", "", None)
+
+    async def _runtime(self) -> GrpcRuntime:
+        session = self._session
+        key = (session.address, session.namespace, session.token)
+        if self._client is None or key != self._key:
+            if _GRPC not in sys.modules:
+                await asyncio.to_thread(importlib.import_module, _GRPC)
+            from micro.runtime.grpc import GrpcRuntime
+
+            old, self._client, self._key = (
+                self._client,
+                GrpcRuntime(key[0], namespace=key[1], token=key[2]),
+                key,
+            )
+            if old is not None:
+                await old.close()
+        return self._client
+
+    async def status(self) -> list[Service]:
+        found = await (await self._runtime()).read()
+        return sorted(found, key=lambda s: (s.name, s.version))
+
+    async def run(self, source: str, *, name: str = "", instances: int = 1) -> Service:
+        if instances < 1:
+            raise errors.BadRequest(f"instances must be at least 1: {instances}")
+        folder = Path(source).expanduser()
+        runtime = await self._runtime()
+        if not folder.is_dir():
+            from commands.runtime import _git_name
+            from server.runtime._git import is_git
+
+            if not is_git(source):
+                raise errors.BadRequest(f"Source folder {source} does not exist")
+            service = Service(name=check_name(name or _git_name(source)), source=source)
+            return await runtime.create(service, instances=instances)
+        service_name = check_name(name or folder.resolve().name)
+        packed = await asyncio.to_thread(_pack, folder)
+        from commands.runtime import _chunks
+
+        upload = await runtime.upload(service_name, _chunks(packed.data))
+        service = Service(name=service_name, source=str(folder.resolve()))
+        return await runtime.create(service, upload=upload, subfolder=packed.subfolder, instances=instances)
+
+    async def progress(self, name: str, *, since: float) -> AsyncIterator[str]:
+        runtime = await self._runtime()
+        lines: list[str] = []
+        wake = asyncio.Event()
+
+        async def follow() -> None:
+            # the runtime's own lines (venv, requirements, instances started); the server's
+            # bound is whole seconds, so the lines before ``since`` are left out here
+            with contextlib.suppress(errors.MicroError):
+                async for batch in runtime.logs(name, count=-1, follow=True, since=since):
+                    for record in batch.records:
+                        if record.stream == "runtime" and record.ts >= since * 1e9:
+                            lines.append(record.line)
+                            wake.set()
+
+        following = asyncio.create_task(follow())
+        shown = ""
+        try:
+            while True:
+                try:
+                    found = await runtime.read(name)
+                except errors.NotFound:
+                    found = []  # killed meanwhile
+                wake.clear()
+                shown_lines, lines[:] = list(lines), []
+                for line in shown_lines:
+                    yield line
+                status = found[0].status if found else "stopped"
+                if status != shown:
+                    shown = status
+                    yield f"{status}: {found[0].error}" if status == "error" and found else status
+                if status in DONE:
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), POLL_SECONDS)
+        finally:
+            following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await following
+
+    async def update(self, name: str, *, instances: int = 0) -> Service:
+        if instances < 0:
+            raise errors.BadRequest(f"instances must be at least 1: {instances}")
+        return await (await self._runtime()).update(name, instances=instances)
+
+    async def kill(self, name: str) -> None:
+        await (await self._runtime()).delete(name)
