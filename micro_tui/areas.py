@@ -55,8 +55,8 @@ AREAS: tuple[Area, ...] = (
         "events",
         3,
         "events",
-        PLACEHOLDER,
-        (),
+        "micro_tui.screens.events:EventsScreen",
+        ("events",),
         "topics with counts, a live consumer view with replay, a publish form",
     ),
     Area(
@@ -81,8 +81,8 @@ AREAS: tuple[Area, ...] = (
         "runtime",
         6,
         "runtime",
-        PLACEHOLDER,
-        (),
+        "micro_tui.screens.runtime:RuntimeScreen",
+        ("runtime",),
         "micro status as a live table; run, update, kill, open logs",
     ),
     Area(

@@ -1,0 +1,262 @@
+"""The live consumer view of the events area: one row per event, as fast as they come.
+
+Events are buffered and shown in batches (every :data:`FLUSH_SECONDS`), and only the rows on
+the screen are ever rendered, so a topic taking thousands of events a second costs a few
+dozen rows a frame. The view keeps the last :data:`LIMIT` events; past that (or past it
+while paused) the oldest go, counted in a "dropped N" marker row at the top. A cursor row
+(``↑``/``↓``, ``pgup``/``pgdn``, ``home``/``end``) picks an event; ``enter`` posts
+:class:`EventsFeed.Opened` with it. While the cursor is on the last event the view follows
+new ones; moving up stops following, ``end`` follows again.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from micro.events import Event
+from micro_tui.slices.events import payload_text
+
+__all__ = ["FLUSH_SECONDS", "LIMIT", "EventsFeed"]
+
+FLUSH_SECONDS = 0.075
+LIMIT = 10_000
+META_WIDTH = 20
+
+
+def _time(seconds: float) -> str:
+    stamp = datetime.fromtimestamp(seconds, UTC)
+    return stamp.strftime("%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}"
+
+
+def _metadata(event: Event) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(event.metadata.items())) or "-"
+
+
+def _clean(text: str) -> str:
+    """One row's text: no line breaks or tabs (a payload string may hold them)."""
+    return text.replace("\n", "\\n").replace("\r", "\\r").replace("\t", " ")
+
+
+class EventsFeed(ScrollView, can_focus=True):
+    """Events of one consumer: :meth:`add` buffers one; rows render on demand."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "events-feed--time",
+        "events-feed--offset",
+        "events-feed--meta",
+        "events-feed--cursor",
+        "events-feed--marker",
+    }
+    DEFAULT_CSS = """
+    EventsFeed { height: 1fr; }
+    EventsFeed > .events-feed--time { color: $text-muted; }
+    EventsFeed > .events-feed--offset { color: $accent; }
+    EventsFeed > .events-feed--meta { color: $secondary; }
+    EventsFeed > .events-feed--cursor { background: $boost; text-style: bold; }
+    EventsFeed:focus > .events-feed--cursor { background: $primary 30%; }
+    EventsFeed > .events-feed--marker { color: $warning; text-style: italic; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "move(-1)", "Up", show=False, id="events_feed.up"),
+        Binding("down", "move(1)", "Down", show=False, id="events_feed.down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="events_feed.page_up"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="events_feed.page_down"),
+        Binding("home", "first", "First", show=False, id="events_feed.first"),
+        Binding("end", "last", "Follow", show=False, id="events_feed.last"),
+        Binding("enter", "open", "Payload", id="events_feed.open"),
+    ]
+
+    class Opened(Message):
+        """``enter`` on an event: show all of it."""
+
+        def __init__(self, event: Event) -> None:
+            super().__init__()
+            self.event = event
+
+    class Changed(Message):
+        """What the info line says changed: a batch written, paused, stopped following."""
+
+    def __init__(self, *, limit: int = LIMIT, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.limit = limit
+        self.received = 0
+        self.dropped = 0
+        """Events that were not kept: the oldest, past :attr:`limit`."""
+        self.paused = False
+        self.following = True
+        self._kept: deque[Event] = deque(maxlen=limit)
+        self._pending: list[Event] = []
+        self._gone = 0  # events that left the front of _kept (their sequence numbers)
+        self._cursor = -1  # the cursor's event, as a sequence number (-1: none yet)
+        self._timer: Any = None
+
+    def on_mount(self) -> None:
+        # runs only while events come: an idle view has no timer firing
+        self._timer = self.set_interval(FLUSH_SECONDS, self._tick, pause=True)
+        self._ticking = False
+
+    # --- data ----------------------------------------------------------------------------
+
+    @property
+    def events(self) -> deque[Event]:
+        """The events kept, oldest first."""
+        return self._kept
+
+    @property
+    def waiting(self) -> int:
+        """Events received and not shown yet (paused, or before the next batch)."""
+        return len(self._pending)
+
+    def clear(self) -> None:
+        """Another topic or start: nothing kept, nothing dropped, following."""
+        self.received = self.dropped = self._gone = 0
+        self._cursor = -1
+        self._pending.clear()
+        self._kept.clear()
+        self.following = True
+        self._resize()
+        self.post_message(self.Changed())
+
+    def add(self, event: Event) -> None:
+        """One more event, shown with the next batch."""
+        self.received += 1
+        self._pending.append(event)
+        if len(self._pending) > self.limit:  # paused for long: the oldest go
+            extra = len(self._pending) - self.limit
+            del self._pending[:extra]
+            self.dropped += extra
+        if not self._ticking and self._timer is not None:
+            self._ticking = True
+            self._timer.resume()
+
+    def _tick(self) -> None:
+        self.flush()
+        if not self._pending or self.paused:
+            self._timer.pause()
+            self._ticking = False
+
+    def flush(self) -> None:
+        """Show the events received since the last batch (not while paused)."""
+        if self.paused or not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        overflow = len(self._kept) + len(batch) - self.limit
+        if overflow > 0:
+            self.dropped += overflow
+            self._gone += overflow
+        self._kept.extend(batch)
+        if self.following or self._cursor < self._gone:
+            self._cursor = self._gone + len(self._kept) - 1
+        self._resize()
+        self.post_message(self.Changed())
+
+    def set_paused(self, paused: bool) -> None:
+        self.paused = paused
+        if not paused:
+            self.flush()
+            if self._pending and self._timer is not None:
+                self._ticking = True
+                self._timer.resume()
+        self.post_message(self.Changed())
+
+    @property
+    def cursor_event(self) -> Event | None:
+        index = self._cursor - self._gone
+        return self._kept[index] if 0 <= index < len(self._kept) else None
+
+    # --- layout and rendering ------------------------------------------------------------
+
+    @property
+    def _marker(self) -> int:
+        """1 when the marker row shows (something was dropped), else 0."""
+        return 1 if self.dropped else 0
+
+    def _resize(self) -> None:
+        self.virtual_size = Size(self.size.width, len(self._kept) + self._marker)
+        row = self._cursor - self._gone + self._marker
+        if self.following:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        elif row >= 0:
+            self._show_row(row)
+        self.refresh()
+
+    def _show_row(self, row: int) -> None:
+        top, height = self.scroll_offset.y, self.scrollable_content_region.height
+        if row < top:
+            self.scroll_to(y=row, animate=False, immediate=True)
+        elif row >= top + height:
+            self.scroll_to(y=row - height + 1, animate=False, immediate=True)
+
+    def render_line(self, y: int) -> Strip:
+        row = self.scroll_offset.y + y
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if self._marker and row == 0:
+            style = self.get_component_rich_style("events-feed--marker")
+            text = f"── dropped {self.dropped:,} (the oldest; {self.limit:,} kept) ──"
+            return Strip([Segment(text, style)]).crop_extend(0, width, base)
+        index = row - self._marker
+        if not 0 <= index < len(self._kept):
+            return Strip.blank(width, base)
+        event = self._kept[index]
+        payload, _ = payload_text(event)
+        parts = [
+            (_time(event.timestamp), "events-feed--time"),
+            (f"{event.offset:>7}", "events-feed--offset"),
+            (event.id[:8], ""),
+            (f"{_clean(_metadata(event))[:META_WIDTH]:<{META_WIDTH}}", "events-feed--meta"),
+            (_clean(payload)[: max(width, 1)], ""),
+        ]
+        cursor = index + self._gone == self._cursor
+        over = self.get_component_rich_style("events-feed--cursor") if cursor else Style()
+        segments: list[Segment] = []
+        for n, (text, component) in enumerate(parts):
+            style = base + (self.get_component_rich_style(component) if component else Style()) + over
+            segments.append(Segment(("" if n == 0 else " ") + text, style))
+        return Strip(segments).crop_extend(0, width, base + over)
+
+    # --- keys ----------------------------------------------------------------------------
+
+    def _move_to(self, index: int) -> None:
+        if not self._kept:
+            return
+        index = max(0, min(index, len(self._kept) - 1))
+        self._cursor = self._gone + index
+        was = self.following
+        self.following = index == len(self._kept) - 1
+        self._show_row(index + self._marker)
+        self.refresh()
+        if was != self.following:
+            self.post_message(self.Changed())
+
+    def action_move(self, step: int) -> None:
+        self._move_to(self._cursor - self._gone + step)
+
+    def action_page(self, step: int) -> None:
+        self._move_to(self._cursor - self._gone + step * max(1, self.scrollable_content_region.height - 1))
+
+    def action_first(self) -> None:
+        self._move_to(0)
+
+    def action_last(self) -> None:
+        self._move_to(len(self._kept) - 1)
+        self.following = True
+        self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+    def action_open(self) -> None:
+        event = self.cursor_event
+        if event is not None:
+            self.post_message(self.Opened(event))
+
+    def on_click(self, event: Any) -> None:
+        self._move_to(self.scroll_offset.y + event.y - self._marker)
