@@ -6,10 +6,10 @@ import json
 from typing import ClassVar
 
 from rich.text import Text
-from textual.content import Content
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
