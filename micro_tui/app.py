@@ -134,7 +134,14 @@ class MicroApp(App[None]):
     MODES: ClassVar[dict[str, Any]] = {area.key: _styled(screen_factory(area)) for area in AREAS}
     DEFAULT_MODE = "services"
     COMMANDS = App.COMMANDS | {
-        _provider(n) for n in ("WorkspaceCommands", "EndpointCommands", "RequestCommands")
+        _provider(n)
+        for n in (
+            "WorkspaceCommands",
+            "EndpointCommands",
+            "RequestCommands",
+            "EventTopicCommands",
+            "RuntimeServiceCommands",
+        )
     }
     COMMANDS |= {_provider("ConfigPaths")}  # area 5: config paths
     COMMANDS |= {_provider("StoreKeyCommands")}  # area 4: store keys

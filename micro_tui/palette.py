@@ -20,7 +20,14 @@ from micro_tui.areas import AREAS
 if TYPE_CHECKING:
     from micro_tui.app import MicroApp
 
-__all__ = ["ConfigPaths", "EndpointCommands", "RequestCommands", "WorkspaceCommands"]
+__all__ = [
+    "ConfigPaths",
+    "EndpointCommands",
+    "EventTopicCommands",
+    "RequestCommands",
+    "RuntimeServiceCommands",
+    "WorkspaceCommands",
+]
 
 Item = tuple[str, str, Callable[[], Any]]
 
@@ -220,3 +227,45 @@ class StoreKeyCommands(Provider):
             yield Hit(
                 score, _highlight(matcher, title), callback, text=title, help=literal(f"store › {table}")
             )
+
+
+LOOKUP_SECONDS = 1.0
+"""How long the palette waits for the server's topics or services (it opens without them)."""
+
+
+class EventTopicCommands(_Listed):
+    """Every topic of the namespace (``topic orders``): follows it in the events area."""
+
+    async def startup(self) -> None:
+        app = self.micro
+        try:
+            topics = await asyncio.wait_for(app.facade.events.topics(), LOOKUP_SECONDS)
+        except Exception:
+            topics = []
+        self.items = [
+            (
+                f"topic {t.name}",
+                f"{t.events:,} events · follow it in events",
+                partial(app.open_area, "events", (t.name,)),
+            )
+            for t in topics
+        ]
+
+
+class RuntimeServiceCommands(_Listed):
+    """Every service the runtime runs (``running helloworld``): shows it in the runtime area."""
+
+    async def startup(self) -> None:
+        app = self.micro
+        try:
+            services = await asyncio.wait_for(app.facade.runtime.status(), LOOKUP_SECONDS)
+        except Exception:
+            services = []
+        self.items = [
+            (
+                f"running {s.name}",
+                f"{s.status} · {s.instances} instance(s) · :status",
+                partial(app.open_area, "runtime", (s.name,)),
+            )
+            for s in services
+        ]

@@ -194,6 +194,10 @@ class EventsScreen(Screen[None]):
         """Follow ``topic`` from ``start`` in the live view (the groups table shows its groups)."""
         feed = self.query_one(EventsFeed)
         self.topic, self.start = topic, start
+        topics = self.query_one("#topics", DataTable)
+        keys = [str(k.value) for k in topics.rows]
+        if topic in keys:
+            topics.move_cursor(row=keys.index(topic), animate=False)
         feed.clear()
         feed.set_paused(False)
         self.query_one("#events-main").border_title = f"live · {topic}"

@@ -99,6 +99,7 @@ class EventsFeed(ScrollView, can_focus=True):
         self._gone = 0  # events that left the front of _kept (their sequence numbers)
         self._cursor = -1  # the cursor's event, as a sequence number (-1: none yet)
         self._timer: Any = None
+        self._told = 0  # self.received when the info line last heard of it (paused)
 
     def on_mount(self) -> None:
         # runs only while events come: an idle view has no timer firing
@@ -140,8 +141,18 @@ class EventsFeed(ScrollView, can_focus=True):
             self._timer.resume()
 
     def _tick(self) -> None:
+        if self.paused:
+            # the info line's "N waiting" moves on while events come; the timer stops
+            # once a tick brings none
+            if self.received == self._told:
+                self._timer.pause()
+                self._ticking = False
+            else:
+                self._told = self.received
+                self.post_message(self.Changed())
+            return
         self.flush()
-        if not self._pending or self.paused:
+        if not self._pending:
             self._timer.pause()
             self._ticking = False
 

@@ -58,8 +58,7 @@ class RuntimeTable(DataTable[Any]):
 
     def on_resize(self) -> None:
         if self.services:
-            services, self.services = list(self.services.values()), {}
-            self.show(services)  # the source column fits the new width
+            self.show(list(self.services.values()))  # the source column fits the new width
 
     @property
     def highlighted(self) -> Service | None:
