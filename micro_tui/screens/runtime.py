@@ -171,15 +171,18 @@ class RuntimeScreen(Screen[None]):
             if request is None:
                 return
             runtime, since = self.micro.facade.runtime, time.time()
-            self._progress(
-                request.name or request.source,
-                "packing and uploading" if "://" not in request.source else "asking the server to clone",
-            )
+            who = request.name or request.source.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
+            git = "://" in request.source or request.source.startswith("git@")
+
+            async def do() -> Service:
+                self._progress(who, "asking the server to clone" if git else "packing and uploading")
+                return await runtime.run(request.source, name=request.name, instances=request.instances)
+
             self.micro.perform(
                 Mutation(f"run {request.source}", request.cli),
-                lambda: runtime.run(request.source, name=request.name, instances=request.instances),
+                do,
                 done=lambda service: self._started(service, since),
-                failed=lambda exc: self._failed(request.name or request.source, exc),
+                failed=lambda exc: self._failed(who, exc),
             )
 
         self.app.push_screen(RunDialog(), chosen)
