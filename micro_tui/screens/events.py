@@ -231,14 +231,14 @@ class EventsScreen(Screen[None]):
         if not self.topic:
             text = "Choose a topic (enter) to follow it here; n publishes an event."
         else:
-            parts = [self.start.describe(), f"{feed.received:,} received"]
+            # the state first: a narrow pane cuts the end of the line
             if feed.paused:
-                parts.append(f"paused ({feed.waiting:,} waiting) · p resumes")
+                state = f"paused ({feed.waiting:,} waiting) · p resumes"
             elif not feed.following:
-                parts.append("not following · end follows")
+                state = "not following · end follows"
             else:
-                parts.append("following")
-            text = " · ".join(parts)
+                state = "following"
+            text = " · ".join((state, f"{feed.received:,} received", self.start.describe()))
         self.query_one("#feed-info", Static).update(Text(text))
 
     @on(DataTable.RowSelected, "#topics")

@@ -77,6 +77,7 @@ class RuntimeScreen(Screen[None]):
     def on_mount(self) -> None:
         self.watch(self.app, "session", self._session_changed, init=False)
         self.query_one("#runtime-detail", Static).update(Text("Loading…", style="italic"))
+        self.query_one("#runtime-progress", Log).write_line("A run or an update shows its build here.")
         self._poll()
 
     def _session_changed(self, old: Session, new: Session) -> None:

@@ -30,7 +30,10 @@ __all__ = ["FLUSH_SECONDS", "LIMIT", "EventsFeed"]
 
 FLUSH_SECONDS = 0.075
 LIMIT = 10_000
-META_WIDTH = 20
+META_WIDTH = 24
+"""The metadata column's widest (it is as wide as the longest metadata kept, up to this)."""
+WIDE = 70
+"""From this many columns on, rows show the event's id and the milliseconds of its time."""
 
 
 def _time(seconds: float) -> str:
@@ -99,6 +102,8 @@ class EventsFeed(ScrollView, can_focus=True):
         self._gone = 0  # events that left the front of _kept (their sequence numbers)
         self._cursor = -1  # the cursor's event, as a sequence number (-1: none yet)
         self._timer: Any = None
+        self._offset_width = 3
+        self._meta_width = 1
         self._told = 0  # self.received when the info line last heard of it (paused)
 
     def on_mount(self) -> None:
@@ -121,6 +126,7 @@ class EventsFeed(ScrollView, can_focus=True):
     def clear(self) -> None:
         """Another topic or start: nothing kept, nothing dropped, following."""
         self.received = self.dropped = self._gone = 0
+        self._offset_width, self._meta_width = 3, 1
         self._cursor = -1
         self._pending.clear()
         self._kept.clear()
@@ -166,6 +172,9 @@ class EventsFeed(ScrollView, can_focus=True):
             self.dropped += overflow
             self._gone += overflow
         self._kept.extend(batch)
+        self._offset_width = max(self._offset_width, len(str(batch[-1].offset)))
+        if self._meta_width < META_WIDTH:
+            self._meta_width = max(self._meta_width, *(len(_metadata(e)) for e in batch[-100:]))
         if self.following or self._cursor < self._gone:
             self._cursor = self._gone + len(self._kept) - 1
         self._resize()
@@ -221,11 +230,13 @@ class EventsFeed(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         event = self._kept[index]
         payload, _ = payload_text(event)
+        # narrow: the id and the milliseconds go, and the metadata gets at most a sixth of the row
+        meta_width = min(self._meta_width, META_WIDTH, max(6, width // 6))
         parts = [
-            (_time(event.timestamp), "events-feed--time"),
-            (f"{event.offset:>7}", "events-feed--offset"),
-            (event.id[:8], ""),
-            (f"{_clean(_metadata(event))[:META_WIDTH]:<{META_WIDTH}}", "events-feed--meta"),
+            (_time(event.timestamp) if width >= WIDE else _time(event.timestamp)[:8], "events-feed--time"),
+            (f"{event.offset:>{self._offset_width}}", "events-feed--offset"),
+            *([(event.id[:8], "")] if width >= WIDE else []),
+            (f"{_clean(_metadata(event))[:meta_width]:<{meta_width}}", "events-feed--meta"),
             (_clean(payload)[: max(width, 1)], ""),
         ]
         cursor = index + self._gone == self._cursor
