@@ -212,11 +212,11 @@ class EventsScreen(Screen[None]):
         attempt = 0
         while True:
             try:
-                async for event in events.consume(topic, start):
+                async for batch in events.follow(topic, start):
                     attempt = 0
-                    feed.add(event)
+                    feed.add_many(batch)
                     # after a lost connection, carry on after the last event seen
-                    start = Start(offset=event.offset + 1)
+                    start = Start(offset=batch[-1].offset + 1)
             except Exception as exc:
                 self._say(f"{topic}: {exc} · reconnecting")
             await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
@@ -239,7 +239,7 @@ class EventsScreen(Screen[None]):
             else:
                 state = "following"
             text = " · ".join((state, f"{feed.received:,} received", self.start.describe()))
-        self.query_one("#feed-info", Static).update(Text(text))
+        self.query_one("#feed-info", Static).update(Text(text), layout=False)  # one line, always
 
     @on(DataTable.RowSelected, "#topics")
     def _topic_chosen(self, event: DataTable.RowSelected) -> None:

@@ -26,7 +26,6 @@ __all__ = [
     "parse_metadata",
     "parse_payload",
     "parse_start",
-    "payload_text",
     "rfc3339",
 ]
 
@@ -116,20 +115,6 @@ def parse_metadata(text: str) -> dict[str, str]:
     return found
 
 
-def payload_text(event: Event) -> tuple[str, bool]:
-    """The payload as compact JSON when it is JSON (True), else as text (False)."""
-    try:
-        text = event.payload.decode("utf-8")
-    except UnicodeDecodeError:
-        import base64
-
-        return base64.b64encode(event.payload).decode("ascii"), False
-    try:
-        return compact_json(json.loads(text)), True
-    except ValueError:
-        return text, False
-
-
 class EventsFacade(Protocol):
     """What the events area reads and does, in the current env + namespace."""
 
@@ -141,9 +126,10 @@ class EventsFacade(Protocol):
         """The consumer groups of ``topic``, sorted by name."""
         ...
 
-    def consume(self, topic: str, start: Start = END) -> AsyncIterator[Event]:
-        """A live consumer outside any group (it moves no position): the events from
-        ``start`` on, then each new one as it is stored, until the caller stops."""
+    def follow(self, topic: str, start: Start = END) -> AsyncIterator[list[Event]]:
+        """The events of ``topic`` from ``start`` on, in batches (oldest first), then each
+        batch as it is stored, until the caller stops. Outside any group: it moves no
+        position."""
         ...
 
     async def publish(self, topic: str, payload: str, metadata: dict[str, str]) -> Event:

@@ -25,7 +25,10 @@ def _fixture() -> dict[str, list[Event]]:
             "orders",
             n,
             EPOCH + n * 1.5,
-            json.dumps({"id": 1000 + n, "item": ["book", "pen", "lamp"][n % 3], "qty": n % 4 + 1}).encode(),
+            json.dumps(
+                {"id": 1000 + n, "item": ["book", "pen", "lamp"][n % 3], "qty": n % 4 + 1},
+                separators=(",", ":"),
+            ).encode(),
             {"source": "web"} if n % 2 else {"source": "app", "trace": f"t{n}"},
         )
         for n in range(12)
@@ -36,7 +39,7 @@ def _fixture() -> dict[str, list[Event]]:
             "payments",
             n,
             EPOCH + 60 + n,
-            json.dumps({"order": 1000 + n, "ok": True}).encode(),
+            json.dumps({"order": 1000 + n, "ok": True}, separators=(",", ":")).encode(),
         )
         for n in range(3)
     ]
@@ -78,19 +81,25 @@ class FakeEvents:
             if t == topic
         ]
 
-    async def consume(self, topic: str, start: Start = END) -> AsyncIterator[Event]:
+    async def follow(self, topic: str, start: Start = END) -> AsyncIterator[list[Event]]:
         check_topic(topic)
         self._session.check()
         queue: asyncio.Queue[Event] = asyncio.Queue()
         self._live.setdefault(topic, []).append(queue)
         try:
-            for event in self.log.get(topic, []):
-                if (start.offset is not None and event.offset >= start.offset) or (
-                    start.since is not None and event.timestamp >= start.since
-                ):
-                    yield replace(event)
+            stored = [
+                replace(e)
+                for e in self.log.get(topic, [])
+                if (start.offset is not None and e.offset >= start.offset)
+                or (start.since is not None and e.timestamp >= start.since)
+            ]
+            if stored:
+                yield stored
             while True:
-                yield await queue.get()
+                batch = [await queue.get()]
+                while not queue.empty():
+                    batch.append(queue.get_nowait())
+                yield batch
         finally:
             self._live[topic].remove(queue)
 

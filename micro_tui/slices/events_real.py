@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 __all__ = ["RealEvents"]
 
 _GRPC = "micro.events.grpc"
+PAGE = 1000
+"""The most events one read brings."""
+POLL_SECONDS = (0.1, 0.4)
+"""How often a followed topic is read: soon again while events come, up to the second
+figure while it is quiet."""
 
 
 class RealEvents:
@@ -54,12 +59,37 @@ class RealEvents:
     async def groups(self, topic: str) -> list[GroupInfo]:
         return await (await self._stream()).groups(topic)
 
-    async def consume(self, topic: str, start: Start = END) -> AsyncIterator[Event]:
+    async def follow(self, topic: str, start: Start = END) -> AsyncIterator[list[Event]]:
+        # pages of stored events (Store.Read), not the Consume stream: a stream costs a gRPC
+        # message (and its Python handling) per event, a page one per hundreds of events,
+        # which keeps the workspace answering keys while a topic takes thousands a second
         stream = await self._stream()
-        subscription = await stream.consume(topic, offset=start.offset, since=start.since)
+        if start.offset is not None:
+            offset = start.offset
+        elif start.since is not None:
+            offset = await self._offset_since(stream, topic, start.since)
+        else:
+            found = [t for t in await stream.topics() if t.name == topic]
+            offset = found[0].next if found else 0
+        delay = POLL_SECONDS[0]
+        while True:
+            page = await stream.read(topic, offset=offset, limit=PAGE)
+            if page:
+                offset = page[-1].offset + 1
+                yield page
+                delay = POLL_SECONDS[0]
+                if len(page) == PAGE:
+                    continue  # more are stored already
+            else:
+                delay = min(delay * 2, POLL_SECONDS[1])  # a quiet topic is asked less often
+            await asyncio.sleep(delay)
+
+    async def _offset_since(self, stream: GrpcStream, topic: str, since: float) -> int:
+        """The offset of the first event at or after ``since`` (as the server finds it for a
+        consumer), waiting for one when none is stored yet."""
+        subscription = await stream.consume(topic, since=since)
         try:
-            async for event in subscription:
-                yield event
+            return (await anext(subscription)).offset
         finally:
             with contextlib.suppress(Exception):
                 await subscription.close()

@@ -1,8 +1,9 @@
 """The live consumer view of the events area: one row per event, as fast as they come.
 
 Events are buffered and shown in batches (every :data:`FLUSH_SECONDS`), and only the rows on
-the screen are ever rendered, so a topic taking thousands of events a second costs a few
-dozen rows a frame. The view keeps the last :data:`LIMIT` events; past that (or past it
+the screen are ever rendered (each row once: rows are kept as rendered strips while they
+show), so a topic taking thousands of events a second costs a screenful of rows a frame
+at most. The view keeps the last :data:`LIMIT` events; past that (or past it
 while paused) the oldest go, counted in a "dropped N" marker row at the top. A cursor row
 (``↑``/``↓``, ``pgup``/``pgdn``, ``home``/``end``) picks an event; ``enter`` posts
 :class:`EventsFeed.Opened` with it. While the cursor is on the last event the view follows
@@ -18,17 +19,16 @@ from typing import Any, ClassVar
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.events import Click, MouseScrollDown, MouseScrollUp, Resize
 from textual.message import Message
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widget import Widget
 
 from micro.events import Event
-from micro_tui.slices.events import payload_text
 
 __all__ = ["FLUSH_SECONDS", "LIMIT", "EventsFeed"]
 
-FLUSH_SECONDS = 0.075
+FLUSH_SECONDS = 0.1
 LIMIT = 10_000
 META_WIDTH = 24
 """The metadata column's widest (it is as wide as the longest metadata kept, up to this)."""
@@ -50,8 +50,12 @@ def _clean(text: str) -> str:
     return text.replace("\n", "\\n").replace("\r", "\\r").replace("\t", " ")
 
 
-class EventsFeed(ScrollView, can_focus=True):
-    """Events of one consumer: :meth:`add` buffers one; rows render on demand."""
+class EventsFeed(Widget, can_focus=True):
+    """Events of one consumer: :meth:`add` buffers one; rows render on demand.
+
+    Not a ScrollView: a scroll region's virtual size is part of the layout, and growing it
+    with every batch would lay the whole screen out again (a full repaint) many times a
+    second. The feed keeps its own top row instead, so a batch repaints only the feed."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "events-feed--time",
@@ -104,6 +108,9 @@ class EventsFeed(ScrollView, can_focus=True):
         self._timer: Any = None
         self._offset_width = 3
         self._meta_width = 1
+        self._top = 0  # the first row on the screen (rows: the marker, then the events kept)
+        self._strips: dict[tuple[int, int, bool], Strip] = {}  # (sequence, width, cursor)
+        self._styles: dict[str, Style] = {}
         self._told = 0  # self.received when the info line last heard of it (paused)
 
     def on_mount(self) -> None:
@@ -136,8 +143,12 @@ class EventsFeed(ScrollView, can_focus=True):
 
     def add(self, event: Event) -> None:
         """One more event, shown with the next batch."""
-        self.received += 1
-        self._pending.append(event)
+        self.add_many([event])
+
+    def add_many(self, events: list[Event]) -> None:
+        """More events (in offset order), shown with the next batch."""
+        self.received += len(events)
+        self._pending.extend(events)
         if len(self._pending) > self.limit:  # paused for long: the oldest go
             extra = len(self._pending) - self.limit
             del self._pending[:extra]
@@ -201,53 +212,86 @@ class EventsFeed(ScrollView, can_focus=True):
         """1 when the marker row shows (something was dropped), else 0."""
         return 1 if self.dropped else 0
 
+    @property
+    def _rows(self) -> int:
+        return len(self._kept) + self._marker
+
     def _resize(self) -> None:
-        self.virtual_size = Size(self.size.width, len(self._kept) + self._marker)
         row = self._cursor - self._gone + self._marker
         if self.following:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self._top = max(0, self._rows - self.size.height)
         elif row >= 0:
             self._show_row(row)
+        self._top = max(0, min(self._top, self._rows - 1))
         self.refresh()
 
     def _show_row(self, row: int) -> None:
-        top, height = self.scroll_offset.y, self.scrollable_content_region.height
-        if row < top:
-            self.scroll_to(y=row, animate=False, immediate=True)
-        elif row >= top + height:
-            self.scroll_to(y=row - height + 1, animate=False, immediate=True)
+        height = max(1, self.size.height)
+        if row < self._top:
+            self._top = row
+        elif row >= self._top + height:
+            self._top = row - height + 1
+
+    def on_resize(self, event: Resize) -> None:
+        self._strips.clear()
+        self._resize()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
+        self._strips.clear()
+
+    def _style(self, component: str) -> Style:
+        style = self._styles.get(component)
+        if style is None:
+            style = self.rich_style if not component else self.get_component_rich_style(component)
+            self._styles[component] = style
+        return style
 
     def render_line(self, y: int) -> Strip:
-        row = self.scroll_offset.y + y
-        width = self.scrollable_content_region.width
-        base = self.rich_style
+        row = self._top + y
+        width = self.size.width
+        base = self._style("")
         if self._marker and row == 0:
-            style = self.get_component_rich_style("events-feed--marker")
             text = f"── dropped {self.dropped:,} (the oldest; {self.limit:,} kept) ──"
-            return Strip([Segment(text, style)]).crop_extend(0, width, base)
+            return Strip([Segment(text, base + self._style("events-feed--marker"))]).crop_extend(
+                0, width, base
+            )
         index = row - self._marker
         if not 0 <= index < len(self._kept):
             return Strip.blank(width, base)
-        event = self._kept[index]
-        payload, _ = payload_text(event)
+        sequence = index + self._gone
+        cursor = sequence == self._cursor
+        key = (sequence, width, cursor)
+        strip = self._strips.get(key)
+        if strip is None:
+            if len(self._strips) > 4 * max(self.size.height, 10):
+                self._strips.clear()  # rows that scrolled away
+            strip = self._strips[key] = self._render_event(self._kept[index], width, cursor)
+        return strip
+
+    def _render_event(self, event: Event, width: int, cursor: bool) -> Strip:
+        base = self._style("")
+        # the payload as it came (the CLI publishes compact JSON); its start is enough
+        payload = event.payload[: width * 4].decode("utf-8", errors="replace")
         # narrow: the id and the milliseconds go, and the metadata gets at most a sixth of the row
         meta_width = min(self._meta_width, META_WIDTH, max(6, width // 6))
+        stamp = _time(event.timestamp)
         parts = [
-            (_time(event.timestamp) if width >= WIDE else _time(event.timestamp)[:8], "events-feed--time"),
+            (stamp if width >= WIDE else stamp[:8], "events-feed--time"),
             (f"{event.offset:>{self._offset_width}}", "events-feed--offset"),
             *([(event.id[:8], "")] if width >= WIDE else []),
             (f"{_clean(_metadata(event))[:meta_width]:<{meta_width}}", "events-feed--meta"),
-            (_clean(payload)[: max(width, 1)], ""),
+            (_clean(payload[: width * 2])[: max(width, 1)], ""),
         ]
-        cursor = index + self._gone == self._cursor
-        over = self.get_component_rich_style("events-feed--cursor") if cursor else Style()
+        over = self._style("events-feed--cursor") if cursor else Style()
         segments: list[Segment] = []
         for n, (text, component) in enumerate(parts):
-            style = base + (self.get_component_rich_style(component) if component else Style()) + over
+            style = base + (self._style(component) if component else Style()) + over
             segments.append(Segment(("" if n == 0 else " ") + text, style))
         return Strip(segments).crop_extend(0, width, base + over)
 
-    # --- keys ----------------------------------------------------------------------------
+    # --- keys and the mouse --------------------------------------------------------------
 
     def _move_to(self, index: int) -> None:
         if not self._kept:
@@ -256,7 +300,7 @@ class EventsFeed(ScrollView, can_focus=True):
         self._cursor = self._gone + index
         was = self.following
         self.following = index == len(self._kept) - 1
-        self._show_row(index + self._marker)
+        self._show_row(index + self._marker if index else 0)  # the first one: the marker too
         self.refresh()
         if was != self.following:
             self.post_message(self.Changed())
@@ -265,7 +309,7 @@ class EventsFeed(ScrollView, can_focus=True):
         self._move_to(self._cursor - self._gone + step)
 
     def action_page(self, step: int) -> None:
-        self._move_to(self._cursor - self._gone + step * max(1, self.scrollable_content_region.height - 1))
+        self._move_to(self._cursor - self._gone + step * max(1, self.size.height - 1))
 
     def action_first(self) -> None:
         self._move_to(0)
@@ -273,12 +317,27 @@ class EventsFeed(ScrollView, can_focus=True):
     def action_last(self) -> None:
         self._move_to(len(self._kept) - 1)
         self.following = True
-        self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self._resize()
 
     def action_open(self) -> None:
         event = self.cursor_event
         if event is not None:
             self.post_message(self.Opened(event))
 
-    def on_click(self, event: Any) -> None:
-        self._move_to(self.scroll_offset.y + event.y - self._marker)
+    def on_click(self, event: Click) -> None:
+        self._move_to(self._top + event.y - self._marker)
+
+    def _scroll(self, step: int) -> None:
+        if self._rows <= self.size.height:
+            return
+        self._top = max(0, min(self._top + step, self._rows - self.size.height))
+        if self.following and step < 0:
+            self.following = False
+            self.post_message(self.Changed())
+        self.refresh()
+
+    def on_mouse_scroll_up(self, event: MouseScrollUp) -> None:
+        self._scroll(-3)
+
+    def on_mouse_scroll_down(self, event: MouseScrollDown) -> None:
+        self._scroll(3)

@@ -182,6 +182,7 @@ async def test_the_live_view_writes_in_batches_keeps_the_last_events_and_counts_
         assert not feed.events  # nothing written event by event: the next batch does
         await until(pilot, lambda: len(feed.events) == 100)
         assert feed.events[0].offset == 150 and feed.dropped == 150 and feed.received == 250
+        feed.action_first()  # the top: the marker, then the oldest event kept
         lines = [feed.render_line(y).text for y in range(2)]
         assert "dropped 150 (the oldest; 100 kept)" in lines[0] and '{"n":150}' in lines[1]
         # paused for long: the waiting events are bounded too
