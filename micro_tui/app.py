@@ -134,17 +134,11 @@ class MicroApp(App[None]):
     MODES: ClassVar[dict[str, Any]] = {area.key: _styled(screen_factory(area)) for area in AREAS}
     DEFAULT_MODE = "services"
     COMMANDS = App.COMMANDS | {
-        _provider(n)
-        for n in (
-            "WorkspaceCommands",
-            "EndpointCommands",
-            "RequestCommands",
-            "EventTopicCommands",
-            "RuntimeServiceCommands",
-        )
+        _provider(n) for n in ("WorkspaceCommands", "EndpointCommands", "RequestCommands")
     }
     COMMANDS |= {_provider("ConfigPaths")}  # area 5: config paths
     COMMANDS |= {_provider("StoreKeyCommands")}  # area 4: store keys
+    COMMANDS |= {_provider("EventTopicCommands"), _provider("RuntimeServiceCommands")}  # areas 3, 6
     BINDINGS: ClassVar[list[Any]] = [
         *(
             Binding(str(a.number), f"area('{a.key}')", a.title, show=False, id=f"app.area.{a.key}")
