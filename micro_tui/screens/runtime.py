@@ -145,7 +145,7 @@ class RuntimeScreen(Screen[None]):
 
     def _progress(self, name: str, line: str) -> None:
         stamp = datetime.now().strftime("%H:%M:%S")
-        self.query_one("#runtime-progress", Log).write_line(f"{stamp} {name}: {line}")
+        self.query_one("#runtime-progress", Log).write_line(f"{stamp} {name}: {line}", scroll_end=True)
 
     @work(group="runtime-progress")
     async def _follow(self, name: str, since: float) -> None:

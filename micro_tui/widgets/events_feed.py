@@ -280,7 +280,7 @@ class EventsFeed(Widget, can_focus=True):
         parts = [
             (stamp if width >= WIDE else stamp[:8], "events-feed--time"),
             (f"{event.offset:>{self._offset_width}}", "events-feed--offset"),
-            *([(event.id[:8], "")] if width >= WIDE else []),
+            *([(event.id[-8:], "")] if width >= WIDE else []),  # ids share their (time) prefix
             (f"{_clean(_metadata(event))[:meta_width]:<{meta_width}}", "events-feed--meta"),
             (_clean(payload[: width * 2])[: max(width, 1)], ""),
         ]
