@@ -56,6 +56,7 @@ class Terminal:
         self.raw = bytearray()
         self.arrived: list[tuple[int, float]] = []  # (the end of each chunk in raw, when it came)
         self.scanned = 0  # how much of raw is in text
+        self.literal = 0  # where the raw search for the next word goes on from
         self.text = bytearray()  # what was written since the last expect, without escapes
         self.changed = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
@@ -96,6 +97,13 @@ class Terminal:
                     self.changed.wait(left)
                     continue
             base = self.scanned
+            # most words are written in one piece: found in the raw bytes, no stripping
+            for end, at in chunks:
+                found = raw.find(wanted, max(0, self.literal - base))
+                if found >= 0 and base + found + len(wanted) <= end:
+                    self.skip()
+                    return at
+            self.literal = max(base, base + len(raw) - len(wanted))
             for end, at in chunks:
                 segment = raw[self.scanned - base : end - base]
                 escape = segment.rfind(b"\x1b")
@@ -118,7 +126,7 @@ class Terminal:
     def skip(self) -> None:
         """Forget what was written so far."""
         with self.changed:
-            self.scanned = len(self.raw)
+            self.scanned = self.literal = len(self.raw)
             self.arrived.clear()
             self.text = bytearray()
 
