@@ -119,6 +119,7 @@ class EventsScreen(Screen[None]):
         self.start = END
         self.topics: list[TopicInfo] = []
         self.groups: list[GroupInfo] = []
+        self._problems: dict[str, str] = {}
 
     @property
     def micro(self) -> MicroApp:
@@ -166,11 +167,12 @@ class EventsScreen(Screen[None]):
                 self.topics = await events.topics()
                 self.groups = await events.groups(self.topic) if self.topic else []
             except Exception as exc:
-                self._say(f"{exc}")
+                self._say("poll", f"{exc}")
                 await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
                 attempt += 1
                 continue
             attempt = 0
+            self._say("poll", "")
             self._show_tables()
             await asyncio.sleep(POLL_SECONDS)
 
@@ -198,6 +200,7 @@ class EventsScreen(Screen[None]):
         keys = [str(k.value) for k in topics.rows]
         if topic in keys:
             topics.move_cursor(row=keys.index(topic), animate=False)
+        self._problems.pop("follow", None)
         feed.clear()
         feed.set_paused(False)
         self.query_one("#events-main").border_title = f"live · {topic}"
@@ -213,21 +216,34 @@ class EventsScreen(Screen[None]):
         while True:
             try:
                 async for batch in events.follow(topic, start):
-                    attempt = 0
+                    if attempt:
+                        attempt = 0
+                        self._say("follow", "")
                     feed.add_many(batch)
                     # after a lost connection, carry on after the last event seen
                     start = Start(offset=batch[-1].offset + 1)
             except Exception as exc:
-                self._say(f"{topic}: {exc} · reconnecting")
+                if getattr(exc, "code", 0) == 400:  # a topic name no server takes: no retry
+                    self._say("follow", f"{topic}: {getattr(exc, 'detail', '') or exc}")
+                    return
+                self._say("follow", f"{topic}: {exc} · reconnecting")
             await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
             attempt += 1
 
-    def _say(self, message: str) -> None:
-        self.query_one("#feed-info", Static).update(Text(message, style="italic"))
+    def _say(self, what: str, message: str) -> None:
+        """What went wrong with ``what`` (``poll``, ``follow``), shown on the info line in
+        place of the view's state until it is put right ("")."""
+        if self._problems.get(what, "") != message:
+            self._problems[what] = message
+            self._show_info()
 
     @on(EventsFeed.Changed)
     def _show_info(self) -> None:
         feed = self.query_one(EventsFeed)
+        problem = self._problems.get("follow") or self._problems.get("poll")
+        if problem:
+            self.query_one("#feed-info", Static).update(Text(problem, style="italic"), layout=False)
+            return
         if not self.topic:
             text = "Choose a topic (enter) to follow it here; n publishes an event."
         else:

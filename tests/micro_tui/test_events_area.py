@@ -150,6 +150,10 @@ async def test_a_read_only_env_refuses_publish_and_reset_with_the_clis_words() -
 async def test_events_command_and_the_palette_open_a_topic() -> None:
     app = MicroApp(FakeFacade())
     async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press(":", *"events bad/topic", "enter")
+        await until(pilot, lambda: isinstance(app.screen, EventsScreen) and app.screen.topic == "bad/topic")
+        info = app.screen.query_one("#feed-info")
+        await until(pilot, lambda: "invalid topic 'bad/topic'" in str(info.render()))
         await pilot.press(":", *"events payments", "enter")
         await until(pilot, lambda: isinstance(app.screen, EventsScreen) and app.screen.topic == "payments")
         await pilot.press("1")
