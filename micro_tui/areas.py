@@ -47,8 +47,8 @@ AREAS: tuple[Area, ...] = (
         "logs",
         2,
         "logs",
-        PLACEHOLDER,
-        (),
+        "micro_tui.screens.logs:LogsScreen",
+        ("logs",),
         "one or several services' logs merged, follow/pause, wrap, timestamps, filter",
     ),
     Area(

@@ -79,6 +79,7 @@ class ServicesScreen(Screen[None]):
         Binding("G", "move('last')", "Last", show=False, id="services.last"),
         Binding("r", "refresh", "Refresh", id="services.refresh"),
         Binding("i", "invoke", "Invoke", id="services.invoke"),
+        Binding("l", "logs", "Logs", id="services.logs"),
         Binding("c", "copy_cli", "Copy as CLI", id="services.copy_cli"),
     ]
 
@@ -243,6 +244,14 @@ class ServicesScreen(Screen[None]):
         chosen = self._chosen()
         if chosen is not None:
             self.post_message(self.EndpointSelected(*chosen))
+
+    def action_logs(self) -> None:
+        """``l``: the highlighted service's logs (area 2)."""
+        name = self.query_one(ServiceList).highlighted_name
+        if name is None:
+            self.notify("Select a service first", severity="warning")
+            return
+        self.micro.open_area("logs", (name,))
 
     def action_copy_cli(self) -> None:
         from micro_tui.history import cli_line
