@@ -139,6 +139,7 @@ class MicroApp(App[None]):
     COMMANDS |= {_provider("ConfigPaths")}  # area 5: config paths
     COMMANDS |= {_provider("StoreKeyCommands")}  # area 4: store keys
     COMMANDS |= {_provider("EventTopicCommands"), _provider("RuntimeServiceCommands")}  # areas 3, 6
+    COMMANDS |= {_provider("LogsCommands")}  # area 2: the runtime's services, for their logs
     BINDINGS: ClassVar[list[Any]] = [
         *(
             Binding(str(a.number), f"area('{a.key}')", a.title, show=False, id=f"app.area.{a.key}")

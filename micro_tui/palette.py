@@ -24,6 +24,7 @@ __all__ = [
     "ConfigPaths",
     "EndpointCommands",
     "EventTopicCommands",
+    "LogsCommands",
     "RequestCommands",
     "RuntimeServiceCommands",
     "WorkspaceCommands",
@@ -268,4 +269,23 @@ class RuntimeServiceCommands(_Listed):
                 partial(app.open_area, "runtime", (s.name,)),
             )
             for s in services
+        ]
+
+
+# --- area 2: logs -------------------------------------------------------------------------
+
+
+class LogsCommands(_Listed):
+    """``logs greeter``: every service the runtime runs (or ran: its logs stay), asked when
+    the palette opens; choosing one follows its logs in area 2."""
+
+    async def startup(self) -> None:
+        app = self.micro
+        try:
+            sources = await asyncio.wait_for(app.facade.logs.sources(), LOOKUP_SECONDS)
+        except Exception:  # no runtime answers: nothing to offer, the palette still opens
+            sources = []
+        self.items = [
+            (f"logs {s.name}", f"follow its logs ({s.status})", partial(app.open_area, "logs", (s.name,)))
+            for s in sources
         ]

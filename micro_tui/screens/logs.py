@@ -262,7 +262,7 @@ class LogsScreen(Screen[None]):
         buffer.paused = not buffer.paused
         if not buffer.paused:
             self.flush()
-            self.view.scroll_end(animate=False, immediate=True, x_axis=False)
+            self.view.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
         elif self._timer is not None and not self._ticking:
             self._ticking = True  # counts the waiting lines while paused
             self._timer.resume()

@@ -104,7 +104,7 @@ class LogsView(ScrollView, can_focus=True):
         self._changed(follow=follow and at_end)
         if rows_gone and not (follow and at_end):
             # the rows above went: the ones in view stay where they are
-            self.scroll_to(y=max(0, self.scroll_y - rows_gone), animate=False, immediate=True)
+            self.scroll_to(y=max(0, self.scroll_y - rows_gone), animate=False, immediate=True, force=True)
 
     def _measure(self, entry: Entry) -> int:
         if entry.kind == "line":
@@ -150,7 +150,8 @@ class LogsView(ScrollView, can_focus=True):
             prefix = _TIME_WIDTH if self.timestamps else 0
             self.virtual_size = Size(prefix + self._prefix + self._widest, len(self.entries))
         if follow:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            # forced: the scrollbar a new batch calls for is not laid out yet
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
         self.refresh()
 
     def relayout(self) -> None:
@@ -174,7 +175,7 @@ class LogsView(ScrollView, can_focus=True):
         """Mark entry ``index`` and bring it into the middle of the view."""
         self.current = index
         row = self._row_of(index)
-        self.scroll_to(y=max(0, row - self.scrollable_content_region.height // 2), animate=False)
+        self.scroll_to(y=max(0, row - self.scrollable_content_region.height // 2), animate=False, force=True)
         self.refresh()
 
     def first_visible(self) -> int:

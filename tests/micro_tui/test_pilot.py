@@ -171,9 +171,7 @@ async def test_command_bar_switches_and_reports_errors() -> None:
         await until(pilot, lambda: app.theme == "micro-light")
         await pilot.press("2")
         await until(pilot, lambda: app.current_mode == "logs")
-        placeholder = str(app.screen.query_one("#placeholder", Static).render())
-        assert "not built yet" in placeholder
-        assert "micro logs" not in placeholder  # no such command yet
+        assert type(app.screen).__name__ == "LogsScreen"
 
 
 async def test_form_send_delivers_exactly_the_built_message() -> None:
