@@ -175,18 +175,19 @@ class LogsScreen(Screen[None]):
                 Text("No service chosen: pick some with space in the services pane (s), or :logs a,b")
             )
             return
+        # the most telling first: a narrow terminal cuts the end
         if buffer.paused:
-            parts = [f"paused ({buffer.waiting:,} waiting) · f follows"]
+            parts = [f"paused ({buffer.waiting:,} waiting)"]
         elif view.max_scroll_y and not view.is_vertical_scroll_end:
             parts = ["scrolled up · end follows"]
         else:
             parts = ["following"]
-        parts.append(", ".join(f"{name} {self._state_mark(name)}" for name in self.services))
-        parts.append(f"{len(buffer.kept):,}/{buffer.limit:,} lines")
         if buffer.dropped:
             parts.append(f"dropped {buffer.dropped:,}")
         if view.filter is not None:
             parts.append(f"/{view.filter.text}: {len(view.entries):,} shown")
+        parts.append(", ".join(f"{name} {self._state_mark(name)}" for name in self.services))
+        parts.append(f"{len(buffer.kept):,}/{buffer.limit:,} lines")
         flags = [name for name, on_ in (("wrap", view.wrap), ("times", view.timestamps)) if on_]
         if flags:
             parts.append(" ".join(flags))
