@@ -102,6 +102,8 @@ class LogBuffer:
         """Lines received (markers and notes are not lines)."""
         self.dropped = 0
         """Lines that never reached the screen: reported by the server or not written."""
+        self.reported = 0
+        """Lines the server reported as dropped (part of :attr:`dropped`)."""
         self.evicted = 0
         """Entries that left the kept window for newer ones (shown before: not drops)."""
         self._seq = 0
@@ -114,6 +116,12 @@ class LogBuffer:
         return Entry(self._seq, kind, service, text, count=count)
 
     @property
+    def lines(self) -> int:
+        """Every line of the follow: received, or reported dropped by the server. Of these,
+        :attr:`dropped` never reached the screen; every other one was written."""
+        return self.received + self.reported
+
+    @property
     def waiting(self) -> int:
         """Lines received and not yet written (while paused, they pile up here)."""
         return self._waiting_lines
@@ -122,6 +130,7 @@ class LogBuffer:
         """Take one chunk of a follow: its dropped count as a marker, its lines, its state."""
         if chunk.dropped:
             self.dropped += chunk.dropped
+            self.reported += chunk.dropped
             self.pending.append(
                 self._entry("dropped", chunk.service, _dropped_text(chunk.dropped), count=chunk.dropped)
             )

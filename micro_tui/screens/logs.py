@@ -132,7 +132,8 @@ class LogsScreen(Screen[None]):
         """Follow ``services`` from their last :attr:`tail` lines (none: stop)."""
         self.services = list(dict.fromkeys(services))
         self.states = {name: "connecting" for name in self.services}
-        self.buffer.clear()
+        paused, self.buffer = self.buffer.paused, LogBuffer(self.buffer.limit)  # counts anew
+        self.buffer.paused = paused
         self.view.reset([])
         self._sync_picker()
         if self.services:
@@ -187,11 +188,13 @@ class LogsScreen(Screen[None]):
         if view.filter is not None:
             parts.append(f"/{view.filter.text}: {len(view.entries):,} shown")
         parts.append(", ".join(f"{name} {self._state_mark(name)}" for name in self.services))
-        parts.append(f"{len(buffer.kept):,}/{buffer.limit:,} lines")
+        kept = f", the last {len(buffer.kept):,} kept" if buffer.evicted else ""
+        parts.append(f"{buffer.lines:,} lines{kept}")
         flags = [name for name, on_ in (("wrap", view.wrap), ("times", view.timestamps)) if on_]
         if flags:
             parts.append(" ".join(flags))
-        self.query_one("#logs-info", Static).update(Text(" · ".join(parts)))
+        # one row, always: no layout for a new text (it changes with every batch)
+        self.query_one("#logs-info", Static).update(Text(" · ".join(parts)), layout=False)
 
     def _state_mark(self, name: str) -> str:
         state = self.states.get(name, "")

@@ -68,6 +68,7 @@ class LogsView(ScrollView, can_focus=True):
         self._widest = 0
         self._starts: list[int] | None = None  # first row of each entry when wrapping
         self._cache: LRUCache[int, Strip] = LRUCache(2048)
+        self._base: Style | None = None
 
     # --- content ---------------------------------------------------------------------------
 
@@ -115,7 +116,8 @@ class LogsView(ScrollView, can_focus=True):
             if width > self._prefix:
                 self._prefix = width
                 self._cache.clear()
-            return cell_len(_clean(entry.text))
+            text = entry.text
+            return len(text) if text.isascii() and "\t" not in text else cell_len(_clean(text))
         return cell_len(entry.text) + 6
 
     def _row_width(self, index: int) -> int:
@@ -145,13 +147,32 @@ class LogsView(ScrollView, can_focus=True):
         self._starts = None
         if self.wrap:
             height = self._wrap_starts()[-1]
-            self.virtual_size = Size(self.scrollable_content_region.width, height)
+            self._resize_content(Size(self.scrollable_content_region.width, height))
         else:
             prefix = _TIME_WIDTH if self.timestamps else 0
-            self.virtual_size = Size(prefix + self._prefix + self._widest, len(self.entries))
+            self._resize_content(Size(prefix + self._prefix + self._widest, len(self.entries)))
         if follow:
             # forced: the scrollbar a new batch calls for is not laid out yet
             self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
+        self.refresh()
+
+    def _resize_content(self, size: Size) -> None:
+        """Set the virtual size. ``virtual_size`` is a layout reactive: every batch would lay
+        the whole screen out again (most of a flood's cost); when the scrollbars stay as they
+        are, nothing else moves, so the scroll range and a repaint are enough."""
+        if size == self.virtual_size:
+            return
+        region = self.scrollable_content_region
+        bars_stay = (
+            self.is_mounted
+            and self.show_vertical_scrollbar == (size.height > region.height)
+            and self.show_horizontal_scrollbar == (size.width > region.width)
+        )
+        if not bars_stay:
+            self.virtual_size = size
+            return
+        self.set_reactive(ScrollView.virtual_size, size)
+        self._scroll_update(size)
         self.refresh()
 
     def relayout(self) -> None:
@@ -168,6 +189,24 @@ class LogsView(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._cache.clear()
+        self._base = None
+
+    def _on_focus(self, event: Any) -> None:
+        self._base = None  # focused, the background is tinted
+        self._cache.clear()
+        super()._on_focus(event)
+
+    def _on_blur(self, event: Any) -> None:
+        self._base = None
+        self._cache.clear()
+        super()._on_blur(event)
+
+    @property
+    def _base_style(self) -> Style:
+        """``rich_style``, kept: it walks the DOM each time (a third of a flood's rendering)."""
+        if self._base is None:
+            self._base = self.rich_style
+        return self._base
 
     # --- matches ---------------------------------------------------------------------------
 
@@ -200,7 +239,7 @@ class LogsView(ScrollView, can_focus=True):
         cached = None if current else self._cache.get(entry.seq)
         if cached is not None:
             return cached
-        base = self.rich_style + self._style("current") if current else self.rich_style
+        base = self._base_style + self._style("current") if current else self._base_style
         text = Text(style=base, no_wrap=True, end="")
         if self.timestamps:
             text.append(clock(entry.ts) + " " if entry.ts else " " * _TIME_WIDTH, self._style("time"))
@@ -225,7 +264,7 @@ class LogsView(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         row = scroll_y + y
         width = self.scrollable_content_region.width
-        style = self.rich_style
+        style = self._base_style
         if self.wrap:
             starts = self._wrap_starts()
             if row >= starts[-1] if starts else True:

@@ -51,6 +51,7 @@ def test_the_servers_dropped_count_becomes_a_marker_where_the_loss_was() -> None
         ("line", "after"),
     ]
     assert entries[2].count == 1234 and buffer.dropped == 1234
+    assert buffer.lines == 3 + 1234  # every line of the follow, shown or not
 
 
 def test_lines_that_cannot_be_written_while_paused_are_counted_and_marked() -> None:
@@ -66,7 +67,7 @@ def test_lines_that_cannot_be_written_while_paused_are_counted_and_marked() -> N
     assert [e.text for e in entries[1:]] == [f"line {i}" for i in range(16, 25)]
     # every line received is written or counted
     written = sum(1 for e in entries if e.kind == "line")
-    assert written + buffer.dropped == buffer.received == 25
+    assert written + buffer.dropped == buffer.received == buffer.lines == 25
     assert [e.seq for e in entries] == sorted(e.seq for e in entries)  # the screen relies on it
 
 
