@@ -158,6 +158,12 @@ class Terminal:
             drawn = [m.group(0) for m in _INFO.finditer(bytes(self.out[since:]))]
         return drawn[-1].decode(errors="replace") if drawn else ""
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the workspace used so far."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_mb(self) -> float:
         with open(f"/proc/{self.proc.pid}/status") as f:
             for line in f:
@@ -245,7 +251,7 @@ def main() -> int:
             rss_before = term.rss_mb()
 
             go.touch()
-            started = time.monotonic()
+            started, cpu_before = time.monotonic(), term.cpu_seconds()
             peak = rss_before
             flood: list[float] = []
             while time.monotonic() - started < options.seconds * 0.2:
@@ -256,6 +262,8 @@ def main() -> int:
             done = _DONE.search(term.wait(_DONE.search, 0, timeout=options.seconds + DEADLINE))
             assert done is not None
             written, took = int(done.group(1)), float(done.group(2))
+            cpu = term.cpu_seconds() - cpu_before
+            load = os.getloadavg()[0]
             time.sleep(1.0)  # the last batches
             peak = max(peak, term.rss_mb())
             mark = term.mark()
@@ -279,6 +287,7 @@ def main() -> int:
     print(f"  info line: {info.strip()}")
     accounted = lines == expected
     print(f"every line written or counted as dropped: {'ok' if accounted else 'MISS'}")
+    print(f"workspace CPU during the flood: {cpu / took:.0%} of a core (load average {load:.1f})")
     print(f"RSS: before {rss_before:.0f} MB, peak {peak:.0f} MB, after {rss_after:.0f} MB")
     rss_ok = growth <= RSS_GROWTH_MB
     print(f"RSS growth {growth:.0f} MB (bar {RSS_GROWTH_MB} MB): {'ok' if rss_ok else 'MISS'}")

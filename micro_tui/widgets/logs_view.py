@@ -31,6 +31,9 @@ __all__ = ["SOURCE_COLOURS", "LogsView"]
 SOURCE_COLOURS = 10
 """How many source styles there are (``logs-view--source-N`` in app.tcss); a source gets
 the next one the first time it writes, in turn."""
+CACHED_ROWS = 256
+"""Rendered rows kept (a few screens): each is dozens of objects the garbage collector walks,
+so under a flood a bigger cache costs more in collection pauses than it saves."""
 _TIME_WIDTH = len("00:00:00.000 ")
 _control = re.compile("[\u0000-\u0008\u000b-\u001f\u007f]").sub
 
@@ -67,7 +70,7 @@ class LogsView(ScrollView, can_focus=True):
         self._lengths: list[int] = []  # cells of each entry's text
         self._widest = 0
         self._starts: list[int] | None = None  # first row of each entry when wrapping
-        self._cache: LRUCache[int, Strip] = LRUCache(2048)
+        self._cache: LRUCache[int, Strip] = LRUCache(CACHED_ROWS)
         self._base: Style | None = None
 
     # --- content ---------------------------------------------------------------------------
