@@ -79,7 +79,7 @@ class ServicesScreen(Screen[None]):
         Binding("G", "move('last')", "Last", show=False, id="services.last"),
         Binding("r", "refresh", "Refresh", id="services.refresh"),
         Binding("i", "invoke", "Invoke", id="services.invoke"),
-        Binding("l", "logs", "Logs", id="services.logs"),
+        Binding("l", "logs", "Logs", show=False, id="services.logs"),
         Binding("c", "copy_cli", "Copy as CLI", id="services.copy_cli"),
     ]
 
