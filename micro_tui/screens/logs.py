@@ -28,7 +28,7 @@ from textual.widgets import Input, SelectionList, Static, TextArea
 from micro_tui import settings
 from micro_tui._markup import literal
 from micro_tui.logbuffer import DEFAULT_LIMIT, LineFilter, LogBuffer, saved_line
-from micro_tui.slices.logs import DEFAULT_TAIL, LogSource
+from micro_tui.slices.logs import DEFAULT_TAIL, LogChunk, LogLine, LogSource
 from micro_tui.widgets.logs_view import LogsView
 from micro_tui.widgets.micro_footer import MicroFooter
 from micro_tui.widgets.micro_header import MicroHeader
@@ -43,6 +43,8 @@ __all__ = ["FLUSH_SECONDS", "LogsScreen"]
 
 FLUSH_SECONDS = 0.075
 """How often waiting lines are written (the spec's 50–100 ms)."""
+FIRST_LINES_SECONDS = 0.3
+"""How long the first lines of one service wait for the others' (to merge them by time)."""
 SOURCES_SECONDS = 5.0
 """How often the services pane asks the runtime what it runs."""
 
@@ -83,6 +85,7 @@ class LogsScreen(Screen[None]):
         self.known: list[LogSource] = []
         self._timer: Timer | None = None
         self._ticking = False
+        self._sources_loaded = False
         self._picker_shows: tuple[list[tuple[str, str]], set[str]] = ([], set())
 
     @property
@@ -146,15 +149,41 @@ class LogsScreen(Screen[None]):
     async def _follow(self, services: list[str], tail: int) -> None:
         await self.micro.painted.wait()
         logs = self.micro.facade.logs
-        async for chunk in logs.follow(services, tail=tail):
-            if chunk.state:
-                self.states[chunk.service] = chunk.state if chunk.state == "connecting" else chunk.detail
-            elif self.states.get(chunk.service) != "live":
-                self.states[chunk.service] = "live"
-            self.buffer.add(chunk)
-            if not self._ticking and self._timer is not None:
-                self._ticking = True
-                self._timer.resume()
+        # the services' last lines come one service after the other: held until each has
+        # sent its own (or FIRST_LINES_SECONDS passed), then merged by time
+        first: dict[str, list[LogLine]] = {name: [] for name in services}
+        release = self.set_timer(FIRST_LINES_SECONDS, lambda: self._merge_first(first))
+        try:
+            async for chunk in logs.follow(services, tail=tail):
+                if chunk.state:
+                    self.states[chunk.service] = chunk.state if chunk.state == "connecting" else chunk.detail
+                elif self.states.get(chunk.service) != "live":
+                    self.states[chunk.service] = "live"
+                if chunk.service in first and (chunk.lines or chunk.state == "retrying"):
+                    first[chunk.service].extend(chunk.lines)
+                    self.buffer.add(LogChunk(chunk.service, (), chunk.dropped, chunk.state, chunk.detail))
+                    if all(first.values()) or chunk.state == "retrying":
+                        self._merge_first(first)
+                    continue
+                self.buffer.add(chunk)
+                self._kick()
+        finally:
+            release.stop()
+
+    def _merge_first(self, first: dict[str, list[LogLine]]) -> None:
+        """Write the held first lines of every service, in the order they were written."""
+        if not first:
+            return
+        held = [line for lines in first.values() for line in lines]
+        first.clear()
+        held.sort(key=lambda line: line.ts)  # stable: one service's own order is kept
+        self.buffer.add_lines(held)
+        self._kick()
+
+    def _kick(self) -> None:
+        if not self._ticking and self._timer is not None:
+            self._ticking = True
+            self._timer.resume()
 
     def _tick(self) -> None:
         self.flush()
@@ -210,12 +239,23 @@ class LogsScreen(Screen[None]):
     async def _load_sources(self) -> None:
         await self.micro.painted.wait()
         try:
-            self.known = await self.micro.facade.logs.sources()
+            found = await self.micro.facade.logs.sources()
         except Exception as exc:
             self.query_one("#logs-sources").border_subtitle = literal(getattr(exc, "detail", "") or exc)
             return
+        before, self.known = {s.name for s in self.known}, found
         self.query_one("#logs-sources").border_subtitle = ""
         self._sync_picker()
+        # the runtime does not send its own "killed" line to followers: say it here
+        now = {s.name for s in found}
+        for name in self.services:
+            if name in before and name not in now:
+                self.buffer.note(name, f"{name}: not run any more (killed); its logs stay")
+                self._kick()
+            elif name in now and name not in before and self._sources_loaded:
+                self.buffer.note(name, f"{name}: running")
+                self._kick()
+        self._sources_loaded = True
 
     def _sync_picker(self) -> None:
         """The runtime's services and the followed ones (a killed one stays: its logs do)."""

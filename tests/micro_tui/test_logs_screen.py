@@ -266,3 +266,30 @@ async def test_the_picker_chooses_services_and_the_palette_finds_them() -> None:
 
 def test_flush_interval_is_within_the_spec() -> None:
     assert 0.05 <= logs_screen_module.FLUSH_SECONDS <= 0.1
+
+
+async def test_first_lines_of_several_services_are_merged_by_time() -> None:
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await on_logs(app, pilot, "greeter", "worker")
+        await until(pilot, lambda: "killed" in texts(screen) and "Hello Carol" in texts(screen))
+        lines = [e for e in screen.view.entries if e.kind == "line"]
+        assert [e.ts for e in lines] == sorted(e.ts for e in lines)
+        assert {e.service for e in lines[:6]} == {"greeter", "worker"}  # interleaved, not one then the other
+
+
+async def test_a_killed_service_is_said_to_be_gone_and_its_lines_stay() -> None:
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await on_logs(app, pilot, "greeter")
+        picker = screen.query_one("#logs-picker", SelectionList)
+        await until(pilot, lambda: picker.option_count == 2)
+        await pilot.pause(0.1)
+        fake_logs(app).kill("greeter")
+        screen.view.focus()
+        await pilot.press("r")  # what the runtime runs, now (it is also asked every few seconds)
+        await until(pilot, lambda: "greeter: not run any more (killed); its logs stay" in texts(screen))
+        assert "Hello Carol" in texts(screen)
+        fake_logs(app).write("greeter", "back again")
+        await pilot.press("r")
+        await until(pilot, lambda: "greeter: running" in texts(screen) and "back again" in texts(screen))
