@@ -97,7 +97,10 @@ async def test_a_running_service_logs_filtered_paused_then_killed_and_still_read
             return "ticker" not in {s.name for s in await runtime.read()}
 
         await eventually(gone, "ticker is killed", timeout=30)
-        await pilot.pause(0.3)
+        screen.view.focus()
+        await pilot.press("r")  # what the runtime runs, now (also asked every few seconds)
+        gone_note = "ticker: not run any more (killed); its logs stay"
+        await until(pilot, lambda: gone_note in texts(screen), seconds=30)
         assert "hello from ticker" in texts(screen)
         kept = len(screen.view.entries)
         assert kept > 5
@@ -106,5 +109,9 @@ async def test_a_running_service_logs_filtered_paused_then_killed_and_still_read
         box.value = "3"  # type: ignore[attr-defined]
         box.focus()
         await pilot.press("enter")
-        await until(pilot, lambda: texts(screen)[-1:] == ["killed"], seconds=30)
-        assert len([t for t in texts(screen) if t.startswith("tick ")]) == 2
+
+        def lines() -> list[str]:
+            return [e.text for e in screen.view.entries if e.kind == "line"]
+
+        await until(pilot, lambda: lines()[-1:] == ["killed"], seconds=30)
+        assert len([t for t in lines() if t.startswith("tick ")]) == 2
