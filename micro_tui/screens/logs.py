@@ -12,6 +12,7 @@ dropped, as a "dropped N lines" marker.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -110,6 +111,11 @@ class LogsScreen(Screen[None]):
         yield MicroFooter()
 
     def on_mount(self) -> None:
+        # a flood allocates tens of thousands of objects a second and keeps 10,000 of them:
+        # the collector's full passes come often, and each walked every object of the app
+        # (~100,000, a few hundred ms on a busy machine, the screen frozen meanwhile);
+        # what exists now lives as long as the app, so it is left out of those passes
+        gc.freeze()
         self.query_one("#logs-tail", Input).border_title = "tail"
         self._timer = self.set_interval(FLUSH_SECONDS, self._tick, pause=True)
         self.watch(self.app, "session", self._session_changed, init=False)
