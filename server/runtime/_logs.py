@@ -200,7 +200,9 @@ class Logs:
                 batch = [first]
                 while len(batch) < BATCH_LINES and not follower.queue.empty():
                     batch.append(follower.queue.get_nowait())
-                records = tuple(r for r in batch if r.instance >= 0 and r.ts > newest)
+                # the runtime's own lines ("killed", "run …", instance -1) go too; the
+                # wake-up sentinel (ts 0) and lines the tail already sent do not
+                records = tuple(r for r in batch if r.ts > newest)
                 dropped, follower.dropped = follower.dropped, 0
                 if records or dropped:
                     yield LogBatch(records, dropped)

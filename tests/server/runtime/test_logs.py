@@ -69,3 +69,26 @@ async def test_a_follower_gets_new_lines_and_a_slow_one_is_told_what_it_missed(t
     await follow.aclose()
     assert not book.followers
     logs.close()
+
+
+async def test_a_follower_gets_the_runtimes_own_lines_too(tmp_path: Path) -> None:
+    """ "killed", "run …", "error: …" are written with instance -1: a live follow shows them
+    as a fresh tail does, and the book's closing wakes the follower without a record."""
+    logs = Logs(tmp_path)
+    book = logs.book("micro", "svc")
+    follow = logs.read("micro", "svc", count=0, follow=True)
+    pending = asyncio.ensure_future(anext(follow))
+    await asyncio.sleep(0)  # one loop turn: the follower is added before its first await
+    assert book.followers
+    book.write("stdout", 0, "serving")
+    book.write("runtime", -1, "killed")
+    lines: list[tuple[str, int, str]] = []
+    batch = await asyncio.wait_for(pending, 10)
+    lines += [(r.stream, r.instance, r.line) for r in batch.records]
+    while len(lines) < 2:
+        batch = await asyncio.wait_for(anext(follow), 10)
+        lines += [(r.stream, r.instance, r.line) for r in batch.records]
+    assert lines == [("stdout", 0, "serving"), ("runtime", -1, "killed")]
+    logs.close()
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(anext(follow), 10)
