@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from micro_tui import cache
 from micro_tui.facade import (
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from micro_tui.slices.runtime_real import RealRuntime
     from micro_tui.slices.store_real import RealStore
 
-__all__ = ["RealCalls", "RealFacade", "RealRegistry", "RealSession"]
+__all__ = ["RealCalls", "RealFacade", "RealRegistry", "RealSession", "SessionClient", "new_client"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,40 @@ def _error_result(exc: Exception, elapsed_ms: float) -> CallResult:
     if isinstance(exc, errors.MicroError):
         return CallResult(False, "", exc.code, exc.status, exc.detail, elapsed_ms)
     return CallResult(False, "", 500, "Internal Server Error", str(exc) or type(exc).__name__, elapsed_ms)
+
+
+C = TypeVar("C")
+
+
+async def new_client(session: RealSession, module: str, name: str) -> Any:
+    """A new client (class ``name`` of ``module``, a framework gRPC client) in the session's
+    env, namespace and login. The first import of the module (grpc and protobuf, ~150 ms)
+    happens in a thread, so the event loop keeps painting."""
+    if module not in sys.modules:
+        await asyncio.to_thread(importlib.import_module, module)
+    client_class = getattr(sys.modules[module], name)
+    return client_class(session.address, namespace=session.namespace, token=session.token)
+
+
+class SessionClient(Generic[C]):
+    """One client per env + namespace + login for a slice, made again (the old one closed)
+    when one of them changes."""
+
+    def __init__(self, session: RealSession, module: str, name: str) -> None:
+        self._session, self._module, self._name = session, module, name
+        self._client: C | None = None
+        self._made_for: tuple[str, str, str | None] | None = None
+
+    async def get(self) -> C:
+        session = self._session
+        where = (session.address, session.namespace, session.token)
+        if self._client is None or self._made_for != where:
+            old = self._client
+            self._client = cast(C, await new_client(session, self._module, self._name))
+            self._made_for = where
+            if old is not None:
+                await cast(Any, old).close()
+        return self._client
 
 
 class RealSession:

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import importlib
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from micro_tui.real import RealSession
+from micro_tui.real import RealSession, new_client
 from micro_tui.slices.auth import AccountInfo, AccountSpec, RuleInfo
 
 __all__ = ["RealAuth"]
 
 T = TypeVar("T")
-_GRPC_AUTH = "micro.auth.grpc"
 
 
 def _account(account: Any) -> AccountInfo:
@@ -36,12 +32,7 @@ class RealAuth:
         self._session = session
 
     async def _call(self, do: Callable[[Any], Awaitable[T]]) -> T:
-        if _GRPC_AUTH not in sys.modules:  # grpc and protobuf (~150 ms) off the event loop
-            await asyncio.to_thread(importlib.import_module, _GRPC_AUTH)
-        from micro.auth.grpc import GrpcAuth
-
-        session = self._session
-        client = GrpcAuth(session.address, namespace=session.namespace, token=session.token)
+        client = await new_client(self._session, "micro.auth.grpc", "GrpcAuth")
         try:
             return await do(client)
         finally:

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import importlib
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
-from micro_tui.real import RealSession
+from micro_tui.real import RealSession, new_client
 from micro_tui.slices.config import ConfigChange
 
 __all__ = ["RealConfig"]
-
-_GRPC_CONFIG = "micro.config.grpc"
 
 
 class RealConfig:
@@ -24,12 +19,7 @@ class RealConfig:
         self._session = session
 
     async def _client(self) -> Any:
-        if _GRPC_CONFIG not in sys.modules:  # grpc and protobuf (~150 ms) off the event loop
-            await asyncio.to_thread(importlib.import_module, _GRPC_CONFIG)
-        from micro.config.grpc import GrpcConfig
-
-        session = self._session
-        return GrpcConfig(session.address, namespace=session.namespace, token=session.token)
+        return await new_client(self._session, "micro.config.grpc", "GrpcConfig")
 
     async def document(self) -> dict[str, Any]:
         found = await self._call(lambda c: c.get(""))

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import sys
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from micro import errors
 from micro.events import Event, GroupInfo, TopicInfo
-from micro_tui.real import RealSession
+from micro_tui.real import RealSession, SessionClient
 from micro_tui.slices.events import END, Start
 
 if TYPE_CHECKING:
@@ -20,7 +18,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RealEvents"]
 
-_GRPC = "micro.events.grpc"
 PAGE = 1000
 """The most events one read brings."""
 POLL_SECONDS = (0.1, 0.4)
@@ -33,25 +30,10 @@ class RealEvents:
 
     def __init__(self, session: RealSession) -> None:
         self._session = session
-        self._client: GrpcStream | None = None
-        self._key: tuple[str, str, str | None] = ("", "", None)
+        self._clients: SessionClient[GrpcStream] = SessionClient(session, "micro.events.grpc", "GrpcStream")
 
     async def _stream(self) -> GrpcStream:
-        session = self._session
-        key = (session.address, session.namespace, session.token)
-        if self._client is None or key != self._key:
-            if _GRPC not in sys.modules:
-                await asyncio.to_thread(importlib.import_module, _GRPC)
-            from micro.events.grpc import GrpcStream
-
-            old, self._client, self._key = (
-                self._client,
-                GrpcStream(key[0], namespace=key[1], token=key[2]),
-                key,
-            )
-            if old is not None:
-                await old.close()
-        return self._client
+        return await self._clients.get()
 
     async def topics(self) -> list[TopicInfo]:
         return await (await self._stream()).topics()

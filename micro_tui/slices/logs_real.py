@@ -3,18 +3,13 @@ framework's :class:`~micro.runtime.grpc.GrpcRuntime` (imported on first use, in 
 
 from __future__ import annotations
 
-import asyncio
-import importlib
-import sys
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from micro_tui.real import RealSession
+from micro_tui.real import RealSession, new_client
 from micro_tui.slices.logs import DEFAULT_TAIL, LogChunk, LogLine, LogSource, follow_all
 
 __all__ = ["RealLogs"]
-
-_GRPC_RUNTIME = "micro.runtime.grpc"
 
 
 class RealLogs:
@@ -24,12 +19,7 @@ class RealLogs:
     async def _runtime(self) -> Any:
         """A runtime client with the session's current login (each follow attempt makes its
         own: a reconnect after a new login carries the new token)."""
-        if _GRPC_RUNTIME not in sys.modules:
-            await asyncio.to_thread(importlib.import_module, _GRPC_RUNTIME)
-        from micro.runtime.grpc import GrpcRuntime
-
-        session = self._session
-        return GrpcRuntime(session.address, namespace=session.namespace, token=session.token)
+        return await new_client(self._session, "micro.runtime.grpc", "GrpcRuntime")
 
     async def sources(self) -> list[LogSource]:
         runtime = await self._runtime()

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from micro import errors
 from micro.runtime import Service, check_name
-from micro_tui.real import RealSession
+from micro_tui.real import RealSession, SessionClient
 from micro_tui.slices.runtime import DONE
 
 if TYPE_CHECKING:
@@ -25,7 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RealRuntime"]
 
-_GRPC = "micro.runtime.grpc"
 POLL_SECONDS = 0.25
 """How often a run's progress asks for the service's status."""
 
@@ -53,25 +50,12 @@ class RealRuntime:
 
     def __init__(self, session: RealSession) -> None:
         self._session = session
-        self._client: GrpcRuntime | None = None
-        self._key: tuple[str, str, str | None] = ("", "", None)
+        self._clients: SessionClient[GrpcRuntime] = SessionClient(
+            session, "micro.runtime.grpc", "GrpcRuntime"
+        )
 
     async def _runtime(self) -> GrpcRuntime:
-        session = self._session
-        key = (session.address, session.namespace, session.token)
-        if self._client is None or key != self._key:
-            if _GRPC not in sys.modules:
-                await asyncio.to_thread(importlib.import_module, _GRPC)
-            from micro.runtime.grpc import GrpcRuntime
-
-            old, self._client, self._key = (
-                self._client,
-                GrpcRuntime(key[0], namespace=key[1], token=key[2]),
-                key,
-            )
-            if old is not None:
-                await old.close()
-        return self._client
+        return await self._clients.get()
 
     async def status(self) -> list[Service]:
         found = await (await self._runtime()).read()

@@ -6,19 +6,14 @@ thread, so the event loop keeps painting) and replaced when the session moves on
 
 from __future__ import annotations
 
-import asyncio
-import importlib
-import sys
 from typing import Any
 
 from micro import errors
 from micro.store import Order
-from micro_tui.real import RealSession
+from micro_tui.real import RealSession, SessionClient
 from micro_tui.slices.store import PAGE, KeyPage, StoreRecord, VersionConflict
 
 __all__ = ["RealStore"]
-
-_GRPC_STORE = "micro.store.grpc"
 
 
 def _record(record: Any) -> StoreRecord:
@@ -28,22 +23,10 @@ def _record(record: Any) -> StoreRecord:
 class RealStore:
     def __init__(self, session: RealSession) -> None:
         self._session = session
-        self._client: Any = None
-        self._made_for: tuple[str, str, str | None] | None = None
+        self._clients: SessionClient[Any] = SessionClient(session, "micro.store.grpc", "GrpcStore")
 
     async def _store(self) -> Any:
-        session = self._session
-        where = (session.address, session.namespace, session.token)
-        if self._client is None or self._made_for != where:
-            if _GRPC_STORE not in sys.modules:
-                await asyncio.to_thread(importlib.import_module, _GRPC_STORE)
-            from micro.store.grpc import GrpcStore
-
-            old, self._client = self._client, GrpcStore(where[0], namespace=where[1], token=where[2])
-            self._made_for = where
-            if old is not None:
-                asyncio.get_running_loop().create_task(old.close())
-        return self._client
+        return await self._clients.get()
 
     def _writable(self) -> None:
         """A read-only env refuses a write before anything is sent, as the CLI does."""
