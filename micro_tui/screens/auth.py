@@ -137,7 +137,7 @@ class AuthScreen(Screen[None]):
             note.display = bool(refused)
             table.display = bool(rows[name])
             title = name if name == "namespaces" else f"{name} · {ns}"
-            self.query_one(f"#auth-{name}-pane").border_title = title
+            self.query_one(f"#auth-{name}-pane").border_title = literal(title)
 
     # --- which row ---------------------------------------------------------------------------
 

@@ -252,7 +252,8 @@ class LogsScreen(Screen[None]):
         before, self.known = {s.name for s in self.known}, found
         self.query_one("#logs-sources").border_subtitle = ""
         self._sync_picker()
-        # the runtime does not send its own "killed" line to followers: say it here
+        # said here too: a follow that is reconnecting, or a runtime that lost the line,
+        # still shows that a followed service went or came back
         now = {s.name for s in found}
         for name in self.services:
             if name in before and name not in now:

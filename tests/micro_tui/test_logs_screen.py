@@ -23,6 +23,17 @@ def texts(screen: LogsScreen) -> list[str]:
     return [e.text for e in views.first().entries] if views else []
 
 
+def palette_prompts(app: MicroApp) -> str:
+    """What the open command palette lists now ("" until it shows a list)."""
+    from textual.widgets import OptionList
+
+    lists = app.screen.query("CommandList")
+    if not lists:
+        return ""
+    options = lists.first(OptionList)
+    return "\n".join(str(options.get_option_at_index(i).prompt) for i in range(options.option_count))
+
+
 def texts_ready(screen: Any) -> bool:
     return bool(screen.query("#logs-info"))
 
@@ -259,7 +270,7 @@ async def test_the_picker_chooses_services_and_the_palette_finds_them() -> None:
         # the palette offers the runtime's services
         await pilot.press("ctrl+p")
         await pilot.press(*"logs greeter")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: "logs greeter" in palette_prompts(app))
         await pilot.press("enter")
         await until(pilot, lambda: screen.services == ["greeter"])
 
@@ -283,8 +294,7 @@ async def test_a_killed_service_is_said_to_be_gone_and_its_lines_stay() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await on_logs(app, pilot, "greeter")
         picker = screen.query_one("#logs-picker", SelectionList)
-        await until(pilot, lambda: picker.option_count == 2)
-        await pilot.pause(0.1)
+        await until(pilot, lambda: picker.option_count == 2 and screen._sources_loaded)
         fake_logs(app).kill("greeter")
         screen.view.focus()
         await pilot.press("r")  # what the runtime runs, now (it is also asked every few seconds)

@@ -266,6 +266,29 @@ async def test_events(table: Table) -> None:
         lambda ns: events_pb2.RetentionRequest(topic="orders", retention=events_pb2.Retention(max_count=5)),
         events_pb2.RetentionResponse,
     )
+    await _check(
+        table,
+        EVENTS_MEMBER,
+        "/events.Store/Groups",
+        lambda ns: events_pb2.GroupsRequest(topic="orders"),
+        events_pb2.GroupsResponse,
+    )
+    # an admitted caller gets to the request's own check: no such group or topic (404)
+    admitted = {caller: tuple("404" if o == "ok" else o for o in row) for caller, row in EVENTS_ADMIN.items()}
+    await _check(
+        table,
+        admitted,
+        "/events.Store/ResetGroup",
+        lambda ns: events_pb2.ResetGroupRequest(topic="orders", group="nobody", offset=0),
+        events_pb2.ResetGroupResponse,
+    )
+    await _check(
+        table,
+        admitted,
+        "/events.Store/Delete",
+        lambda ns: events_pb2.DeleteRequest(topic="scratch"),
+        events_pb2.DeleteResponse,
+    )
 
 
 async def test_blob_store(table: Table) -> None:
@@ -432,6 +455,36 @@ async def test_runtime_read(table: Table) -> None:
         return runtime_pb2.ReadRequest(options=runtime_pb2.ReadOptions(namespace=ns))
 
     await _check(table, RULES_LIST, "/runtime.Runtime/Read", request, runtime_pb2.ReadResponse)
+
+
+async def test_runtime_logs(table: Table) -> None:
+    """Logs (a server stream) are for any account of the namespace, as status is; an admitted
+    caller gets to the request's own check (no such service: 404)."""
+    admitted = {caller: tuple("404" if o == "ok" else o for o in row) for caller, row in RULES_LIST.items()}
+
+    async def outcome(caller: str, column: str) -> str:
+        namespace, _, where = column.partition("-")
+        metadata: list[tuple[str, str]] = []
+        if column != "tok" and where == "md":
+            metadata.append(("micro-namespace", namespace))
+        token = table.tokens[caller]
+        if token:
+            metadata.append(("authorization", f"Bearer {token}"))
+        options = runtime_pb2.LogsOptions(namespace=namespace if where == "f" else "")
+        call = table.channel.unary_stream(
+            "/runtime.Runtime/Logs",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=runtime_pb2.LogBatch.FromString,
+        )(runtime_pb2.LogsRequest(service="nosuch", options=options), metadata=tuple(metadata), timeout=10)
+        try:
+            async for _ in call:
+                pass
+            return "ok"
+        except grpc.aio.AioRpcError as exc:
+            return str(from_rpc_error(exc).code)
+
+    found = {caller: tuple([await outcome(caller, column) for column in COLUMNS]) for caller in CALLERS}
+    assert found == admitted
 
 
 async def test_runtime_create(table: Table) -> None:
