@@ -75,7 +75,57 @@ def _rss(pid: int) -> int:
     return 0
 
 
+async def _stream_server(lines: int) -> None:
+    """The floor's server (``--stream-server``): a bare ``grpc.aio`` server stream sending
+    its clock every 10 ms, as the ticker writes lines."""
+    import asyncio
+
+    import grpc
+
+    async def ticks(request: bytes, context: object) -> object:
+        await asyncio.sleep(0.5)
+        for _ in range(lines):
+            await asyncio.sleep(0.01)
+            yield str(time.time_ns()).encode()
+
+    server = grpc.aio.server()
+    handler = grpc.unary_stream_rpc_method_handler(ticks)
+    generic = grpc.method_handlers_generic_handler("bench.Ticks", {"Ticks": handler})
+    server.add_generic_rpc_handlers((generic,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    print(port, flush=True)
+    await server.wait_for_termination()
+
+
+def _grpc_floor(lines: int) -> float:
+    """Median ms from a bare ``grpc.aio`` server stream's send to a grpc client's receipt in
+    another process (the client polls its stream as ``micro logs -f`` does): what one gRPC
+    message between two Python processes costs here, with no micro code on either side."""
+    import grpc
+
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--stream-server", str(lines)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        channel = grpc.insecure_channel(
+            f"127.0.0.1:{int(server.stdout.readline())}", options=[("SingleThreadedUnaryStream", 1)]
+        )
+        took = [(time.time_ns() - int(m)) / 1e6 for m in channel.unary_stream("/bench.Ticks/Ticks")(b"")]
+        channel.close()
+        return statistics.median(took)
+    finally:
+        server.kill()
+        server.wait()
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--stream-server"]:
+        import asyncio
+
+        asyncio.run(_stream_server(int(sys.argv[2])))
+        return 0
     parser = argparse.ArgumentParser()
     parser.add_argument("--idle", type=int, default=10)
     parser.add_argument("--idle-seconds", type=float, default=60.0)
@@ -190,6 +240,9 @@ def main() -> int:
                 ours, theirs = (statistics.median(seen[k] or [float("nan")]) for k in seen)
                 print(f"log follow: micro logs -f median {ours:.2f} ms, tail -F {theirs:.2f} ms "
                       f"({ours / theirs:.2f}x; bars 5 ms and 2x)")  # fmt: skip
+                floor = _grpc_floor(opts.lines)
+                print(f"  for scale: one bare grpc.aio stream message between two processes "
+                      f"(no micro code) {floor:.2f} ms = {floor / theirs:.2f}x tail -F")  # fmt: skip
                 if not ours <= 5 or not ours <= 2 * theirs:
                     missed.append("log follow")
                 _cli(env, "kill", "ticker")

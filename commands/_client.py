@@ -94,8 +94,14 @@ def run(body: Callable[[], Awaitable[T]]) -> T:
     async def main() -> T:
         return await body()
 
+    return run_sync(lambda: asyncio.run(main()))
+
+
+def run_sync(body: Callable[[], T]) -> T:
+    """Run one command's blocking body (no event loop: a blocking wait inside asyncio.run
+    would not end on Ctrl-C, whose first press only cancels the loop's task)."""
     try:
-        return asyncio.run(main())
+        return body()
     except Exception as exc:
         from micro import errors
 

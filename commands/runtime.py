@@ -512,9 +512,14 @@ def logs(
     # -n 0: no earlier line, only new ones (as tail -n 0); the server sends at least one
     newer = time.time_ns() if lines == 0 else 0
 
-    async def body() -> None:
-        # a blocking stream on a synchronous channel: each batch is printed as grpc hands it
-        # over, with no hop through an event loop (the follow latency is the point)
+    def body() -> None:
+        # a blocking stream on a synchronous channel whose streams are polled on the reading
+        # thread: each batch is printed as grpc hands it over, with no hop through an event
+        # loop or grpc's channel thread (the follow latency is the point). That poll does not
+        # wake for signals, so a worker thread reads and prints while this one waits, where
+        # Ctrl-C lands, and cancels the call.
+        import threading
+
         from micro import _platform, errors
         from micro._grpc import call_metadata, rpc_errors, sync_channel
         from micro.proto.runtime import runtime_pb2, runtime_pb2_grpc
@@ -534,26 +539,43 @@ def logs(
                 sync_channel(ctx.address) as channel,
                 rpc_errors(ctx.address, channel=channel, timeout=timeout),
             ):
-                for pb in runtime_pb2_grpc.RuntimeStub(channel).Logs(
-                    request, metadata=metadata, timeout=timeout
-                ):
-                    batch = batch_from_proto(pb)
-                    if batch.dropped:
-                        if as_json:
-                            sys.stdout.write(json.dumps({"dropped": batch.dropped}) + "\n")
-                        else:
-                            err(f"dropped: {batch.dropped} lines (this follower fell behind)")
-                    text = "".join(
-                        _line(r, as_json=as_json, timestamps=timestamps) + "\n"
-                        for r in batch.records
-                        if r.ts >= newer
-                    )
-                    sys.stdout.write(text)
-                    sys.stdout.flush()
+                call = runtime_pb2_grpc.RuntimeStub(channel).Logs(request, metadata=metadata, timeout=timeout)
+                failed: list[BaseException] = []
+
+                def pump() -> None:
+                    try:
+                        for pb in call:
+                            batch = batch_from_proto(pb)
+                            if batch.dropped:
+                                if as_json:
+                                    sys.stdout.write(json.dumps({"dropped": batch.dropped}) + "\n")
+                                else:
+                                    err(f"dropped: {batch.dropped} lines (this follower fell behind)")
+                            text = "".join(
+                                _line(r, as_json=as_json, timestamps=timestamps) + "\n"
+                                for r in batch.records
+                                if r.ts >= newer
+                            )
+                            sys.stdout.write(text)
+                            sys.stdout.flush()
+                    except BaseException as exc:  # handed to the waiting thread
+                        failed.append(exc)
+
+                reader = threading.Thread(target=pump, name="logs", daemon=True)
+                reader.start()
+                try:
+                    while reader.is_alive():
+                        reader.join(0.5)
+                finally:
+                    if reader.is_alive():  # Ctrl-C: end the stream, then the reader
+                        call.cancel()
+                        reader.join(5)
+                if failed:
+                    raise failed[0]
         except errors.NotFound:
             raise Failure("Service not found") from None
 
     try:
-        _client.run(body)
+        _client.run_sync(body)
     except KeyboardInterrupt:
         return

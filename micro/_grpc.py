@@ -185,11 +185,15 @@ def aio_channel(address: str, *, options: list[tuple[str, Any]] | None = None) -
 
 
 def sync_channel(address: str) -> grpc.Channel:
-    """A synchronous channel to ``address`` (TLS as for :func:`aio_channel`)."""
+    """A synchronous channel to ``address`` (TLS as for :func:`aio_channel`). A server
+    stream read from it is polled on the reading thread itself (grpc's
+    ``SingleThreadedUnaryStream``): no hand-over from grpc's channel thread per message,
+    which was a tenth of a millisecond of ``micro logs -f``'s latency."""
     ca = _platform.tls_for(address)
+    opts = [*CHANNEL_OPTIONS, ("SingleThreadedUnaryStream", 1)]
     if ca is None:
-        return grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
-    return grpc.secure_channel(address, _credentials(ca), options=CHANNEL_OPTIONS)
+        return grpc.insecure_channel(address, options=opts)
+    return grpc.secure_channel(address, _credentials(ca), options=opts)
 
 
 def status_for(err: errors.MicroError) -> grpc.StatusCode:

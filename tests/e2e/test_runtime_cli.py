@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -164,8 +165,18 @@ def test_logs_follow_prints_new_lines(
             return any("called by Ann" in line for line in lines)
 
         eventually_sync(seen, "micro logs -f printed the line the service wrote", timeout=30, interval=0.3)
+        # Ctrl-C ends the follow at once and quietly (it once only cancelled an event loop
+        # task the blocked stream never gave back to, and the follow went on)
+        proc.send_signal(signal.SIGINT)
+        try:
+            code = proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pytest.fail("micro logs -f did not end on Ctrl-C (SIGINT) within 10 s")
+        assert proc.stderr is not None
+        assert code == 0 and "Traceback" not in proc.stderr.read()
     finally:
-        proc.terminate()
+        if proc.poll() is None:
+            proc.kill()
         proc.wait(10)
         reader.join(5)
         assert proc.stdout is not None and proc.stderr is not None
