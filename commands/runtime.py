@@ -1,21 +1,20 @@
 """``micro run``, ``update``, ``kill``, ``status`` and ``logs``: services run by the server.
 
-A local folder is packed here (:mod:`commands._pack`) and streamed to the server with
-``Source.Upload``: the server never reads this machine's files, so the commands work the
-same against a server elsewhere. A git source is cloned by the server as the first step of
-the build (a clone can take longer than a call's deadline); ``micro run`` of one returns
-once the clone is stored, so a repository or ref that does not exist is still its one-line
-failure. The credentials of an https source (``micro user config set git.credentials.<host>``,
-kept in the keyring, or a URL's ``user:password@``) go to the server in the request's
-secrets, for that clone only: never in the source the server records, on a command line,
-in status or in logs.
+A local folder is checked and packed here (:mod:`micro.runtime.source`, as the workspace
+does it) and streamed to the server with ``Source.Upload``: the server never reads this
+machine's files, so the commands work the same against a server elsewhere. A git source is
+cloned by the server as the first step of the build (a clone can take longer than a call's
+deadline); ``micro run`` of one returns once the clone is stored, so a repository or ref
+that does not exist is still its one-line failure. The credentials of an https source
+(``micro user config set git.credentials.<host>``, kept in the keyring, or a URL's
+``user:password@``) go to the server in the request's secrets, for that clone only: never
+in the source the server records, on a command line, in status or in logs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -81,19 +80,6 @@ def _describe(folder: Path) -> str:
     return str(folder.resolve())
 
 
-def _check_entry(folder: Path) -> None:
-    """Refuse here, before anything is uploaded or created, a folder the server could not
-    start (the server checks again: a git source is never seen here)."""
-    from server.runtime._build import BuildError, entry_point
-
-    if not any(folder.iterdir()):
-        raise Failure(f"Source folder {folder} is empty")
-    try:
-        entry_point(folder)
-    except BuildError as exc:
-        raise Failure(f"Cannot run {folder}: {exc.detail}") from None
-
-
 def _words(option: str, text: str) -> list[str]:
     """``--command``/``--args`` split as a shell would (quotes kept together)."""
     import shlex
@@ -120,36 +106,29 @@ def run(
     """Run a service from a folder or git: built, started and supervised by the server."""
     from commands import _client
     from micro.runtime import Service
+    from micro.runtime import source as sources
 
     _check_instances(instances)
     env = _env_vars(env_vars)
     start = _Start(env, instances, _words("--command", command), _words("--args", args), wait)
-    folder = Path(source).expanduser()
-    if not folder.is_dir():  # an existing folder always wins
-        from server.runtime._git import is_git
-
-        if is_git(source):
-            return _run_git(source, name, start)
-        base = _baseurl()
-        if base and _BARE.match(source):
-            return _run_git(f"{base.rstrip('/')}/{source}", name, start)
-        raise Failure(f"Source folder {source} does not exist")
+    folder = sources.locate(source, baseurl=_baseurl)
+    if isinstance(folder, str):
+        return _run_git(folder, name, start)
     service_name = _name(name or folder.resolve().name)
     if not start.command:
-        _check_entry(folder)
+        sources.check_runnable(folder)
     ctx = _client.context()
     ctx.require_writable()
-    from commands._pack import pack
 
     _progress(f"packing {folder}")
-    packed = pack(folder)
+    packed = sources.pack(folder)
     _progress(f"uploading {packed.files} files ({len(packed.data) / 1024:.0f} KiB)")
 
     async def body() -> None:
         started = time.time()
         runtime = _runtime(ctx)
         try:
-            upload = await runtime.upload(service_name, _chunks(packed.data))
+            upload = await runtime.upload(service_name, sources.chunks(packed.data))
             await runtime.create(
                 Service(name=service_name, source=_describe(folder)),
                 upload=upload,
@@ -167,24 +146,12 @@ def run(
     _client.run(body)
 
 
-# a bare name (with a subfolder or a ref) that git.baseurl completes: helloworld, hello/sub@v1
-_BARE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*(@[A-Za-z0-9_.-]+)?$")
-
-
 def _baseurl() -> str:
     """``micro user config set git.baseurl``: where bare names are looked up ("" for none)."""
     from commands.user import _settings
 
     _, user = _settings()
     return str(user.get("git.baseurl", "") or "")
-
-
-def _git_name(source: str) -> str:
-    """The default name of a git source: its last path part, without ``@ref`` or ``.git``."""
-    from server.runtime._git import _split_ref
-
-    path, _ = _split_ref(source)
-    return path.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].removesuffix(".git")
 
 
 @dataclass(frozen=True)
@@ -204,7 +171,7 @@ def git_secrets(source: str) -> tuple[str, dict[str, str]]:
     ``git.credentials.<host>`` or ``git.credentials`` (https and http sources only)."""
     from urllib.parse import urlsplit
 
-    from server.runtime._git import split_credentials
+    from micro.runtime.source import split_credentials
 
     bare, given = split_credentials(source)
     if given:
@@ -233,8 +200,9 @@ def _run_git(source: str, name: str, start: _Start) -> None:
     returns once the clone is stored (or fails with git's reason, leaving nothing behind)."""
     from commands import _client
     from micro.runtime import Service
+    from micro.runtime.source import git_name
 
-    service_name = _name(name or _git_name(source))
+    service_name = _name(name or git_name(source))
     ctx = _client.context()
     ctx.require_writable()
     bare, secrets = git_secrets(source)
@@ -287,13 +255,6 @@ async def _cloned(runtime: GrpcRuntime, name: str, *, seconds: float = WAIT_SECO
             raise Failure(f"{name}: the clone did not finish within {seconds:.0f}s")
         await asyncio.sleep(delay)
         delay = min(delay * 1.5, 0.5)
-
-
-async def _chunks(data: bytes) -> Any:
-    from micro.store.blob import CHUNK_BYTES
-
-    for start in range(0, len(data), CHUNK_BYTES):
-        yield data[start : start + CHUNK_BYTES]
 
 
 async def _wait(runtime: GrpcRuntime, name: str, since: float, *, seconds: float = WAIT_SECONDS) -> None:
@@ -364,6 +325,7 @@ def update(
 ) -> None:
     """Rebuild a service from its (re-read) source and restart it."""
     from commands import _client
+    from micro.runtime import source as sources
 
     _check_instances(instances)
     env = _env_vars(env_vars) if env_vars is not None else None
@@ -374,12 +336,9 @@ def update(
     ctx.require_writable()
     packed = None
     if is_folder:
-        from commands._pack import pack
-
-        _check_entry(folder)
-
+        sources.check_runnable(folder)
         _progress(f"packing {folder}")
-        packed = pack(folder)
+        packed = sources.pack(folder)
 
     async def body() -> None:
         started = time.time()
@@ -388,7 +347,7 @@ def update(
             upload = ""
             secrets: dict[str, str] = {}
             if packed is not None:
-                upload = await runtime.upload(service_name, _chunks(packed.data))
+                upload = await runtime.upload(service_name, sources.chunks(packed.data))
             else:  # rebuilt from the recorded source: a git one is cloned again, maybe privately
                 from micro import errors
 

@@ -1,8 +1,9 @@
 """The runtime slice over a real server: the framework's :class:`~micro.runtime.grpc.GrpcRuntime`.
 
-A folder is packed and uploaded exactly as ``micro run`` does it (:func:`commands._pack.pack`,
-``Source.Upload`` in chunks), a git URL is cloned by the server; packing runs in a thread so
-the workspace keeps answering keys meanwhile.
+A folder is checked, packed and uploaded exactly as ``micro run`` does it (with
+:mod:`micro.runtime.source`: the same refusals in the same words, ``Source.Upload`` in
+chunks), a git URL is cloned by the server; packing runs in a thread so the workspace keeps
+answering keys meanwhile.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from micro import errors
 from micro.runtime import Service, check_name
+from micro.runtime import source as sources
 from micro_tui.real import RealSession, SessionClient
 from micro_tui.slices.runtime import DONE
 
@@ -27,22 +29,10 @@ POLL_SECONDS = 0.25
 """How often a run's progress asks for the service's status."""
 
 
-def _pack(folder: Path) -> Any:
-    """``micro run``'s packing of ``folder`` (its checks first), with the CLI's one-line
-    refusals as BadRequest."""
-    from commands._output import Failure
-    from commands._pack import pack
-    from server.runtime._build import BuildError, entry_point
-
-    try:
-        if not any(folder.iterdir()):
-            raise errors.BadRequest(f"Source folder {folder} is empty")
-        entry_point(folder)
-        return pack(folder)
-    except BuildError as exc:
-        raise errors.BadRequest(f"Cannot run {folder}: {exc.detail}") from None
-    except Failure as exc:
-        raise errors.BadRequest(exc.line) from None
+def _pack(folder: Path) -> sources.Packed:
+    """``micro run``'s packing of ``folder``, its checks first (BadRequest, one line)."""
+    sources.check_runnable(folder)
+    return sources.pack(folder)
 
 
 class RealRuntime:
@@ -64,21 +54,14 @@ class RealRuntime:
     async def run(self, source: str, *, name: str = "", instances: int = 1) -> Service:
         if instances < 1:
             raise errors.BadRequest(f"instances must be at least 1: {instances}")
-        folder = Path(source).expanduser()
+        folder = sources.locate(source)
         runtime = await self._runtime()
-        if not folder.is_dir():
-            from commands.runtime import _git_name
-            from server.runtime._git import is_git
-
-            if not is_git(source):
-                raise errors.BadRequest(f"Source folder {source} does not exist")
-            service = Service(name=check_name(name or _git_name(source)), source=source)
+        if isinstance(folder, str):
+            service = Service(name=check_name(name or sources.git_name(folder)), source=folder)
             return await runtime.create(service, instances=instances)
         service_name = check_name(name or folder.resolve().name)
         packed = await asyncio.to_thread(_pack, folder)
-        from commands.runtime import _chunks
-
-        upload = await runtime.upload(service_name, _chunks(packed.data))
+        upload = await runtime.upload(service_name, sources.chunks(packed.data))
         service = Service(name=service_name, source=str(folder.resolve()))
         return await runtime.create(service, upload=upload, subfolder=packed.subfolder, instances=instances)
 

@@ -7,7 +7,9 @@ that needs the same. A venv sees the platform's own packages through a ``.pth`` 
 venv made from inside a venv with ``--system-site-packages`` would see the base interpreter
 instead); it is made without pip, and the platform's pip installs requirements into it only
 when there are any. Both are made in a temporary folder and renamed into place, so a build
-cut short (the server killed) leaves nothing half made.
+cut short (the server killed) leaves nothing half made. The entry point of a folder and
+:class:`BuildError` are the framework's (:mod:`micro.runtime.source`): the CLI and the
+workspace check a folder by the same rule before they upload it.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ import sys
 import sysconfig
 import tarfile
 import tempfile
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
-from micro import errors, settings
+from micro import settings
+from micro.runtime.source import BuildError, entry_point
 
 __all__ = ["DIES_WITH_SERVER", "BuildError", "Builder", "entry_point"]
 
@@ -35,10 +37,6 @@ Progress = Callable[[str], None]
 
 #: what every child of the runtime is started through: it gets SIGKILL when the server dies
 DIES_WITH_SERVER = ("setpriv", "--pdeathsig", "KILL", "--")
-
-
-class BuildError(errors.BadRequest):
-    """The build failed; the detail is the reason shown in status (one line)."""
 
 
 def _requirements(folder: Path) -> str:
@@ -52,32 +50,6 @@ def _requirements(folder: Path) -> str:
         if line and not line.startswith("#"):
             lines.append(line)
     return "\n".join(lines)
-
-
-def entry_point(folder: Path) -> list[str]:
-    """The arguments after ``python`` that start the service in ``folder``: ``main.py``, or
-    ``[tool.micro] entrypoint`` of its ``pyproject.toml``, or ``-m <package>``."""
-    pyproject = folder / "pyproject.toml"
-    if pyproject.is_file():
-        try:
-            data = tomllib.loads(pyproject.read_text())
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise BuildError(f"pyproject.toml is not valid TOML: {exc}") from None
-        entry = data.get("tool", {}).get("micro", {}).get("entrypoint")
-        if isinstance(entry, str) and entry:
-            if entry.endswith(".py"):
-                if not (folder / entry).is_file():
-                    raise BuildError(f"the entry point {entry} of pyproject.toml does not exist")
-                return [entry]
-            return ["-m", entry]
-    if (folder / "main.py").is_file():
-        return ["main.py"]
-    packages = [p.parent.name for p in folder.glob("*/__main__.py")]
-    if len(packages) == 1:
-        return ["-m", packages[0]]
-    raise BuildError(
-        "no entry point: main.py, [tool.micro] entrypoint in pyproject.toml or a package's __main__.py"
-    )
 
 
 def _platform_paths() -> list[str]:

@@ -4,7 +4,9 @@ A source is git when it has a scheme (``https://``, ``ssh://``, ``file://``…),
 (``git@host:org/repo``) or is a path to a repository. Where the repository ends and the
 subfolder begins: for a path (or ``file://``), the deepest folder that is a repository; for a
 remote URL, ``host/org/repo`` (the usual forge layout), or a path component ending in
-``.git``. ``@ref`` is a branch, tag or commit (default: the default branch).
+``.git``. ``@ref`` is a branch, tag or commit (default: the default branch). Telling git
+from a folder, the ref and the credentials of a URL are the framework's
+(:mod:`micro.runtime.source`), shared with the clients that send the source.
 
 The clone is made in a temporary folder and its tree at the ref is packed (tar.gz), so the
 rest of the runtime handles it exactly as a folder uploaded by the CLI. Credentials (from
@@ -29,12 +31,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from micro import errors, settings
+from micro.runtime.source import (
+    SCHEME,
+    SCP,
+    Credentials,
+    is_git,
+    local_repository,
+    split_credentials,
+    split_ref,
+)
 from server.runtime._build import DIES_WITH_SERVER
 
 __all__ = ["Credentials", "GitSource", "clone", "is_git", "parse", "redact", "split_credentials"]
 
-_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
-_SCP = re.compile(r"^[\w.-]+@[\w.-]+:")
 _CREDENTIALS = re.compile(r"(//)[^/@\s]+@")
 
 
@@ -58,49 +67,21 @@ def redact(text: str) -> str:
     return _CREDENTIALS.sub(r"\1", text)
 
 
-def _split_ref(source: str) -> tuple[str, str]:
-    """``(source, ref)`` of ``source@ref``; an ``@`` of ``user@host`` is no ref (a ref has
-    no ``/`` or ``:``)."""
-    head, sep, ref = source.rpartition("@")
-    if not sep or not head or not ref or "/" in ref or ":" in ref:
-        return source, ""
-    return head, ref
-
-
-def _is_repository(path: Path) -> bool:
-    return (path / ".git").exists() or ((path / "HEAD").is_file() and (path / "objects").is_dir())
-
-
-def is_git(source: str) -> bool:
-    """Whether ``source`` names a git source (rather than a folder or a bare name)."""
-    if _SCHEME.match(source) or _SCP.match(source):
-        return True
-    path, _ = _split_ref(source)
-    return path.startswith(("/", "./", "../", "~")) and _local_split(Path(path).expanduser()) is not None
-
-
-def _local_split(path: Path) -> tuple[Path, str] | None:
-    for candidate in (path, *path.parents):
-        if candidate.is_dir() and _is_repository(candidate):
-            return candidate, path.relative_to(candidate).as_posix().strip(".")
-    return None
-
-
 def parse(source: str) -> GitSource:
     """The repository, subfolder and ref of ``source``.
 
     Raises:
         BadRequest: not a git source, or a local path with no repository.
     """
-    rest, ref = _split_ref(source.strip())
-    if rest.startswith("file://") or not (_SCHEME.match(rest) or _SCP.match(rest)):
+    rest, ref = split_ref(source.strip())
+    if rest.startswith("file://") or not (SCHEME.match(rest) or SCP.match(rest)):
         local = Path(rest.removeprefix("file://")).expanduser()
-        found = _local_split(local)
+        found = local_repository(local)
         if found is None:
             raise errors.BadRequest(f"no git repository at {redact(rest)}")
         repo, sub = found
         return GitSource(str(repo), sub, ref)
-    if _SCP.match(rest):
+    if SCP.match(rest):
         host, _, path = rest.partition(":")
         prefix = host + ":"
     else:
@@ -119,31 +100,6 @@ case "$1" in
   *) cat "$here/password" ;;
 esac
 """
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """A user name and password (or token) for the clone; never stored, never shown."""
-
-    username: str = ""
-    password: str = ""
-
-    def __bool__(self) -> bool:
-        return bool(self.username or self.password)
-
-    def __repr__(self) -> str:  # never the secret, even in a traceback or a debug log
-        return f"Credentials(username={self.username!r}, password=***)"
-
-
-def split_credentials(url: str) -> tuple[str, Credentials]:
-    """``url`` without its ``user:password@``, and those credentials (unquoted)."""
-    from urllib.parse import unquote
-
-    match = re.match(r"^([a-z][a-z0-9+.-]*://)([^/@\s]+)@(.*)$", url, re.I)
-    if match is None:
-        return url, Credentials()
-    user, _, password = match.group(2).partition(":")
-    return match.group(1) + match.group(3), Credentials(unquote(user), unquote(password))
 
 
 def _private(path: Path, text: str, mode: int = 0o600) -> None:

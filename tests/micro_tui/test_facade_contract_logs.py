@@ -59,8 +59,8 @@ class Runner:
             self.fake.write(name, f"instance 0 started (pid {len(name)})", stream="runtime")
             self.fake.write(name, *lines)
             return
-        from commands._pack import pack
         from micro.runtime import Service
+        from micro.runtime.source import pack
 
         folder = self.folder / name
         folder.mkdir(exist_ok=True)

@@ -50,6 +50,28 @@ async def test_a_source_that_cannot_run_is_one_line(harness: Harness, tmp_path: 
         await runtime.run(str(tmp_path), instances=0)
 
 
+async def test_a_folder_that_cannot_run_is_refused_in_the_cli_s_words(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """The real slice checks a folder as ``micro run`` does (micro.runtime.source): the same
+    line, before anything is uploaded or created."""
+    if not harness.address:
+        pytest.skip("the fake runs any folder")
+    runtime = (await logged_in(harness)).runtime
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nomain = tmp_path / "nomain"
+    nomain.mkdir()
+    (nomain / "README.md").write_text("no code here\n")
+    with pytest.raises(errors.BadRequest) as refused:
+        await runtime.run(str(empty))
+    assert refused.value.detail == f"Source folder {empty} is empty"
+    with pytest.raises(errors.BadRequest) as refused:
+        await runtime.run(str(nomain))
+    assert refused.value.detail.startswith(f"Cannot run {nomain}: no entry point: main.py")
+    assert not {"empty", "nomain"} & {s.name for s in await runtime.status()}
+
+
 def test_the_cli_words_of_each_action() -> None:
     assert run_words("./svc") == ["run", "./svc"]
     assert run_words("https://x/y", name="y2", instances=3) == [

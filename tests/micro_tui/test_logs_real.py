@@ -35,11 +35,11 @@ while True:
 @pytest.fixture
 async def runtime(greeter: Greeter, tmp_path: Path) -> AsyncIterator[Any]:
     """The runtime client of the greeter's server, as admin, running ``ticker``."""
-    from commands._pack import pack
     from micro import environment
     from micro.auth.grpc import GrpcAuth
     from micro.runtime import Service
     from micro.runtime.grpc import GrpcRuntime
+    from micro.runtime.source import pack
 
     address = environment.resolve().address
     auth = GrpcAuth(address, namespace="micro")

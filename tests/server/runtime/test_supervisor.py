@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from commands._pack import pack
 from commands.new import scaffold
 from micro.runtime import Service
+from micro.runtime.source import pack
 from tests._poll import eventually
 
 
