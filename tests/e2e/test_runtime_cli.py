@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -276,6 +277,29 @@ def test_bad_input_is_one_line_and_leaves_nothing(micro: Runner, template: Path,
         assert message in one_line(result.stderr), args
     assert not {"svc", "nomain", "empty", "nosuch", "store", "a"} & set(status_rows(micro))
     assert micro("auth", "list", "accounts").stdout == before
+
+
+def test_a_folder_is_refused_without_the_server_s_code_or_grpc(tmp_path: Path) -> None:
+    """The checks of a folder are the framework's (micro.runtime.source): refusing one loads
+    neither grpc nor the server's modules, and needs no server."""
+    (tmp_path / "nomain").mkdir()
+    (tmp_path / "nomain" / "README.md").write_text("no code here\n")
+    probe = (
+        "import sys\n"
+        "from commands.main import run\n"
+        "codes = [run(['run', 'nosuch']), run(['run', 'nomain']), run(['update', 'nomain'])]\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'grpc', 'google', 'server'})\n"
+        "print(codes, heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=30
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[1, 1, 1] []", result.stderr
+    assert result.stderr.splitlines() == [
+        "Source folder nosuch does not exist",
+        *["Cannot run nomain: no entry point: main.py, [tool.micro] entrypoint in pyproject.toml "
+          "or a package's __main__.py"] * 2,
+    ]  # fmt: skip
 
 
 def test_broken_services_go_to_error_with_the_reason(micro: Runner, tmp_path: Path, template: Path) -> None:
