@@ -9,8 +9,9 @@ Alone, it keeps its records (the ``_runtime`` database) and the uploaded sources
 data folder (``MICRO_HOME/server``): they describe and rebuild processes of this machine,
 beside the builds, venvs and logs it keeps there already, and a restarted runtime brings
 its services back from them as the server's does. Nothing is imported
-here at module level: the CLI uses :mod:`server.runtime._build` and :mod:`server.runtime._git`
-to check a source before uploading it, and must not pay for the server's modules.
+here at module level: importing one of its modules does not load the server's. What a
+client checks in a source before uploading it (the entry point, git or folder) is the
+framework's, :mod:`micro.runtime.source`, which the build and the clone here share.
 """
 
 from __future__ import annotations
