@@ -67,7 +67,10 @@ SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
 #: an scp-like git source: ``git@host:org/repo``
 SCP = re.compile(r"^[\w.-]+@[\w.-]+:")
 # a bare name (with a subfolder or a ref) that git.baseurl completes: helloworld, hello/sub@v1
-_BARE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*(@[A-Za-z0-9_.-]+)?$")
+# a bare name (``helloworld``, ``helloworld/sub@v1``): no part is ``.`` or ``..``, so a
+# mistyped relative path (``./typo``) is a missing folder, never a name under git.baseurl
+_PART = r"(?!\.+(?:/|@|$))[A-Za-z0-9_.-]+"
+_BARE = re.compile(rf"^{_PART}(/{_PART})*(@[A-Za-z0-9_.-]+)?$")
 _ALWAYS_OUT = {".git", ".venv", "__pycache__"}
 
 

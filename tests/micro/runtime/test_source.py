@@ -4,6 +4,7 @@ ignores, the size limit, the upload's chunks."""
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import tarfile
 from pathlib import Path
@@ -92,6 +93,9 @@ def test_git_and_bare_names_under_the_baseurl(tmp_path: Path, monkeypatch: pytes
         source.locate("hello")  # no baseurl: a bare name is a folder that is not there
     with pytest.raises(errors.BadRequest, match=r"^Source folder /srv/nope does not exist$"):
         source.locate("/srv/nope", baseurl=lambda: "https://forge/org")  # a path is no bare name
+    for typo in ("./typo", "../typo", "hello/../typo", "hello/./sub"):  # nor a relative one
+        with pytest.raises(errors.BadRequest, match=rf"^Source folder {re.escape(typo)} does not exist$"):
+            source.locate(typo, baseurl=lambda: "https://forge/org")
 
 
 def test_a_path_into_a_repository_is_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
