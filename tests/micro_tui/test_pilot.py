@@ -412,9 +412,8 @@ async def test_details_show_every_version_and_node() -> None:
         summary = str(detail.query_one("#summary", Static).render())
         assert "version v3" in summary and summary.count("multi-5") == 4
         assert box.max_scroll_y > 0  # taller than its box: it scrolls (and shows a scrollbar)
-        box.scroll_end(animate=False)
-        await pilot.pause()
-        assert box.scroll_y == box.max_scroll_y
+        box.scroll_end(animate=False)  # after the next refresh: waited for, not paused
+        await until(pilot, lambda: box.scroll_y == box.max_scroll_y)
 
 
 async def test_enter_on_the_read_only_checkbox_adds_the_env() -> None:
