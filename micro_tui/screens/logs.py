@@ -30,6 +30,7 @@ from micro_tui import settings
 from micro_tui._markup import literal
 from micro_tui.logbuffer import DEFAULT_LIMIT, LineFilter, LogBuffer, saved_line
 from micro_tui.slices.logs import DEFAULT_TAIL, LogChunk, LogLine, LogSource
+from micro_tui.widgets.filter_input import FilterInput
 from micro_tui.widgets.logs_view import LogsView
 from micro_tui.widgets.micro_footer import MicroFooter
 from micro_tui.widgets.micro_header import MicroHeader
@@ -107,7 +108,11 @@ class LogsScreen(Screen[None]):
             with Vertical(id="logs-main"):
                 yield Static("", id="logs-info")
                 yield LogsView(id="logs-view")
-                yield Input(placeholder="filter: regex, !x inverts · n/N matches", id="logs-filter")
+                yield FilterInput(
+                    placeholder="filter: regex, !x inverts · n/N matches",
+                    id="logs-filter",
+                    back_to="#logs-view",
+                )
         yield MicroFooter()
 
     def on_mount(self) -> None:
@@ -350,9 +355,9 @@ class LogsScreen(Screen[None]):
 
     @on(Input.Submitted, "#logs-filter")
     def _filter_done(self, event: Input.Submitted) -> None:
+        # the focus is back on the view already (FilterInput)
         if not event.value:
             self.query_one("#logs-filter", Input).remove_class("-visible")
-        self.view.focus()
 
     def action_match(self, step: int) -> None:
         """``n``/``N``: the next or previous line the filter matches, from where the view is."""

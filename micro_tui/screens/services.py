@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Input, TextArea
 
 from micro_tui._markup import literal
 from micro_tui.facade import ServiceChange
+from micro_tui.widgets.filter_input import FilterInput
 from micro_tui.widgets.micro_footer import MicroFooter
 from micro_tui.widgets.micro_header import MicroHeader
 from micro_tui.widgets.service_detail import ServiceDetail
@@ -92,7 +93,7 @@ class ServicesScreen(Screen[None]):
         with Horizontal(id="services-body"):
             with Vertical(id="list-pane"):
                 yield ServiceList(id="services")
-                yield Input(placeholder="filter: regex, !x inverts", id="filter")
+                yield FilterInput(placeholder="filter: regex, !x inverts", id="filter", back_to="#services")
             yield ServiceDetail(id="detail")
         yield MicroFooter()
 
@@ -327,9 +328,9 @@ class ServicesScreen(Screen[None]):
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self, event: Input.Submitted) -> None:
+        # the focus is back on the list already (FilterInput)
         if not event.value:
             self.query_one("#filter", Input).remove_class("-visible")
-        self.query_one(ServiceList).focus()
 
     def select(self, name: str) -> None:
         """Highlight ``name`` (``:svc name``)."""

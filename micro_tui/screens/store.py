@@ -36,6 +36,7 @@ from micro_tui._markup import literal
 from micro_tui.actions import Mutation
 from micro_tui.slices.store import PAGE, Order, StoreRecord, VersionConflict
 from micro_tui.slices.store_cli import delete_line, read_line, write_line
+from micro_tui.widgets.filter_input import FilterInput
 from micro_tui.widgets.micro_footer import MicroFooter
 from micro_tui.widgets.micro_header import MicroHeader
 from micro_tui.widgets.store_keys import KeyTable
@@ -130,8 +131,8 @@ class StoreScreen(Screen[None]):
                 yield tables
             with Vertical(id="store-keys-pane", classes="pane"):
                 with Horizontal(id="store-filters"):
-                    yield Input(placeholder="/ prefix", id="store-prefix")
-                    yield Input(placeholder="suffix", id="store-suffix")
+                    yield FilterInput(placeholder="/ prefix", id="store-prefix", back_to="#store-keys")
+                    yield FilterInput(placeholder="suffix", id="store-suffix", back_to="#store-keys")
                 yield KeyTable(id="store-keys")
                 yield Static("", id="store-page", markup=False)
             yield StoreValue(id="store-value-pane", classes="pane")
@@ -370,10 +371,6 @@ class StoreScreen(Screen[None]):
     def _suffix_changed(self, event: Input.Changed) -> None:
         self.suffix = event.value
         self._page("first")
-
-    @on(Input.Submitted)
-    def _filter_done(self) -> None:
-        self.query_one(KeyTable).focus()
 
     def open_with(self, args: tuple[str, ...]) -> None:
         """``:store [table] [prefix]``: that table of the current database, from that prefix."""

@@ -3,6 +3,7 @@ land where they would at typing speed: tab moves focus before the next key is ro
 
 from __future__ import annotations
 
+import pytest
 from textual import events
 from textual.widgets import Input
 
@@ -15,9 +16,11 @@ from tests.micro_tui.test_pilot import login_ready, until
 
 def burst(app: MicroApp, keys: list[str]) -> None:
     """Post every key at once, the way a terminal delivers a burst (no waiting between)."""
-    names = {"\t": "tab", "\r": "enter", "/": "slash"}
+    from textual.keys import _character_to_key
+
+    names = {"\t": "tab", "\r": "enter"}
     for key in keys:
-        app.post_message(events.Key(names.get(key, key), key))
+        app.post_message(events.Key(names.get(key) or _character_to_key(key), key))
 
 
 async def test_a_burst_of_username_tab_password_enter_logs_in() -> None:
@@ -80,3 +83,31 @@ async def test_a_pasted_call_line_lands_in_the_command_bar() -> None:
         assert app.screen.endpoint.name == "Greeter.Hello"
         assert '"Ada"' in app.screen.request_json()
         assert not [n for n in app._notifications if n.title == "Copied"]
+
+
+@pytest.mark.parametrize(
+    ("area", "box_id"), [("services", "filter"), ("logs", "logs-filter"), ("store", "store-prefix")]
+)
+async def test_a_colon_typed_ahead_after_a_filter_opens_the_command_bar(area: str, box_id: str) -> None:
+    """``/ab⏎:`` at once: ``:`` opens the command bar, as it does typed slowly, instead of
+    landing in the filter (the filter's ``enter`` had not moved the focus yet).
+
+    Keys are posted in one burst: ``pilot.press`` waits for the app to be idle after each
+    key, which hides the race."""
+    from micro_tui.dialogs.command_bar import CommandBar
+
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        services = app.screen.query_one(ServiceList)
+        await until(pilot, lambda: "greeter" in services.names)
+        app.switch_area(area)
+        await until(pilot, lambda: app.current_mode == area and app.screen.focused is not None)
+        await pilot.pause()
+        screen = app.screen
+        box = screen.query_one(f"#{box_id}", Input)
+        burst(app, [*"/ab", "\r", ":"])
+        await until(pilot, lambda: isinstance(app.screen, CommandBar) and box.value == "ab")
+        await until(pilot, lambda: app.focused is app.screen.query_one("#command", Input))
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen)
+        assert box.value == "ab" and screen.focused is not box
