@@ -141,8 +141,14 @@ class MicroApp(App[None]):
     COMMANDS |= {_provider("EventTopicCommands"), _provider("RuntimeServiceCommands")}  # areas 3, 6
     COMMANDS |= {_provider("LogsCommands")}  # area 2: the runtime's services, for their logs
     BINDINGS: ClassVar[list[Any]] = [
+        # priority: an area key is taken in order with the keys after it ("23" typed ahead
+        # ends in area 3; one that bubbled up from the focused widget came after a ":" or a
+        # "2" that had a shorter way to go); not while typing (an Input or TextArea takes
+        # the digit: Textual leaves the binding out then), nor in a dialog (see action_area)
         *(
-            Binding(str(a.number), f"area('{a.key}')", a.title, show=False, id=f"app.area.{a.key}")
+            Binding(
+                str(a.number), f"area('{a.key}')", a.title, show=False, priority=True, id=f"app.area.{a.key}"
+            )
             for a in AREAS
         ),
         # tab moves focus before the next key is routed (priority: the app handles it in
@@ -416,6 +422,10 @@ class MicroApp(App[None]):
         self.exit()
 
     def action_area(self, area: str) -> None:
+        from textual.screen import ModalScreen
+
+        if isinstance(self.screen, ModalScreen):
+            raise SkipAction()  # a dialog keeps its keys (the namespace picker's pins)
         self.switch_area(area)
 
     def switch_area(self, area: str) -> None:
@@ -601,16 +611,29 @@ class MicroApp(App[None]):
         # the keys after ":" arrive before the bar is mounted: held until it has the focus
         # (it releases them), so that a pasted ":call …" line does not land on the screen
         # underneath, where c, i and r are live
-        self._typeahead = []
+        self.hold_typeahead()
+        self.push_screen(CommandBar(), self.run_command)
+
+    def hold_typeahead(self) -> None:
+        """Hold the keys (and pastes) that come from now on until :meth:`release_typeahead`
+        (at most 2 s): what they are for (the command bar, the area a command opens) is not
+        ready to take them yet."""
+        if self._typeahead is None:
+            self._typeahead = []
         if self._typeahead_timer is not None:
             self._typeahead_timer.stop()
         self._typeahead_timer = self.set_timer(2.0, self.release_typeahead)  # never for good
-        self.push_screen(CommandBar(), self.run_command)
 
     def run_command(self, command: Command | None) -> None:
-        """Carry out a parsed ``:`` command."""
-        if command is None:
-            return
+        """Carry out a parsed ``:`` command, then hand on the keys typed after its ``enter``
+        (the command bar held them): they go where the command left the focus."""
+        try:
+            if command is not None:
+                self._run_command(command)
+        finally:
+            self.release_typeahead()
+
+    def _run_command(self, command: Command) -> None:
         name, args = command.name, command.args
         if name == "quit":
             self.exit()

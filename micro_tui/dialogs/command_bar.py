@@ -73,6 +73,9 @@ class CommandBar(ModalScreen[Command | None]):
         Binding("escape", "dismiss(None)", "Cancel", id="command.cancel"),
         Binding("up", "history(-1)", "Earlier", show=False, id="command.earlier"),
         Binding("down", "history(1)", "Later", show=False, id="command.later"),
+        # priority: taken in order with the keys after it, which wait (held by the app)
+        # until the line has run; Input's own enter came only after those had reached the box
+        Binding("enter", "run", "Run", show=False, priority=True, id="command.run"),
     ]
 
     def __init__(self) -> None:
@@ -81,6 +84,10 @@ class CommandBar(ModalScreen[Command | None]):
         self.history: list[str] = [str(line) for line in saved] if isinstance(saved, list) else []
         self._at = len(self.history)  # where up/down are in the history (len: the new line)
         self._typed = ":"  # the new line, kept while walking the history
+
+    @property
+    def micro(self) -> MicroApp:
+        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Static("", id="command-error")
@@ -93,7 +100,7 @@ class CommandBar(ModalScreen[Command | None]):
         box = self.query_one("#command", Input)
         box.cursor_position = len(box.value)
         self.set_focus(box)
-        self.app.release_typeahead()  # type: ignore[attr-defined]
+        self.micro.release_typeahead()
 
     def complete(self) -> bool:
         """Take the completion shown (``tab``); False when there is none."""
@@ -111,6 +118,14 @@ class CommandBar(ModalScreen[Command | None]):
         box.value = self.history[self._at] if self._at < len(self.history) else self._typed
         box.cursor_position = len(box.value)
 
+    def action_run(self) -> None:
+        """``enter``: run the line once the keys typed before it are in the box (they may
+        still wait in its queue); the keys typed after it wait for the command
+        (:meth:`MicroApp.run_command` hands them on) or, if the line is wrong, come back here."""
+        self.micro.hold_typeahead()
+        box = self.query_one("#command", Input)
+        box.call_later(box.action_submit)
+
     @on(Input.Submitted)
     def _run(self, event: Input.Submitted) -> None:
         try:
@@ -119,6 +134,7 @@ class CommandBar(ModalScreen[Command | None]):
             error = self.query_one("#command-error", Static)
             error.update(Text(str(exc)))  # it quotes what was typed: text, not markup
             error.display = True
+            self.micro.release_typeahead()
             return
         self._remember(event.value.strip())
         self.dismiss(command)

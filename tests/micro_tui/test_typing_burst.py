@@ -111,3 +111,32 @@ async def test_a_colon_typed_ahead_after_a_filter_opens_the_command_bar(area: st
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is screen)
         assert box.value == "ab" and screen.focused is not box
+
+
+@pytest.mark.parametrize(
+    ("keys", "area"),
+    [("23456", "runtime"), (":logs\r3", "events"), ("4:events\r6", "runtime"), ("7:store\r2", "logs")],
+)
+async def test_areas_switched_in_a_burst_end_in_the_last_one_with_its_name_in_the_header(
+    keys: str, area: str
+) -> None:
+    """Number keys and ``:area`` lines typed ahead are taken in order: the area on the screen
+    is the last one asked for (a digit that bubbled up from the focused widget used to come
+    after the keys behind it; a digit after ``:logs⏎`` landed in the command bar), and its
+    header names it."""
+    from micro_tui.widgets.micro_header import MicroHeader
+
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(120, 40)) as pilot:
+        services = app.screen.query_one(ServiceList)
+        await until(pilot, lambda: "greeter" in services.names)
+        services.focus()
+        await pilot.pause()
+        burst(app, list(keys))
+        await until(pilot, lambda: app.current_mode == area and len(app.screen_stack) == 1)
+        await until(pilot, lambda: app._typeahead is None and app.screen.is_mounted)
+        await pilot.pause()
+        assert app.current_mode == area and len(app.screen_stack) == 1  # nothing came after
+        header = app.screen.query_one(MicroHeader)
+        assert header.crumbs.split(" › ")[0] == area
+        assert f"│ {area}" in str(header.render())
