@@ -204,9 +204,11 @@ class LocalRuntime(Runtime):
                 except (TypeError, ValueError):
                     log.warning("skipping an unreadable runtime record %s", raw.key)
                     continue
-                if record.status in ("stopped", "error"):
-                    continue
                 unit = self._units[(record.namespace, record.name)] = _Unit(record)
+                if record.status in ("stopped", "error"):
+                    # nothing to start, but it stays in status with its reason, and kill
+                    # or update still find it (and kill still deletes its account)
+                    continue
                 book = self.logs_.book(record.namespace, record.name)
                 if record.cloning and record.private:
                     await self._set(unit, "error", "the server restarted during the clone: run it again")
