@@ -281,10 +281,24 @@ class LocalRuntime(Runtime):
             yield data
 
         upload = await self.upload(record.name, chunks(), namespace=record.namespace)
+        previous = record.upload
         record.hash = await self._upload_hash(record.namespace, upload)
         record.upload = upload
         record.cloning = False
         await self._save(record)
+        if previous != upload:  # the clone of the build before is not needed any more
+            await self._forget_upload(record.namespace, previous)
+
+    async def _forget_upload(self, namespace: str, upload: str) -> None:
+        """Delete an uploaded source and its record: a source is kept only while a service
+        is to be built from it (not once its run was refused, an update replaced it or the
+        service was killed), so the blob area does not grow with every run and update."""
+        if not upload:
+            return
+        with contextlib.suppress(errors.NotFound):
+            await self.blobs.delete(f"sources/{upload}", namespace=namespace)
+        with contextlib.suppress(errors.NotFound):
+            await self._store().delete(f"{namespace}/{upload}", database=DATABASE, table="uploads")
 
     async def _upload_hash(self, namespace: str, upload: str) -> str:
         try:
@@ -322,6 +336,41 @@ class LocalRuntime(Runtime):
         """Accept ``service`` and start its build (a git source is cloned by the build: the
         call does not wait for it; ``credentials`` serve that clone only)."""
         namespace = namespace or "micro"
+        try:
+            return await self._create(
+                service,
+                upload=upload,
+                subfolder=subfolder,
+                env=env,
+                instances=instances,
+                namespace=namespace,
+                owner=owner,
+                command=command,
+                args=args,
+                credentials=credentials,
+            )
+        except BaseException:
+            # a refused run leaves nothing behind, its uploaded source included (unless a
+            # service already runs from that upload)
+            if upload and not any(u.record.upload == upload for u in self._units.values()):
+                with contextlib.suppress(Exception):
+                    await self._forget_upload(namespace, upload)
+            raise
+
+    async def _create(
+        self,
+        service: Service,
+        *,
+        upload: str,
+        subfolder: str,
+        env: list[str] | None,
+        instances: int,
+        namespace: str,
+        owner: str,
+        command: list[str] | None,
+        args: list[str] | None,
+        credentials: _git.Credentials | None,
+    ) -> Service:
         name = check_name(service.name)
         _check_run(instances, env or [], subfolder)
         if (namespace, name) in self._units:
@@ -396,16 +445,26 @@ class LocalRuntime(Runtime):
     ) -> Service:
         namespace = namespace or "micro"
         unit = self._units.get((namespace, name))
-        if unit is None:
-            raise errors.NotFound(f"service {name} not found")
-        _check_run(instances or 1, env or [], subfolder or "")
+        try:
+            if unit is None:
+                raise errors.NotFound(f"service {name} not found")
+            _check_run(instances or 1, env or [], subfolder or "")
+            digest = await self._upload_hash(namespace, upload) if upload else ""
+        except BaseException:
+            # a refused update leaves no uploaded source behind
+            if upload and not any(u.record.upload == upload for u in self._units.values()):
+                with contextlib.suppress(Exception):
+                    await self._forget_upload(namespace, upload)
+            raise
         record = unit.record
         if not upload and record.git:  # cloned again by the build
             record.cloning = True
             record.private = bool(credentials)
             unit.credentials = credentials or _git.Credentials()
-        if upload:
-            record.hash = await self._upload_hash(namespace, upload)
+        replaced = ""
+        if upload and upload != record.upload:
+            replaced = record.upload
+            record.hash = digest
             record.upload = upload
         if subfolder is not None:
             record.subfolder = subfolder
@@ -415,7 +474,7 @@ class LocalRuntime(Runtime):
             record.env = list(env)
         record.retries = 0
         await self._set(unit, "pending")
-        unit.task = asyncio.create_task(self._lifecycle(unit, previous=unit.task))
+        unit.task = asyncio.create_task(self._lifecycle(unit, previous=unit.task, replaced=replaced))
         return record.service()
 
     async def delete(self, name: str, *, namespace: str = "") -> None:
@@ -429,6 +488,7 @@ class LocalRuntime(Runtime):
             await (await self._auth()).delete_account(_account_id(unit.record), namespace=namespace)
         self._credentials(unit.record).unlink(missing_ok=True)
         await self._store().delete(f"{namespace}/{name}", database=DATABASE, table="services")
+        await self._forget_upload(namespace, unit.record.upload)
         self.logs_.book(namespace, name).write("runtime", -1, "killed")
 
     async def logs(
@@ -491,7 +551,12 @@ class LocalRuntime(Runtime):
 
     # -- the lifecycle -----------------------------------------------------------------
 
-    async def _lifecycle(self, unit: _Unit, previous: asyncio.Task[None] | None = None) -> None:
+    async def _lifecycle(
+        self, unit: _Unit, previous: asyncio.Task[None] | None = None, replaced: str = ""
+    ) -> None:
+        """Build and start ``unit``, then supervise it; ``previous``: the lifecycle it
+        replaces (an update), stopped first; ``replaced``: the upload that update replaced,
+        deleted once nothing builds from it (its running instances need only their build)."""
         record = unit.record
         book = self.logs_.book(record.namespace, record.name)
         try:
@@ -499,6 +564,7 @@ class LocalRuntime(Runtime):
                 previous.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await previous
+            await self._forget_upload(record.namespace, replaced)
             await self._set(unit, "building")
             folder, argv, venv = await self._build(unit)
             old = dict(unit.procs)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from commands._pack import pack
+from micro import errors
 from micro.runtime import Service
 from server.app import Server
 from tests._poll import eventually
@@ -29,7 +33,7 @@ async def test_a_service_in_error_stays_in_status_after_a_restart_and_can_be_kil
         await runtime.create(Service(name="broken", source=str(folder)), upload=upload)
 
         async def failed() -> bool:
-            return (await runtime.read("broken"))[0].status == "error"
+            return bool((await runtime.read("broken"))[0].status == "error")
 
         await eventually(failed, "the service is in error", timeout=60, interval=0.1)
         reason = (await runtime.read("broken"))[0].error
@@ -48,3 +52,53 @@ async def test_a_service_in_error_stays_in_status_after_a_restart_and_can_be_kil
         assert await runtime.read() == []
     finally:
         await again.stop(grace=0)
+
+
+async def test_an_uploaded_source_is_kept_only_while_a_service_is_built_from_it(
+    server: Any, tmp_path: Path
+) -> None:
+    """A refused run or update, an update's replaced source and a killed service's source
+    leave no blob behind (every run and update uploads one)."""
+    runtime = server.backends.runtime
+    folder = tmp_path / "kept"
+    folder.mkdir()
+    (folder / "main.py").write_text("raise SystemExit('not started here')\n")
+    data = pack(folder).data
+
+    async def stored(upload: str) -> bool:
+        try:
+            async for _ in runtime.blobs.read(f"sources/{upload}", namespace="micro"):
+                pass
+        except errors.NotFound:
+            return False
+        return True
+
+    refused = await runtime.upload("kept", _one(data))
+    with pytest.raises(errors.BadRequest):
+        await runtime.create(Service(name="kept", source=str(folder)), upload=refused, instances=65)
+    assert not await stored(refused)
+
+    first = await runtime.upload("kept", _one(data))
+    await runtime.create(Service(name="kept", source=str(folder)), upload=first)
+    twice = await runtime.upload("kept", _one(data))
+    with pytest.raises(errors.Conflict):
+        await runtime.create(Service(name="kept", source=str(folder)), upload=twice)
+    assert not await stored(twice)
+    assert await stored(first)
+
+    bad = await runtime.upload("kept", _one(data))
+    with pytest.raises(errors.BadRequest):
+        await runtime.update("kept", upload=bad, env=["NOEQUALS"])
+    assert not await stored(bad)
+    assert await stored(first)
+
+    second = await runtime.upload("kept", _one(data))
+    await runtime.update("kept", upload=second)
+
+    async def replaced() -> bool:
+        return not await stored(first)
+
+    await eventually(replaced, "the replaced source is deleted", timeout=30, interval=0.05)
+    assert await stored(second)
+    await runtime.delete("kept")
+    assert not await stored(second)
