@@ -434,16 +434,18 @@ def status(
     table(["NAME", "VERSION", "SOURCE", "STATUS", "BUILD", "UPDATED", "METADATA"], rows)
 
 
+def _compact(value: Any) -> str:
+    """One NDJSON record: compact, as every streaming command's ``--output json`` prints it."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def _line(record: LogRecord, *, as_json: bool, timestamps: bool) -> str:
     from datetime import UTC, datetime
 
     stamp = datetime.fromtimestamp(record.ts / 1e9, UTC)
     ts = stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{record.ts % 1_000_000_000:09d}Z"
     if as_json:
-        return json.dumps(
-            {"ts": ts, "stream": record.stream, "instance": record.instance, "line": record.line},
-            ensure_ascii=False,
-        )
+        return _compact({"ts": ts, "stream": record.stream, "instance": record.instance, "line": record.line})
     return f"{ts} {record.line}" if timestamps else record.line
 
 
@@ -507,7 +509,7 @@ def logs(
                             batch = batch_from_proto(pb)
                             if batch.dropped:
                                 if as_json:
-                                    sys.stdout.write(json.dumps({"dropped": batch.dropped}) + "\n")
+                                    sys.stdout.write(_compact({"dropped": batch.dropped}) + "\n")
                                 else:
                                     err(f"dropped: {batch.dropped} lines (this follower fell behind)")
                             text = "".join(

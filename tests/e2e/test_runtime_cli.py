@@ -108,10 +108,11 @@ def test_run_call_update_logs_kill(micro: Runner, template: Path, tmp_path: Path
     assert json.loads(micro("helloworld", "call", "--name=Joe").stdout) == {"msg": "Hi Joe"}
     all_gone(first, "the first build")
 
-    records = [
-        json.loads(line) for line in micro("logs", "helloworld", "-o", "json", "-n", "5").stdout.splitlines()
-    ]
+    ndjson = micro("logs", "helloworld", "-o", "json", "-n", "5").stdout.splitlines()
+    records = [json.loads(line) for line in ndjson]
     assert len(records) == 5
+    # compact, as every streaming command's NDJSON
+    assert ndjson == [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in records]
     assert all(set(r) == {"ts", "stream", "instance", "line"} for r in records)
     stamped = micro("logs", "helloworld", "--timestamps", "-n", "1").stdout
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z ", stamped), stamped
