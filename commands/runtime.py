@@ -376,10 +376,24 @@ def kill(name: str = typer.Argument(..., help="NAME or NAME@version.")) -> None:
     """Stop a service run by the server, deregister it; its logs stay."""
     from commands import _client
 
-    service_name = name.split("@", 1)[0]
+    service_name, _, version = name.partition("@")
     ctx = _client.context()
     ctx.require_writable()
-    _client.using(_runtime, ctx, lambda runtime: runtime.delete(service_name))
+
+    async def stop(runtime: GrpcRuntime) -> None:
+        if version:  # NAME@version kills that version only, never the one that runs instead
+            await _versioned(runtime, service_name, version)
+        await runtime.delete(service_name)
+
+    _client.using(_runtime, ctx, stop)
+
+
+async def _versioned(runtime: GrpcRuntime, name: str, version: str) -> list[Service]:
+    """``name`` at ``version``, else Failure ``Service NAME@VERSION not found``."""
+    found = [s for s in await runtime.read(name) if s.version == version]
+    if not found:
+        raise Failure(f"Service {name}@{version} not found")
+    return found
 
 
 def _ago(updated: int) -> str:
@@ -407,7 +421,14 @@ def status(
     from commands import _client
 
     ctx = _client.context()
-    found = _client.using(_runtime, ctx, lambda runtime: runtime.read(name.split("@", 1)[0]))
+    service_name, _, version = name.partition("@")
+
+    async def read(runtime: GrpcRuntime) -> list[Service]:
+        if version:
+            return await _versioned(runtime, service_name, version)
+        return await runtime.read(service_name)
+
+    found = _client.using(_runtime, ctx, read)
     if wants_json(output and output.value):
         emit_json(
             [

@@ -118,7 +118,12 @@ def test_run_call_update_logs_kill(micro: Runner, template: Path, tmp_path: Path
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z ", stamped), stamped
 
     running = pids(micro, "helloworld")
-    kill = micro("kill", "helloworld")
+    # NAME@version names that version: another one is not found, and the one that runs stays
+    other = micro("kill", "helloworld@v9")
+    assert (other.returncode, one_line(other.stderr)) == (1, "Service helloworld@v9 not found")
+    assert micro("status", "helloworld@v9").returncode == 1
+    assert "running" in micro("status", "helloworld@latest").stdout
+    kill = micro("kill", "helloworld@latest")
     assert (kill.returncode, kill.stdout) == (0, "")
     assert "helloworld" not in status_rows(micro)
     assert "helloworld" not in micro("services").stdout.split()
