@@ -373,10 +373,12 @@ class LocalRuntime(Runtime):
     ) -> Service:
         name = check_name(service.name)
         _check_run(instances, env or [], subfolder)
-        if (namespace, name) in self._units:
-            raise errors.Conflict(
-                f"service {name} is already running: micro update {name}, or micro kill {name}"
-            )
+        existing = self._units.get((namespace, name))
+        if existing is not None:
+            status = existing.record.status
+            # a service in error (or still building) is not "running": say what it is
+            state = "is already running" if status == "running" else f"already exists ({status})"
+            raise errors.Conflict(f"service {name} {state}: micro update {name}, or micro kill {name}")
         version = service.version or "latest"
         git = not upload and _git.is_git(service.source)
         source, in_url = _git.split_credentials(service.source) if git else (service.source, None)

@@ -332,6 +332,11 @@ def test_broken_services_go_to_error_with_the_reason(micro: Runner, tmp_path: Pa
         assert reason in str(row["error"])
         assert f"error={row['error']}" in micro("status", folder.name).stdout
         assert reason in micro("logs", folder.name, "-n", "-1").stdout
+        again = micro("run", str(folder))  # in error, not "already running"
+        name = folder.name
+        assert one_line(again.stderr) == (
+            f"Service {name} already exists (error): micro update {name}, or micro kill {name}"
+        )
         micro("kill", folder.name)
 
 
