@@ -331,6 +331,8 @@ def update(
     env = _env_vars(env_vars) if env_vars is not None else None
     folder = Path(source).expanduser()
     is_folder = folder.is_dir()
+    if not is_folder and ("/" in source or source.startswith((".", "~"))):
+        raise Failure(f"Source folder {source} does not exist")  # a path, not a name
     service_name = _name(name or (folder.resolve().name if is_folder else source.split("@", 1)[0]))
     ctx = _client.context()
     ctx.require_writable()

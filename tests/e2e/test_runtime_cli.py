@@ -283,6 +283,9 @@ def test_bad_input_is_one_line_and_leaves_nothing(micro: Runner, template: Path,
         assert message in one_line(result.stderr), args
     assert not {"svc", "nomain", "empty", "nosuch", "store", "a"} & set(status_rows(micro))
     assert micro("auth", "list", "accounts").stdout == before
+    for path in ("./nosuch", "../nosuch/svc"):  # a path, not a service's name
+        result = micro("update", path, cwd=tmp_path)
+        assert (result.returncode, one_line(result.stderr)) == (1, f"Source folder {path} does not exist")
 
 
 def test_a_folder_is_refused_without_the_server_s_code_or_grpc(tmp_path: Path) -> None:
