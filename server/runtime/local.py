@@ -284,8 +284,7 @@ class LocalRuntime(Runtime):
         previous = record.upload
         record.hash = await self._upload_hash(record.namespace, upload)
         record.upload = upload
-        record.cloning = False
-        await self._save(record)
+        await self._save(record)  # still cloning: done once the build found what to run
         if previous != upload:  # the clone of the build before is not needed any more
             await self._forget_upload(record.namespace, previous)
 
@@ -631,6 +630,11 @@ class LocalRuntime(Runtime):
         if not folder.is_relative_to(target) or not folder.is_dir():
             raise BuildError(f"the source has no folder {record.subfolder}")
         entry = None if record.command else entry_point(folder)
+        if record.cloning:
+            # the clone is stored and has something to run: ``micro run`` of a git source
+            # returns now (a source without an entry point is still its one-line failure)
+            record.cloning = False
+            await self._save(record)
         await self.builder.generate(folder)
         venv = await self.builder.venv(folder, lambda step: book.write("runtime", -1, step))
         return folder, _argv(record, venv, entry), venv

@@ -530,6 +530,7 @@ def test_git_sources_with_subfolder_and_ref(micro: Runner, template: Path, tmp_p
         (f"file://{tmp_path}/nosuch", "No git repository at"),
         (f"{repo}/svc@nosuchref", "No branch, tag or commit nosuchref"),
         (f"file://{repo}/nosuchdir@v1", "No folder nosuchdir"),
+        (f"{repo}@v1", "No entry point: main.py"),  # the repository's root has no service
     ):
         result = micro("run", "--name", "bad-git", source)
         assert result.returncode == 1, source
