@@ -66,14 +66,17 @@ def _check_instances(instances: int | None) -> None:
         raise Failure(f"Invalid --instances {instances}: must be at least 1")
 
 
-def _name(text: str) -> str:
+def _name(given: str, default: str) -> str:
+    """The service's name: ``--name``, else ``default`` (its folder's or repository's name,
+    which the refusal says, with the way round it)."""
     from micro import errors
     from micro.runtime import check_name
 
     try:
-        return check_name(text)
+        return check_name(given or default)
     except errors.BadRequest as exc:
-        raise Failure(exc.detail[:1].upper() + exc.detail[1:]) from None
+        hint = "" if given else " (the folder's name: give another with --name)"
+        raise Failure(exc.detail[:1].upper() + exc.detail[1:] + hint) from None
 
 
 def _describe(folder: Path) -> str:
@@ -114,7 +117,7 @@ def run(
     folder = sources.locate(source, baseurl=_baseurl)
     if isinstance(folder, str):
         return _run_git(folder, name, start)
-    service_name = _name(name or folder.resolve().name)
+    service_name = _name(name, folder.resolve().name)
     if not start.command:
         sources.check_runnable(folder)
     ctx = _client.context()
@@ -202,7 +205,7 @@ def _run_git(source: str, name: str, start: _Start) -> None:
     from micro.runtime import Service
     from micro.runtime.source import git_name
 
-    service_name = _name(name or git_name(source))
+    service_name = _name(name, git_name(source))
     ctx = _client.context()
     ctx.require_writable()
     bare, secrets = git_secrets(source)
@@ -333,7 +336,10 @@ def update(
     is_folder = folder.is_dir()
     if not is_folder and ("/" in source or source.startswith((".", "~"))):
         raise Failure(f"Source folder {source} does not exist")  # a path, not a name
-    service_name = _name(name or (folder.resolve().name if is_folder else source.split("@", 1)[0]))
+    if is_folder:
+        service_name = _name(name, folder.resolve().name)
+    else:  # a service's name (rebuilt from its recorded source)
+        service_name = _name(name or source.split("@", 1)[0], "")
     ctx = _client.context()
     ctx.require_writable()
     packed = None

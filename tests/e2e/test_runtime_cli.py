@@ -267,6 +267,7 @@ BAD_RUNS = [
     (("--env-vars", "FOO", "svc"), "Invalid --env-vars 'FOO'"),
     (("--name", "a b", "svc"), "Invalid service name 'a b'"),
     (("--name", "a/b", "svc"), "Invalid service name 'a/b'"),
+    (("My_Svc",), "starting with a letter (the folder's name: give another with --name)"),
     (("--name", "store", "svc"), "taken by a core service"),
 ]
 
@@ -276,6 +277,7 @@ def test_bad_input_is_one_line_and_leaves_nothing(micro: Runner, template: Path,
     (tmp_path / "nomain").mkdir()
     (tmp_path / "nomain" / "README.md").write_text("no code here\n")
     service_folder(template, tmp_path, "svc")
+    service_folder(template, tmp_path, "My_Svc")
     before = micro("auth", "list", "accounts").stdout
     for args, message in BAD_RUNS:
         result = micro("run", *args, cwd=tmp_path)
