@@ -489,6 +489,8 @@ def logs(
     """Print the last lines of a service's logs (-f: then follow them)."""
     from commands import _client
 
+    if lines < -1:
+        raise Failure(f"Invalid --lines {lines}: a number of lines, or -1 for all")
     since_unix = 0.0
     if since:
         from commands._duration import parse_duration

@@ -443,6 +443,11 @@ def test_logs_of_an_unknown_service(micro: Runner) -> None:
     result = micro("logs", "nosuch")
     assert result.returncode == 1
     assert one_line(result.stderr) == "Service not found"
+    negative = micro("logs", "nosuch", "-n", "-5")  # not "all": -1 is
+    assert (negative.returncode, one_line(negative.stderr)) == (
+        1,
+        "Invalid --lines -5: a number of lines, or -1 for all",
+    )
 
 
 @pytest.fixture
