@@ -372,12 +372,7 @@ class LocalRuntime(Runtime):
     ) -> Service:
         name = check_name(service.name)
         _check_run(instances, env or [], subfolder)
-        existing = self._units.get((namespace, name))
-        if existing is not None:
-            status = existing.record.status
-            # a service in error (or still building) is not "running": say what it is
-            state = "is already running" if status == "running" else f"already exists ({status})"
-            raise errors.Conflict(f"service {name} {state}: micro update {name}, or micro kill {name}")
+        self._check_free(namespace, name)
         version = service.version or "latest"
         git = not upload and _git.is_git(service.source)
         source, in_url = _git.split_credentials(service.source) if git else (service.source, None)
@@ -407,19 +402,37 @@ class LocalRuntime(Runtime):
             instances=instances,
             owner=owner,
         )
+        # again with no await before the name is taken: two runs of one name at once (the
+        # upload's hash read above) must not both start, one of them beyond kill's reach
+        self._check_free(namespace, name)
         unit = self._units[(namespace, name)] = _Unit(record, credentials=credentials)
         try:
             await self._account(record, fresh=True)
             await self._save(record)
+            if self._units.get((namespace, name)) is not unit:  # killed meanwhile
+                raise errors.Conflict(f"service {name} was killed while it was being created")
         except BaseException:
-            self._units.pop((namespace, name), None)
+            if self._units.get((namespace, name)) is unit:
+                self._units.pop((namespace, name), None)
+            with contextlib.suppress(Exception):
+                await self._store().delete(f"{namespace}/{name}", database=DATABASE, table="services")
             with contextlib.suppress(Exception):
                 await (await self._auth()).delete_account(_account_id(record), namespace=namespace)
+            self._credentials(record).unlink(missing_ok=True)
             raise
         built = f" ({digest[:12]})" if digest else ""
         self.logs_.book(namespace, name).write("runtime", -1, f"run {record.source or name}{built}")
         unit.task = asyncio.create_task(self._lifecycle(unit))
         return record.service()
+
+    def _check_free(self, namespace: str, name: str) -> None:
+        """Conflict when ``name`` is taken in ``namespace`` (saying by what: a service in
+        error, or still building, is not "running")."""
+        existing = self._units.get((namespace, name))
+        if existing is not None:
+            status = existing.record.status
+            state = "is already running" if status == "running" else f"already exists ({status})"
+            raise errors.Conflict(f"service {name} {state}: micro update {name}, or micro kill {name}")
 
     async def read(self, name: str = "", *, namespace: str = "") -> list[Service]:
         namespace = namespace or "micro"

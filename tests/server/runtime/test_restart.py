@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -102,3 +103,30 @@ async def test_an_uploaded_source_is_kept_only_while_a_service_is_built_from_it(
     assert await stored(second)
     await runtime.delete("kept")
     assert not await stored(second)
+
+
+async def test_two_runs_of_one_name_at_once_start_one_service(
+    server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second is refused; before, both passed the name check while the upload's hash was
+    read, and the first one's processes were left beyond kill's reach."""
+    runtime = server.backends.runtime
+    read_hash = runtime._upload_hash
+
+    async def remote_read(namespace: str, upload: str) -> str:
+        await asyncio.sleep(0.01)  # a store across the network (a runtime run alone)
+        return str(await read_hash(namespace, upload))
+
+    monkeypatch.setattr(runtime, "_upload_hash", remote_read)
+    folder = tmp_path / "twice"
+    folder.mkdir()
+    (folder / "main.py").write_text("raise SystemExit('not started here')\n")
+    data = pack(folder).data
+    uploads = [await runtime.upload("twice", _one(data)) for _ in range(2)]
+    results = await asyncio.gather(
+        *(runtime.create(Service(name="twice", source=str(folder)), upload=u) for u in uploads),
+        return_exceptions=True,
+    )
+    assert sorted(type(r).__name__ for r in results) == ["Conflict", "Service"]
+    await runtime.delete("twice")
+    assert await runtime.read() == []
