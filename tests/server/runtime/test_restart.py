@@ -101,6 +101,11 @@ async def test_an_uploaded_source_is_kept_only_while_a_service_is_built_from_it(
 
     await eventually(replaced, "the replaced source is deleted", timeout=30, interval=0.05)
     assert await stored(second)
+
+    async def built() -> bool:  # its build is over (not cut short by the kill)
+        return bool((await runtime.read("kept"))[0].status == "error")
+
+    await eventually(built, "the update's build is over", timeout=60, interval=0.05)
     await runtime.delete("kept")
     assert not await stored(second)
 
@@ -128,5 +133,10 @@ async def test_two_runs_of_one_name_at_once_start_one_service(
         return_exceptions=True,
     )
     assert sorted(type(r).__name__ for r in results) == ["Conflict", "Service"]
+
+    async def failed() -> bool:  # its build is over (not cut short by the kill)
+        return bool((await runtime.read("twice"))[0].status == "error")
+
+    await eventually(failed, "the service is in error", timeout=60, interval=0.05)
     await runtime.delete("twice")
     assert await runtime.read() == []
