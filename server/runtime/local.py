@@ -503,6 +503,7 @@ class LocalRuntime(Runtime):
         self._credentials(unit.record).unlink(missing_ok=True)
         await self._store().delete(f"{namespace}/{name}", database=DATABASE, table="services")
         await self._forget_upload(namespace, unit.record.upload)
+        await self._prune_builds(unit.record, keep=None)
         self.logs_.book(namespace, name).write("runtime", -1, "killed")
 
     async def logs(
@@ -605,6 +606,8 @@ class LocalRuntime(Runtime):
             if rolling:
                 await _stop_processes(old.values())
             await self._set(unit, "running")
+            # the builds of before (an update's) run nothing any more
+            await self._prune_builds(record, keep=folder)
             plural = "s" if record.instances > 1 else ""
             book.write("runtime", -1, f"running: {record.instances} instance{plural} registered")
             # the next start of this venv (a restart, an update, another service) is a warm one
@@ -623,6 +626,24 @@ class LocalRuntime(Runtime):
             book.write("runtime", -1, f"internal error: {type(exc).__name__}")
             with contextlib.suppress(Exception):
                 await self._set(unit, "error", "internal error in the runtime (see the server's log)")
+
+    async def _prune_builds(self, record: _Record, *, keep: Path | None) -> None:
+        """Delete the unpacked builds of ``record``'s service but the one ``keep`` is in
+        (None: all of them, once it is killed): every run and update unpacks a new one, and
+        the disk is not to fill with them."""
+        folder = self.builder.folder / "builds" / record.namespace / record.name
+
+        def prune() -> None:
+            if not folder.is_dir():
+                return
+            kept = keep.resolve() if keep is not None else None
+            for build in folder.iterdir():
+                if kept is None or not kept.is_relative_to(build.resolve()):
+                    shutil.rmtree(build, ignore_errors=True)
+            if keep is None:
+                shutil.rmtree(folder, ignore_errors=True)
+
+        await asyncio.to_thread(prune)
 
     async def _build(self, unit: _Unit) -> tuple[Path, list[str], Path]:
         record = unit.record

@@ -86,7 +86,10 @@ def all_gone(found: list[int], what: str) -> None:
     eventually_sync(lambda: not any(alive(p) for p in found), f"every process of {what} ended", timeout=30)
 
 
-def test_run_call_update_logs_kill(micro: Runner, template: Path, tmp_path: Path) -> None:
+def test_run_call_update_logs_kill(
+    micro: Runner, shared_server: MicroServer, template: Path, tmp_path: Path
+) -> None:
+    builds = shared_server.home / "runtime" / "builds" / "micro" / "helloworld"
     folder = service_folder(template, tmp_path)
     run = micro("run", "--wait", ".", cwd=folder, timeout=SLOW)
     assert run.returncode == 0, run.stderr
@@ -107,6 +110,8 @@ def test_run_call_update_logs_kill(micro: Runner, template: Path, tmp_path: Path
     assert update.returncode == 0, update.stderr
     assert json.loads(micro("helloworld", "call", "--name=Joe").stdout) == {"msg": "Hi Joe"}
     all_gone(first, "the first build")
+    # the first build's unpacked folder goes once the update runs: only the running one stays
+    eventually_sync(lambda: len(list(builds.iterdir())) == 1, "one build of helloworld left", timeout=30)
 
     ndjson = micro("logs", "helloworld", "-o", "json", "-n", "5").stdout.splitlines()
     records = [json.loads(line) for line in ndjson]
@@ -131,6 +136,7 @@ def test_run_call_update_logs_kill(micro: Runner, template: Path, tmp_path: Path
     assert "Listening on" in micro("logs", "helloworld", "-n", "-1").stdout  # the logs stay
     accounts = micro("auth", "list", "accounts").stdout
     assert "helloworld-latest" not in accounts
+    assert not builds.exists()  # nothing of it is left on the server's disk but its logs
 
 
 def test_logs_follow_prints_new_lines(
