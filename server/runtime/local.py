@@ -510,6 +510,12 @@ class LocalRuntime(Runtime):
         self, name: str, *, count: int = 15, follow: bool = False, since: float = 0, namespace: str = ""
     ) -> AsyncIterator[LogBatch]:
         namespace = namespace or "micro"
+        try:
+            # a service's name, never a path: "../other/svc" would read another namespace's
+            # log file (and a follow would keep a book open on any path it names)
+            check_name(name)
+        except errors.BadRequest:
+            raise errors.NotFound("Service not found") from None
         if (namespace, name) not in self._units and not self.logs_.exists(namespace, name):
             raise errors.NotFound("Service not found")
         async for batch in self.logs_.read(namespace, name, count=count, follow=follow, since=since):

@@ -140,3 +140,18 @@ async def test_two_runs_of_one_name_at_once_start_one_service(
     await eventually(failed, "the service is in error", timeout=60, interval=0.05)
     await runtime.delete("twice")
     assert await runtime.read() == []
+
+
+async def test_logs_take_a_service_name_never_a_path(server: Any) -> None:
+    """``../team/secret`` named another namespace's log file: any account of this one read it."""
+    runtime = server.backends.runtime
+    runtime.logs_.book("team", "secret").write("stdout", 0, "the team's secret")
+    runtime.logs_.book("micro", "mine").write("stdout", 0, "this namespace's own")
+    for name in ("../team/secret", "../../logs/team/secret", "/etc/passwd"):
+        for follow in (False, True):
+            with pytest.raises(errors.NotFound):
+                async for _ in runtime.logs(name, follow=follow, namespace="micro"):
+                    pass
+    assert [r.line async for b in runtime.logs("secret", namespace="team") for r in b.records] == [
+        "the team's secret"
+    ]
