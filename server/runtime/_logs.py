@@ -117,6 +117,8 @@ def tail(path: Path, count: int, since_ns: int = 0) -> list[LogRecord]:
     """The last ``count`` records of ``path`` (and its rotated predecessor when needed) at or
     after ``since_ns``; ``count`` < 0: all. Reads from the end, block by block."""
     found: list[LogRecord] = []
+    if count == 0:  # a file's reader below takes one record before it checks the count
+        return found
     for file in (path, path.with_name(path.name + ".1")):
         if not file.exists():
             continue

@@ -22,6 +22,9 @@ def test_last_lines_come_from_the_end_of_the_file(tmp_path: Path) -> None:
     assert [r.line for r in last] == ["line 4997", "line 4998", "line 4999"]
     assert [r.instance for r in last] == [1, 0, 1]
     assert len(tail(logs.path("micro", "svc"), -1)) == 5000
+    # none is none: a follow from now on (count 0) got the last line twice, or lost the
+    # lines queued meanwhile behind it
+    assert tail(logs.path("micro", "svc"), 0) == []
     logs.close()
 
 
