@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from commands._pack import pack
 from micro import errors
 from micro.runtime import Service
+from micro.runtime.source import pack
 from server.app import Server
 from tests._poll import eventually
 
