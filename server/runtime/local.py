@@ -644,6 +644,8 @@ class LocalRuntime(Runtime):
                 return
             kept = keep.resolve() if keep is not None else None
             for build in folder.iterdir():
+                if keep is not None and build.name.startswith("."):
+                    continue  # an unpack under way (the next update's), not a build yet
                 if kept is None or not kept.is_relative_to(build.resolve()):
                     shutil.rmtree(build, ignore_errors=True)
             if keep is None:
