@@ -26,6 +26,7 @@ entry point again with the same :func:`entry_point` (a git source is never seen 
 from __future__ import annotations
 
 import fnmatch
+import gzip
 import io
 import os
 import re
@@ -329,8 +330,13 @@ def pack(folder: Path, limit: int = LIMIT) -> Packed:
             f"{limit // (1024 * 1024)} MiB (add what the service does not need to .gitignore)"
         )
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=6) as tar:
-        for name in names:
+    # the same files pack to the same bytes (no time in the gzip header, names in order), so
+    # an unchanged project has the same content hash and its build can be reused
+    with (
+        gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=6, mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w") as tar,
+    ):
+        for name in sorted(names):
             tar.add(root / name, arcname=name, recursive=False)
     data = buffer.getvalue()
     if len(data) > limit:

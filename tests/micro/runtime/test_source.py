@@ -7,6 +7,7 @@ import io
 import re
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,16 @@ def test_a_git_work_tree_packs_what_git_lists(tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     packed = pack(tmp_path / "svc")
     assert _names(packed.data) == {".gitignore", "pyproject.toml", "svc/main.py"}
+
+
+def test_the_same_files_pack_to_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # an unchanged project keeps its content hash, whenever it is packed (the server reuses
+    # the build of a hash it has built)
+    _project(tmp_path)
+    first = pack(tmp_path / "svc").data
+    later = time.time() + 3600
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert pack(tmp_path / "svc").data == first
 
 
 def test_over_the_limit_names_the_root_and_its_size(tmp_path: Path) -> None:
