@@ -73,7 +73,12 @@ class DiskBlobStore(BlobStore):
 
     async def read(self, key: str, *, namespace: str = "") -> AsyncIterator[bytes]:
         full = self._key(key, namespace)
-        handle = await asyncio.to_thread(self._open().get, full, None, read=True)
+        opening = asyncio.ensure_future(asyncio.to_thread(self._open().get, full, None, read=True))
+        try:
+            handle = await asyncio.shield(opening)
+        except asyncio.CancelledError:  # the thread opens it all the same: close it then
+            opening.add_done_callback(_close_opened)
+            raise
         if handle is None:
             raise errors.NotFound(f"blob {key} not found")
         try:
@@ -105,6 +110,12 @@ class DiskBlobStore(BlobStore):
         if self._cache is not None:
             self._cache.close()
             self._cache = None
+
+
+def _close_opened(opening: asyncio.Future[Any]) -> None:
+    """Close the file a cancelled read opened after its caller left."""
+    if not opening.cancelled() and opening.exception() is None and opening.result() is not None:
+        opening.result().close()
 
 
 def _mib(size: int) -> str:

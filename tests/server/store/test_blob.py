@@ -78,3 +78,38 @@ async def test_the_public_api_does_not_reach_uploaded_sources(server: Any) -> No
     finally:
         await public.close()
     assert await _read(runtime.blobs, f"sources/{upload}") == b"source archive"
+
+
+async def test_a_read_cancelled_while_opening_closes_the_file(tmp_path: Path) -> None:
+    # the open runs in a thread that finishes after its caller left (a kill during a build):
+    # the file it opened is closed then, not left to the garbage collector
+    import asyncio
+    import threading
+
+    from tests._poll import eventually
+
+    store = DiskBlobStore(tmp_path / "blobs")
+    await store.write("src.tar.gz", _chunks(b"archive"))
+    cache = store._open()
+    release = threading.Event()
+    entered = threading.Event()
+    opened: list[Any] = []
+    real_get = cache.get
+
+    def slow_get(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        release.wait(10)
+        opened.append(real_get(*args, **kwargs))
+        return opened[-1]
+
+    cache.get = slow_get
+    reader = asyncio.ensure_future(_read(store, "src.tar.gz"))
+    await eventually(entered.is_set, "the read is opening the blob")
+    reader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    release.set()
+    await eventually(
+        lambda: bool(opened) and opened[0].closed, "the file opened for the cancelled read is closed"
+    )
+    await store.close()
