@@ -13,7 +13,8 @@ Supervision waits on events only (a process exiting, a line arriving): an idle s
 costs no timer. Its stdout and stderr go line by line to :class:`~server.runtime._logs.Logs`.
 An instance that exits before the service registered puts it in ``error`` at once (a syntax
 or import error does not get better by retrying); one that crashes later is restarted with
-exponential backoff, up to :data:`MAX_RETRIES`, then the service stays in ``error``.
+exponential backoff, up to :data:`MAX_RETRIES`, then the service stays in ``error``; the
+count starts over when the crashed instance had run :data:`HEALTHY_SECONDS`.
 
 Every run has a service account ``<name>-<version>`` bound to its service, whose
 credentials are in a 0600 file named by ``MICRO_AUTH_FILE`` (never in the environment or on
@@ -68,6 +69,9 @@ GRACE_SECONDS = 5.0
 MAX_RETRIES = 5
 BACKOFF_FIRST = 0.25
 BACKOFF_CAP = 30.0
+# an instance that ran this long before it crashed was healthy: its service's count of
+# crashes starts over (a crash a day must not add up to error after a week)
+HEALTHY_SECONDS = 600.0
 _LINE_LIMIT = 1024 * 1024
 
 
@@ -120,6 +124,7 @@ class _Unit:
     exited: asyncio.Queue[tuple[int, int]] = field(default_factory=asyncio.Queue)
     last_error: dict[int, str] = field(default_factory=dict)
     addresses: dict[int, str] = field(default_factory=dict)  # from each instance's "Listening on"
+    started: dict[int, float] = field(default_factory=dict)  # each instance's start (monotonic)
     # for the clone of the next build only, then forgotten (in memory, never persisted)
     credentials: _git.Credentials = field(default_factory=_git.Credentials)
 
@@ -715,6 +720,7 @@ class LocalRuntime(Runtime):
                 limit=_LINE_LIMIT,
             )
         unit.procs[index] = proc
+        unit.started[index] = time.monotonic()
         self.logs_.book(record.namespace, record.name).write(
             "runtime", index, f"instance {index} started (pid {proc.pid})"
         )
@@ -785,6 +791,8 @@ class LocalRuntime(Runtime):
         while True:
             index, code = await unit.exited.get()
             unit.procs.pop(index, None)
+            if time.monotonic() - unit.started.pop(index, time.monotonic()) >= HEALTHY_SECONDS:
+                record.retries = 0
             record.retries += 1
             unit.last_error.pop(index, None)
             # a crash does not deregister: its node goes now, not when its TTL lapses

@@ -155,3 +155,41 @@ async def test_logs_take_a_service_name_never_a_path(server: Any) -> None:
     assert [r.line async for b in runtime.logs("secret", namespace="team") for r in b.records] == [
         "the team's secret"
     ]
+
+
+async def test_the_count_of_crashes_starts_over_after_a_healthy_run(
+    server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An instance that ran :data:`HEALTHY_SECONDS` before it crashed was healthy: its
+    service's crash count starts over instead of adding up to ``error`` (here a crash every
+    second, "healthy" after half a second and at most one retry: it must keep running)."""
+    from server.runtime import local
+
+    monkeypatch.setattr(local, "HEALTHY_SECONDS", 0.5)
+    monkeypatch.setattr(local, "MAX_RETRIES", 1)
+    runtime = server.backends.runtime
+    folder = tmp_path / "crashy"
+    folder.mkdir()
+    (folder / "main.py").write_text(
+        "import os, threading, time\n"
+        "import micro\n"
+        "def crash():\n"
+        "    time.sleep(1.0)\n"
+        "    os._exit(3)\n"
+        "threading.Thread(target=crash, daemon=True).start()\n"
+        "micro.Service('crashy').run()\n"
+    )
+    upload = await runtime.upload("crashy", _one(pack(folder).data))
+    await runtime.create(Service(name="crashy", source=str(folder)), upload=upload)
+
+    async def crashed_thrice() -> bool:
+        lines = [r.line async for batch in runtime.logs("crashy", count=-1) for r in batch.records]
+        return sum("restarting instance 0" in line for line in lines) >= 3
+
+    await eventually(
+        crashed_thrice, "the service crashed and was restarted three times", timeout=90, interval=0.2
+    )
+    [found] = await runtime.read("crashy")
+    assert found.status != "error", found.error
+    assert found.retries == 1
+    await runtime.delete("crashy")
