@@ -24,6 +24,7 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING
 
+from micro import errors
 from micro.events import Event, Subscription
 
 if TYPE_CHECKING:
@@ -102,8 +103,10 @@ class Group:
     async def take(self, consumer: Consumer) -> Event:
         topic = self.topic
         while True:
-            if consumer.closed or topic.deleted:
+            if consumer.closed:
                 raise StopAsyncIteration
+            if topic.deleted:  # its consumers hear why they stop (a clean end reads as "done")
+                raise errors.NotFound(f"topic {topic.name} was deleted")
             while self.redeliver:
                 pending = self.redeliver.popleft()
                 if not pending.done:

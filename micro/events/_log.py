@@ -379,9 +379,9 @@ class LogStream(Stream):
     async def _remove(self, state: TopicState) -> None:
         state.deleted = True
         self._topics.pop((state.namespace, state.name), None)
+        state.wake()  # before stopping: a stopped consumer-only group leaves topic.anonymous
         for group in [*state.groups.values(), *state.anonymous]:
             group.stop()
-        state.wake()
         if state.key is not None:
             await self._drop(state)
 

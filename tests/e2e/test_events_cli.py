@@ -195,6 +195,16 @@ def test_retention_and_delete(micro: Runner, shared_server: MicroServer) -> None
     fails(micro("events", "delete", "short", "--yes"), 1, "Topic short not found")
 
 
+def test_deleting_a_topic_ends_its_live_tail_with_one_line(micro: Runner, consume: object) -> None:
+    ok(micro("events", "publish", "doomed", "1"))
+    consumer = consume("doomed", "--from-start")  # type: ignore[operator]
+    consumer.wait_lines(1)
+    ok(micro("events", "delete", "doomed", "--yes"))
+    assert consumer.proc.wait(15) == 1
+    assert consumer.proc.stderr is not None
+    assert consumer.proc.stderr.read() == "Topic doomed was deleted\n"
+
+
 BAD_INPUT = [
     (("publish", "", "{}"), "Topic is required"),
     (("publish", "bad topic", "{}"), "Invalid topic 'bad topic'"),

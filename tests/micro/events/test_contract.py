@@ -426,6 +426,20 @@ async def test_delete_removes_a_topic_and_its_groups(stream: Stream) -> None:
     assert await stream.groups("gone") == []
 
 
+@pytest.mark.parametrize("group", ["", "g"])
+async def test_deleting_a_topic_ends_its_consumers_with_not_found(stream: Stream, group: str) -> None:
+    """A consumer of a deleted topic hears why it stops (a live tail without a group used to
+    wait forever; one in a group ended as if the stream were simply over)."""
+    await publish_all(stream, "going", 1)
+    async with await stream.consume("going", group=group, from_start=True) as sub:
+        await take(sub, 1)
+        waiting = asyncio.ensure_future(sub.__anext__())
+        await asyncio.sleep(0)
+        await stream.delete("going")
+        with pytest.raises(errors.NotFound, match="topic going was deleted"):
+            await asyncio.wait_for(waiting, 10)
+
+
 async def test_dropping_a_namespace_removes_its_topics(backend: LogStream) -> None:
     await backend.publish("orders", b"1", namespace="team")
     await backend.publish("orders", b"1")
