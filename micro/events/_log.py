@@ -258,13 +258,23 @@ class LogStream(Stream):
     async def _start(
         self, topic: TopicState, offset: int | None, since: float | None, from_start: bool, default: int
     ) -> int:
+        """Where a consumer or a reset starts (an offset below ``first`` is where trimming put
+        it). A group's start is then kept at most at the end: :meth:`_group_start`."""
         if offset is not None:
-            return offset
+            return max(topic.first, offset)
         if since is not None:
             return await self._offset_since(topic, since)
         if from_start:
             return topic.first
         return default
+
+    async def _group_start(
+        self, topic: TopicState, offset: int | None, since: float | None, from_start: bool
+    ) -> int:
+        """Where a new or reset group starts: an offset past the end is the end. Stored as the
+        group's position, it would skip every event published below it later (a consumer
+        without a group may wait for offset N; a group's position must not run ahead)."""
+        return min(await self._start(topic, offset, since, from_start, topic.first), topic.next)
 
     async def consume(
         self,
@@ -297,7 +307,7 @@ class LogStream(Stream):
                     position = (
                         stored
                         if stored is not None
-                        else await self._start(state, offset, since, from_start, state.first)
+                        else await self._group_start(state, offset, since, from_start)
                     )
                     found = state.groups[group] = Group(self, state, group, position)
                     if stored is None:
@@ -408,7 +418,7 @@ class LogStream(Stream):
         live = state.groups.get(group)
         if live is None and (state.key is None or group not in await self._positions(state)):
             raise errors.NotFound(f"group {group} of topic {topic} not found")
-        position = await self._start(state, offset, since, False, state.first)
+        position = await self._group_start(state, offset, since, False)
         if live is not None:
             live.reset(position)
         await self._save_position(state, group, position)

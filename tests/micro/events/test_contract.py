@@ -440,6 +440,21 @@ async def test_deleting_a_topic_ends_its_consumers_with_not_found(stream: Stream
             await asyncio.wait_for(waiting, 10)
 
 
+async def test_a_group_at_an_offset_past_the_end_starts_at_the_end(stream: Stream) -> None:
+    """A group reset (or started) past the last offset would skip every event published
+    below that offset later; it is taken as the end of the topic."""
+    await publish_all(stream, "short", 3)
+    async with await stream.consume("short", group="g"):
+        pass
+    assert await stream.reset_group("short", "g", offset=1000) == 3
+    assert [(g.name, g.position, g.lag) for g in await stream.groups("short")] == [("g", 3, 0)]
+    async with await stream.consume("short", group="new", offset=1000) as sub:
+        await publish_all(stream, "short", 1)
+        assert [e.offset for e in await take(sub, 1)] == [3]
+    async with await stream.consume("short", group="g") as sub:
+        assert [e.offset for e in await take(sub, 1)] == [3]
+
+
 async def test_dropping_a_namespace_removes_its_topics(backend: LogStream) -> None:
     await backend.publish("orders", b"1", namespace="team")
     await backend.publish("orders", b"1")
