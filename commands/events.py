@@ -48,6 +48,23 @@ def _compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def _strict_json(text: str) -> Any:
+    """``text`` as JSON, refusing what Python's parser lets through but JSON has not:
+    ``NaN``, ``Infinity`` and numbers too large for a float (``1e999``), which would be
+    stored or printed as ``Infinity`` — not JSON, so an NDJSON reader would choke."""
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not JSON")
+
+    def number(literal: str) -> float:
+        value = float(literal)
+        if value in (float("inf"), float("-inf")):
+            raise ValueError(f"{literal} is out of range for a JSON number")
+        return value
+
+    return json.loads(text, parse_constant=refuse, parse_float=number)
+
+
 def _payload(event: "Event") -> tuple[Any, str]:
     """The payload as a JSON value and its encoding: ``json``, else ``text``, else ``base64``."""
     try:
@@ -57,8 +74,8 @@ def _payload(event: "Event") -> tuple[Any, str]:
 
         return base64.b64encode(event.payload).decode("ascii"), "base64"
     try:
-        return json.loads(text), "json"
-    except ValueError:
+        return _strict_json(text), "json"
+    except (ValueError, RecursionError):
         return text, "text"
 
 
@@ -113,11 +130,8 @@ def _json_payload(text: str) -> bytes:
     """The JSON argument as compact JSON; anything else is the spec's one-line error."""
     from micro.errors import BadRequest
 
-    def refuse(constant: str) -> Any:
-        raise ValueError(f"{constant} is not JSON")
-
     try:
-        value = json.loads(text, parse_constant=refuse)
+        value = _strict_json(text)
     except ValueError as exc:
         raise BadRequest(f"Error creating request: invalid JSON payload: {exc}") from None
     except RecursionError:
