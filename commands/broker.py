@@ -46,7 +46,10 @@ def message_json(topic: str, message: Message) -> dict[str, Any]:
 
 
 def _text(body: bytes) -> str:
-    return body.decode("utf-8", errors="replace")
+    """A body as one output line: line breaks escaped as in ``micro events`` lines, so a
+    message never reads as two."""
+    text = body.decode("utf-8", errors="replace")
+    return text.replace("\n", "\\n").replace("\r", "\\r")
 
 
 @app.command("publish")

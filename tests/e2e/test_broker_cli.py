@@ -120,6 +120,16 @@ def test_json_subscribers_get_ndjson_with_headers(micro: Runner, subscribe: Subs
     assert record == {"topic": "alerts", "header": {"host": "db1"}, "body": "disk full"}
 
 
+def test_a_message_with_line_breaks_prints_as_one_line(micro: Runner, subscribe: Subscribe) -> None:
+    subscriber = subscribe("notes")
+    wait_reached(micro, "notes", 1)
+    assert micro("broker", "publish", "notes", "first\nsecond\r\nthird").returncode == 0
+    eventually_sync(lambda: len(subscriber.bodies()) >= 1, "the note", timeout=30)
+    assert micro("broker", "publish", "notes", "after").returncode == 0
+    eventually_sync(lambda: len(subscriber.bodies()) >= 2, "the next note", timeout=30)
+    assert subscriber.bodies() == ["first\\nsecond\\r\\nthird", "after"]
+
+
 def test_publishing_without_subscribers_reaches_no_one(micro: Runner) -> None:
     result = micro("broker", "publish", "nobody-listens", "hello", "-o", "json")
     assert result.returncode == 0, result.stderr
