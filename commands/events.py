@@ -79,9 +79,21 @@ def _payload(event: "Event") -> tuple[Any, str]:
         return text, "text"
 
 
+def _escape(text: str) -> str:
+    """A metadata key or value inside the line's ``k=v,…`` field: a space, comma, equals sign,
+    percent sign or unprintable character is percent-encoded (its UTF-8 bytes), so the field
+    stays one word and splits back into the pairs (``note=hello world`` would split the line)."""
+    if text.isprintable() and not any(c in " ,=%" for c in text):
+        return text
+    return "".join(
+        c if c.isprintable() and c not in " ,=%" else "".join(f"%{b:02X}" for b in c.encode()) for c in text
+    )
+
+
 def event_line(event: "Event") -> str:
     """One event in the spec's line format."""
-    metadata = ",".join(f"{k}={v}" for k, v in sorted(event.metadata.items())) or "-"
+    pairs = sorted(event.metadata.items())
+    metadata = ",".join(f"{_escape(k)}={_escape(v)}" for k, v in pairs) or "-"
     value, _ = _payload(event)
     line = f"{event.offset} {_rfc3339(event.timestamp)} {event.id} {metadata} {_compact(value)}"
     return line.replace("\n", "\\n").replace("\r", "\\r")

@@ -32,3 +32,12 @@ def test_a_stored_payload_that_is_not_json_prints_as_a_json_string(stored: bytes
     record = json.loads(json.dumps(event_json(event)), parse_constant=lambda c: pytest.fail(c))
     assert (record["payload"], record["encoding"]) == (stored.decode(), "text")
     assert event_line(event).endswith(" " + json.dumps(stored.decode()))
+
+
+def test_metadata_stays_one_field_of_the_line() -> None:
+    """A space, comma or equals sign in metadata split the line's fields and pairs apart."""
+    meta = {"note": "hello world", "list": "a,b", "eq": "x=y", "pct": "50%", "nl": "1\n2", "é": "ü"}
+    fields = event_line(Event("id", "t", 7, 0.0, b"{}", meta)).split(" ")
+    assert len(fields) == 5
+    assert fields[3] == "eq=x%3Dy,list=a%2Cb,nl=1%0A2,note=hello%20world,pct=50%25,é=ü"
+    assert event_line(Event("id", "t", 7, 0.0, b"{}", {"foo": "bar"})).split(" ")[3] == "foo=bar"
