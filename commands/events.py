@@ -255,14 +255,27 @@ def read(
 ) -> None:
     """Stored events from an offset, oldest first."""
     from commands import _client
-    from micro.events import check_topic
+    from micro.events import DEFAULT_READ_LIMIT, check_topic
 
     check_topic(topic)
     ctx = _client.context()
-    events = _client.using(_stream, ctx, lambda s: s.read(topic, offset=offset, limit=limit))
     as_json = wants_json(output and output.value)
-    for event in events:
-        _emit(event, as_json)
+    wanted = limit or DEFAULT_READ_LIMIT
+
+    async def pages(stream: "GrpcStream") -> None:
+        # one reply holds a few MiB of payload at most: ask again from where it stopped
+        # until the limit is reached or nothing more is stored (printing page by page)
+        at, printed = offset, 0
+        while printed < wanted:
+            page = await stream.read(topic, offset=at, limit=wanted - printed)
+            if not page:
+                return
+            for event in page:
+                _emit(event, as_json)
+            printed += len(page)
+            at = page[-1].offset + 1
+
+    _client.using(_stream, ctx, pages)
 
 
 def _retention_text(retention: "Retention") -> str:

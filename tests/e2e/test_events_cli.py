@@ -205,6 +205,14 @@ def test_deleting_a_topic_ends_its_live_tail_with_one_line(micro: Runner, consum
     assert consumer.proc.stderr.read() == "Topic doomed was deleted\n"
 
 
+def test_read_returns_the_whole_limit_past_one_reply(micro: Runner, shared_server: MicroServer) -> None:
+    """The server answers a read with a few MiB at most; 600 events of 10 kB (6 MB) are still
+    all printed for --limit 600 (the CLI printed the first reply's 418 and stopped)."""
+    seed(shared_server, "fat", [{"n": i, "pad": "x" * 10_000} for i in range(601)])
+    lines = ok(micro("events", "read", "fat", "--limit", "600", "--offset", "1")).splitlines()
+    assert [int(line.split(" ", 1)[0]) for line in lines] == list(range(1, 601))
+
+
 BAD_INPUT = [
     (("publish", "", "{}"), "Topic is required"),
     (("publish", "bad topic", "{}"), "Invalid topic 'bad topic'"),
