@@ -98,9 +98,20 @@ def subscribe(
     as_json = wants_json(output and output.value)
 
     async def body() -> None:
+        import asyncio
+
+        from micro import _platform
+        from micro._grpc import hung
+
         broker = _broker(ctx)
         try:
-            async with await broker.subscribe(topic, queue=queue) as messages:
+            # the server confirms a subscription at once: one that does not is exit 4, not a hang
+            seconds = _platform.call_deadline(10.0)
+            try:
+                subscription = await asyncio.wait_for(broker.subscribe(topic, queue=queue), seconds)
+            except TimeoutError:
+                raise hung(ctx.address, seconds) from None
+            async with subscription as messages:
                 async for message in messages:
                     if message.dropped:
                         note = f"dropped {message.dropped} message(s): this subscriber fell behind"

@@ -223,11 +223,30 @@ def consume(
     as_json = wants_json(output and output.value)
 
     async def body() -> None:
+        import asyncio
+
+        from micro import _platform
+        from micro._grpc import hung
+
         stream = _stream(ctx)
         try:
-            sub = await stream.consume(
-                topic, group=group, offset=offset, since=start, from_start=from_start, manual_ack=manual_ack
-            )
+            # the stream itself has no deadline, but the server confirms the subscription at
+            # once: one that does not (stopped, not a gRPC server) is exit 4, not a silent hang
+            seconds = _platform.call_deadline(10.0)
+            try:
+                sub = await asyncio.wait_for(
+                    stream.consume(
+                        topic,
+                        group=group,
+                        offset=offset,
+                        since=start,
+                        from_start=from_start,
+                        manual_ack=manual_ack,
+                    ),
+                    seconds,
+                )
+            except TimeoutError:
+                raise hung(ctx.address, seconds) from None
             try:
                 async for event in sub:
                     _emit(event, as_json)

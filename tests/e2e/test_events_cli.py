@@ -16,6 +16,9 @@ import pytest
 
 from tests._poll import eventually_sync
 from tests.e2e.conftest import MICRO, MicroServer, Runner, close_pipes, one_line, run_micro
+from tests.e2e.test_deadlines import stopped_server
+
+__all__ = ["stopped_server"]  # the fixture, used here
 
 LINE = re.compile(r"^(\d+) (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) ([0-9a-f-]{36}) (\S+) (.*)$")
 
@@ -211,6 +214,18 @@ def test_read_returns_the_whole_limit_past_one_reply(micro: Runner, shared_serve
     seed(shared_server, "fat", [{"n": i, "pad": "x" * 10_000} for i in range(601)])
     lines = ok(micro("events", "read", "fat", "--limit", "600", "--offset", "1")).splitlines()
     assert [int(line.split(" ", 1)[0]) for line in lines] == list(range(1, 601))
+
+
+def test_consume_and_subscribe_at_a_server_that_never_answers_are_exit_4(stopped_server: MicroServer) -> None:
+    """The streams have no deadline, but the subscription is confirmed at once: a server that
+    took the connection and answers nothing (SIGSTOP) is the deadline's line, not a hang."""
+    for args in (("events", "consume", "t"), ("broker", "subscribe", "t")):
+        result = run_micro("--timeout", "1s", *args, address=stopped_server.address, timeout=20)
+        assert result.returncode == 4, (args, result.stderr)
+        assert (
+            one_line(result.stderr)
+            == f"Timed out after 1s waiting for micro server at {stopped_server.address}"
+        )
 
 
 BAD_INPUT = [
