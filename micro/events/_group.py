@@ -280,6 +280,7 @@ class Group:
             self._timer = None
         self._timers.clear()
         self.topic.anonymous.discard(self)
+        self.stream.forget_if_unused(self.topic)
 
 
 class Consumer(Subscription):

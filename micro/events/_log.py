@@ -71,7 +71,8 @@ class TopicState:
     """What the stream keeps in memory about one topic."""
 
     __slots__ = (
-        "anonymous", "deleted", "first", "groups", "key", "name", "namespace", "next", "retention", "staged",
+        "anonymous", "busy", "deleted", "first", "groups", "key", "name", "namespace", "next", "retention",
+        "staged",
     )  # fmt: skip
 
     def __init__(
@@ -88,6 +89,20 @@ class TopicState:
         self.anonymous: set[Group] = set()
         self.deleted = False
         self.staged: Any = None  # the backend's scratch (writes not committed yet)
+        self.busy = 0  # writes under way that may store the topic (it is not forgotten meanwhile)
+
+    @property
+    def unused(self) -> bool:
+        """Known only because someone listened: nothing stored, no group, no consumer, no
+        write under way."""
+        return (
+            self.key is None
+            and self.staged is None
+            and not self.busy
+            and not self.groups
+            and not self.anonymous
+            and not self.deleted
+        )
 
     def info(self) -> TopicInfo:
         return TopicInfo(self.name, self.next - self.first, self.first, self.next, self.retention)
@@ -186,6 +201,14 @@ class LogStream(Stream):
             topic = self._topics[key] = TopicState(*key)
         return topic
 
+    def forget_if_unused(self, topic: TopicState) -> None:
+        """Drop a topic its last consumer-only listener left that was never stored: a tail of
+        a topic name that does not exist must not stay in memory for good (callers choose
+        the names)."""
+        key = (topic.namespace, topic.name)
+        if topic.unused and self._topics.get(key) is topic:
+            del self._topics[key]
+
     async def _existing(self, namespace: str, name: str) -> TopicState:
         topic = await self._topic(namespace, name)
         if topic is None:
@@ -219,7 +242,11 @@ class LogStream(Stream):
         """Store ``events`` (made by :meth:`new_event`) of one topic, in order."""
         state = await self._topic(namespace, topic, create=True)
         assert state is not None
-        await self._store(state, events)
+        state.busy += 1
+        try:
+            await self._store(state, events)
+        finally:
+            state.busy -= 1
         state.wake()
 
     async def publish(
@@ -377,7 +404,11 @@ class LogStream(Stream):
         state = await self._topic(namespace, topic, create=True)
         assert state is not None
         state.retention = retention
-        await self._save_topic(state)
+        state.busy += 1
+        try:
+            await self._save_topic(state)
+        finally:
+            state.busy -= 1
         if retention:
             self._retain()
 
@@ -461,7 +492,7 @@ class LogStream(Stream):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retainer
             self._retainer = None
-        for state in self._topics.values():
+        for state in list(self._topics.values()):  # a stopped group may forget its topic
             for group in [*state.groups.values(), *state.anonymous]:
                 group.stop()
                 for member in list(group.members):

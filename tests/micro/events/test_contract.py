@@ -455,6 +455,21 @@ async def test_a_group_at_an_offset_past_the_end_starts_at_the_end(stream: Strea
         assert [e.offset for e in await take(sub, 1)] == [3]
 
 
+async def test_tails_of_topics_never_stored_leave_nothing_behind(stream: Stream, backend: LogStream) -> None:
+    """Listening to a name that was never published must not keep it in the server's memory
+    (callers choose the names: a loop of tails of random names grew it without bound)."""
+    await publish_all(stream, "kept", 1)
+    known = len(backend._topics)
+    for i in range(20):
+        async with await stream.consume(f"nothing-{i}"):
+            pass
+    await eventually(lambda: len(backend._topics) == known, "the tails' topics forgotten")
+    async with await stream.consume("later") as sub:  # a topic forgotten and then published
+        await publish_all(stream, "later", 2)
+        assert [e.offset for e in await take(sub, 2)] == [0, 1]
+    assert [t.name for t in await stream.topics()] == ["kept", "later"]
+
+
 async def test_dropping_a_namespace_removes_its_topics(backend: LogStream) -> None:
     await backend.publish("orders", b"1", namespace="team")
     await backend.publish("orders", b"1")
