@@ -407,8 +407,10 @@ def retention(
     ),
     clear: bool = typer.Option(False, "--clear", help="Keep every event."),
 ) -> None:
-    """Set how long a topic keeps its events (enforced in the background); without options,
-    print the current retention."""
+    """Set how long a topic keeps its events (the limits given; the others stay), applied at
+    once and then in the background; without options, print the current retention."""
+    import dataclasses
+
     from commands import _client
     from commands._duration import parse_duration
     from micro.errors import BadRequest
@@ -434,8 +436,22 @@ def retention(
         if age <= 0:
             raise BadRequest("--max-age must be positive")
     ctx.require_writable()
-    wanted = Retention(max_age=age, max_count=max_count, max_bytes=max_bytes)
-    _client.using(_stream, ctx, lambda s: s.set_retention(topic, wanted))
+
+    async def apply(stream: Any) -> None:
+        # the limits given change, the others stay (--clear drops them all)
+        wanted = Retention()
+        if not clear:
+            found = next((t for t in await stream.topics() if t.name == topic), None)
+            wanted = found.retention if found is not None else Retention()
+            if age is not None:
+                wanted = dataclasses.replace(wanted, max_age=age)
+            if max_count is not None:
+                wanted = dataclasses.replace(wanted, max_count=max_count)
+            if max_bytes is not None:
+                wanted = dataclasses.replace(wanted, max_bytes=max_bytes)
+        await stream.set_retention(topic, wanted)
+
+    _client.using(_stream, ctx, apply)
 
 
 @app.command("delete")

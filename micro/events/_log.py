@@ -411,6 +411,8 @@ class LogStream(Stream):
             state.busy -= 1
         if retention:
             self._retain()
+            # at once (in the background: a big topic's trim must not hold the call up)
+            self._spawn(self._enforce_logged(state))
 
     async def delete(self, topic: str, *, namespace: str = "") -> None:
         check_topic(topic)
@@ -462,20 +464,32 @@ class LogStream(Stream):
         await self._ready()
         dropped = 0
         for state in list(self._topics.values()):
-            retention = state.retention
-            if not retention or state.key is None or state.next == state.first:
-                continue
-            cutoff = state.first
-            if retention.max_count is not None:
-                cutoff = max(cutoff, state.next - retention.max_count)
-            if retention.max_age is not None:
-                cutoff = max(cutoff, await self._offset_since(state, self.clock() - retention.max_age))
-            if retention.max_bytes is not None:
-                cutoff = max(cutoff, await self._offset_for_bytes(state, retention.max_bytes))
-            cutoff = min(cutoff, state.next)
-            if cutoff > state.first and not state.deleted:
-                dropped += cutoff - state.first
-                await self._trim(state, cutoff)
+            dropped += await self._enforce(state)
+        return dropped
+
+    async def _enforce_logged(self, state: TopicState) -> None:
+        try:
+            await self._enforce(state)
+        except Exception:  # the background round tries again
+            log.exception("enforcing the retention of %s failed", state.name)
+
+    async def _enforce(self, state: TopicState) -> int:
+        """Trim one topic to its retention now; returns the events dropped."""
+        retention = state.retention
+        if not retention or state.key is None or state.next == state.first:
+            return 0
+        cutoff = state.first
+        if retention.max_count is not None:
+            cutoff = max(cutoff, state.next - retention.max_count)
+        if retention.max_age is not None:
+            cutoff = max(cutoff, await self._offset_since(state, self.clock() - retention.max_age))
+        if retention.max_bytes is not None:
+            cutoff = max(cutoff, await self._offset_for_bytes(state, retention.max_bytes))
+        cutoff = min(cutoff, state.next)
+        if cutoff <= state.first or state.deleted:
+            return 0
+        dropped = cutoff - state.first
+        await self._trim(state, cutoff)
         return dropped
 
     async def _retain_forever(self) -> None:

@@ -190,6 +190,16 @@ def test_retention_and_delete(micro: Runner, shared_server: MicroServer) -> None
     assert ok(micro("events", "retention", "short")) == "age 168h0m0s, count 100\n"
     row = next(r for r in ok(micro("events", "topics")).splitlines() if r.startswith("short "))
     assert "age 168h0m0s, count 100" in row
+    # a limit given changes that one only, and applies at once (not at the next round)
+    ok(micro("events", "retention", "short", "--max-count", "2"))
+    assert ok(micro("events", "retention", "short")) == "age 168h0m0s, count 2\n"
+
+    def trimmed() -> bool:
+        return ok(micro("events", "read", "short")).splitlines()[0].split()[0] == "1"
+
+    eventually_sync(trimmed, "the topic keeps its last 2 events once its retention says so", timeout=20)
+    ok(micro("events", "retention", "short", "--clear"))
+    assert ok(micro("events", "retention", "short")) == "-\n"
     fails(
         micro("events", "delete", "short"), 1, "Refusing to delete topic short without a terminal: pass --yes"
     )
