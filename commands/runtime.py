@@ -469,6 +469,8 @@ def _compact(value: Any) -> str:
 
 
 def _line(record: LogRecord, *, as_json: bool, timestamps: bool) -> str:
+    if not (as_json or timestamps):  # the common case, on the follow's path: no clock work
+        return record.line
     from datetime import UTC, datetime
 
     stamp = datetime.fromtimestamp(record.ts / 1e9, UTC)
