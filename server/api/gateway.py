@@ -154,7 +154,7 @@ class Gateway:
                 await _respond(send, 200, _dumps({"version": micro.__version__}), [*cors, _JSON])
                 return
             if scope["path"] == "/openapi.json" and method in ("GET", "HEAD"):
-                namespace, verified = await self._namespace(headers)
+                namespace, verified = await self._namespace(scope, headers)
                 await self._may_list(scope, headers, namespace, verified)
                 spec = await self.openapi(namespace)
                 await _respond(send, 200, _dumps(spec), [*cors, _JSON])
@@ -237,7 +237,7 @@ class Gateway:
         verdict on its token (for the call's admission: the token is verified once)."""
         target = resolve(scope["path"])
         token = _token(headers)
-        namespace, verified = await self._namespace(headers)
+        namespace, verified = await self._namespace(scope, headers)
         method = await self._method(namespace, target.service, target.endpoint)
         named = namespace if headers.get("micro-namespace") else ""
         metadata = _metadata(headers, token, named, target.service)
@@ -277,9 +277,17 @@ class Gateway:
         else:
             await send({"type": "websocket.close", "code": 1000})
 
-    async def _namespace(self, headers: dict[str, str]) -> tuple[str, Verified | None]:
+    async def _namespace(self, scope: Scope, headers: dict[str, str]) -> tuple[str, Verified | None]:
         """``Micro-Namespace``, else the token's issuer, else ``micro`` (a bad token is 401
-        before anything is looked up), and the verdict on the token."""
+        before anything is looked up), and the verdict on the token.
+
+        Raises:
+            BadRequest: ``Micro-Namespace`` given more than once (which one the call acts in
+                is not said; the call boundary refuses a repeated ``micro-namespace`` alike).
+        """
+        named = [value for name, value in scope.get("headers", ()) if name.lower() == b"micro-namespace"]
+        if len(named) > 1:
+            raise errors.BadRequest("the Micro-Namespace header must be given once")
         verified = await self.identify(_token(headers))
         issuer = verified.account.issuer if verified is not None and verified.account is not None else None
         return headers.get("micro-namespace") or issuer or DEFAULT_NAMESPACE, verified

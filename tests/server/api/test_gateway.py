@@ -173,6 +173,30 @@ async def test_a_token_of_one_namespace_naming_another_is_refused(api: Api) -> N
     assert reply.status == 403
 
 
+async def test_a_repeated_micro_namespace_is_400(api: Api) -> None:
+    """Two ``Micro-Namespace`` headers do not say which namespace the call acts in: refused as
+    the call boundary refuses a repeated ``micro-namespace``, never acted on with the first."""
+    host, _, port = api.url.removeprefix("http://").rpartition(":")
+
+    def send(path: str) -> tuple[int, Any]:
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            connection.putrequest("GET", path)
+            connection.putheader("Authorization", f"Bearer {api.admin}")
+            connection.putheader("Micro-Namespace", "micro")
+            connection.putheader("Micro-Namespace", "beta")
+            connection.endheaders()
+            response = connection.getresponse()
+            return response.status, json.loads(response.read())
+        finally:
+            connection.close()
+
+    for path in ("/store/read?key=k", "/openapi.json"):
+        status, error = await asyncio.to_thread(send, path)
+        assert (status, error["code"]) == (400, 400), (path, error)
+        assert "Micro-Namespace" in error["detail"]
+
+
 async def test_rules_apply_to_user_services(api: Api) -> None:
     manage = GrpcAuth(api.greeter._registry.address, token=api.admin)  # type: ignore[union-attr]
     await manage.create_rule(
