@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from micro import errors
-from server.api.gateway import Dispatch, Gateway, Identify, Limits
+from server.api.gateway import MAX_HEADER_BYTES, Dispatch, Gateway, Identify, Limits
 
 __all__ = ["Dispatch", "Gateway", "Identify", "Limits", "Served", "serve"]
 
@@ -64,6 +64,9 @@ def _guarded(app: Gateway) -> type[asyncio.Protocol]:
     its last response ended, to send a whole request head: past it the gateway answers 408
     (when some of it came) and closes it. The body has its own deadline
     (:meth:`Gateway._body`).
+
+    A request h11 cannot parse is answered with the gateway's error JSON (uvicorn's own
+    answer is a text/plain line): 431 for a head longer than h11 buffers, else 400.
     """
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -107,6 +110,21 @@ def _guarded(app: Gateway) -> type[asyncio.Protocol]:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
+
+        def send_400_response(self, msg: str) -> None:
+            if len(self.conn.trailing_data[0]) > MAX_HEADER_BYTES:  # h11's "buffer too long"
+                refusal = errors.MicroError(
+                    f"request headers too large (limit {MAX_HEADER_BYTES} bytes)", code=431
+                )
+            else:
+                refusal = errors.BadRequest("malformed HTTP request")
+            body = refusal.to_json().encode()
+            head = (
+                f"HTTP/1.1 {refusal.code} {refusal.status}\r\ncontent-type: application/json\r\n"
+                f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+            )
+            self.transport.write(head.encode() + body)
+            self.transport.close()
 
         def _too_slow(self) -> None:
             self._timer = None
@@ -153,7 +171,7 @@ async def serve(app: Gateway, address: str, *, tls: tuple[str, str] | None = Non
         date_header=False,
         timeout_keep_alive=5,  # idle connections go after 5 s
         timeout_graceful_shutdown=2,
-        h11_max_incomplete_event_size=64 * 1024,  # header floods
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,  # header floods
         ssl_certfile=tls[0] if tls else None,
         ssl_keyfile=tls[1] if tls else None,
     )

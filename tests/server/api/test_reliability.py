@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import time
 
 from tests.server.api.test_gateway import Api
@@ -47,12 +48,30 @@ async def test_header_floods_are_431_and_never_reach_a_node(api: Api) -> None:
         assert answer.startswith(b"HTTP/1.1 431 "), (what, answer[:200])
         assert b"request headers too large" in answer, what
     assert len(api.greeter.received) == received
-    # a head past what the gateway buffers before it is parsed: refused as malformed
+    # a head past what the gateway buffers before it is parsed: 431 too, as JSON
     reader, writer = await asyncio.open_connection(host, port)
     writer.write(start + b"X-Slow: " + b"a" * 70_000)  # no end of the line yet
     answer = await _until_closed(reader)
     writer.close()
-    assert answer.startswith(b"HTTP/1.1 400 "), answer[:100]
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:100]
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"content-type: application/json" in head.lower(), head
+    assert json.loads(body)["code"] == 431 and "request headers too large" in json.loads(body)["detail"]
+
+
+async def test_a_malformed_request_is_a_400_in_json(api: Api) -> None:
+    """What h11 cannot parse is answered with the gateway's error JSON, not a text/plain line."""
+    host, port = _gateway(api)
+    for garbage in (b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nno colon here\r\n\r\n"):
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(garbage)
+        answer = await _until_closed(reader)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 400 "), (garbage, answer[:100])
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert b"content-type: application/json" in head.lower(), head
+        error = json.loads(body)
+        assert set(error) == {"id", "code", "detail", "status"} and error["code"] == 400, error
 
 
 async def test_a_slowloris_client_is_cut_off(api: Api) -> None:
