@@ -83,6 +83,7 @@ MAX_HEADER_BYTES = 64 * 1024
 #: metadata passes 8 KiB, and the call's own (token, namespace, service) must fit too
 MAX_FORWARDED_BYTES = 4 * 1024
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_DOCUMENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # of / and /openapi.json
 _JSON = (b"content-type", b"application/json")
 _NDJSON = (b"content-type", b"application/x-ndjson")
 
@@ -141,8 +142,11 @@ class Gateway:
             flood = errors.MicroError(f"request headers too large (limit {MAX_HEADER_BYTES} bytes)", code=431)
             await _respond(send, 431, flood.to_json().encode(), [*cors, _JSON])
             return
-        if method not in _METHODS:
-            allow = [*cors, (b"allow", b", ".join(m.encode() for m in sorted(_METHODS))), _JSON]
+        # / and /openapi.json are documents, not services: read, never called
+        document = scope["path"] in ("", "/", "/openapi.json")
+        allowed = _DOCUMENT_METHODS if document else _METHODS
+        if method not in allowed:
+            allow = [*cors, (b"allow", b", ".join(m.encode() for m in sorted(allowed))), _JSON]
             refused = errors.MicroError(f"method {method[:20]} not allowed", code=405)
             await _respond(send, 405, refused.to_json().encode(), allow)
             return
@@ -150,10 +154,10 @@ class Gateway:
             await _respond(send, 204, b"", [*cors, (b"access-control-max-age", b"600")])
             return
         try:
-            if scope["path"] in ("", "/") and method in ("GET", "HEAD"):
+            if scope["path"] in ("", "/"):
                 await _respond(send, 200, _dumps({"version": micro.__version__}), [*cors, _JSON])
                 return
-            if scope["path"] == "/openapi.json" and method in ("GET", "HEAD"):
+            if scope["path"] == "/openapi.json":
                 namespace, verified = await self._namespace(scope, headers)
                 await self._may_list(scope, headers, namespace, verified)
                 spec = await self.openapi(namespace)

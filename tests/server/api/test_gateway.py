@@ -270,6 +270,29 @@ async def test_a_body_over_the_limit_is_413_declared_or_not(api: Api) -> None:
     assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("TRACE", "/greeter/greeter/hello", "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"),
+        ("BREW", "/store/read", "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"),
+        ("POST", "/", "GET, HEAD, OPTIONS"),
+        ("DELETE", "/", "GET, HEAD, OPTIONS"),
+        ("POST", "/openapi.json", "GET, HEAD, OPTIONS"),
+        ("PUT", "/openapi.json", "GET, HEAD, OPTIONS"),
+    ],
+)
+async def test_a_method_a_path_does_not_take_is_405_saying_which_it_takes(
+    api: Api, method: str, path: str, allow: str
+) -> None:
+    """``/`` and ``/openapi.json`` are documents to GET, not services: another method there is
+    405 with ``Allow``, not a 404 for a service named ``openapi.json``."""
+    reply = await request(api.url + path, method=method, body="{}", headers=bearer(api.admin))
+    assert reply.status == 405, reply.body
+    assert reply.headers["allow"] == allow
+    error = reply.json()
+    assert error["code"] == 405 and method in error["detail"]
+
+
 async def test_cors_echoes_only_allowed_origins(api: Api) -> None:
     allowed = await request(
         api.url + "/greeter/greeter/hello", method="OPTIONS", headers={"Origin": "https://app.example"}
