@@ -414,7 +414,7 @@ def _request(method: Method, scope: Scope, headers: dict[str, str], body: bytes)
         kind = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         # curl -d sends JSON labelled as a form: a body that starts like JSON is JSON
         if kind == "application/x-www-form-urlencoded" and not body.lstrip().startswith((b"{", b"[")):
-            data.update(_coerce(descriptor, parse_query(body)))
+            data.update(_coerce(descriptor, parse_query(body, what="form")))
         else:
             try:
                 parsed = json.loads(body)

@@ -89,9 +89,10 @@ def _resolve(path: str) -> Target:
     return Target(".".join(parts[:-2]), endpoint_name(parts[-2], parts[-1]))
 
 
-def nest(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+def nest(pairs: Iterable[tuple[str, str]], *, what: str = "query") -> dict[str, Any]:
     """Query or form pairs as a JSON object: ``a.b=1`` nests (``{"a": {"b": "1"}}``) and a
-    repeated key becomes a list, in order.
+    repeated key becomes a list, in order. ``what`` names the source in errors (``query`` or
+    ``form``: a form body's mistake must not send a user looking at the URL).
 
     Raises:
         BadRequest: a key that is empty, nests too deep, or is both a value and an object
@@ -100,17 +101,17 @@ def nest(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for count, (key, value) in enumerate(pairs, 1):
         if count > MAX_FIELDS:
-            raise errors.BadRequest(f"too many query fields (limit {MAX_FIELDS})")
+            raise errors.BadRequest(f"too many {what} fields (limit {MAX_FIELDS})")
         names = key.split(".")
         if any(not name for name in names):
-            raise errors.BadRequest(f"invalid query field {key[:100]!r}")
+            raise errors.BadRequest(f"invalid {what} field {key[:100]!r}")
         if len(names) > MAX_DEPTH:
-            raise errors.BadRequest(f"query field {key[:100]!r} nests too deeply (limit {MAX_DEPTH})")
+            raise errors.BadRequest(f"{what} field {key[:100]!r} nests too deeply (limit {MAX_DEPTH})")
         node = result
         for name in names[:-1]:
             child = node.setdefault(name, {})
             if not isinstance(child, dict):
-                raise errors.BadRequest(f"query field {key[:100]!r} is both a value and an object")
+                raise errors.BadRequest(f"{what} field {key[:100]!r} is both a value and an object")
             node = child
         leaf = names[-1]
         if leaf not in node:
@@ -118,13 +119,13 @@ def nest(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
         elif isinstance(node[leaf], list):
             node[leaf].append(value)
         elif isinstance(node[leaf], dict):
-            raise errors.BadRequest(f"query field {key[:100]!r} is both a value and an object")
+            raise errors.BadRequest(f"{what} field {key[:100]!r} is both a value and an object")
         else:
             node[leaf] = [node[leaf], value]
     return result
 
 
-def parse_query(query: str | bytes) -> dict[str, Any]:
+def parse_query(query: str | bytes, *, what: str = "query") -> dict[str, Any]:
     """A query string (or a form-encoded body) as a JSON object (see :func:`nest`).
 
     Raises:
@@ -134,7 +135,7 @@ def parse_query(query: str | bytes) -> dict[str, Any]:
         text = query.decode("utf-8") if isinstance(query, bytes) else query
         pairs = parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=MAX_FIELDS)
     except UnicodeDecodeError:
-        raise errors.BadRequest("query is not valid UTF-8") from None
+        raise errors.BadRequest(f"{what} is not valid UTF-8") from None
     except ValueError:
-        raise errors.BadRequest(f"too many query fields (limit {MAX_FIELDS})") from None
-    return nest(pairs)
+        raise errors.BadRequest(f"too many {what} fields (limit {MAX_FIELDS})") from None
+    return nest(pairs, what=what)

@@ -232,6 +232,24 @@ async def test_client_mistakes_are_4xx_json_naming_the_problem(
     assert error["code"] == code and detail in error["detail"]
 
 
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [(b"name=%ff", "form is not valid UTF-8"), (b"a..b=1", "invalid form field 'a..b'")],
+)
+async def test_a_bad_form_body_is_400_naming_the_form_not_the_query(
+    api: Api, body: bytes, detail: str
+) -> None:
+    """A mistake in a form-encoded body says so: "query" would send the user to the URL."""
+    reply = await request(
+        api.url + "/greeter/greeter/hello",
+        method="POST",
+        body=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert reply.status == 400, reply.body
+    assert reply.json()["detail"] == detail
+
+
 def _raw_exchange(host: str, head: bytes, chunks: list[bytes]) -> bytes:
     """Send ``head`` then ``chunks`` (stopping quietly when the server has answered and closed)
     and return what the server sent."""
