@@ -416,14 +416,26 @@ def _request(method: Method, scope: Scope, headers: dict[str, str], body: bytes)
         if kind == "application/x-www-form-urlencoded" and not body.lstrip().startswith((b"{", b"[")):
             data.update(_coerce(descriptor, parse_query(body, what="form")))
         else:
-            try:
-                parsed = json.loads(body)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise errors.BadRequest(f"malformed JSON: {exc}") from None
+            parsed = _json(body)
             if not isinstance(parsed, dict):
                 raise errors.BadRequest("the request body must be a JSON object")
             data.update(parsed)
     return encode(method, data)
+
+
+def _json(text: str | bytes) -> Any:
+    """A request's JSON, or a 400 saying what is wrong with it.
+
+    Raises:
+        BadRequest: not JSON, or nested past what the parser recurses into (``[[[…]]]`` a
+            hundred thousand deep is a client's mistake, not a 500).
+    """
+    try:
+        return json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise errors.BadRequest(f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise errors.BadRequest("malformed JSON: nested too deeply") from None
 
 
 def _coerce(descriptor: Any, data: dict[str, Any]) -> dict[str, Any]:
@@ -523,10 +535,7 @@ async def _frames(method: Method, handler: Any, receive: Receive) -> AsyncIterat
         text = message.get("text")
         if text is None:
             text = (message.get("bytes") or b"").decode("utf-8", errors="replace")
-        try:
-            parsed = json.loads(text)
-        except ValueError as exc:
-            raise errors.BadRequest(f"malformed JSON: {exc}") from None
+        parsed = _json(text)
         if parsed is None:
             return
         if not isinstance(parsed, dict):

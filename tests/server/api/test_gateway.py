@@ -221,6 +221,16 @@ async def test_rules_apply_to_user_services(api: Api) -> None:
         ("/greeter/greeter/hello", '{"name":5}', 400, "name field"),
         ("/greeter/greeter/hello", '{"name":"error"}', 400, "name must not be 'error'"),
         ("/greeter/greeter/hello?a..b=1", "", 400, "invalid query field"),
+        pytest.param(
+            "/greeter/greeter/hello", "[" * 100_000 + "]" * 100_000, 400, "nested too deeply", id="deep-list"
+        ),
+        pytest.param(
+            "/greeter/greeter/hello",
+            '{"a":' * 50_000 + "1" + "}" * 50_000,
+            400,
+            "nested too deeply",
+            id="deep-obj",
+        ),
     ],
 )
 async def test_client_mistakes_are_4xx_json_naming_the_problem(
