@@ -153,6 +153,8 @@ class Gateway:
         if method == "OPTIONS":
             await _respond(send, 204, b"", [*cors, (b"access-control-max-age", b"600")])
             return
+        tracked = _Tracked(send)
+        send = tracked
         try:
             if scope["path"] in ("", "/"):
                 await _respond(send, 200, _dumps({"version": micro.__version__}), [*cors, _JSON])
@@ -172,6 +174,13 @@ class Gateway:
         except asyncio.CancelledError:
             # the server is stopping and ends this request's task: nothing left to answer
             return
+        except Exception:
+            # a gateway bug: logged here, answered with the error JSON (uvicorn's own answer
+            # is a text/plain 500), never with the exception's text
+            log.exception("HTTP %s %s failed", method, scope["path"][:200])
+            if not tracked.started:
+                failed = errors.InternalServerError("internal error")
+                await _respond(send, 500, failed.to_json().encode(), [*cors, _JSON])
 
     def _cors(self, headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
         origin = headers.get("origin", "")
@@ -353,6 +362,20 @@ class Gateway:
             return find_endpoint(schemas, endpoint, service=service)
         except errors.NotImplementedError_ as exc:  # over HTTP an unknown endpoint is a 404
             raise errors.NotFound(exc.detail) from None
+
+
+class _Tracked:
+    """An ASGI ``send`` that remembers whether a response has started (after it, an error can
+    no longer be answered with a status)."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
 
 
 class _Sent(Exception):

@@ -260,6 +260,23 @@ async def test_a_bad_form_body_is_400_naming_the_form_not_the_query(
     assert reply.json()["detail"] == detail
 
 
+async def test_a_gateway_bug_is_a_500_in_json_without_its_text(api: Api) -> None:
+    """An exception the gateway did not expect is logged and answered with the error JSON,
+    never uvicorn's text/plain page nor the exception's own words."""
+    gateway = api.server._api._app
+
+    def broken(method: str, metadata: Any) -> Any:
+        raise RuntimeError("secret internals")
+
+    gateway.dispatch = broken
+    reply = await request(api.url + "/greeter/greeter/hello?name=x")
+    assert reply.status == 500, reply.body
+    assert reply.headers["content-type"] == "application/json"
+    error = reply.json()
+    assert (error["code"], error["detail"]) == (500, "internal error")
+    assert b"secret" not in reply.body
+
+
 def _raw_exchange(host: str, head: bytes, chunks: list[bytes]) -> bytes:
     """Send ``head`` then ``chunks`` (stopping quietly when the server has answered and closed)
     and return what the server sent."""
