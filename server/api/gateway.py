@@ -276,16 +276,19 @@ class Gateway:
             await send({"type": "websocket.close", "code": 1008})  # before accepting: HTTP 403
             return
         await send({"type": "websocket.accept"})
+        refused: list[errors.MicroError] = []
         try:
             method, metadata, handler, verified = await self._prepare(scope, headers)
             context = GatewayContext(metadata, timeout=None, peer=_peer(scope), verified=verified)
-            requests = _frames(method, handler, receive)
+            requests = _frames(method, handler, receive, refused)
             await _socket_call(handler, method, requests, context, send)
         except errors.MicroError as err:
             await _close_with(send, err)
         except Aborted as aborted:
             await _close_with(send, _error(aborted))
         except (_Sent, asyncio.CancelledError):
+            if refused:  # a bad frame, read by the handler's own task: the call was cancelled
+                await _close_with(send, refused[0])
             return
         else:
             await send({"type": "websocket.close", "code": 1000})
@@ -547,8 +550,23 @@ def _peer(scope: Scope) -> str:
     return f"ipv4:{host}:{port}"
 
 
-async def _frames(method: Method, handler: Any, receive: Receive) -> AsyncIterator[Any]:
-    """The requests a WebSocket client sends, as the handler takes them."""
+async def _frames(
+    method: Method, handler: Any, receive: Receive, refused: list[errors.MicroError]
+) -> AsyncIterator[Any]:
+    """The requests a WebSocket client sends, as the handler takes them.
+
+    A frame that is not a request ends them with a 400, also kept in ``refused``: a handler
+    that reads them in a task of its own (the proxy's gRPC call to a node) sees only its
+    call cancelled, and the socket must still be closed with the 400."""
+    try:
+        async for request in _requests(method, handler, receive):
+            yield request
+    except errors.MicroError as err:
+        refused.append(err)
+        raise
+
+
+async def _requests(method: Method, handler: Any, receive: Receive) -> AsyncIterator[Any]:
     while True:
         message = await receive()
         if message["type"] == "websocket.disconnect":

@@ -446,6 +446,25 @@ async def test_websocket_errors_are_a_last_frame_and_a_close_code(api: Api) -> N
         assert json.loads(await socket_.recv())["error"]["code"] == 404
 
 
+@pytest.mark.parametrize("path", ["/greeter/greeter/chat", "/greeter/greeter/hello"])
+@pytest.mark.parametrize(("frame", "detail"), [("{bad", "malformed JSON"), ("[1]", "must be a JSON object")])
+async def test_a_malformed_websocket_frame_is_a_400_frame_and_close(
+    api: Api, path: str, frame: str, detail: str
+) -> None:
+    """A frame that is not a JSON object ends the socket with the 400 frame and close 4400 —
+    a client stream's too (its requests are read by the handler), never a bare abnormal close."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    async with connect(ws_url(api, path)) as socket_:
+        await socket_.send(frame)
+        error = json.loads(await socket_.recv())["error"]
+        assert error["code"] == 400 and detail in error["detail"], error
+        with pytest.raises(ConnectionClosed) as closed:
+            await socket_.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+
+
 async def test_a_websocket_from_a_page_of_another_origin_is_refused(api: Api) -> None:
     from websockets.asyncio.client import connect
     from websockets.exceptions import InvalidStatus
