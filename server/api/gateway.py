@@ -125,6 +125,7 @@ class Gateway:
         self._documents: dict[str, dict[str, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope = _origin_form(scope)
         if scope["type"] == "http":
             await self._http(scope, receive, send)
         elif scope["type"] == "websocket":
@@ -383,6 +384,16 @@ class _Tracked:
 
 class _Sent(Exception):
     """The response is already (partly) sent, or the client went away."""
+
+
+def _origin_form(scope: Scope) -> Scope:
+    """The request with its target's path alone: a client talking to the gateway as to a
+    proxy sends the absolute form (``GET http://host/foo/bar``), which HTTP/1.1 servers must
+    take, and uvicorn leaves the scheme and host in the path (routed as service ``http:``)."""
+    path = scope.get("path", "")
+    if not path.startswith(("http://", "https://", "ws://", "wss://")):
+        return scope
+    return {**scope, "path": "/" + path.split("://", 1)[1].partition("/")[2]}
 
 
 def _headers(scope: Scope) -> dict[str, str]:

@@ -302,6 +302,17 @@ def _raw_exchange(host: str, head: bytes, chunks: list[bytes]) -> bytes:
     return received
 
 
+async def test_a_request_target_in_absolute_form_is_routed_by_its_path(api: Api) -> None:
+    """``GET http://host/greeter/greeter/hello`` (how clients talk to a proxy; HTTP/1.1 servers
+    must take it) calls the same endpoint as its path alone."""
+    host = api.url.removeprefix("http://")
+    target = f"http://{host}/greeter/greeter/hello?name=Abs"
+    head = f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    answer = await asyncio.to_thread(_raw_exchange, host, head.encode(), [])
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+    assert json.loads(answer.partition(b"\r\n\r\n")[2]) == {"message": "Hello Abs"}
+
+
 async def test_a_body_over_the_limit_is_413_declared_or_not(api: Api) -> None:
     host = api.url.removeprefix("http://")
     declared = b"POST /greeter/greeter/hello HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n"
