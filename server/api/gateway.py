@@ -10,7 +10,8 @@ service nodes, Stats and the error mapping are the gRPC side's, not a copy. The 
 back as JSON; an error as ``{"id","code","detail","status"}`` with the HTTP status = code.
 
 Namespace: ``Micro-Namespace``, else the token's issuer, else ``micro``. Token:
-``Authorization: Bearer …``, else the ``micro-token`` cookie. Other headers become metadata
+``Authorization: Bearer …``, else the ``micro-token`` cookie (only for requests another
+site's page cannot make: :meth:`Gateway._check_cookie`). Other headers become metadata
 (lower-cased; hop-by-hop ones and ``cookie`` are not passed on).
 
 Server-streaming endpoints answer newline-delimited JSON over plain HTTP, each message
@@ -229,6 +230,7 @@ class Gateway:
         cors: list[tuple[bytes, bytes]],
     ) -> None:
         method, metadata, handler, verified = await self._prepare(scope, headers)
+        self._check_cookie(scope["method"], headers, method)
         request = _request(method, scope, headers, body)
         if method.streaming is Streaming.UNARY:
             context = GatewayContext(
@@ -242,6 +244,31 @@ class Gateway:
         else:
             raise errors.BadRequest(
                 f"{method.name} streams requests: call it over a WebSocket, not plain HTTP"
+            )
+
+    def _check_cookie(self, verb: str, headers: dict[str, str], method: Method) -> None:
+        """A browser sends the ``micro-token`` cookie with requests any page makes (a link,
+        an image, a form): a call with the cookie's token (no ``Authorization`` header)
+        must come from the same site or an allowlisted origin, and a GET or HEAD with it
+        may only call an endpoint that changes nothing (a link must not delete a key).
+
+        Raises:
+            Forbidden: a request another site's page could have made acts with the cookie.
+        """
+        if "authorization" in headers or _token(headers) is None:
+            return
+        origin = headers.get("origin", "")
+        allowed = bool(origin) and origin in self.cors_origins
+        site = headers.get("sec-fetch-site", "")
+        if not allowed and (origin or site in ("cross-site", "same-site")):
+            raise errors.Forbidden(
+                "a request from another site cannot act with the micro-token cookie: "
+                "send the token in the Authorization header"
+            )
+        if verb in ("GET", "HEAD") and not method.endpoint.side_effect_free:
+            raise errors.Forbidden(
+                f"{method.name} changes things: with the micro-token cookie call it with "
+                "POST, or send the token in the Authorization header"
             )
 
     async def _prepare(

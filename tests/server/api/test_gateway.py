@@ -140,6 +140,29 @@ async def test_core_services_with_the_callers_identity(api: Api) -> None:
     assert read.json()["records"][0]["value"] == value
 
 
+async def test_the_cookie_acts_only_for_requests_another_site_cannot_make(api: Api) -> None:
+    """A browser sends the micro-token cookie with whatever a page makes it request (a link,
+    an image, a form): such a request must not act with the cookie's token."""
+    cookie = {"Cookie": f"micro-token={api.admin}"}
+    write = json.dumps({"record": {"key": "c", "value": base64.b64encode(b"v").decode()}})
+    refused = "cannot act with the micro-token cookie"
+    for page in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        reply = await request(api.url + "/store/write", method="POST", body=write, headers={**cookie, **page})
+        assert reply.status == 403 and refused in reply.json()["detail"], reply.body
+    assert (await request(api.url + "/store/read?key=c", headers=bearer(api.admin))).status == 404
+    # a link (GET, no Origin) reads with the cookie but changes nothing
+    ok = await request(api.url + "/store/write", method="POST", body=write, headers=cookie)
+    assert ok.status == 200
+    link = await request(api.url + "/store/delete?key=c", headers=cookie)
+    assert link.status == 403 and "Store.Delete changes things" in link.json()["detail"], link.body
+    assert (await request(api.url + "/store/read?key=c", headers=cookie)).status == 200
+    # an allowlisted origin, and the Authorization header (no browser adds it), act as asked
+    allowed = {**cookie, "Origin": "https://app.example", "Sec-Fetch-Site": "cross-site"}
+    assert (await request(api.url + "/store/write", method="POST", body=write, headers=allowed)).status == 200
+    assert (await request(api.url + "/store/delete?key=c", headers=bearer(api.admin))).status == 200
+    assert (await request(api.url + "/store/read?key=c", headers=bearer(api.admin))).status == 404
+
+
 @pytest.mark.parametrize(
     ("who", "code"),
     [("anonymous", 401), ("user", 403), ("garbage", 401), ("admin", 200)],
