@@ -295,7 +295,7 @@ def _lines(stream: IO[str], source: str) -> Iterator[tuple[int, str]]:
 
 
 def restore(ctx: Context, source: str, database: str) -> None:
-    from micro.errors import BadRequest, Unauthorized
+    from micro.errors import BadRequest, Forbidden, NotFound, Unauthorized
 
     path = None if source in ("", "-") else Path(_path(source))
     if path is None and sys.stdin.isatty():
@@ -323,8 +323,10 @@ def restore(ctx: Context, source: str, database: str) -> None:
                     async with _sigterm_cancels():
                         await load(restoring, skip_config=version == 1)
                 except (Exception, asyncio.CancelledError, SystemExit) as exc:
-                    if isinstance(exc, Unauthorized) and not restoring.written:
-                        raise  # a login to renew: said as every command says it
+                    if isinstance(exc, Unauthorized | Forbidden | NotFound) and not restoring.written:
+                        # refused outright (a login to renew, another namespace, no such
+                        # namespace): said as every command says it, with its exit code
+                        raise
                     # how far it got, so the user knows what the database now holds
                     line = f"Restored {_records_word(restoring.written)}, then stopped: {_reason(exc)}"
                     if isinstance(exc, Exception):

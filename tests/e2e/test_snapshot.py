@@ -305,3 +305,21 @@ def test_a_restore_that_loses_its_server_says_how_many_records_it_wrote(
         1,
         f"Restored 100 records, then stopped: failed to connect to micro server at {fake[1]}",
     )
+
+
+def test_a_restore_the_server_refuses_outright_says_so_as_every_command_does(
+    start_server: Start, tmp_path: Path
+) -> None:
+    """Refused before any record is written (forbidden, no such namespace): the plain line and
+    exit code of every command (Forbidden is exit 2), not "Restored 0 records, then stopped"."""
+    server = start_server()
+    snap = tmp_path / "snap.jsonl"
+    snap.write_text('{"format": "micro-store-snapshot", "version": 2}\n{"key": "a", "value": "b"}\n')
+    missing = run_micro("store", "restore", "--source", str(snap), "-d", "nosuch", server=server)
+    assert (missing.returncode, one_line(missing.stderr)) == (1, "Namespace nosuch not found")
+    ok("auth", "create", "account", "plain", "--secret", "pw", server=server)
+    home = {"MICRO_HOME": str(tmp_path / "plain")}
+    login = run_micro("login", "--username", "plain", "--password", "pw", address=server.address, env=home)
+    assert login.returncode == 0, login.stderr
+    refused = run_micro("store", "restore", "--source", str(snap), address=server.address, env=home)
+    assert (refused.returncode, one_line(refused.stderr)) == (2, "Forbidden: access denied to namespace")
