@@ -38,10 +38,16 @@ def compact(value: Any) -> str:
 def parse_value(text: str) -> Any:
     """``VALUE`` as JSON when it is JSON, else the text itself (``NaN``, ``Infinity`` and
     numbers beyond a double are not JSON: they stay text)."""
+    from micro.errors import BadRequest
+
     try:
         return json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except ValueError:
         return text
+    except RecursionError:  # hundreds of levels: said as the server says a value too deep
+        from micro.settings import limits
+
+        raise BadRequest(f"value nested too deeply (limit {limits().config_depth} levels)") from None
 
 
 def _not_json(constant: str) -> Any:

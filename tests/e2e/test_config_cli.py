@@ -65,6 +65,17 @@ def test_values_json_cannot_carry_stay_text(micro: Runner, text: str) -> None:
     assert json.loads(micro("--output", "json", "config", "get", "").stdout)["notjson"] == text
 
 
+def test_a_value_nested_too_deeply_is_one_line(micro: Runner) -> None:
+    """Thousands of levels overflowed the CLI's JSON parser: a RecursionError, exit 127."""
+    for value in ('{"a":' * 5000 + "1" + "}" * 5000, '{"a":' * 100 + "1" + "}" * 100):
+        result = micro("config", "set", "deep", value)
+        assert (result.returncode, one_line(result.stderr)) == (
+            1,
+            "Value nested too deeply (limit 64 levels)",
+        )
+    assert micro("config", "get", "deep").returncode == 1
+
+
 def test_secret_is_masked_unless_asked(micro: Runner) -> None:
     assert micro("config", "set", "--secret", "db.password", "hunter2").stdout == ""
     assert micro("config", "get", "db.password").stdout == "[secret]\n"
