@@ -367,7 +367,7 @@ def _parse(line: str, source: str, number: int = 1) -> dict[str, Any]:
 
     try:
         data = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past what the parser can take
         data = None
     if not isinstance(data, dict):
         if number > 1:

@@ -323,3 +323,22 @@ def test_a_restore_the_server_refuses_outright_says_so_as_every_command_does(
     assert login.returncode == 0, login.stderr
     refused = run_micro("store", "restore", "--source", str(snap), address=server.address, env=home)
     assert (refused.returncode, one_line(refused.stderr)) == (2, "Forbidden: access denied to namespace")
+
+
+def test_a_restore_of_json_nested_too_deeply_names_the_file_or_line(
+    start_server: Start, tmp_path: Path
+) -> None:
+    """A line of thousands of nested brackets overflowed the parser: 'RecursionError: …',
+    exit 127 on the header, and that text after "then stopped:" on a record."""
+    server = start_server()
+    deep = "[" * 100_000 + "]" * 100_000
+    snap = tmp_path / "deep.jsonl"
+    snap.write_text(deep + "\n")
+    result = run_micro("store", "restore", "--source", str(snap), server=server)
+    assert (result.returncode, one_line(result.stderr)) == (1, f"Not a micro store snapshot: {snap}")
+    snap.write_text('{"format": "micro-store-snapshot", "version": 2}\n' + deep + "\n")
+    result = run_micro("store", "restore", "--source", str(snap), server=server)
+    assert (result.returncode, one_line(result.stderr)) == (
+        1,
+        f"Restored 0 records, then stopped: line 2 of {snap} is not a snapshot record",
+    )
