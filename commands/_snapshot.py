@@ -295,7 +295,7 @@ def _lines(stream: IO[str], source: str) -> Iterator[tuple[int, str]]:
 
 
 def restore(ctx: Context, source: str, database: str) -> None:
-    from micro.errors import BadRequest, Forbidden, NotFound, Unauthorized
+    from micro.errors import BadRequest, Forbidden, NotFound, Unauthorized, Unavailable
 
     path = None if source in ("", "-") else Path(_path(source))
     if path is None and sys.stdin.isatty():
@@ -323,9 +323,10 @@ def restore(ctx: Context, source: str, database: str) -> None:
                     async with _sigterm_cancels():
                         await load(restoring, skip_config=version == 1)
                 except (Exception, asyncio.CancelledError, SystemExit) as exc:
-                    if isinstance(exc, Unauthorized | Forbidden | NotFound) and not restoring.written:
+                    refused = Unauthorized | Forbidden | NotFound | Unavailable
+                    if isinstance(exc, refused) and not restoring.written:
                         # refused outright (a login to renew, another namespace, no such
-                        # namespace): said as every command says it, with its exit code
+                        # namespace, no server): said as every command says it, with its exit code
                         raise
                     # how far it got, so the user knows what the database now holds
                     line = f"Restored {_records_word(restoring.written)}, then stopped: {_reason(exc)}"

@@ -21,7 +21,7 @@ import pytest
 
 from micro.proto.store import store_pb2, store_pb2_grpc
 from tests._poll import eventually_sync
-from tests.e2e.conftest import MICRO, MicroServer, one_line, run_micro
+from tests.e2e.conftest import MICRO, MicroServer, free_port, one_line, run_micro
 
 Start = Callable[..., MicroServer]
 
@@ -323,6 +323,10 @@ def test_a_restore_the_server_refuses_outright_says_so_as_every_command_does(
     assert login.returncode == 0, login.stderr
     refused = run_micro("store", "restore", "--source", str(snap), address=server.address, env=home)
     assert (refused.returncode, one_line(refused.stderr)) == (2, "Forbidden: access denied to namespace")
+    # no server at all: exit 4, as every command says it
+    down = f"127.0.0.1:{free_port()}"
+    gone = run_micro("store", "restore", "--source", str(snap), address=down)
+    assert (gone.returncode, one_line(gone.stderr)) == (4, f"Failed to connect to micro server at {down}")
 
 
 def test_a_restore_of_json_nested_too_deeply_names_the_file_or_line(
