@@ -1,7 +1,6 @@
 """``micro config``: get, set, delete and watch the namespace's config document."""
 
 import json
-import math
 import sys
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
@@ -36,29 +35,10 @@ def compact(value: Any) -> str:
 
 
 def parse_value(text: str) -> Any:
-    """``VALUE`` as JSON when it is JSON, else the text itself (``NaN``, ``Infinity`` and
-    numbers beyond a double are not JSON: they stay text)."""
-    from micro.errors import BadRequest
+    """``VALUE`` as JSON when it is JSON, else the text (:func:`micro.config._values.parse_value`)."""
+    from micro.config._values import parse_value as parse
 
-    try:
-        return json.loads(text, parse_constant=_not_json, parse_float=_finite)
-    except ValueError:
-        return text
-    except RecursionError:  # hundreds of levels: said as the server says a value too deep
-        from micro.settings import limits
-
-        raise BadRequest(f"value nested too deeply (limit {limits().config_depth} levels)") from None
-
-
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not JSON")
-
-
-def _finite(number: str) -> float:
-    value = float(number)
-    if math.isinf(value):
-        raise ValueError(f"{number} is out of range")
-    return value
+    return parse(text)
 
 
 @app.command("get")

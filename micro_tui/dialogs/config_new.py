@@ -3,7 +3,6 @@ and whether it is a secret."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from textual import on
@@ -13,15 +12,10 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label
 
-__all__ = ["ConfigNewDialog", "parse_value"]
+from micro import errors
+from micro.config._values import parse_value
 
-
-def parse_value(text: str) -> Any:
-    """``VALUE`` as ``micro config set`` reads it: JSON when it is JSON, else the text."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+__all__ = ["ConfigNewDialog"]
 
 
 class ConfigNewDialog(ModalScreen[tuple[str, Any, bool] | None]):
@@ -51,5 +45,10 @@ class ConfigNewDialog(ModalScreen[tuple[str, Any, bool] | None]):
             self.notify("A path is dotted words, e.g. db.host", severity="warning")
             self.query_one("#config-new-path", Input).focus()
             return
-        value = parse_value(self.query_one("#config-new-value", Input).value)
+        try:
+            value = parse_value(self.query_one("#config-new-value", Input).value)
+        except errors.BadRequest as exc:  # nested too deeply: said, the dialog stays open
+            self.notify(exc.detail[:1].upper() + exc.detail[1:], severity="warning", markup=False)
+            self.query_one("#config-new-value", Input).focus()
+            return
         self.dismiss((path, value, self.query_one("#config-new-secret", Checkbox).value))

@@ -87,3 +87,26 @@ async def test_a_read_only_env_refuses_a_save_with_the_clis_words() -> None:
         assert isinstance(app.screen, ConfigScreen)  # no diff to confirm: nothing will be saved
         assert fake.config.documents["micro"]["db"]["host"] == "db.internal"
         assert app.commands_run == []
+
+
+async def test_a_new_value_nested_too_deeply_is_said_and_the_dialog_stays() -> None:
+    # the value is read as `micro config set` reads it: JSON hundreds of levels deep is the
+    # server's one line, not a RecursionError that ends the workspace
+    from textual.widgets import Input
+
+    from micro_tui.dialogs.config_new import ConfigNewDialog
+
+    app = MicroApp(FakeFacade())
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        screen = await _area(app, pilot, "db")
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, ConfigNewDialog))
+        dialog = app.screen
+        dialog.query_one("#config-new-path", Input).value = "deep"
+        dialog.query_one("#config-new-value", Input).value = "[" * 5000 + "]" * 5000
+        await pilot.click("#config-new-set")
+        await until(
+            pilot,
+            lambda: any(str(n.message).startswith("Value nested too deeply") for n in app._notifications),
+        )
+        assert app.screen is dialog and screen.is_attached
