@@ -26,7 +26,7 @@ import sysconfig
 import tarfile
 import tempfile
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from micro import settings
 from micro.runtime.source import BuildError, entry_point
@@ -155,9 +155,33 @@ def _venv_site(venv: Path) -> Path:
 
 
 def _extract(archive: Path, target: Path) -> None:
+    """Unpack an uploaded source into ``target``: regular files and folders only, each inside
+    ``target`` (no absolute path, no ``..``, no link, device or fifo), written without
+    set-id bits. By hand rather than ``extractall(filter="data")``: Python 3.11 before 3.11.4
+    (Debian 12's 3.11.2) has no ``filter``, and every ``micro run`` failed there."""
+    root = target.resolve()
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            tar.extractall(target, filter="data")
+            for member in tar:
+                name = member.name
+                parts = PurePosixPath(name).parts
+                if not name or name.startswith("/") or ".." in parts or "\x00" in name:
+                    raise BuildError(f"the uploaded source has a file outside its folder: {name[:200]!r}")
+                path = (root / name).resolve()
+                if not path.is_relative_to(root):
+                    raise BuildError(f"the uploaded source has a file outside its folder: {name[:200]!r}")
+                if member.isdir():
+                    path.mkdir(mode=0o755, parents=True, exist_ok=True)
+                    continue
+                if not member.isfile():
+                    raise BuildError(f"the uploaded source has a link or special file: {name[:200]!r}")
+                path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+                source = tar.extractfile(member)
+                assert source is not None  # a regular file has its data
+                mode = 0o755 if member.mode & 0o111 else 0o644
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+                with source, open(fd, "wb") as out:
+                    shutil.copyfileobj(source, out)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise BuildError(f"the uploaded source is not a valid archive: {exc}") from None
 
