@@ -182,6 +182,8 @@ def _extract(archive: Path, target: Path) -> None:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
                 with source, open(fd, "wb") as out:
                     shutil.copyfileobj(source, out)
+                # the times as packed: a .proto newer than its generated code is regenerated
+                os.utime(path, (member.mtime, member.mtime))
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise BuildError(f"the uploaded source is not a valid archive: {exc}") from None
 

@@ -5,6 +5,7 @@ which Python 3.11 before 3.11.4 lacks)."""
 from __future__ import annotations
 
 import io
+import os
 import stat
 import tarfile
 from pathlib import Path
@@ -42,11 +43,15 @@ def test_a_packed_folder_comes_out_whole(tmp_path: Path, monkeypatch: pytest.Mon
     (source / "main.py").write_text("print('hi')\n")
     (source / "pkg" / "run.sh").write_text("#!/bin/sh\n")
     (source / "pkg" / "run.sh").chmod(0o755)
+    for made in (source / "main.py", source / "pkg" / "run.sh"):
+        os.utime(made, (1_600_000_000, 1_600_000_000))
     archive = tmp_path / "source.tar.gz"
     archive.write_bytes(pack(source).data)
     _extract(archive, tmp_path / "out")
     assert (tmp_path / "out" / "main.py").read_text() == "print('hi')\n"
     assert (tmp_path / "out" / "pkg" / "run.sh").stat().st_mode & stat.S_IXUSR
+    # the times as packed (the build regenerates code older than its .proto)
+    assert int((tmp_path / "out" / "main.py").stat().st_mtime) == int((source / "main.py").stat().st_mtime)
 
 
 @pytest.mark.parametrize(
