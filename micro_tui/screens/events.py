@@ -185,7 +185,7 @@ class EventsScreen(Screen[None]):
             topics.border_subtitle = ""
         groups = self.query_one("#groups", DataTable)
         _fill(groups, {g.name: _group_row(g) for g in self.groups})
-        groups.border_title = f"groups of {self.topic}" if self.topic else "groups"
+        groups.border_title = literal(f"groups of {self.topic}") if self.topic else "groups"
 
     def refresh_now(self) -> None:
         self._poll()
@@ -203,7 +203,7 @@ class EventsScreen(Screen[None]):
         self._problems.pop("follow", None)
         feed.clear()
         feed.set_paused(False)
-        self.query_one("#events-main").border_title = f"live · {topic}"
+        self.query_one("#events-main").border_title = literal(f"live · {topic}")
         self._consume(topic, start)
         self._poll()
 

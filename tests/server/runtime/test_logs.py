@@ -11,6 +11,7 @@ import pytest
 
 from server.runtime import _logs
 from server.runtime._logs import Logs, tail
+from tests._poll import eventually
 
 
 def test_last_lines_come_from_the_end_of_the_file(tmp_path: Path) -> None:
@@ -81,8 +82,7 @@ async def test_a_follower_gets_the_runtimes_own_lines_too(tmp_path: Path) -> Non
     book = logs.book("micro", "svc")
     follow = logs.read("micro", "svc", count=0, follow=True)
     pending = asyncio.ensure_future(anext(follow))
-    await asyncio.sleep(0)  # one loop turn: the follower is added before its first await
-    assert book.followers
+    await eventually(lambda: bool(book.followers), "the follow joined the book")
     book.write("stdout", 0, "serving")
     book.write("runtime", -1, "killed")
     lines: list[tuple[str, int, str]] = []
