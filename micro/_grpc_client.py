@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import grpc
 
 from micro import _platform
-from micro._grpc import aio_channel, call_metadata, rpc_errors
+from micro._grpc import aio_channel, call_metadata, from_rpc_error
 
 __all__ = ["GrpcClient"]
 
@@ -92,17 +92,21 @@ class GrpcClient:
         *,
         metadata: Metadata | None = None,
     ) -> Any:
-        """A unary call of ``method`` on the ``factory`` stub, failures as MicroError."""
-        with rpc_errors(self.address):
+        """A unary call of ``method`` on the ``factory`` stub, failures as MicroError (as
+        :func:`~micro._grpc.rpc_errors` would, without a context manager per call: every
+        client call of the framework comes through here)."""
+        try:
             return await getattr(self._stub(factory), method)(
                 request, metadata=self._metadata if metadata is None else metadata, timeout=self._timeout
             )
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, address=self.address) from exc
 
     def set_token(self, token: str | None) -> None:
         """Carry ``token`` on calls made from now on (a long-running process's refreshed login)."""
         if token != self._token:
             self._token = token
-            self._metadata = call_metadata(namespace=self.namespace, token=token)
+            self._metadata = grpc.aio.Metadata(*call_metadata(namespace=self.namespace, token=token))
 
     async def close(self) -> None:
         """Close the channel this client opened (in the running loop, for per-loop clients)."""
