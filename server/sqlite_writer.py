@@ -8,19 +8,26 @@ was committed), and so do writes.
 
 Writes: a caller submits a *unit* — a function run against the connection inside a
 transaction, returning its result — and gets the result only after that transaction's
-COMMIT. A unit submitted while nothing waits is committed at once, inline, in a transaction
-of its own (a one-statement unit in SQLite's autocommit mode): no hand-off, no wake-up, no
-suspension of the caller. Units submitted while the writer is held (a checkpoint finishing,
-below) or while others wait queue up, and are then committed together in one transaction
-(group commit), each inside its own SAVEPOINT: a unit that raises is rolled back alone and
-its exception goes to its caller only; the rest commit.
+COMMIT. A unit submitted while the event loop has nothing else ready is committed at once,
+inline, in a transaction of its own (a one-statement unit in SQLite's autocommit mode): no
+hand-off, no wake-up, no suspension of the caller. A unit submitted while the loop is busy
+(other callbacks ready: the calls of other writers being read, say), while others wait, or
+while the writer is held (a checkpoint finishing, below) queues; the queue is committed as
+one transaction (group commit) once the loop has nothing else ready, or after
+``GATHER_TURNS`` turns, or at ``GATHER_UNITS`` units. Each multi-statement unit of a batch
+runs inside its own SAVEPOINT, and a one-statement unit is undone alone by SQLite when its
+statement fails: a unit that raises is rolled back alone and its exception goes to its
+caller only; the rest commit.
 
-Measured (``bench/store_throughput.py``, its notes): a gRPC server's handlers reach the
-writer one per loop turn (grpc.aio accepts one call per turn), so batching on the loop
-without a timer gathered 1.06 writes per batch; a writer thread gathered 1.2 and cost more
-CPU per write than it saved (GIL hand-offs and wake-ups on both sides); a timer would add
-its delay to every lone write. Inline is the cheapest: the statement (~20 us) is most of a
-write's cost here, and never an ``asyncio.to_thread`` per write.
+Measured (``bench/events.py``, 16 concurrent publishers through gRPC): grpc.aio starts one
+call per loop turn, so committing each write inline cost a transaction (~14 µs of SQLite
+here, ~35 µs amid the gRPC work) per write, and gathering writes on the next turn only
+gathered 1.06 per batch; waiting while the loop is busy gathers about three, and their
+replies then leave together, which spares both sides wake-ups: 16 concurrent publishes went
+from ~75% to ~92% of a bare gRPC echo's rate. A lone write (the loop idle) is committed
+inline as before (one sequential client loses nothing), a timer would add its delay to
+every lone write, and a writer thread gathered 1.2 and cost more CPU per write than it
+saved (GIL hand-offs and wake-ups on both sides); never an ``asyncio.to_thread`` per write.
 
 Checkpoints: a checkpoint copies the WAL into the database file and fsyncs both (milliseconds
 each on ordinary disks). SQLite's automatic checkpoint would run it inside a commit, on the
@@ -45,7 +52,7 @@ from typing import Any, TypeVar
 
 from micro import errors
 
-__all__ = ["CHECKPOINT_UNITS", "After", "SqliteWriter"]
+__all__ = ["CHECKPOINT_UNITS", "GATHER_TURNS", "GATHER_UNITS", "After", "SqliteWriter"]
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +60,16 @@ T = TypeVar("T")
 # units (each about one WAL page) committed between checkpoints, SQLite's own default
 CHECKPOINT_UNITS = 1000
 
+# a busy loop's writes wait at most this many loop turns, or until this many queue, before
+# their batch commits (64 turns: a few milliseconds under load; about 3 writes a batch with
+# 16 concurrent publishers)
+GATHER_TURNS = 64
+GATHER_UNITS = 256
+
 # called once a unit's transaction is over: (whether it took effect, result or exception)
 After = Callable[[bool, Any], None]
-# (unit, its caller's future, its after)
-_Queued = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]", After | None]
+# (unit, its caller's future, its after, whether it is one statement)
+_Queued = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]", After | None, bool]
 _Outcome = tuple[bool, Any]  # (took effect, result or exception)
 
 
@@ -90,6 +103,7 @@ class SqliteWriter:
         self._queue: list[_Queued] = []
         self._held = False  # a checkpoint's second pass runs: units queue
         self._flushing = False  # a flush of the queue is scheduled
+        self._turns = 0  # loop turns the queue has waited for others to join
         self._drained: asyncio.Future[None] | None = None
         self._since_checkpoint = 0
         self._checkpointer: ThreadPoolExecutor | None = None
@@ -149,22 +163,27 @@ class SqliteWriter:
         cursors still open on the connection do not hold it back, only an unfinished write
         statement would), or undoes it whole. That spares the BEGIN and COMMIT statements
         around it, about a tenth of a lone write's cost. Queued, it joins its batch's
-        transaction like any unit.
+        transaction without a SAVEPOINT of its own (SQLite undoes a failed statement alone).
 
         Raises:
             whatever ``unit`` raises; sqlite3.Error when the transaction failed (then no
             unit of it took effect); InternalServerError when the file cannot be opened.
         """
-        if not self._held and not self._queue:
-            ok, value = self._alone(unit) if single else self._commit([unit])[0]
+        loop = asyncio.get_running_loop()
+        if not self._held and not self._queue and not _busy(loop):
+            ok, value = self._alone(unit) if single else self._commit([(unit, single)])[0]
             if after is not None:
                 _call(after, ok, value, self.name)
             self._committed(1)
             if not ok:
                 raise value
             return value  # type: ignore[no-any-return]
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.append((unit, future, after))
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.append((unit, future, after, single))
+        if not self._held and not self._flushing:
+            self._flushing = True
+            self._turns = 0
+            loop.call_soon(self._gather)
         return await future
 
     def _alone(self, unit: Callable[[sqlite3.Connection], Any]) -> _Outcome:
@@ -182,8 +201,9 @@ class SqliteWriter:
             self.units += 1
         return outcome
 
-    def _commit(self, units: list[Callable[[sqlite3.Connection], Any]]) -> list[_Outcome]:
-        """Run ``units`` in one transaction and commit it; each unit's outcome."""
+    def _commit(self, units: list[tuple[Callable[[sqlite3.Connection], Any], bool]]) -> list[_Outcome]:
+        """Run ``units`` (each with whether it is one statement) in one transaction and
+        commit it; each unit's outcome."""
         try:
             db = self.connection
             db.execute("BEGIN IMMEDIATE")
@@ -191,7 +211,7 @@ class SqliteWriter:
             return [(False, exc)] * len(units)
         try:
             if len(units) == 1:  # nothing to protect from it: its failure rolls back the lot
-                outcome = _attempt(units[0], db)
+                outcome = _attempt(units[0][0], db)
                 if not outcome[0]:
                     with contextlib.suppress(sqlite3.Error):  # SQLite may have done it
                         db.execute("ROLLBACK")
@@ -199,12 +219,18 @@ class SqliteWriter:
                 outcomes = [outcome]
             else:
                 outcomes = []
-                for unit in units:
-                    db.execute("SAVEPOINT unit")
-                    outcome = _attempt(unit, db)
-                    if not outcome[0]:
-                        db.execute("ROLLBACK TO unit")
-                    db.execute("RELEASE unit")
+                for unit, single in units:
+                    if single:  # SQLite undoes a failed statement alone (no SAVEPOINT needed)
+                        outcome = _attempt(unit, db)
+                        if not outcome[0] and not db.in_transaction:
+                            # …unless it gave up the whole transaction (disk full, I/O)
+                            raise sqlite3.OperationalError(f"the transaction was rolled back: {outcome[1]}")
+                    else:
+                        db.execute("SAVEPOINT unit")
+                        outcome = _attempt(unit, db)
+                        if not outcome[0]:
+                            db.execute("ROLLBACK TO unit")
+                        db.execute("RELEASE unit")
                     outcomes.append(outcome)
             db.execute("COMMIT")
         except sqlite3.Error as exc:  # the transaction itself failed: no unit took effect
@@ -216,14 +242,28 @@ class SqliteWriter:
         self.units += len(units)
         return outcomes
 
+    def _gather(self) -> None:
+        """Let writes join the queue while the loop is busy (see the module docstring), then
+        commit it."""
+        self._turns += 1
+        if (
+            self._turns < GATHER_TURNS
+            and len(self._queue) < GATHER_UNITS
+            and not self._held
+            and _busy(asyncio.get_running_loop())
+        ):
+            asyncio.get_running_loop().call_soon(self._gather)
+            return
+        self._flush()
+
     def _flush(self) -> None:
         """Commit the queued units as one batch (on the event loop), then tell their callers."""
         self._flushing = False
         while self._queue and not self._held:
             batch = [queued for queued in self._queue if not queued[1].done()]
             self._queue = []
-            outcomes = self._commit([unit for unit, _, _ in batch])
-            for (_, future, after), (ok, value) in zip(batch, outcomes, strict=True):
+            outcomes = self._commit([(unit, single) for unit, _, _, single in batch])
+            for (_, future, after, _), (ok, value) in zip(batch, outcomes, strict=True):
                 if after is not None:
                     _call(after, ok, value, self.name)
                 if future.done():
@@ -305,6 +345,13 @@ class SqliteWriter:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def _busy(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether other callbacks are ready to run on ``loop`` this turn or the next. asyncio
+    has no public question for it; a loop without the ready queue (another implementation)
+    counts as idle: every write is committed at once, as if no other were near."""
+    return bool(getattr(loop, "_ready", None))
 
 
 def _attempt(unit: Callable[[sqlite3.Connection], Any], db: sqlite3.Connection) -> _Outcome:

@@ -143,6 +143,48 @@ async def test_single_statement_units_queued_while_held_join_the_batch(writer: S
     assert _ids(writer.path) == set(range(6))
 
 
+async def test_writes_that_arrive_while_the_loop_is_busy_commit_together(writer: SqliteWriter) -> None:
+    await writer.run(_insert(0))
+    batches = writer.batches
+    # five callers started in one turn: each finds the others ready to run, so none commits
+    # alone; they gather and commit as one transaction once the loop has nothing else ready
+    results = await asyncio.gather(*(writer.run(_insert(i), single=i % 2 == 0) for i in range(1, 6)))
+    assert results == list(range(1, 6))
+    assert writer.batches == batches + 1
+    assert _ids(writer.path) == set(range(6))
+
+
+async def test_a_loop_that_stays_busy_does_not_hold_a_write_back(writer: SqliteWriter) -> None:
+    spinning = True
+
+    async def spin() -> None:  # always ready to run: the loop is never idle
+        while spinning:
+            await asyncio.sleep(0)
+
+    spinner = asyncio.create_task(spin())
+    await asyncio.sleep(0)
+    try:
+        batches = writer.batches
+        assert await asyncio.wait_for(writer.run(_insert(1), single=True), 10) == 1
+        assert writer.batches == batches + 1
+    finally:
+        spinning = False
+        await spinner
+    assert _ids(writer.path) == {1}
+
+
+async def test_a_failing_single_statement_unit_does_not_fail_its_batch_mates(writer: SqliteWriter) -> None:
+    await writer.run(_insert(1))
+    writer._hold()
+    tasks = [asyncio.create_task(writer.run(_insert(i), single=True)) for i in (2, 1, 3)]
+    await asyncio.sleep(0)
+    writer._release()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert results[0] == 2 and results[2] == 3
+    assert isinstance(results[1], sqlite3.IntegrityError)  # the duplicate, undone alone
+    assert _ids(writer.path) == {1, 2, 3}
+
+
 async def test_reads_on_the_connection_see_every_acknowledged_unit(writer: SqliteWriter) -> None:
     for i in range(20):
         await writer.run(_insert(i))

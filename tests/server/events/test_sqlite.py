@@ -70,11 +70,13 @@ async def test_a_failed_transaction_gives_no_offsets_away(stream: SqliteStream) 
     await asyncio.sleep(0)
     real = writer._commit
 
-    def failing(units: list[Callable[[sqlite3.Connection], object]]) -> list[tuple[bool, object]]:
+    Unit = tuple[Callable[[sqlite3.Connection], object], bool]  # (unit, whether one statement)
+
+    def failing(units: list[Unit]) -> list[tuple[bool, object]]:
         """The units run, then their transaction fails (as a COMMIT on a full disk would)."""
         db = writer.connection
         db.execute("BEGIN IMMEDIATE")
-        for unit in units:
+        for unit, _single in units:
             unit(db)
         db.execute("ROLLBACK")
         return [(False, sqlite3.OperationalError("disk I/O error"))] * len(units)
