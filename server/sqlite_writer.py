@@ -13,8 +13,8 @@ inline, in a transaction of its own (a one-statement unit in SQLite's autocommit
 hand-off, no wake-up, no suspension of the caller. A unit submitted while the loop is busy
 (other callbacks ready: the calls of other writers being read, say), while others wait, or
 while the writer is held (a checkpoint finishing, below) queues; the queue is committed as
-one transaction (group commit) once the loop has nothing else ready, or after
-``GATHER_TURNS`` turns, or at ``GATHER_UNITS`` units. Each multi-statement unit of a batch
+one transaction (group commit) once the loop has nothing else ready, or once the first
+has waited ``GATHER_SECONDS``, or at ``GATHER_UNITS`` units. Each multi-statement unit of a batch
 runs inside its own SAVEPOINT, and a one-statement unit is undone alone by SQLite when its
 statement fails: a unit that raises is rolled back alone and its exception goes to its
 caller only; the rest commit.
@@ -52,7 +52,7 @@ from typing import Any, TypeVar
 
 from micro import errors
 
-__all__ = ["CHECKPOINT_UNITS", "GATHER_TURNS", "GATHER_UNITS", "After", "SqliteWriter"]
+__all__ = ["CHECKPOINT_UNITS", "GATHER_SECONDS", "GATHER_UNITS", "After", "SqliteWriter"]
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +60,10 @@ T = TypeVar("T")
 # units (each about one WAL page) committed between checkpoints, SQLite's own default
 CHECKPOINT_UNITS = 1000
 
-# a busy loop's writes wait at most this many loop turns, or until this many queue, before
-# their batch commits (64 turns: a few milliseconds under load; about 3 writes a batch with
-# 16 concurrent publishers)
-GATHER_TURNS = 64
+# a busy loop's writes wait for others at most this long, or until this many queue, before
+# their batch commits (with 16 concurrent publishers: about 3 a batch, waiting 0.15 ms at
+# the median)
+GATHER_SECONDS = 0.002
 GATHER_UNITS = 256
 
 # called once a unit's transaction is over: (whether it took effect, result or exception)
@@ -103,7 +103,7 @@ class SqliteWriter:
         self._queue: list[_Queued] = []
         self._held = False  # a checkpoint's second pass runs: units queue
         self._flushing = False  # a flush of the queue is scheduled
-        self._turns = 0  # loop turns the queue has waited for others to join
+        self._gathering = 0.0  # since when (loop time) the queue waits for others to join
         self._drained: asyncio.Future[None] | None = None
         self._since_checkpoint = 0
         self._checkpointer: ThreadPoolExecutor | None = None
@@ -182,7 +182,7 @@ class SqliteWriter:
         self._queue.append((unit, future, after, single))
         if not self._held and not self._flushing:
             self._flushing = True
-            self._turns = 0
+            self._gathering = loop.time()
             loop.call_soon(self._gather)
         return await future
 
@@ -245,14 +245,14 @@ class SqliteWriter:
     def _gather(self) -> None:
         """Let writes join the queue while the loop is busy (see the module docstring), then
         commit it."""
-        self._turns += 1
+        loop = asyncio.get_running_loop()
         if (
-            self._turns < GATHER_TURNS
-            and len(self._queue) < GATHER_UNITS
+            _busy(loop)
             and not self._held
-            and _busy(asyncio.get_running_loop())
+            and len(self._queue) < GATHER_UNITS
+            and loop.time() - self._gathering < GATHER_SECONDS
         ):
-            asyncio.get_running_loop().call_soon(self._gather)
+            loop.call_soon(self._gather)
             return
         self._flush()
 
