@@ -219,6 +219,9 @@ async def test_checkpoints_happen_and_do_not_stall_writes(
     await eventually(lambda: writer.checkpoints == 1, "the checkpoint completing")
     for i in range(60, 65):  # the WAL starts over: these take its first frames
         await writer.run(_insert(i, "x" * 1000))
+    # the 50 units written meanwhile start the next checkpoint: a checkpoint of our own
+    # while it runs would find the WAL busy
+    await eventually(lambda: writer._checkpointing is None, "the next checkpoint finishing")
     with sqlite3.connect(writer.path) as db:
         frames = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
     assert 0 < frames < 20  # 60 units went through it before
