@@ -27,8 +27,9 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -50,6 +51,7 @@ OLD_CONFIG_DOCUMENT = ("config", "document")
 PARTIAL = ".partial-"
 PAGE = 256
 BATCH = 64
+CHUNK = 1 << 16  # bytes of the snapshot read at once
 
 
 def _path(name: str) -> str:
@@ -251,6 +253,8 @@ class _Restore:
         self.batch: list[tuple[str, Record]] = []
         self.written = 0
         self.refused: dict[str, int] = {}  # internal table -> records not restored
+        self.started = False  # the header was read: a stop from here on says how far it got
+        self.skip_config = False  # a version 1 file: its config document is not restored
 
     async def add(self, table: str, record: Record) -> None:
         if table.startswith(INTERNAL_PREFIX):
@@ -261,13 +265,20 @@ class _Restore:
             await self.flush()
 
     async def flush(self) -> None:
-        """Write the batch; every write finishes (and is counted) before an error is raised."""
+        """Write the batch; every write finishes (and is counted) before an error is raised.
+
+        Each write is counted as the server acknowledges it, so a Ctrl-C in the middle of a
+        batch still says exactly how many records the database holds."""
         batch, self.batch = self.batch, []
-        results = await asyncio.gather(
-            *(self.store.write(r, database=self.database, table=t) for t, r in batch), return_exceptions=True
-        )
+        if not batch:
+            return
+
+        async def write(table: str, record: Record) -> None:
+            await self.store.write(record, database=self.database, table=table)
+            self.written += 1
+
+        results = await asyncio.gather(*(write(t, r) for t, r in batch), return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
-        self.written += len(results) - len(failed)
         if failed:
             raise failed[0]
 
@@ -284,14 +295,106 @@ class _Restore:
         )
 
 
-def _lines(stream: IO[str], source: str) -> Iterator[tuple[int, str]]:
-    """The numbered lines of the snapshot after the header."""
+class _Input:
+    """The bytes of a snapshot (stdin or a file), read on a daemon thread a chunk or two ahead.
+
+    A read on the event loop's thread blocks the loop until a pipe's producer sends more or
+    ends, so Ctrl-C, whose first press only cancels the loop's task, would not end the
+    restore (the pipe may stay open for minutes). Read here, the loop waits for a chunk
+    where the cancel lands at once, as ``micro logs -f`` waits for its reader thread. The
+    thread reads with ``os.read`` (no lock of ``sys.stdin`` held while it blocks) and is left
+    blocked when the command ends; it closes the descriptor only if it opened it, once it
+    stops (closed under a blocked read, the number could be reused for a socket it would
+    then read from)."""
+
+    def __init__(self, fd: int, *, owned: bool) -> None:
+        self._fd = fd
+        self._owned = owned
+        self._loop = asyncio.get_running_loop()
+        self._chunks: asyncio.Queue[bytes | OSError] = asyncio.Queue()
+        self._credit = threading.Semaphore(2)  # chunks read ahead of the loop
+        self._stopped = False
+        self._ended = False
+        threading.Thread(target=self._run, name="restore-input", daemon=True).start()
+
+    def ready(self) -> bool:
+        """A chunk (or the end) is here: :meth:`read` will not wait for the producer."""
+        return self._ended or not self._chunks.empty()
+
+    async def read(self) -> bytes:
+        """The next chunk; ``b""`` at the end. Raises the OSError of a failed read."""
+        if self._ended:
+            return b""
+        chunk = await self._chunks.get()
+        self._credit.release()
+        if isinstance(chunk, OSError) or not chunk:
+            self._ended = True
+        if isinstance(chunk, OSError):
+            raise chunk
+        return chunk
+
+    def stop(self) -> None:
+        """No more chunks are wanted (the thread ends after the read it may be blocked in)."""
+        self._stopped = True
+        self._credit.release()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                self._credit.acquire()
+                if self._stopped:
+                    return
+                chunk: bytes | OSError
+                try:
+                    chunk = os.read(self._fd, CHUNK)
+                except OSError as exc:  # a folder, an I/O error
+                    chunk = exc
+                try:
+                    self._loop.call_soon_threadsafe(self._chunks.put_nowait, chunk)
+                except RuntimeError:  # the loop has closed: the command has ended
+                    return
+                if not isinstance(chunk, bytes) or not chunk:
+                    return
+        finally:
+            if self._owned:
+                os.close(self._fd)
+
+
+async def _lines(
+    source_input: _Input, source: str, waiting: Callable[[], Awaitable[None]]
+) -> AsyncGenerator[tuple[int, str, int]]:
+    """The numbered lines of the snapshot (the header is line 1), each with its size in bytes.
+    Before waiting for the producer, ``waiting()`` runs (what it has sent is written while it
+    is slow)."""
     from micro.errors import BadRequest
 
-    try:
-        yield from enumerate(stream, start=2)
-    except UnicodeDecodeError:
-        raise BadRequest(f"{source} is not UTF-8 text") from None
+    pending = bytearray()
+    number = 0
+    ended = False
+    while not ended:
+        if not source_input.ready():
+            await waiting()
+        try:
+            chunk = await source_input.read()
+        except OSError as exc:
+            raise BadRequest(f"cannot read {source}: {exc.strerror}") from exc
+        ended = not chunk
+        pending += chunk
+        if ended and pending and not pending.endswith(b"\n"):
+            pending += b"\n"  # the last line needs no newline
+        start = 0
+        while (end := pending.find(b"\n", start)) >= 0:
+            number += 1
+            raw = bytes(pending[start : end + 1])
+            start = end + 1
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                if number == 1:  # the header
+                    raise BadRequest(f"not a micro store snapshot: {source}") from None
+                raise BadRequest(f"line {number} of {source} is not UTF-8 text") from None
+            yield number, line, len(raw)
+        del pending[:start]
 
 
 def restore(ctx: Context, source: str, database: str) -> None:
@@ -302,47 +405,51 @@ def restore(ctx: Context, source: str, database: str) -> None:
         # reading a snapshot from the keyboard would wait in silence for one
         raise BadRequest("no snapshot to restore: give --source FILE or pipe one on stdin")
     try:
-        stream: IO[str] = sys.stdin if path is None else path.open(encoding="utf-8")
+        fd = sys.stdin.fileno() if path is None else os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
         raise BadRequest(f"cannot read {source}: {exc.strerror}") from exc
-    total = path.stat().st_size if path is not None else None
+    total = os.fstat(fd).st_size if path is not None else None
 
     async def body() -> None:
         store = _client.store(ctx)
+        source_input = _Input(fd, owned=path is not None)
+        restoring = _Restore(store, database)
         try:
-            with stream:
-                try:
-                    header = _parse(stream.readline(), source)
-                except UnicodeDecodeError:
-                    header = {}
-                version = header.get("version")
-                if header.get("format") != FORMAT or version not in READABLE:
-                    raise BadRequest(f"not a micro store snapshot: {source}")
-                restoring = _Restore(store, database)
-                try:
-                    async with _sigterm_cancels():
-                        await load(restoring, skip_config=version == 1)
-                except (Exception, asyncio.CancelledError, SystemExit) as exc:
-                    refused = Unauthorized | Forbidden | NotFound | Unavailable
-                    if isinstance(exc, refused) and not restoring.written:
-                        # refused outright (a login to renew, another namespace, no such
-                        # namespace, no server): said as every command says it, with its exit code
-                        raise
-                    # how far it got, so the user knows what the database now holds
-                    line = f"Restored {_records_word(restoring.written)}, then stopped: {_reason(exc)}"
-                    if isinstance(exc, Exception):
-                        raise Failure(line) from exc
-                    err(line)
+            try:
+                async with _sigterm_cancels():
+                    await load(source_input, restoring)
+            except (Exception, asyncio.CancelledError, SystemExit) as exc:
+                refused = Unauthorized | Forbidden | NotFound | Unavailable
+                outright = not restoring.started or isinstance(exc, refused)
+                if isinstance(exc, Exception) and outright and not restoring.written:
+                    # not a snapshot, or refused outright (a login to renew, another
+                    # namespace, no such namespace, no server): said as every command says
+                    # it, with its exit code
                     raise
+                # how far it got, so the user knows what the database now holds
+                line = f"Restored {_records_word(restoring.written)}, then stopped: {_reason(exc)}"
+                if isinstance(exc, Exception):
+                    raise Failure(line) from exc
+                err(line)
+                raise
             restoring.check_refused()
         finally:
+            source_input.stop()
             await store.close()
 
-    async def load(restoring: _Restore, *, skip_config: bool) -> None:
+    async def load(source_input: _Input, restoring: _Restore) -> None:
         with _progress("Restore", total) as advance:
+            lines = _lines(source_input, source, restoring.flush)
             try:
-                for number, line in _lines(stream, source):
-                    advance(len(line.encode("utf-8")) if total is not None else 1)
+                async for number, line, size in lines:
+                    advance(size if total is not None else 1)
+                    if number == 1:
+                        header = _parse(line, source)
+                        version = header.get("version")
+                        if header.get("format") != FORMAT or version not in READABLE:
+                            raise BadRequest(f"not a micro store snapshot: {source}")
+                        restoring.started, restoring.skip_config = True, version == 1
+                        continue
                     if not line.strip():
                         continue
                     try:
@@ -351,12 +458,16 @@ def restore(ctx: Context, source: str, database: str) -> None:
                         raise BadRequest(f"line {number} of {source} is not a snapshot record") from exc
                     if parsed is None:
                         continue
-                    if skip_config and (parsed[0], parsed[1].key) == OLD_CONFIG_DOCUMENT:
+                    if restoring.skip_config and (parsed[0], parsed[1].key) == OLD_CONFIG_DOCUMENT:
                         continue  # 0.1.0's config document, sealed with that server's key
                     await restoring.add(*parsed)
             except BadRequest:
                 await restoring.flush()  # a line it cannot use: the lines before it are written
                 raise
+            finally:
+                await lines.aclose()
+            if not restoring.started:  # an empty file
+                raise BadRequest(f"not a micro store snapshot: {source}")
             await restoring.flush()
 
     _client.run(body)

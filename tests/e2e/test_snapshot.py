@@ -120,13 +120,14 @@ def test_restore_refuses_a_file_that_is_not_a_snapshot(start_server: Start, tmp_
         1,
         "Restored 0 records, then stopped: expiry out of range: 1e+300 seconds",
     )
-    # text is decoded a chunk ahead: the bad byte comes well after the first record
+    # each line is decoded on its own: every record before the bad byte is written, and the
+    # line is named (text decoded a chunk ahead once stopped at the chunk, a record early)
     big = [json.dumps({"key": f"big{i}", "value": "x" * 20_000}) + "\n" for i in range(2)]
     bogus.write_bytes((header + "".join(big)).encode() + b'{"key": "a", "value": "\xff"}\n')
     result = run_micro("store", "restore", "--source", str(bogus), server=server)
     assert (result.returncode, one_line(result.stderr)) == (
         1,
-        f"Restored 1 record, then stopped: {bogus} is not UTF-8 text",
+        f"Restored 2 records, then stopped: line 4 of {bogus} is not UTF-8 text",
     )
 
 
@@ -346,3 +347,47 @@ def test_a_restore_of_json_nested_too_deeply_names_the_file_or_line(
         1,
         f"Restored 0 records, then stopped: line 2 of {snap} is not a snapshot record",
     )
+
+
+def test_ctrl_c_ends_a_restore_whose_pipe_stays_open(start_server: Start) -> None:
+    """``slow-producer | micro store restore``: Ctrl-C ends it at once, exit 130 and one line
+    saying how many records it wrote; what the producer sent is written while it waits for
+    more (it once read stdin on the event loop's thread, where the first Ctrl-C only cancelled
+    a task: the restore waited until the producer ended or sent more)."""
+    server = start_server()
+    env = {**os.environ, "MICRO_PROXY": server.address}
+    token = server.token()
+    if token:
+        env["MICRO_TOKEN"] = token
+    with subprocess.Popen(  # closes the pipes however the test ends
+        [MICRO, "store", "restore"],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        try:
+            header = json.dumps({"format": "micro-store-snapshot", "version": 2, "database": "micro"})
+            proc.stdin.write(header + "\n" + json.dumps({"key": "sent", "value": "early"}) + "\n")
+            proc.stdin.flush()  # and the pipe stays open: more could come
+
+            def written() -> bool:
+                read = run_micro("store", "read", "sent", server=server)
+                return read.stdout == "early\n" or proc.poll() is not None
+
+            eventually_sync(written, "the record sent before the pause is written", timeout=20, interval=0.2)
+            assert proc.poll() is None, proc.stderr.read()
+            proc.send_signal(signal.SIGINT)
+            try:
+                code = proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pytest.fail("micro store restore did not end on Ctrl-C (SIGINT) within 10 s")
+            stdout, stderr = proc.stdout.read(), proc.stderr.read()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert (code, stdout, one_line(stderr)) == (130, "", "Restored 1 record, then stopped: interrupted")
+    assert ok("store", "read", "sent", server=server) == "early\n"  # what was written stays
