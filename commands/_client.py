@@ -32,8 +32,8 @@ _stored: list[Context] = []  # the context whose token came from the stored logi
 
 def parse_timeout(text: str) -> float | None:
     """``--timeout``: ``15s``, ``2m``, ``500ms``, plain seconds; ``0`` for no deadline."""
-    from commands._duration import parse_duration
     from commands._output import Failure
+    from micro._duration import parse_duration
 
     try:
         seconds = parse_duration(text)

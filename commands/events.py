@@ -155,7 +155,7 @@ def _since(text: str) -> float:
     """``--since``: a duration ago (``10m``) or an RFC 3339 time."""
     import time
 
-    from commands._duration import parse_duration
+    from micro._duration import parse_duration
     from micro.errors import BadRequest
 
     try:
@@ -298,7 +298,7 @@ def read(
 
 
 def _retention_text(retention: "Retention") -> str:
-    from commands._duration import format_duration
+    from micro._duration import format_duration
 
     parts = []
     if retention.max_age is not None:
@@ -412,7 +412,7 @@ def retention(
     import dataclasses
 
     from commands import _client
-    from commands._duration import parse_duration
+    from micro._duration import parse_duration
     from micro.errors import BadRequest
     from micro.events import Retention, check_topic
 

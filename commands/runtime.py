@@ -407,7 +407,7 @@ async def _versioned(runtime: GrpcRuntime, name: str, version: str) -> list[Serv
 def _ago(updated: int) -> str:
     if not updated:
         return "n/a"
-    from commands._duration import format_duration
+    from micro._duration import format_duration
 
     return f"{format_duration(max(0, time.time() - updated))} ago"
 
@@ -495,7 +495,7 @@ def logs(
         raise Failure(f"Invalid --lines {lines}: a number of lines, or -1 for all")
     since_unix = 0.0
     if since:
-        from commands._duration import parse_duration
+        from micro._duration import parse_duration
 
         try:
             since_unix = time.time() - parse_duration(since)

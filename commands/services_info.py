@@ -264,7 +264,7 @@ def _size(n: int) -> str:
 
 
 def _stats_row(item: dict[str, Any]) -> list[str]:
-    from commands._duration import format_duration
+    from micro._duration import format_duration
 
     if "error" in item:
         return [item["node"], item["address"], item["error"], "", "", "", "", ""]

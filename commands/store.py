@@ -79,7 +79,7 @@ def read(
 ) -> None:
     """Print the value of KEY (or of every matching key), one per line."""
     from commands import _client
-    from commands._duration import format_duration
+    from micro._duration import format_duration
 
     ctx = _client.context()
     _utf8("Key", key)
@@ -135,7 +135,7 @@ def write(
 ) -> None:
     """Write a record; prints nothing (with --output json, the record's new version)."""
     from commands import _client
-    from commands._duration import parse_duration
+    from micro._duration import parse_duration
     from micro.errors import BadRequest
     from micro.store import Record
 

@@ -1,11 +1,12 @@
-"""Durations as people type them (``10s``, ``5m``, ``1h30m``, ``1d``, ``500ms``): shared by
-the settings (``MICRO_TIMEOUT``) and the CLI (``--timeout``, ``--expiry``)."""
+"""Durations as people type them (``10s``, ``5m``, ``1h30m``, ``1d``, ``500ms``) and print them:
+the one parser of the settings (``MICRO_TIMEOUT``), the CLI (``--timeout``, ``--expiry``) and
+the workspace (deadline and TTL fields)."""
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["MAX_SECONDS", "parse_duration"]
+__all__ = ["MAX_SECONDS", "format_duration", "parse_duration"]
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -32,3 +33,15 @@ def parse_duration(text: str) -> float:
     if not 0 <= seconds <= MAX_SECONDS:  # also refuses nan and inf
         raise ValueError(text)
     return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """Whole seconds the Go way: ``9s``, ``5m3s``, ``2h0m0s``."""
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"

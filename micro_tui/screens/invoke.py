@@ -131,7 +131,7 @@ class InvokeScreen(Screen[None]):
         text = self.query_one("#deadline", Input).value.strip()
         if not text or text in ("0", "none"):
             return 0.0
-        from commands._duration import parse_duration
+        from micro._duration import parse_duration
 
         try:
             return parse_duration(text)
