@@ -113,6 +113,16 @@ def _positive(name: str, raw: str) -> int:
     return value
 
 
+def _whole(name: str, raw: str) -> int:
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        raise _bad(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 0:
+        raise _bad(f"{name} must be 0 or more, not {value}")
+    return value
+
+
 def _deadline(name: str, raw: str) -> float | None:
     try:
         seconds = parse_duration(raw)
@@ -141,6 +151,7 @@ PATH = _Kind("path", _text)
 ADDRESS = _Kind("host:port", _text)
 FLAG = _Kind("true/false", _flag, lambda value: "1" if value else "0")
 COUNT = _Kind("whole number > 0", _positive)
+WHOLE = _Kind("whole number ≥ 0", _whole)
 SECONDS = _Kind("seconds > 0", _positive)
 DEADLINE = _Kind("duration", _deadline, _format_deadline)
 
@@ -397,6 +408,19 @@ class Server(Section):
         60,
         "how long each instance of a service the runtime starts has to register before the "
         "service is in `error`",
+        kind=SECONDS,
+    )
+    max_retries: int = _var(
+        "MICRO_RUNTIME_MAX_RETRIES",
+        5,
+        "how many times the runtime restarts a service's crashed instance (the count starts over "
+        "after 10 minutes of healthy running) before the service stays in `error`; `0`: never",
+        kind=WHOLE,
+    )
+    backoff_cap: int = _var(
+        "MICRO_RUNTIME_BACKOFF_CAP",
+        30,
+        "the longest wait before a restart (the waits double from 0.25 s up to it)",
         kind=SECONDS,
     )
 

@@ -13,8 +13,11 @@ Supervision waits on events only (a process exiting, a line arriving): an idle s
 costs no timer. Its stdout and stderr go line by line to :class:`~server.runtime._logs.Logs`.
 An instance that exits before the service registered puts it in ``error`` at once (a syntax
 or import error does not get better by retrying); one that crashes later is restarted with
-exponential backoff, up to :data:`MAX_RETRIES`, then the service stays in ``error``; the
-count starts over when the crashed instance had run :data:`HEALTHY_SECONDS`.
+exponential backoff (from :data:`BACKOFF_FIRST` up to ``MICRO_RUNTIME_BACKOFF_CAP``), up to
+``MICRO_RUNTIME_MAX_RETRIES`` times, then the service stays in ``error``; the count starts
+over when the crashed instance had run :data:`HEALTHY_SECONDS`. From the crash until the
+restarted instance registered again the service is ``starting``, the crash and the next
+attempt in its ``error`` (status never says ``running`` while an instance is missing).
 
 Every run has a service account ``<name>-<version>`` bound to its service, whose
 credentials are in a 0600 file named by ``MICRO_AUTH_FILE`` (never in the environment or on
@@ -51,7 +54,7 @@ from server.runtime._build import DIES_WITH_SERVER, Builder, BuildError, entry_p
 from server.runtime._logs import Logs
 from server.store.blob import DiskBlobStore
 
-__all__ = ["GRACE_SECONDS", "MAX_RETRIES", "LocalRuntime"]
+__all__ = ["GRACE_SECONDS", "LocalRuntime"]
 
 log = logging.getLogger("micro.runtime")
 
@@ -66,9 +69,8 @@ def _register_seconds() -> float:
 
 
 GRACE_SECONDS = 5.0
-MAX_RETRIES = 5
+# the first wait before a restart; each crash doubles it, up to MICRO_RUNTIME_BACKOFF_CAP
 BACKOFF_FIRST = 0.25
-BACKOFF_CAP = 30.0
 # an instance that ran this long before it crashed was healthy: its service's count of
 # crashes starts over (a crash a day must not add up to error after a week)
 HEALTHY_SECONDS = 600.0
@@ -751,9 +753,13 @@ class LocalRuntime(Runtime):
         if unit.procs.get(index) is proc:
             await unit.exited.put((index, code))
 
-    async def _await_registration(self, unit: _Unit, earlier: set[str]) -> str:
-        """Empty once every instance registered, else why not (an instance exited first, or
-        ``MICRO_RUNTIME_REGISTER_SECONDS`` passed)."""
+    async def _await_registration(
+        self, unit: _Unit, earlier: set[str], *, count: int = 0, keep_exits: bool = False
+    ) -> str:
+        """Empty once every instance (``count``: that many restarted ones) registered a node
+        not in ``earlier``, else why not (an instance exited first, or
+        ``MICRO_RUNTIME_REGISTER_SECONDS`` passed). ``keep_exits``: an exit stays queued for
+        the supervisor (a restarted instance that crashes again is one more crash)."""
         record = unit.record
         limit = _register_seconds()
         deadline = time.monotonic() + limit
@@ -761,9 +767,11 @@ class LocalRuntime(Runtime):
         while True:
             # registered first: an instance that registered and then exited is a crash of a
             # running service (its exit stays queued for the supervisor)
-            if len(await self._nodes(record) - earlier) >= record.instances:
+            if len(await self._nodes(record) - earlier) >= (count or record.instances):
                 return ""
             if not unit.exited.empty():
+                if keep_exits:
+                    return "an instance exited before it registered"
                 index, code = unit.exited.get_nowait()
                 last = unit.last_error.get(index, "")
                 why = f"{_exit_reason(code)} before it registered"
@@ -788,7 +796,25 @@ class LocalRuntime(Runtime):
     async def _supervise(self, unit: _Unit, folder: Path, argv: list[str], venv: Path, address: str) -> None:
         record = unit.record
         book = self.logs_.book(record.namespace, record.name)
+        limits = settings.server()
+        # instances started again that have not registered yet, and the nodes there were
+        # before the first of them (a crashed instance's node may outlive it until its TTL)
+        restarted = 0
+        earlier: set[str] = set()
         while True:
+            if restarted and unit.exited.empty():
+                reason = await self._await_registration(unit, earlier, count=restarted, keep_exits=True)
+                if not reason:
+                    restarted = 0
+                    await self._set(unit, "running")
+                    book.write("runtime", -1, "running again: every instance registered")
+                elif unit.exited.empty():  # it never registered: as at the first start
+                    await _stop_processes(list(unit.procs.values()))
+                    unit.procs = {}
+                    await self._deregister(record)
+                    await self._set(unit, "error", reason)
+                    return
+                continue  # a crash is queued: taken below
             index, code = await unit.exited.get()
             unit.procs.pop(index, None)
             if time.monotonic() - unit.started.pop(index, time.monotonic()) >= HEALTHY_SECONDS:
@@ -799,16 +825,27 @@ class LocalRuntime(Runtime):
             await self._deregister(record, address=unit.addresses.pop(index, ""))
             reason = _exit_reason(code)
             book.write("runtime", index, f"instance {index} {reason}")
-            if record.retries > MAX_RETRIES:
+            if record.retries > limits.max_retries:
                 await _stop_processes(list(unit.procs.values()))
+                unit.procs = {}
                 await self._deregister(record)  # none of its nodes answers any more
-                await self._set(unit, "error", f"crashed {record.retries} times, last {reason}")
+                crashes = "once" if record.retries == 1 else f"{record.retries} times"
+                await self._set(unit, "error", f"crashed {crashes}, last {reason}")
                 return
-            await self._save(record)
-            delay = min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** (record.retries - 1))
+            delay = min(float(limits.backoff_cap), BACKOFF_FIRST * 2 ** (record.retries - 1))
             book.write("runtime", index, f"restarting instance {index} in {delay:g}s")
+            # not running while an instance is missing: starting, with why and what comes next
+            # (saved without _set's "error:" log line: this is no error state yet)
+            record.status = "starting"
+            record.error = (
+                f"instance {index} {reason}; restart {record.retries} of {limits.max_retries} in {delay:g}s"
+            )
+            await self._save(record)
             await asyncio.sleep(delay)
+            if not restarted:
+                earlier = await self._nodes(record)
             await self._spawn(unit, index, folder, argv, venv, address)
+            restarted += 1
 
     async def _stop_unit(self, unit: _Unit) -> None:
         if unit.task is not None and not unit.task.done():

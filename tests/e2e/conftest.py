@@ -112,11 +112,18 @@ def _drain(proc: subprocess.Popen[str], sink: list[str]) -> None:
 
 
 def launch_server(
-    home: Path, address: str = "127.0.0.1:0", *, wait: bool = True, args: tuple[str, ...] = ()
+    home: Path,
+    address: str = "127.0.0.1:0",
+    *,
+    wait: bool = True,
+    args: tuple[str, ...] = (),
+    settings: dict[str, str] | None = None,
 ) -> MicroServer:
-    """Start ``micro server`` on ``home`` (``args`` after it); with ``wait``, return once it listens."""
+    """Start ``micro server`` on ``home`` (``args`` after it, ``settings``: ``MICRO_*``
+    variables of its own); with ``wait``, return once it listens."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MICRO_")}
     env.update(MICRO_HOME=str(home), MICRO_API_ADDRESS="127.0.0.1:0", GRPC_VERBOSITY="NONE", NO_COLOR="1")
+    env.update(settings or {})
     proc = subprocess.Popen(
         [MICRO, "server", "--address", address, *args],
         env=env,

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests._poll import eventually_sync
-from tests.e2e.conftest import MICRO, MicroServer, Runner, launch_server, one_line, run_micro
+from tests.e2e.conftest import MICRO, START_SECONDS, MicroServer, Runner, launch_server, one_line, run_micro
 
 # builds and starts take a while on a loaded machine; the tests wait on conditions, not time
 SLOW = 90.0
@@ -352,12 +352,23 @@ def test_broken_services_go_to_error_with_the_reason(micro: Runner, tmp_path: Pa
 
 
 def test_a_crashing_service_is_restarted_then_left_in_error(
-    micro: Runner, template: Path, tmp_path: Path
+    own_server: list[MicroServer], template: Path, tmp_path: Path
 ) -> None:
-    folder = service_folder(template, tmp_path, "crasher")
-    main = folder / "main.py"
+    """Restarts follow the server's settings (4 retries, waits capped at 1 s), and while a
+    crashed instance is missing the service is ``starting`` with the crash and the next
+    attempt, never ``running``."""
+    server = launch_server(
+        tmp_path / "server-home",
+        settings={"MICRO_RUNTIME_MAX_RETRIES": "4", "MICRO_RUNTIME_BACKOFF_CAP": "1"},
+    )
+    own_server.append(server)
+
+    def micro(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        return run_micro(*args, server=server, **kwargs)  # type: ignore[arg-type]
+
+    crasher = service_folder(template, tmp_path, "crasher")
     # registers, then dies a moment later: every time it is started
-    main.write_text(
+    (crasher / "main.py").write_text(
         "import asyncio, logging, os\n"
         "import micro\n"
         "logging.basicConfig(level=logging.INFO)\n"
@@ -369,15 +380,65 @@ def test_a_crashing_service_is_restarted_then_left_in_error(
         "    os._exit(3)\n"
         "asyncio.run(main())\n"
     )
-    assert micro("run", str(folder), timeout=SLOW).returncode == 0
+    # registers and dies the first time; started again, it waits for the gate to register
+    flaky = service_folder(template, tmp_path, "flaky")
+    runs, gate = tmp_path / "flaky-runs", tmp_path / "flaky-gate"
+    (flaky / "main.py").write_text(
+        "import asyncio, os, pathlib\n"
+        "import micro\n"
+        "from handler import Helloworld\n"
+        f"runs, gate = pathlib.Path({str(runs)!r}), pathlib.Path({str(gate)!r})\n"
+        "first = not runs.exists()\n"
+        "runs.touch()\n"
+        "async def main():\n"
+        "    while not first and not gate.exists():\n"
+        "        await asyncio.sleep(0.05)\n"
+        "    service = micro.Service('helloworld')\n"
+        "    service.handle(Helloworld())\n"
+        "    await service.start()\n"
+        "    if first:\n"
+        "        os._exit(3)\n"
+        "    await asyncio.Event().wait()\n"
+        "asyncio.run(main())\n"
+    )
+    assert micro("run", str(crasher), timeout=SLOW).returncode == 0
+    assert micro("run", str(flaky), timeout=SLOW).returncode == 0
+
+    eventually_sync(
+        lambda: "restart 1 of 4" in str(status_rows(micro)["flaky"]["error"]),
+        "flaky's crash and its next attempt in its status",
+        timeout=SLOW,
+        interval=0.2,
+    )
+    row = status_rows(micro)["flaky"]
+    assert row["status"] == "starting" and row["retries"] == 1
+    assert str(row["error"]).startswith("instance 0 exited with status 3; restart 1 of 4 in 0.25s")
+    assert "retries=1, error=instance 0 exited with status 3" in micro("status", "flaky").stdout
+    gate.touch()
+    row = wait_status(micro, "flaky", "running")
+    assert row["error"] == "" and row["retries"] == 1
+    assert json.loads(micro("flaky", "call", "--name=Ed").stdout) == {"msg": "Hello Ed"}
+
     row = wait_status(micro, "crasher", "error", timeout=120)
-    assert row["retries"] == 6
-    assert "exited with status 3" in str(row["error"])
+    assert row["retries"] == 5
+    assert row["error"] == "crashed 5 times, last exited with status 3"
     text = micro("status", "crasher").stdout
-    assert "retries=6" in text and "error=crashed 6 times" in text
-    assert "restarting instance 0" in micro("logs", "crasher", "-n", "-1").stdout
+    assert "retries=5" in text and "error=crashed 5 times" in text
+    logs = micro("logs", "crasher", "-n", "-1").stdout
+    waits = re.findall(r"restarting instance 0 in (\S+)s", logs)
+    assert waits == ["0.25", "0.5", "1", "1"]  # doubled, then capped
     assert "crasher" not in micro("services").stdout.split()  # no node of it is left
-    micro("kill", "crasher")
+
+
+def test_a_bad_restart_setting_is_one_line_naming_it(tmp_path: Path) -> None:
+    for name, value in (("MICRO_RUNTIME_MAX_RETRIES", "-1"), ("MICRO_RUNTIME_BACKOFF_CAP", "soon")):
+        server = launch_server(tmp_path / "server-home", wait=False, settings={name: value})
+        try:
+            server.proc.wait(START_SECONDS)
+        finally:
+            server.stop()
+        assert server.proc.returncode != 0
+        assert one_line("".join(server.stderr)).startswith(f"{name} must be")
 
 
 def test_upload_the_server_cannot_see(

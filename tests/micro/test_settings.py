@@ -48,6 +48,8 @@ CHANGED = Settings(
         tls_key="/k.pem",
         without="runtime",
         register_seconds=5,
+        max_retries=0,
+        backoff_cap=2,
     ),
     auth=Auth(token_ttl=60, refresh_ttl=3600, disable_admin=True),
     limits=Limits(**{f.name: 7 for f in dataclasses.fields(Limits)}),
@@ -84,6 +86,9 @@ def test_an_empty_variable_counts_as_unset() -> None:
         ("MICRO_AUTH_TOKEN_TTL", "0", "MICRO_AUTH_TOKEN_TTL must be positive, not 0"),
         ("MICRO_AUTH_REFRESH_TTL", "1d", "MICRO_AUTH_REFRESH_TTL must be a whole number, not '1d'"),
         ("MICRO_LIMIT_NODES", "lots", "MICRO_LIMIT_NODES must be a whole number, not 'lots'"),
+        ("MICRO_RUNTIME_MAX_RETRIES", "-1", "MICRO_RUNTIME_MAX_RETRIES must be 0 or more, not -1"),
+        ("MICRO_RUNTIME_MAX_RETRIES", "many", "MICRO_RUNTIME_MAX_RETRIES must be a whole number, not 'many'"),
+        ("MICRO_RUNTIME_BACKOFF_CAP", "0", "MICRO_RUNTIME_BACKOFF_CAP must be positive, not 0"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_variable(name: str, value: str, line: str) -> None:

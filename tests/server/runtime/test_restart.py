@@ -166,7 +166,7 @@ async def test_the_count_of_crashes_starts_over_after_a_healthy_run(
     from server.runtime import local
 
     monkeypatch.setattr(local, "HEALTHY_SECONDS", 0.5)
-    monkeypatch.setattr(local, "MAX_RETRIES", 1)
+    monkeypatch.setenv("MICRO_RUNTIME_MAX_RETRIES", "1")
     runtime = server.backends.runtime
     folder = tmp_path / "crashy"
     folder.mkdir()
