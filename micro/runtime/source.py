@@ -71,7 +71,10 @@ SCP = re.compile(r"^[\w.-]+@[\w.-]+:")
 # a bare name (``helloworld``, ``helloworld/sub@v1``): no part is ``.`` or ``..``, so a
 # mistyped relative path (``./typo``) is a missing folder, never a name under git.baseurl
 _PART = r"(?!\.+(?:/|@|$))[A-Za-z0-9_.-]+"
-_BARE = re.compile(rf"^{_PART}(/{_PART})*(@[A-Za-z0-9_.-]+)?$")
+# a ref: a branch, tag or commit, whose name may have folders (``feature/x``); never an
+# option to git (``-…``), a ``:`` (of ``host:path``) or an empty folder
+_REF = re.compile(r"^(?!.*//)[^\s:/-]([^\s:]*[^\s:/])?$")
+_BARE = re.compile(rf"^{_PART}(/{_PART})*(@[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*)?$")
 _ALWAYS_OUT = {".git", ".venv", "__pycache__"}
 
 
@@ -79,10 +82,23 @@ _ALWAYS_OUT = {".git", ".venv", "__pycache__"}
 
 
 def split_ref(source: str) -> tuple[str, str]:
-    """``(source, ref)`` of ``source@ref``; an ``@`` of ``user@host`` is no ref (a ref has
-    no ``/`` or ``:``)."""
-    head, sep, ref = source.rpartition("@")
-    if not sep or not head or not ref or "/" in ref or ":" in ref:
+    """``(source, ref)`` of ``source@ref``. The ref is what follows the last ``@`` of the
+    path, and may hold ``/`` (``feature/x``, ``release/1.2``); an ``@`` before the path
+    (``https://user@host/…``, ``git@host:…``) is no ref, and neither is one of a local path
+    that exists as written (a folder named ``a@b``)."""
+    start = 0
+    if scheme := SCHEME.match(source):
+        slash = source.find("/", scheme.end())
+        start = len(source) if slash < 0 else slash
+    elif scp := SCP.match(source):
+        start = scp.end()
+    at = source.rfind("@", start)
+    head, ref = source[: max(at, 0)], source[at + 1 :]
+    if at < 0 or not head or not _REF.match(ref):
+        return source, ""
+    if (not start or source.startswith("file://")) and Path(
+        source.removeprefix("file://")
+    ).expanduser().exists():
         return source, ""
     return head, ref
 

@@ -944,7 +944,9 @@ def _exit_reason(code: int) -> str:
 
 
 def _account_id(record: _Record) -> str:
-    return f"{record.name}-{record.version}"
+    """``<name>-<version>``; a version from a git ref with folders (``feature/x``) has them
+    as dashes: an account's id has no ``/``."""
+    return f"{record.name}-{record.version.replace('/', '-')}"
 
 
 def _check_run(instances: int, env: list[str], subfolder: str) -> None:

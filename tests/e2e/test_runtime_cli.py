@@ -577,9 +577,11 @@ def test_git_sources_with_subfolder_and_ref(micro: Runner, template: Path, tmp_p
     _git("add", "-A", cwd=repo)
     _git("commit", "-qm", "one", cwd=repo)
     _git("tag", "v1", cwd=repo)
+    _git("tag", "release/1.2", cwd=repo)  # a ref with folders
     handler = repo / "svc" / "handler.py"
     handler.write_text(handler.read_text().replace('f"Hello {', 'f"Yo {'))
     _git("commit", "-qam", "two", cwd=repo)
+    _git("branch", "feature/x", cwd=repo)
     shutil.rmtree(repo / "svc")  # the work tree no longer has it: only git does
 
     run = micro("run", "--wait", f"file://{repo}/svc@v1", timeout=SLOW)
@@ -590,19 +592,25 @@ def test_git_sources_with_subfolder_and_ref(micro: Runner, template: Path, tmp_p
     latest = micro("run", "--wait", "--name", "svc-main", f"{repo}/svc", timeout=SLOW)
     assert latest.returncode == 0, latest.stderr
     assert json.loads(micro("svc-main", "call", "--name=Di").stdout) == {"msg": "Yo Di"}
-    micro("kill", "svc")
-    micro("kill", "svc-main")
+    feature = micro("run", "--wait", "--name", "svc-x", f"file://{repo}/svc@feature/x", timeout=SLOW)
+    assert feature.returncode == 0, feature.stderr
+    assert status_rows(micro)["svc-x"]["version"] == "feature/x"
+    assert json.loads(micro("svc-x", "call", "--name=Di").stdout) == {"msg": "Yo Di"}
+    for name in ("svc", "svc-main", "svc-x@feature/x"):
+        assert micro("kill", name).returncode == 0, name
     # a bare name resolves under git.baseurl (an existing folder of that name would win)
     assert micro("user", "config", "set", "git.baseurl", f"file://{repo}").returncode == 0
-    bare = micro("run", "--wait", "svc@v1", cwd=tmp_path, timeout=SLOW)
+    bare = micro("run", "--wait", "svc@release/1.2", cwd=tmp_path, timeout=SLOW)
     assert bare.returncode == 0, bare.stderr
-    assert status_rows(micro)["svc"]["source"] == f"file://{repo}/svc@v1"
+    assert status_rows(micro)["svc"]["source"] == f"file://{repo}/svc@release/1.2"
+    assert json.loads(micro("svc", "call", "--name=Di").stdout) == {"msg": "Hello Di"}
     micro("kill", "svc")
 
     before = micro("auth", "list", "accounts").stdout
     for source, message in (
         (f"file://{tmp_path}/nosuch", "No git repository at"),
         (f"{repo}/svc@nosuchref", "No branch, tag or commit nosuchref"),
+        (f"file://{repo}/svc@feature/nosuch", "No branch, tag or commit feature/nosuch"),
         (f"file://{repo}/nosuchdir@v1", "No folder nosuchdir"),
         (f"{repo}@v1", "No entry point: main.py"),  # the repository's root has no service
     ):

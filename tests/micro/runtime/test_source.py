@@ -100,6 +100,10 @@ def test_git_and_bare_names_under_the_baseurl(tmp_path: Path, monkeypatch: pytes
         source.locate("hello/sub@v1", baseurl=lambda: "https://forge/org/")
         == "https://forge/org/hello/sub@v1"
     )
+    assert (
+        source.locate("hello/sub@release/1.2", baseurl=lambda: "file:///srv")
+        == "file:///srv/hello/sub@release/1.2"
+    )
     with pytest.raises(errors.BadRequest, match=r"^Source folder hello does not exist$"):
         source.locate("hello")  # no baseurl: a bare name is a folder that is not there
     with pytest.raises(errors.BadRequest, match=r"^Source folder /srv/nope does not exist$"):
@@ -117,6 +121,9 @@ def test_a_path_into_a_repository_is_git(tmp_path: Path, monkeypatch: pytest.Mon
     assert source.local_repository(tmp_path / "repo" / "services") == (tmp_path / "repo", "services")
     assert not source.is_git("./elsewhere")
     assert not source.is_git("repo")  # a bare name is no path
+    assert source.split_ref("./repo/services@feature/x") == ("./repo/services", "feature/x")
+    (tmp_path / "repo" / "me@home" / "svc").mkdir(parents=True)  # a folder with an @ is no ref
+    assert source.split_ref("./repo/me@home/svc") == ("./repo/me@home/svc", "")
 
 
 @pytest.mark.parametrize(
@@ -128,6 +135,13 @@ def test_a_path_into_a_repository_is_git(tmp_path: Path, monkeypatch: pytest.Mon
         ("git@host:org/repo.git", "repo", ""),
         ("git@host:repo", "repo", ""),  # the @ of user@host is no ref
         ("https://user@host/org/repo/", "repo", ""),
+        # a ref with folders: a branch feature/x, a tag release/1.2
+        ("file:///srv/repo@feature/x", "repo", "feature/x"),
+        ("https://user:pw@host/org/repo/sub@release/1.2", "sub", "release/1.2"),
+        ("git@host:org/repo.git@feature/x", "repo", "feature/x"),
+        ("hello/sub@release/1.2", "sub", "release/1.2"),
+        ("https://host/org/repo@feature/", "repo@feature", ""),  # no empty folder, no option
+        ("https://host/org/repo@-x", "repo@-x", ""),
     ],
 )
 def test_the_default_name_and_ref_of_a_git_source(text: str, name: str, ref: str) -> None:
