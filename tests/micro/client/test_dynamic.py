@@ -60,6 +60,28 @@ def test_malformed_request_is_bad_request_naming_the_problem(text: str, needle: 
     assert needle in info.value.detail
 
 
+@pytest.mark.parametrize(
+    ("text", "detail"),
+    [
+        ('{"nosuch": 1}', 'unknown field "nosuch" (store.WriteRequest has: record, options)'),
+        ('{"record": "k"}', 'field "record": expected an object, got "k"'),
+        ('{"record": {"key": 5}}', 'field "record.key": expected a string, got 5'),
+        ('{"record": {"expiry": "soon"}}', 'field "record.expiry": expected a 64-bit integer, got "soon"'),
+        ('{"record": {"metadata": {"a": []}}}', 'field "record.metadata[a]": expected a string, got a list'),
+        ('{"record": {"kee": "k"}}', 'unknown field "record.kee" (store.Record has: key, value, expiry,'),
+    ],
+)
+def test_a_request_that_does_not_fit_names_the_field_in_one_line(text: str, detail: str) -> None:
+    """The CLI and the HTTP gateway say which field is wrong and how, not protobuf's parser
+    (``expected string or bytes-like object, got 'int'``, ``invalid literal for int()``)."""
+    from micro.proto.store import store_pb2
+
+    store = dynamic.Schema(describe("store", [store_pb2.DESCRIPTOR.services_by_name["Store"]], address="x:1"))
+    with pytest.raises(errors.BadRequest) as info:
+        dynamic.encode(store.method("Store.Write"), text)
+    assert info.value.detail.startswith(f"Error creating request: {detail}"), info.value.detail
+
+
 @pytest.mark.parametrize("text", ["", "  ", "\n"])
 def test_an_empty_or_blank_request_is_the_empty_message(text: str) -> None:
     # "" was {} but "  " (an empty variable in a script) was "Expecting value: line 1 column 3"
