@@ -9,7 +9,7 @@ not a copy — and hands them this object instead of grpc's context: the request
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
 
 import grpc
@@ -40,11 +40,15 @@ class GatewayContext:
         timeout: float | None,
         peer: str,
         verified: Verified | None = None,
+        established: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._metadata = tuple(metadata)
         #: the verdict on the request's token, made once by the gateway: the server's
         #: admission of the call takes it instead of verifying the token again
         self.verified = verified
+        #: called when the handler sends its response headers: the call is established (a
+        #: server stream's HTTP response starts then, not at its first message)
+        self._established = established
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._peer = peer
         self._code: grpc.StatusCode | None = None
@@ -101,7 +105,8 @@ class GatewayContext:
         return self._trailers
 
     async def send_initial_metadata(self, metadata: Sequence[tuple[str, Any]]) -> None:
-        return None
+        if self._established is not None:
+            await self._established()
 
     def set_compression(self, compression: Any) -> None:
         return None

@@ -15,7 +15,14 @@ site's page cannot make: :meth:`Gateway._check_cookie`). Other headers become me
 (lower-cased; hop-by-hop ones and ``cookie`` are not passed on).
 
 Server-streaming endpoints answer newline-delimited JSON over plain HTTP, each message
-flushed as it arrives.
+flushed as it arrives; the status and headers go as soon as the stream is established — the
+handler sent its response headers (``send_initial_metadata``: a watch once it is in place, a
+node's headers through the proxy) or its first message — so a client of a quiet stream sees
+its 200 at once, and an error before then is still a 4xx/5xx of its own.
+
+``HEAD`` is ``GET`` without the body, for endpoints marked side-effect free; any other
+endpoint answers it 405 (a HEAD must not change anything, as a link with the cookie must not:
+:meth:`Gateway._check_cookie`).
 """
 
 from __future__ import annotations
@@ -230,6 +237,15 @@ class Gateway:
         cors: list[tuple[bytes, bytes]],
     ) -> None:
         method, metadata, handler, verified = await self._prepare(scope, headers)
+        head = scope["method"] == "HEAD"
+        if head and not method.endpoint.side_effect_free:
+            allow = ", ".join(sorted(_METHODS - {"HEAD"})).encode()
+            refused = errors.MicroError(
+                f"{method.name} changes things: HEAD calls only endpoints marked side-effect free",
+                code=405,
+            )
+            await _respond(send, 405, refused.to_json().encode(), [*cors, (b"allow", allow), _JSON])
+            return
         self._check_cookie(scope["method"], headers, method)
         request = _request(method, scope, headers, body)
         if method.streaming is Streaming.UNARY:
@@ -239,8 +255,14 @@ class Gateway:
             reply = await _unary(handler, request, context, self.limits.timeout)
             await _respond(send, 200, _dumps(_to_json(method, reply)), [*cors, _JSON])
         elif method.streaming is Streaming.SERVER:
-            context = GatewayContext(metadata, timeout=None, peer=_peer(scope), verified=verified)
-            await _until_disconnected(receive, _server_stream(handler, request, context, method, send, cors))
+            response = _NDJSONResponse(send, cors)
+            context = GatewayContext(
+                metadata, timeout=None, peer=_peer(scope), verified=verified, established=response.start
+            )
+            stream = _server_stream(handler, request, context, method, response)
+            if head:  # the status and headers say it all: the stream ends once they are sent
+                stream = _until_started(response, stream)
+            await _until_disconnected(receive, stream)
         else:
             raise errors.BadRequest(
                 f"{method.name} streams requests: call it over a WebSocket, not plain HTTP"
@@ -678,41 +700,77 @@ async def _until_disconnected(receive: Receive, stream: Awaitable[None]) -> None
         streaming.result()
 
 
+class _NDJSONResponse:
+    """The HTTP response of a server stream: its status and headers sent once, when the
+    stream is established (the handler's headers) or its first message comes."""
+
+    def __init__(self, send: Send, cors: list[tuple[bytes, bytes]]) -> None:
+        self._send = send
+        self._cors = cors
+        self._starting = False
+        self.started = asyncio.Event()  # set once the status and headers are sent
+
+    async def start(self) -> None:
+        if not self._starting:
+            self._starting = True
+            headers = [*self._cors, _NDJSON]
+            await self._send({"type": "http.response.start", "status": 200, "headers": headers})
+            self.started.set()
+
+    async def line(self, data: Any) -> None:
+        await self.start()
+        await self._send({"type": "http.response.body", "body": _dumps(data) + b"\n", "more_body": True})
+
+    async def end(self) -> None:
+        await self.start()
+        await self._send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _until_started(response: _NDJSONResponse, stream: Awaitable[None]) -> None:
+    """Run ``stream`` until its response has started (then it is cancelled and the response
+    ended: a HEAD's answer), or it ends on its own."""
+    streaming = asyncio.ensure_future(stream)
+    started = asyncio.create_task(response.started.wait())
+    try:
+        await asyncio.wait((streaming, started), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (streaming, started):
+            task.cancel()
+        for task in (streaming, started):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if not streaming.cancelled():
+        streaming.result()  # ended (or failed) before it started: its own answer is sent
+    await response.end()
+    raise _Sent()
+
+
 async def _server_stream(
     handler: Any,
     message: bytes,
     context: GatewayContext,
     method: Method,
-    send: Send,
-    cors: list[tuple[bytes, bytes]],
+    response: _NDJSONResponse,
 ) -> None:
     request = _serialize(handler, message)
     replies = _behavior_stream(handler, request, context)
-    started = False
     try:
         async for reply in replies:
-            line = _dumps(_to_json(method, _reply_bytes(handler, reply))) + b"\n"
-            if not started:
-                started = True
-                await send({"type": "http.response.start", "status": 200, "headers": [*cors, _NDJSON]})
-            await send({"type": "http.response.body", "body": line, "more_body": True})
+            await response.line(_to_json(method, _reply_bytes(handler, reply)))
         failure = context.failure()
         if failure is not None:
             raise failure
     except Aborted as aborted:
         error = _error(aborted)
-        if not started:
+        if not response._starting:
             raise error from None
         # headers are gone: the error is the stream's last line
-        line = _dumps({"error": error.to_dict()}) + b"\n"
-        await send({"type": "http.response.body", "body": line, "more_body": True})
+        await response.line({"error": error.to_dict()})
     finally:
         aclose = getattr(replies, "aclose", None)
         if aclose is not None:
             await aclose()
-    if not started:
-        await send({"type": "http.response.start", "status": 200, "headers": [*cors, _NDJSON]})
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    await response.end()
     raise _Sent()
 
 

@@ -32,6 +32,7 @@ gateway counts itself. Calls the boundary refused never get here and are not cou
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
@@ -61,6 +62,12 @@ _DROP_PREFIXES = (":", "grpc-")
 _DROP_KEYS = frozenset(
     {"user-agent", "content-type", "te", "host", "connection", VIA_KEY, "authorization", NAMESPACE_KEY}
 )
+
+
+#: how long a node's response headers wait for a reply or status to follow them before they
+#: pass on alone (the call is established); a call that ended at once is told apart by it
+_SETTLE_SECONDS = 0.05
+_ENDED = object()
 
 
 class Mint(Protocol):
@@ -294,7 +301,26 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
                 replay.iterate(), metadata=forwarded, timeout=timeout
             )
             replied = False
+            first: asyncio.Future[Any] | None = None
             try:
+                # the node's headers as soon as they come, so the caller of a quiet stream
+                # learns it is established (the gateway's HTTP status). A call that ended
+                # at once (an error before any reply) has empty headers too, just before
+                # its status: they pass on only when no reply nor status follows them
+                headers = await call.initial_metadata()
+                first = asyncio.ensure_future(anext(aiter(call), _ENDED))
+                done, _ = await asyncio.wait((first,), timeout=_SETTLE_SECONDS)
+                if not done:
+                    replied = True
+                    replay.stop_buffering()  # the caller has this node's headers: no other
+                    await _send_headers(context, headers)
+                reply = await first
+                if reply is not _ENDED:
+                    if not replied:
+                        replied = True
+                        replay.stop_buffering()
+                        await _pass_headers(context, call)
+                    yield reply
                 async for reply in call:
                     if not replied:
                         replied = True
@@ -313,6 +339,8 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
                     await _no_node(context, service, f"node {address} went away mid-stream")
                 await _relay(context, exc)
             finally:
+                if first is not None and not first.done():
+                    first.cancel()
                 if not call.done():
                     call.cancel()
         await _no_node(context, service)
@@ -335,6 +363,13 @@ async def _pass_headers(context: Any, call: Any) -> None:
     ]
     if headers:
         await context.send_initial_metadata(tuple(headers))
+
+
+async def _send_headers(context: Any, metadata: Any) -> None:
+    """Send a stream's caller the node's response headers, less the transport's own keys,
+    even none: that the node sent them says the stream is established."""
+    headers = [(k, v) for k, v in metadata or () if k not in _DROP_KEYS and not k.startswith(_DROP_PREFIXES)]
+    await context.send_initial_metadata(tuple(headers))
 
 
 def _from_service(exc: grpc.aio.AioRpcError) -> bool:

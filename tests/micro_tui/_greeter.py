@@ -19,7 +19,8 @@ from micro_tui._sample_proto import descriptor_set_bytes
 
 class Greeter:
     """``Hello`` (400 for the name ``error``), ``Cook`` (echo), ``Stream`` (``times`` replies,
-    one per :attr:`step` when set), ``Chat`` (bidi: one reply per message)."""
+    one per :attr:`step` when set; 400 for the name ``error`` before any; its response
+    headers first when :attr:`announce`), ``Chat`` (bidi: one reply per message)."""
 
     def __init__(self) -> None:
         from google.protobuf import message_factory
@@ -35,6 +36,7 @@ class Greeter:
         }
         self.received: list[tuple[str, Any]] = []
         self.step: asyncio.Event | None = None
+        self.announce = False  # Stream sends its headers before its first reply
         self.cancelled = asyncio.Event()
         self.address = ""
         self._server: Any = None
@@ -62,6 +64,10 @@ class Greeter:
 
     async def stream(self, raw: bytes, context: Any) -> AsyncIterator[bytes]:
         request = self._request("Stream", raw)
+        if request.name == "error":
+            await abort(context, errors.BadRequest("name must not be 'error'"))
+        if self.announce:
+            await context.send_initial_metadata(())
         try:
             for i in range(request.times):
                 if self.step is not None:

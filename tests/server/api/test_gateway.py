@@ -240,8 +240,13 @@ async def test_rules_apply_to_user_services(api: Api) -> None:
         ("/greeter/greeter/nosuch", "{}", 404, "Endpoint Greeter.Nosuch not found"),
         ("/greeter/greeter/hello", '{"name":', 400, "malformed JSON"),
         ("/greeter/greeter/hello", "[1]", 400, "must be a JSON object"),
-        ("/greeter/greeter/hello", '{"nmae":"x"}', 400, 'no field named "nmae"'),
-        ("/greeter/greeter/hello", '{"name":5}', 400, "name field"),
+        (
+            "/greeter/greeter/hello",
+            '{"nmae":"x"}',
+            400,
+            'unknown field "nmae" (demo.HelloRequest has: name, times)',
+        ),
+        ("/greeter/greeter/hello", '{"name":5}', 400, 'field "name": expected a string, got 5'),
         ("/greeter/greeter/hello", '{"name":"error"}', 400, "name must not be 'error'"),
         ("/greeter/greeter/hello?a..b=1", "", 400, "invalid query field"),
         pytest.param(
@@ -263,6 +268,43 @@ async def test_client_mistakes_are_4xx_json_naming_the_problem(
     assert reply.status == code, reply.body
     error = reply.json()
     assert error["code"] == code and detail in error["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "detail"),
+    [
+        (
+            "/greeter/greeter/hello",
+            '{"name":{"first":"x"}}',
+            'field "name": expected a string, got an object',
+        ),
+        ("/greeter/greeter/hello?times=many", "", 'field "times": expected a 32-bit integer, got "many"'),
+        (
+            "/greeter/greeter/cook",
+            '{"items":[{},{"label":"a","cuont":1}]}',
+            'unknown field "items[1].cuont" (demo.Inner has: label, count)',
+        ),
+        ("/greeter/greeter/cook", '{"color":"PURPLE"}', 'field "color": expected one of COLOR_UNSPECIFIED'),
+        (
+            "/greeter/greeter/cook",
+            '{"labels":{"a":"b"}}',
+            'field "labels[a]": expected a 32-bit integer, got "b"',
+        ),
+        ("/greeter/greeter/cook", '{"when":"yesterday"}', 'field "when": expected an RFC 3339 time text'),
+        ("/greeter/greeter/cook", '{"text":"a","number":1}', 'fields "text" and "number" are both of oneof'),
+    ],
+)
+async def test_a_body_that_does_not_fit_the_request_is_one_line_naming_the_field(
+    api: Api, path: str, body: str, detail: str
+) -> None:
+    """Not protobuf's parser's words (``expected string or bytes-like object, got 'dict'``,
+    ``Available Fields(except extensions)``): the field's path and what was wrong with it,
+    as the CLI says it (the same codec)."""
+    reply = await request(api.url + path, method="POST", body=body)
+    assert reply.status == 400, reply.body
+    error = reply.json()
+    assert error["detail"].startswith(f"Error creating request: {detail}"), error["detail"]
+    assert "\n" not in error["detail"]
 
 
 @pytest.mark.parametrize(
@@ -413,6 +455,60 @@ async def test_a_server_stream_is_ndjson_flushed_as_it_comes(api: Api) -> None:
     assert lines == [{"message": "Hello Ann #2"}, {"message": "Hello Ann #3"}]
     assert await asyncio.to_thread(response.read) == b""
     connection.close()
+
+
+async def test_a_quiet_stream_answers_its_status_once_established(api: Api) -> None:
+    """A watch with nothing to say yet still answers 200 at once (a core service's, in the
+    server, and a user service's through the proxy, once its node sent its headers)."""
+    host = api.url.removeprefix("http://")
+
+    def status_of(path: str, headers: dict[str, str]) -> tuple[http.client.HTTPConnection, Any]:
+        connection = http.client.HTTPConnection(host, timeout=10)  # fails, not hangs, without
+        connection.request("GET", path, headers=headers)
+        return connection, connection.getresponse()
+
+    watch, response = await asyncio.to_thread(status_of, "/config/watch?path=quiet", bearer(api.admin))
+    assert (response.status, response.getheader("content-type")) == (200, "application/x-ndjson")
+    watch.close()
+    api.greeter.step = asyncio.Event()  # no reply until set
+    api.greeter.announce = True
+    stream, response = await asyncio.to_thread(status_of, "/greeter/greeter/stream?name=Ann&times=1", {})
+    assert response.status == 200
+    api.greeter.step.set()
+    assert json.loads(await asyncio.to_thread(response.readline)) == {"message": "Hello Ann #1"}
+    stream.close()
+
+
+async def test_a_stream_that_fails_before_its_headers_is_an_error_status(api: Api) -> None:
+    """An error before the stream is established is the call's status, every time (not a 200
+    whose only line is the error: the node's empty headers come just before its status)."""
+    for _ in range(10):
+        reply = await request(api.url + "/greeter/greeter/stream?name=error&times=1")
+        assert reply.status == 400, reply.body
+        assert reply.json()["detail"] == "name must not be 'error'"
+
+
+async def test_head_calls_only_side_effect_free_endpoints(api: Api) -> None:
+    """HEAD is GET without the body: it must not change anything, so an endpoint not marked
+    side-effect free answers 405 (saying which methods it takes) without being called."""
+    calls = len(api.greeter.received)
+    refused = await request(api.url + "/greeter/greeter/hello?name=x", method="HEAD")
+    assert refused.status == 405
+    assert refused.headers["allow"] == "DELETE, GET, OPTIONS, PATCH, POST, PUT"
+    assert refused.headers["content-type"] == "application/json"
+    assert len(api.greeter.received) == calls  # not called
+    write = json.dumps({"record": {"key": "h", "value": base64.b64encode(b"v").decode()}})
+    await request(api.url + "/store/write", method="POST", body=write, headers=bearer(api.admin))
+    delete = await request(api.url + "/store/delete?key=h", method="HEAD", headers=bearer(api.admin))
+    assert delete.status == 405
+    # side-effect free: answered as GET is, without the body (a stream's once established)
+    read = await request(api.url + "/store/read?key=h", method="HEAD", headers=bearer(api.admin))
+    assert (read.status, read.headers["content-type"], read.body) == (200, "application/json", b"")
+    assert int(read.headers["content-length"]) > 0
+    watch = await request(api.url + "/config/watch?path=h", method="HEAD", headers=bearer(api.admin))
+    assert (watch.status, watch.headers["content-type"], watch.body) == (200, "application/x-ndjson", b"")
+    missing = await request(api.url + "/store/read?key=nosuch", method="HEAD", headers=bearer(api.admin))
+    assert missing.status == 404
 
 
 async def test_a_client_that_leaves_a_stream_ends_it_on_the_node(api: Api) -> None:
