@@ -707,12 +707,13 @@ class _NDJSONResponse:
     def __init__(self, send: Send, cors: list[tuple[bytes, bytes]]) -> None:
         self._send = send
         self._cors = cors
-        self._starting = False
+        #: the status is sent (or being sent): an error can only be the stream's last line now
+        self.committed = False
         self.started = asyncio.Event()  # set once the status and headers are sent
 
     async def start(self) -> None:
-        if not self._starting:
-            self._starting = True
+        if not self.committed:
+            self.committed = True
             headers = [*self._cors, _NDJSON]
             await self._send({"type": "http.response.start", "status": 200, "headers": headers})
             self.started.set()
@@ -762,7 +763,7 @@ async def _server_stream(
             raise failure
     except Aborted as aborted:
         error = _error(aborted)
-        if not response._starting:
+        if not response.committed:
             raise error from None
         # headers are gone: the error is the stream's last line
         await response.line({"error": error.to_dict()})

@@ -341,6 +341,8 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
             finally:
                 if first is not None and not first.done():
                     first.cancel()
+                elif first is not None and not first.cancelled():
+                    first.exception()  # seen (the caller left while it was pending)
                 if not call.done():
                     call.cancel()
         await _no_node(context, service)
