@@ -355,23 +355,25 @@ def _connect(address: str) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
 
 
+def _headers(metadata: Any) -> tuple[tuple[str, Any], ...]:
+    """A node's response headers less the transport's own keys."""
+    return tuple(
+        (k, v) for k, v in metadata or () if k not in _DROP_KEYS and not k.startswith(_DROP_PREFIXES)
+    )
+
+
 async def _pass_headers(context: Any, call: Any) -> None:
-    """Send the caller the node's response headers (its initial metadata), less the
-    transport's own keys, before the first reply."""
-    headers = [
-        (k, v)
-        for k, v in await call.initial_metadata() or ()
-        if k not in _DROP_KEYS and not k.startswith(_DROP_PREFIXES)
-    ]
+    """Send the caller the node's response headers (its initial metadata), if any, before
+    the first reply."""
+    headers = _headers(await call.initial_metadata())
     if headers:
-        await context.send_initial_metadata(tuple(headers))
+        await context.send_initial_metadata(headers)
 
 
 async def _send_headers(context: Any, metadata: Any) -> None:
-    """Send a stream's caller the node's response headers, less the transport's own keys,
-    even none: that the node sent them says the stream is established."""
-    headers = [(k, v) for k, v in metadata or () if k not in _DROP_KEYS and not k.startswith(_DROP_PREFIXES)]
-    await context.send_initial_metadata(tuple(headers))
+    """Send a stream's caller the node's response headers, even none: that the node sent
+    them says the stream is established."""
+    await context.send_initial_metadata(_headers(metadata))
 
 
 def _from_service(exc: grpc.aio.AioRpcError) -> bool:
