@@ -59,7 +59,7 @@ class FormModel:
         try:
             return json_format.ParseDict(data, self.message_class()(), descriptor_pool=self.pool)
         except json_format.ParseError as exc:
-            raise FormError([FieldError("", str(exc))]) from exc
+            raise self._refused(data, exc) from exc
 
     def from_json(self, text: str) -> None:
         """Load JSON text (JsonSyntaxError with the position, FormError for type errors)."""
@@ -77,9 +77,16 @@ class FormModel:
         try:
             message = json_format.ParseDict(data, self.message_class()(), descriptor_pool=self.pool)
         except json_format.ParseError as exc:
-            raise FormError([FieldError("", str(exc))]) from exc
+            raise self._refused(data, exc) from exc
         # protobuf maps keep no order: the rows come in the order the JSON gave them
         self.root.load(_ordered_like(json_format.MessageToDict(message, descriptor_pool=self.pool), data))
+
+    def _refused(self, data: dict[str, Any], exc: Exception) -> FormError:
+        """What protobuf refused in ``data``, said as ``micro call`` and the gateway say it
+        (the field and what was wrong, in one line) rather than its parser's text."""
+        from micro.client.dynamic import explain_refusal
+
+        return FormError([FieldError("", explain_refusal(self.descriptor, data, exc))])
 
     def find(self, path: str) -> Node | None:
         for node in self.root.walk():

@@ -20,7 +20,7 @@ endpoint, request field or response field) is refreshed from the registry.
 from __future__ import annotations
 
 from micro.client.dynamic._cache import CACHE_SECONDS, Schemas
-from micro.client.dynamic._codec import decode, dumps, encode, has_unknown_fields
+from micro.client.dynamic._codec import decode, dumps, encode, explain_refusal, has_unknown_fields
 from micro.client.dynamic._invoke import ReplyMetadata, call, invoke, invoke_stream, stream
 from micro.client.dynamic._schema import (
     Guard,
@@ -47,6 +47,7 @@ __all__ = [
     "dumps",
     "encode",
     "endpoint_not_found",
+    "explain_refusal",
     "find_endpoint",
     "has_unknown_fields",
     "invoke",

@@ -15,7 +15,7 @@ from google.protobuf.message import DecodeError, Message
 from micro import errors
 from micro.client.dynamic._schema import Method
 
-__all__ = ["decode", "dumps", "encode", "has_unknown_fields"]
+__all__ = ["decode", "dumps", "encode", "explain_refusal", "has_unknown_fields"]
 
 
 def encode(method: Method, json_text: str | Mapping[str, Any]) -> bytes:
@@ -36,9 +36,19 @@ def encode(method: Method, json_text: str | Mapping[str, Any]) -> bytes:
         else:
             json_format.ParseDict(dict(json_text), message, descriptor_pool=pool)
     except json_format.ParseError as exc:
-        detail = _explain_text(message, json_text, pool) or _parse_detail(exc)
-        raise errors.BadRequest(f"Error creating request: {detail}") from exc
+        raise errors.BadRequest(
+            f"Error creating request: {explain_refusal(message.DESCRIPTOR, json_text, exc)}"
+        ) from exc
     return message.SerializeToString()
+
+
+def explain_refusal(descriptor: Any, json_text: str | Mapping[str, Any], exc: Exception) -> str:
+    """Why protobuf refused ``json_text`` (JSON for a ``descriptor`` message, ``exc`` the
+    ``ParseError`` it raised), in one line naming the field and what was wrong, else
+    protobuf's own reason on one line. The CLI, the HTTP gateway (through :func:`encode`)
+    and the workspace's request form all say it the same way."""
+    pool: DescriptorPool = descriptor.file.pool
+    return _explain_text(descriptor, json_text, pool) or _parse_detail(exc)
 
 
 def _pool(message: Message) -> DescriptorPool:
@@ -53,7 +63,9 @@ def _parse_detail(exc: Exception) -> str:
     return " ".join(detail.replace("Failed to load JSON: ", "").split())  # one line
 
 
-def _explain_text(message: Message, json_text: str | Mapping[str, Any], pool: DescriptorPool) -> str | None:
+def _explain_text(
+    descriptor: Descriptor, json_text: str | Mapping[str, Any], pool: DescriptorPool
+) -> str | None:
     """What :func:`_explain` says of a request protobuf refused (None: JSON syntax, which
     protobuf's own message places by line and column)."""
     if isinstance(json_text, str):
@@ -64,7 +76,6 @@ def _explain_text(message: Message, json_text: str | Mapping[str, Any], pool: De
     else:
         data = dict(json_text)
     try:
-        descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]
         return _explain(descriptor, data, "", pool)
     except RecursionError:
         return None
