@@ -408,6 +408,10 @@ def restore(ctx: Context, source: str, database: str) -> None:
         fd = sys.stdin.fileno() if path is None else os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
         raise BadRequest(f"cannot read {source}: {exc.strerror}") from exc
+    except KeyboardInterrupt:
+        # opening a FIFO waits for a writer: Ctrl-C there says what any interrupted restore says
+        err(f"Restored {_records_word(0)}, then stopped: {_reason(asyncio.CancelledError())}")
+        raise
     total = os.fstat(fd).st_size if path is not None else None
 
     async def body() -> None:

@@ -391,3 +391,43 @@ def test_ctrl_c_ends_a_restore_whose_pipe_stays_open(start_server: Start) -> Non
                 proc.wait()
     assert (code, stdout, one_line(stderr)) == (130, "", "Restored 1 record, then stopped: interrupted")
     assert ok("store", "read", "sent", server=server) == "early\n"  # what was written stays
+
+
+@pytest.mark.skipif(not Path("/proc/self/wchan").exists(), reason="needs Linux /proc/PID/wchan")
+def test_ctrl_c_while_a_fifo_source_has_no_writer_says_the_restore_stopped(
+    start_server: Start, tmp_path: Path
+) -> None:
+    """``--source FIFO`` with nothing writing to it waits in open(); Ctrl-C there ended the
+    restore with exit 130 and no line at all, now with the line of any interrupted restore."""
+    server = start_server()
+    fifo = tmp_path / "snapshot.fifo"
+    os.mkfifo(fifo)
+    env = {**os.environ, "MICRO_PROXY": server.address}
+    with subprocess.Popen(  # closes the pipes however the test ends
+        [MICRO, "store", "restore", "--source", str(fifo)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        try:
+            wchan = Path(f"/proc/{proc.pid}/wchan")
+
+            def opening() -> bool:  # the kernel's wait of a FIFO's reader for a writer
+                return proc.poll() is not None or wchan.read_text() == "wait_for_partner"
+
+            eventually_sync(opening, "micro store restore waits in open() of the FIFO", timeout=20)
+            assert proc.poll() is None, proc.stderr.read()
+            proc.send_signal(signal.SIGINT)
+            try:
+                code = proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pytest.fail("micro store restore did not end on Ctrl-C (SIGINT) within 10 s")
+            stdout, stderr = proc.stdout.read(), proc.stderr.read()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert (code, stdout, one_line(stderr)) == (130, "", "Restored 0 records, then stopped: interrupted")
