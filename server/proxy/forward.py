@@ -321,12 +321,8 @@ class Forwarder(grpc.GenericRpcHandler):  # type: ignore[misc]
                         replay.stop_buffering()
                         await _pass_headers(context, call)
                     yield reply
-                async for reply in call:
-                    if not replied:
-                        replied = True
-                        replay.stop_buffering()
-                        await _pass_headers(context, call)
-                    yield reply
+                    async for reply in call:  # the first reply decided the headers
+                        yield reply
                 trailers = await call.trailing_metadata()
                 if trailers:
                     context.set_trailing_metadata(_trailers(trailers))

@@ -9,6 +9,7 @@ process of a service outlives ``kill``, a server stop or a server ``kill -9``.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -383,6 +384,7 @@ def test_a_crashing_service_is_restarted_then_left_in_error(
     # registers and dies the first time; started again, it waits for the gate to register
     flaky = service_folder(template, tmp_path, "flaky")
     runs, gate = tmp_path / "flaky-runs", tmp_path / "flaky-gate"
+    os.mkfifo(gate)
     (flaky / "main.py").write_text(
         "import asyncio, os, pathlib\n"
         "import micro\n"
@@ -390,9 +392,9 @@ def test_a_crashing_service_is_restarted_then_left_in_error(
         f"runs, gate = pathlib.Path({str(runs)!r}), pathlib.Path({str(gate)!r})\n"
         "first = not runs.exists()\n"
         "runs.touch()\n"
+        "if not first:\n"
+        "    gate.read_text()  # a FIFO: open() waits until the test opens it to write\n"
         "async def main():\n"
-        "    while not first and not gate.exists():\n"
-        "        await asyncio.sleep(0.05)\n"
         "    service = micro.Service('helloworld')\n"
         "    service.handle(Helloworld())\n"
         "    await service.start()\n"
@@ -414,7 +416,7 @@ def test_a_crashing_service_is_restarted_then_left_in_error(
     assert row["status"] == "starting" and row["retries"] == 1
     assert str(row["error"]).startswith("instance 0 exited with status 3; restart 1 of 4 in 0.25s")
     assert "retries=1, error=instance 0 exited with status 3" in micro("status", "flaky").stdout
-    gate.touch()
+    eventually_sync(lambda: _open_gate(gate), "the restarted flaky waiting at its gate", timeout=SLOW)
     row = wait_status(micro, "flaky", "running")
     assert row["error"] == "" and row["retries"] == 1
     assert json.loads(micro("flaky", "call", "--name=Ed").stdout) == {"msg": "Hello Ed"}
@@ -879,3 +881,15 @@ def test_git_credentials_in_the_url_leave_the_source(micro: Runner) -> None:
     assert one_line(result.stderr).startswith("Cannot clone https://127.0.0.1:9/org/repo")
     assert "s3cret" not in result.stderr + result.stdout
     assert "private" not in status_rows(micro)
+
+
+def _open_gate(fifo: Path) -> bool:
+    """Open ``fifo`` to write and close it (its reader's read ends); False while nobody reads it."""
+    try:
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # no reader yet
+            return False
+        raise
+    os.close(fd)
+    return True

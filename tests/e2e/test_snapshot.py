@@ -379,18 +379,24 @@ def test_ctrl_c_ends_a_restore_whose_pipe_stays_open(start_server: Start) -> Non
 
             eventually_sync(written, "the record sent before the pause is written", timeout=20, interval=0.2)
             assert proc.poll() is None, proc.stderr.read()
-            proc.send_signal(signal.SIGINT)
-            try:
-                code = proc.wait(10)
-            except subprocess.TimeoutExpired:
-                pytest.fail("micro store restore did not end on Ctrl-C (SIGINT) within 10 s")
-            stdout, stderr = proc.stdout.read(), proc.stderr.read()
+            code, stdout, stderr = _interrupt(proc)
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
     assert (code, stdout, one_line(stderr)) == (130, "", "Restored 1 record, then stopped: interrupted")
     assert ok("store", "read", "sent", server=server) == "early\n"  # what was written stays
+
+
+def _interrupt(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    """Ctrl-C (SIGINT) to a running ``micro store restore``: its exit code, stdout, stderr."""
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.send_signal(signal.SIGINT)
+    try:
+        code = proc.wait(10)
+    except subprocess.TimeoutExpired:
+        pytest.fail("micro store restore did not end on Ctrl-C (SIGINT) within 10 s")
+    return code, proc.stdout.read(), proc.stderr.read()
 
 
 @pytest.mark.skipif(not Path("/proc/self/wchan").exists(), reason="needs Linux /proc/PID/wchan")
@@ -420,12 +426,7 @@ def test_ctrl_c_while_a_fifo_source_has_no_writer_says_the_restore_stopped(
 
             eventually_sync(opening, "micro store restore waits in open() of the FIFO", timeout=20)
             assert proc.poll() is None, proc.stderr.read()
-            proc.send_signal(signal.SIGINT)
-            try:
-                code = proc.wait(10)
-            except subprocess.TimeoutExpired:
-                pytest.fail("micro store restore did not end on Ctrl-C (SIGINT) within 10 s")
-            stdout, stderr = proc.stdout.read(), proc.stderr.read()
+            code, stdout, stderr = _interrupt(proc)
         finally:
             if proc.poll() is None:
                 proc.kill()
